@@ -1,0 +1,58 @@
+# Nomad Muse Trainer. `make all` runs the whole pipeline on the default corpus; `make test` checks everything.
+# Every target is idempotent; artifacts are written to a temp file and renamed, so an interrupted run never
+# leaves a half-written file behind.
+
+SHELL       := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON      ?= python3
+PIP         ?= $(PYTHON) -m pip
+CONFIG      ?= config.yaml
+MIDI_DIR    ?= data/midi
+ART         ?= artifacts
+STAMPS      := .make
+
+.DEFAULT_GOAL := help
+.PHONY: help install corpus index prep all test test-slow sync-check readme clean
+
+help: ## list every target with one line each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(STAMPS)/install ## install the package and every dependency (torch pinned to the 2.13.0 CPU wheel here)
+$(STAMPS)/install: setup.py settings.ini
+	$(PIP) install "torch==2.13.0"
+	$(PIP) install -e ".[dev]"
+	@mkdir -p $(STAMPS) && touch $@
+
+corpus: $(STAMPS)/install ## export music21's Bach chorales (about 400) to data/midi as MIDI
+	muse_corpus --out $(MIDI_DIR) --name bach
+
+index: $(ART)/manifest.csv ## validate and index the MIDI into artifacts/manifest.csv
+$(ART)/manifest.csv: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid)
+	muse_index --midi_dir $(MIDI_DIR) --out $@ --config $(CONFIG)
+
+prep: $(ART)/dataset.npz ## tokenize and split into artifacts/dataset.npz (+ vocab.json, stats.json, manifest.csv)
+$(ART)/dataset.npz: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid)
+	muse_prep --midi_dir $(MIDI_DIR) --out $@ --config $(CONFIG)
+
+all: install corpus index prep ## the whole pipeline on the default corpus
+	@echo "artifacts in $(ART)/:"; ls -la $(ART)
+
+sync-check: $(STAMPS)/install ## nbdev_export and nbdev_clean must leave the tree unchanged
+	@state() { git status --porcelain --untracked-files=all; git diff | sha1sum; }; \
+	before="$$(state)"; nbdev_export; nbdev_clean; after="$$(state)"; \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "error: nbdev_export/nbdev_clean changed the tree: edit the notebooks, export, clean and commit both"; \
+	  git status --porcelain; exit 1; fi; \
+	echo "sync: notebooks, package and outputs are in sync"
+
+test: install sync-check ## install, check notebooks and package are in sync, then run every notebook's tests
+	$(PYTHON) tools/nbtest.py
+
+test-slow: install ## also run the cells marked slow (full corpus; minutes)
+	$(PYTHON) tools/nbtest.py --flags slow
+
+readme: $(STAMPS)/install ## regenerate README.md from nbs/index.ipynb (no Quarto needed)
+	$(PYTHON) tools/render_readme.py
+
+clean: ## remove artifacts, docs and build stamps (keeps data/midi)
+	rm -rf $(ART) _docs _proc $(STAMPS) build dist *.egg-info

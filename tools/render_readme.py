@@ -1,0 +1,37 @@
+#!/usr/bin/env python
+"""Render README.md from nbs/index.ipynb and its saved outputs, without Quarto (which nbdev_readme needs).
+Hidden cells and `#|` directives are dropped; figures are written to assets/ and linked."""
+import base64, re
+from pathlib import Path
+from execnb.nbio import read_nb
+
+def _directives(src): return [l.strip() for l in src.splitlines() if l.strip().startswith('#|')]
+
+def render(nb_path='nbs/index.ipynb', out='README.md', assets='assets'):
+    nb, parts, n_img = read_nb(nb_path), [], 0
+    Path(assets).mkdir(exist_ok=True)
+    for old in Path(assets).glob('readme_*.png'): old.unlink()
+    for c in nb.cells:
+        src = c.source
+        d = _directives(src)
+        if any(x.replace(' ', '') in ('#|hide', '#|include:false') for x in d): continue
+        body = '\n'.join(l for l in src.splitlines() if not l.strip().startswith('#|')).strip()
+        if c.cell_type == 'markdown':
+            # links between notebooks become links to the docs pages
+            parts.append(re.sub(r'\]\((\w+)\.ipynb\)', r'](https://nomad-muse.github.io/nomad-muse-trainer/\1.html)', body)); continue
+        if body and not any(x.replace(' ', '') == '#|echo:false' for x in d): parts.append(f"```python\n{body}\n```")
+        for o in c.get('outputs', []):
+            data = o.get('data', {})
+            if 'image/png' in data:
+                n_img += 1
+                name = f"{assets}/readme_{n_img}.png"
+                Path(name).write_bytes(base64.b64decode(data['image/png']))
+                parts.append(f"![]({name})")
+            elif 'text/markdown' in data: parts.append(''.join(data['text/markdown']))
+            elif 'text/plain' in data: parts.append("```\n" + ''.join(data['text/plain']).rstrip() + "\n```")
+            elif o.get('output_type') == 'stream': parts.append("```\n" + ''.join(o.get('text', '')).rstrip() + "\n```")
+    text = "<!-- generated from nbs/index.ipynb by `make readme`: edit the notebook, not this file -->\n\n" + '\n\n'.join(parts) + '\n'
+    Path(out).write_text(text)
+    print(f"wrote {out} ({n_img} figures in {assets}/)")
+
+if __name__ == '__main__': render()
