@@ -12,7 +12,7 @@ ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus index prep all test test-slow sync-check readme clean
+.PHONY: help install corpus index prep baseline all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,7 +34,11 @@ prep: $(ART)/dataset.npz ## tokenize and split into artifacts/dataset.npz (+ voc
 $(ART)/dataset.npz: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid)
 	muse_prep --midi_dir $(MIDI_DIR) --out $@ --config $(CONFIG)
 
-all: install corpus index prep ## the whole pipeline on the default corpus
+baseline: $(ART)/baseline.bin ## build the Markov baseline artifacts/baseline.bin (order 5, Witten-Bell, rhythm)
+$(ART)/baseline.bin: $(ART)/dataset.npz
+	muse_baseline --dataset $< --out $@ --order 5 --config $(CONFIG)
+
+all: install corpus index prep baseline ## the whole pipeline on the default corpus
 	@echo "artifacts in $(ART)/:"; ls -la $(ART)
 
 sync-check: $(STAMPS)/install ## nbdev_export and nbdev_clean must leave the tree unchanged
