@@ -12,7 +12,7 @@ ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus index prep baseline all test test-slow sync-check readme clean
+.PHONY: help install corpus index prep baseline train train-tx all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,18 +27,30 @@ corpus: $(STAMPS)/install ## export music21's Bach chorales (about 400) to data/
 	muse_corpus --out $(MIDI_DIR) --name bach
 
 index: $(ART)/manifest.csv ## validate and index the MIDI into artifacts/manifest.csv
-$(ART)/manifest.csv: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid)
+PKG := nomad_muse_trainer
+$(ART)/manifest.csv: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid) $(PKG)/data.py $(PKG)/tokenizer.py
 	muse_index --midi_dir $(MIDI_DIR) --out $@ --config $(CONFIG)
 
 prep: $(ART)/dataset.npz ## tokenize and split into artifacts/dataset.npz (+ vocab.json, stats.json, manifest.csv)
-$(ART)/dataset.npz: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid)
+$(ART)/dataset.npz: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid) $(PKG)/data.py $(PKG)/tokenizer.py
 	muse_prep --midi_dir $(MIDI_DIR) --out $@ --config $(CONFIG)
 
 baseline: $(ART)/baseline.bin ## build the Markov baseline artifacts/baseline.bin (order 5, Witten-Bell, rhythm)
-$(ART)/baseline.bin: $(ART)/dataset.npz
+$(ART)/baseline.bin: $(ART)/dataset.npz $(PKG)/markov.py
 	muse_baseline --dataset $< --out $@ --order 5 --config $(CONFIG)
 
-all: install corpus index prep baseline ## the whole pipeline on the default corpus
+# FULL=1 lifts the time budget and trains until early stopping
+TRAIN_FLAGS := $(if $(filter 1,$(FULL)),--max_minutes 0 --epochs 400,)
+
+train: $(ART)/checkpoints/gru/best.pt ## train TinyGRU (artifacts/checkpoints/gru/{best,latest}.pt); FULL=1 to convergence
+$(ART)/checkpoints/gru/best.pt: $(ART)/dataset.npz $(PKG)/models.py $(PKG)/train.py
+	muse_train --dataset $< --model gru --config $(CONFIG) --out_dir $(ART)/checkpoints $(TRAIN_FLAGS)
+
+train-tx: $(ART)/checkpoints/transformer/best.pt ## train MiniTransformer (artifacts/checkpoints/transformer/...)
+$(ART)/checkpoints/transformer/best.pt: $(ART)/dataset.npz $(PKG)/models.py $(PKG)/train.py
+	muse_train --dataset $< --model transformer --config $(CONFIG) --out_dir $(ART)/checkpoints $(TRAIN_FLAGS)
+
+all: install corpus index prep baseline train train-tx ## the whole pipeline on the default corpus
 	@echo "artifacts in $(ART)/:"; ls -la $(ART)
 
 sync-check: $(STAMPS)/install ## nbdev_export and nbdev_clean must leave the tree unchanged
