@@ -12,7 +12,7 @@ ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus index prep baseline train train-tx all test test-slow sync-check readme clean
+.PHONY: help install corpus index prep baseline train train-tx export eval demo bench all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,8 +50,30 @@ train-tx: $(ART)/checkpoints/transformer/best.pt ## train MiniTransformer (artif
 $(ART)/checkpoints/transformer/best.pt: $(ART)/dataset.npz $(PKG)/models.py $(PKG)/train.py
 	muse_train --dataset $< --model transformer --config $(CONFIG) --out_dir $(ART)/checkpoints $(TRAIN_FLAGS)
 
-all: install corpus index prep baseline train train-tx ## the whole pipeline on the default corpus
-	@echo "artifacts in $(ART)/:"; ls -la $(ART)
+export: $(ART)/muse_quantized.onnx $(ART)/muse_quantized_tx.onnx ## export both models to INT8 ONNX (+ *_fp32.onnx twins)
+$(ART)/muse_quantized.onnx: $(ART)/checkpoints/gru/best.pt $(PKG)/export.py
+	muse_export --ckpt $< --out $@ --config $(CONFIG)
+$(ART)/muse_quantized_tx.onnx: $(ART)/checkpoints/transformer/best.pt $(PKG)/export.py
+	muse_export --ckpt $< --out $@ --config $(CONFIG)
+
+eval: $(ART)/eval.json $(ART)/eval_tx.json ## score both models, their fp32 twins and the baseline on the test split
+$(ART)/eval.json: $(ART)/muse_quantized.onnx $(ART)/baseline.bin $(ART)/dataset.npz $(PKG)/eval.py
+	muse_eval --dataset $(ART)/dataset.npz --onnx $< --baseline $(ART)/baseline.bin --sample --out $@
+$(ART)/eval_tx.json: $(ART)/muse_quantized_tx.onnx $(ART)/baseline.bin $(ART)/dataset.npz $(PKG)/eval.py
+	muse_eval --dataset $(ART)/dataset.npz --onnx $< --baseline $(ART)/baseline.bin --out $@
+
+demo: $(ART)/sample.mid ## sample a piece from the INT8 GRU: artifacts/sample.mid and its piano roll
+$(ART)/sample.mid: $(ART)/muse_quantized.onnx $(PKG)/runtime.py
+	muse_sample --onnx $< --out $@ --length 512 --temperature 1.0 --tempo 120 --seed 42
+
+bench: $(ART)/muse_quantized.onnx $(ART)/muse_quantized_tx.onnx ## time streaming steps and full-context passes: bench.json, bench_tx.json
+	muse_bench --onnx $(ART)/muse_quantized.onnx --out $(ART)/bench.json
+	muse_bench --onnx $(ART)/muse_quantized_tx.onnx --out $(ART)/bench_tx.json
+
+all: install corpus index prep baseline train train-tx export eval demo ## the whole pipeline on the default corpus (about ten minutes)
+	@echo; echo "artifacts in $(ART)/:"; ls -1 $(ART) | sed 's/^/  /'
+	@echo; echo "GRU (INT8 and fp32) against the Markov baseline:"; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(ART)/eval.json'))))"
+	@echo; echo "Transformer:"; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(ART)/eval_tx.json'))))"
 
 sync-check: $(STAMPS)/install ## nbdev_export and nbdev_clean must leave the tree unchanged
 	@state() { git status --porcelain --untracked-files=all; git diff | sha1sum; }; \

@@ -4,10 +4,9 @@
 
 # %% auto #0
 __all__ = ['SAMPLING_DEFAULTS', 'gru_to_onnx', 'transformer_to_onnx', 'model_metadata', 'set_metadata', 'read_metadata',
-           'quantization_report', 'quantize_int8', 'export_checkpoint', 'ort_session', 'state_init', 'stream_logits',
-           'muse_export']
+           'quantization_report', 'quantize_int8', 'export_checkpoint', 'muse_export']
 
-# %% ../nbs/05_export.ipynb #d534ba5a
+# %% ../nbs/05_export.ipynb #615827d7
 import json, os, time
 from pathlib import Path
 import numpy as np
@@ -20,7 +19,7 @@ from .tokenizer import MuseTokenizer, VOCAB_SIZE
 from .models import TinyGRU, MiniTransformer
 from .train import load_checkpoint, model_from_config
 
-# %% ../nbs/05_export.ipynb #280af674
+# %% ../nbs/05_export.ipynb #dec25125
 def _gates(l:int, gi:str, h:str)->list:
     "Nodes of one GRU layer's update in a Scan body: input gates `gi` (batch, 3H), state `h` -> `h{l}_new`"
     n = lambda op, ins, out, **kw: oh.make_node(op, ins, [out] if isinstance(out, str) else out, **kw)
@@ -31,7 +30,7 @@ def _gates(l:int, gi:str, h:str)->list:
             n('Mul', [f'r{l}', f'hn{l}'], f'rh{l}'), n('Add', [f'xn{l}', f'rh{l}'], f'n_{l}'), n('Tanh', [f'n_{l}'], f'n{l}'),
             n('Sub', [h, f'n{l}'], f'd{l}'), n('Mul', [f'z{l}', f'd{l}'], f'zd{l}'), n('Add', [f'n{l}', f'zd{l}'], f'h{l}_new')]
 
-# %% ../nbs/05_export.ipynb #ab91a34d
+# %% ../nbs/05_export.ipynb #0277fae6
 def gru_to_onnx(m:TinyGRU, # a trained TinyGRU
                 opset:int=17, # the ONNX opset
                )->onnx.ModelProto:
@@ -68,7 +67,7 @@ def gru_to_onnx(m:TinyGRU, # a trained TinyGRU
     onnx.checker.check_model(model)
     return model
 
-# %% ../nbs/05_export.ipynb #fdbcf8b3
+# %% ../nbs/05_export.ipynb #7c077c04
 class _TxStep(torch.nn.Module):
     "MiniTransformer over new tokens given a cache; returns logits and only the new keys and values"
     def __init__(self, m:MiniTransformer): super().__init__(); self.m = m
@@ -98,7 +97,7 @@ def transformer_to_onnx(m:MiniTransformer, opset:int=17)->onnx.ModelProto:
     model.producer_name = 'nomad-muse-trainer'
     return model
 
-# %% ../nbs/05_export.ipynb #f05309d7
+# %% ../nbs/05_export.ipynb #bd54fafc
 SAMPLING_DEFAULTS = {'temperature': 1.0, 'top_k': 0, 'top_p': 0.95}
 
 def model_metadata(m, vocab:dict, vocab_sha256:str)->dict:
@@ -122,7 +121,7 @@ def read_metadata(path)->dict:
     "The metadata_props of an ONNX file"
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
-# %% ../nbs/05_export.ipynb #a60e867b
+# %% ../nbs/05_export.ipynb #1ba4d38e
 def _walk(g):
     "Every graph: `g` and its subgraphs"
     yield g
@@ -143,7 +142,7 @@ def quantization_report(model:onnx.ModelProto)->dict:
             'float_matmul_nodes': ops.get('MatMul', 0), 'int8_weight_fraction': round(int8 / max(1, sum(by_type.values())), 4),
             'weight_bytes_by_type': by_type}
 
-# %% ../nbs/05_export.ipynb #e9e48f86
+# %% ../nbs/05_export.ipynb #2d92925a
 def _restore_state_input(q:onnx.ModelProto, fp32:onnx.ModelProto)->onnx.ModelProto:
     "Put back the optional `state` input and its default, which the quantizer drops"
     names = [i.name for i in q.graph.input]
@@ -158,8 +157,14 @@ def quantize_int8(fp32_path, out_path)->dict:
     import logging
     logging.getLogger().setLevel(logging.ERROR)
     fp32 = onnx.load(str(fp32_path))
-    with atomic_path(out_path) as tmp:
-        quantize_dynamic(str(fp32_path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=['MatMul', 'Gather'],
+    bare = onnx.load(str(fp32_path))             # without the default `state`, which the quantizer would fold in as a constant
+    keep = [t for t in bare.graph.initializer if t.name != 'state']
+    del bare.graph.initializer[:]; bare.graph.initializer.extend(keep)
+    import tempfile
+    with atomic_path(out_path) as tmp, tempfile.TemporaryDirectory() as d:
+        bare_path = Path(d)/'bare.onnx'
+        onnx.save(bare, str(bare_path))
+        quantize_dynamic(str(bare_path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=['MatMul', 'Gather'],
                          extra_options={'EnableSubgraph': True})
         q = _restore_state_input(onnx.load(str(tmp)), fp32)
         rep = quantization_report(q)
@@ -168,7 +173,7 @@ def quantize_int8(fp32_path, out_path)->dict:
         onnx.save(q, str(tmp))
     return rep
 
-# %% ../nbs/05_export.ipynb #b511366d
+# %% ../nbs/05_export.ipynb #b27ea778
 def export_checkpoint(ckpt, # a checkpoint from muse_train
                       out, # the ONNX file to write (INT8 unless `quantize` is False)
                       quantize:bool=True, # also write INT8 (the fp32 twin goes beside it as `*_fp32.onnx`)
@@ -190,29 +195,7 @@ def export_checkpoint(ckpt, # a checkpoint from muse_train
         res.update(int8=str(out), int8_bytes=out.stat().st_size)
     return res
 
-# %% ../nbs/05_export.ipynb #365ab89b
-def ort_session(path, threads:int=1):
-    "An onnxruntime CPU session with `threads` intra-op threads (0: onnxruntime's default)"
-    import onnxruntime as ort
-    so = ort.SessionOptions(); so.intra_op_num_threads = threads
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
-
-def state_init(meta:dict, batch:int=1)->np.ndarray:
-    "The empty state of a model, from its metadata"
-    shape = [batch if d == 'batch' else 0 if d == 'cached' else d for d in json.loads(meta['state_shape'])]
-    return np.zeros(shape, np.float32)
-
-def stream_logits(sess, meta:dict, ids)->np.ndarray:
-    "Logits of `ids` fed one token at a time, the state carried between calls"
-    st, out, window = state_init(meta), [], int(meta.get('max_context', 0)) - 1
-    for t in ids:
-        lo, nxt = sess.run(None, {'input_ids': np.array([[t]], np.int64), 'state': st})
-        st = nxt if meta['state_update'] == 'replace' else np.concatenate([st, nxt], 4)[..., -window:, :]
-        out.append(lo[0, 0])
-    return np.stack(out)
-
-# %% ../nbs/05_export.ipynb #a09ed679
+# %% ../nbs/05_export.ipynb #d54d248b
 @call_parse
 @cli_errors
 def muse_export(ckpt:str='artifacts/checkpoints/gru/best.pt', # the checkpoint to export
