@@ -12,7 +12,7 @@ ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus index prep baseline train train-tx export eval demo bench all test test-slow sync-check readme clean
+.PHONY: help install corpus index prep baseline train train-tx export eval demo bench docs all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -88,6 +88,15 @@ test: install sync-check ## install, check notebooks and package are in sync, th
 
 test-slow: install ## also run the cells marked slow (full corpus; minutes)
 	$(PYTHON) tools/nbtest.py --flags slow
+
+docs: $(STAMPS)/install ## render the docs site into _docs/ without Quarto (nbdev_proc_nbs, then smalldocs)
+	@echo "nbdev_proc_nbs (it looks for Quarto, which is not needed here, and goes on)"
+	-nbdev_proc_nbs > .make/proc.log 2>&1; test -d _proc || { cat .make/proc.log; exit 1; }
+	cp nbs/styles.css _proc/ 2>/dev/null || true
+	rm -rf _proc/_docs _docs
+	cd _proc && smalldocs render .
+	mv _proc/_docs _docs
+	@echo "docs: $$(ls _docs/*.html | wc -l) pages in _docs/ (open _docs/index.html)"
 
 readme: $(STAMPS)/install ## regenerate README.md from nbs/index.ipynb (no Quarto needed)
 	$(PYTHON) tools/render_readme.py

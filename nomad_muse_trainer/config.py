@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['DEFAULTS', 'UserError', 'cli_errors', 'load_config', 'atomic_path', 'atomic_write_text', 'progress']
 
-# %% ../nbs/00_config.ipynb #c3d9ce18
+# %% ../nbs/00_config.ipynb #b0ec8ef3
 import argparse, contextlib, copy, functools, os, sys, tempfile
 from pathlib import Path
 import yaml
 from fastprogress.fastprogress import progress_bar
 
-# %% ../nbs/00_config.ipynb #d29fc7c9
+# %% ../nbs/00_config.ipynb #3e34d30b
 DEFAULTS = {
     'tokenization': dict(
         mode='duration',          # `duration` (NOTE_ON + DURATION) or `performance` (NOTE_ON + NOTE_OFF)
@@ -49,11 +49,11 @@ DEFAULTS = {
     ),
 }
 
-# %% ../nbs/00_config.ipynb #6509e59d
+# %% ../nbs/00_config.ipynb #d8211fcf
 class UserError(Exception):
     "A mistake in what the user asked for: reported as one `error:` line and exit code 2 by the commands"
 
-# %% ../nbs/00_config.ipynb #0a5fe234
+# %% ../nbs/00_config.ipynb #4309e21a
 def cli_errors(func):
     "Decorator for command functions: `UserError`, a missing file or Ctrl-C becomes one `error:` line and an exit code"
     @functools.wraps(func)
@@ -68,7 +68,7 @@ def cli_errors(func):
             sys.exit(130)
     return _cmd
 
-# %% ../nbs/00_config.ipynb #f3fe34f0
+# %% ../nbs/00_config.ipynb #1a83b88c
 _argparse_error = argparse.ArgumentParser.error
 def _one_line_error(self, message):
     if not self.prog.startswith('muse_'): return _argparse_error(self, message)
@@ -76,7 +76,7 @@ def _one_line_error(self, message):
     sys.exit(2)
 argparse.ArgumentParser.error = _one_line_error
 
-# %% ../nbs/00_config.ipynb #1143c154
+# %% ../nbs/00_config.ipynb #f0cfa88e
 def _check(section, key, value, default, where):
     "The value of `section.key`, checked against the type of its default"
     name = f"{section}.{key}" if section else key
@@ -92,7 +92,7 @@ def _check(section, key, value, default, where):
         raise UserError(f"{where}: {name} must be a string, got {value!r}")
     return value
 
-# %% ../nbs/00_config.ipynb #d4aeb611
+# %% ../nbs/00_config.ipynb #fdcbbf66
 _CHOICES = {('tokenization', 'mode'): ('duration', 'performance'), ('training', 'device'): ('auto', 'cpu', 'cuda')}
 _POSITIVE = {('tokenization', 'time_shift_ms'), ('data', 'parse_timeout_s'), ('data', 'workers'), ('data', 'max_midi_length'),
              ('training', 'batch_size'), ('training', 'sequence_length'), ('training', 'learning_rate')}
@@ -110,7 +110,7 @@ def _validate(cfg, where):
     if d['min_midi_length'] > d['max_midi_length']: raise UserError(f"{where}: data.min_midi_length is above data.max_midi_length")
     return cfg
 
-# %% ../nbs/00_config.ipynb #a6855ef2
+# %% ../nbs/00_config.ipynb #946c68ac
 def _merge(base, new, where, path=()):
     "Deep-merge `new` into a copy of `base`, refusing keys `base` does not have"
     if not isinstance(new, dict):
@@ -124,7 +124,7 @@ def _merge(base, new, where, path=()):
         else: out[k] = _check('.'.join(path), k, v, base[k], where)
     return out
 
-# %% ../nbs/00_config.ipynb #a32a657e
+# %% ../nbs/00_config.ipynb #e8c607cc
 def load_config(path=None, # a `config.yaml`; None reads `./config.yaml` if there is one, else the defaults
                 overrides:dict=None, # `{'section.key': value}` from command-line flags; None values are ignored
                )->dict:
@@ -148,7 +148,7 @@ def load_config(path=None, # a `config.yaml`; None reads `./config.yaml` if ther
         node[key] = _check('.'.join(sect), key, v, node[key], 'command line')
     return _validate(cfg, 'command line') if overrides else cfg
 
-# %% ../nbs/00_config.ipynb #f496b96d
+# %% ../nbs/00_config.ipynb #c84dedca
 @contextlib.contextmanager
 def atomic_path(path # the file to write
                ):
@@ -163,13 +163,13 @@ def atomic_path(path # the file to write
     finally:
         if os.path.exists(tmp): os.unlink(tmp)
 
-# %% ../nbs/00_config.ipynb #31dd5c2f
+# %% ../nbs/00_config.ipynb #2710adeb
 def atomic_write_text(path, text:str):
     "Write `text` to `path` atomically"
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
     return Path(path)
 
-# %% ../nbs/00_config.ipynb #37ada982
+# %% ../nbs/00_config.ipynb #0b75a52b
 def progress(items, # an iterable
              total:int=None, # its length, when it has none
              desc:str='', # what is being done, shown beside the bar

@@ -7,7 +7,7 @@ __all__ = ['MIDI_SUFFIXES', 'PITCH_NAMES', 'MANIFEST_COLUMNS', 'corpus_paths', '
            'estimate_key', 'main_tempo', 'bar_grid', 'index_file', 'tempo_class', 'assign_splits', 'index_folder',
            'write_manifest', 'read_manifest', 'prepare', 'load_dataset', 'bach_dataset', 'muse_index', 'muse_prep']
 
-# %% ../nbs/01_data.ipynb #b7e4d410
+# %% ../nbs/01_data.ipynb #1cb924e6
 import csv, hashlib, json, multiprocessing as mp, os, signal, threading, time, warnings
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -18,7 +18,7 @@ from .config import UserError, atomic_path, atomic_write_text, cli_errors, load_
 from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION, VOCAB_SIZE,
                                           MidiError, MuseTokenizer, load_midi, midi_notes, token_names)
 
-# %% ../nbs/01_data.ipynb #12345376
+# %% ../nbs/01_data.ipynb #0e713056
 _SCORE_SUFFIXES = {'.mxl', '.xml', '.musicxml', '.krn', '.mid', '.midi', '.abc'}
 
 def corpus_paths(name:str='bach'): # a composer in music21's bundled corpus
@@ -28,7 +28,7 @@ def corpus_paths(name:str='bach'): # a composer in music21's bundled corpus
     if not paths: raise UserError(f"music21's corpus has no scores for {name!r} (try bach, beethoven, mozart, palestrina)")
     return paths
 
-# %% ../nbs/01_data.ipynb #e71bbc7d
+# %% ../nbs/01_data.ipynb #478457fc
 def _midi_name(path, taken):
     "A deterministic MIDI file name for a corpus path, unique within `taken`"
     stem = path.stem if path.suffix.lower() != '.mxl' else path.name[:-4]
@@ -48,7 +48,7 @@ def _export_one(job):
         return None
     except Exception as e: return f"{Path(src).name}: {type(e).__name__}: {e}"
 
-# %% ../nbs/01_data.ipynb #e5546c3b
+# %% ../nbs/01_data.ipynb #30770bff
 def export_corpus(out='data/midi', # the folder to write the MIDI files to
                   name:str='bach', # the music21 composer
                   limit:int=0, # export only the first `limit` scores (0: all)
@@ -67,7 +67,7 @@ def export_corpus(out='data/midi', # the folder to write the MIDI files to
                 if err: failed.append(err)
     return {'scores': len(jobs), 'written': len(todo) - len(failed), 'already_there': len(jobs) - len(todo), 'failed': failed}
 
-# %% ../nbs/01_data.ipynb #822d4c1c
+# %% ../nbs/01_data.ipynb #9400b387
 @call_parse
 @cli_errors
 def muse_corpus(out:str='data/midi', # the folder to write the MIDI files to
@@ -81,7 +81,7 @@ def muse_corpus(out:str='data/midi', # the folder to write the MIDI files to
     for f in r['failed']: print(f"warning: {f}")
     print(f"{r['scores']} scores: {r['written']} written, {r['already_there']} already there, {len(r['failed'])} failed -> {out}")
 
-# %% ../nbs/01_data.ipynb #e9631dc7
+# %% ../nbs/01_data.ipynb #216a22d5
 MIDI_SUFFIXES = ('.mid', '.midi', '.kar', '.smf')
 
 def find_midi(midi_dir # a folder, searched recursively
@@ -94,7 +94,7 @@ def find_midi(midi_dir # a folder, searched recursively
     if not files: raise UserError(f"no MIDI files ({', '.join('*'+s for s in MIDI_SUFFIXES)}) under {d}")
     return files
 
-# %% ../nbs/01_data.ipynb #672c5bf5
+# %% ../nbs/01_data.ipynb #131f0986
 _KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 PITCH_NAMES = ['C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B']
@@ -108,12 +108,12 @@ def estimate_key(notes:np.ndarray, # rows (start, end, pitch, velocity), as from
                 for mode, prof in (('major', _KK_MAJOR), ('minor', _KK_MINOR)) for tonic in range(12)))
     return f"{PITCH_NAMES[best[1]]} {best[2]}", float(best[0])
 
-# %% ../nbs/01_data.ipynb #a3e6e2fd
+# %% ../nbs/01_data.ipynb #31c1db7c
 def _key_name(key_number:int)->str:
     "A MIDI key signature as `'G major'` / `'F# minor'`"
     return f"{PITCH_NAMES[key_number % 12]} {'major' if key_number < 12 else 'minor'}"
 
-# %% ../nbs/01_data.ipynb #35798057
+# %% ../nbs/01_data.ipynb #d7d835d0
 def main_tempo(pm:pretty_midi.PrettyMIDI)->float:
     "The tempo (bpm) in force for the longest time in `pm`"
     times, tempi = pm.get_tempo_changes()
@@ -122,7 +122,7 @@ def main_tempo(pm:pretty_midi.PrettyMIDI)->float:
     spans = np.diff(np.append(times, end))
     return float(np.round(tempi[np.argmax(spans)] if spans.sum() > 0 else tempi[0], 1))
 
-# %% ../nbs/01_data.ipynb #eda1c6bc
+# %% ../nbs/01_data.ipynb #f0413a6d
 def bar_grid(pm:pretty_midi.PrettyMIDI, # a parsed file
              first_onset:float, # the time (s) of its first note
              step_s:float=0.02, # the time step (s)
@@ -137,7 +137,7 @@ def bar_grid(pm:pretty_midi.PrettyMIDI, # a parsed file
     phase = (first_onset - before[-1])/step_s if len(before) else 0.0
     return round(float(bar), 3), round(float(phase % bar), 3)
 
-# %% ../nbs/01_data.ipynb #af807eda
+# %% ../nbs/01_data.ipynb #5a0dabd9
 MANIFEST_COLUMNS = ['path', 'sha1', 'ok', 'error', 'n_notes', 'duration_s', 'tempo_bpm', 'key', 'has_drums', 'split',
                     'content_sha1', 'duplicate_of', 'key_signature', 'time_signature', 'bar_steps', 'bar_phase_steps',
                     'n_instruments', 'programs', 'size_bytes', 'n_tokens']
@@ -146,7 +146,7 @@ class _Timeout(BaseException): pass       # not an Exception, so no parser's `ex
 
 def _on_alarm(signum, frame): raise _Timeout()
 
-# %% ../nbs/01_data.ipynb #005f3439
+# %% ../nbs/01_data.ipynb #6e41e0cb
 def _reason(e:Exception)->str:
     "The short code of a `MidiError`'s message"
     m = str(e)
@@ -155,7 +155,7 @@ def _reason(e:Exception)->str:
         if pat in m: return code
     return 'corrupt'
 
-# %% ../nbs/01_data.ipynb #5816496a
+# %% ../nbs/01_data.ipynb #ec932c7e
 def index_file(path, # the MIDI file
                tokenizer:MuseTokenizer=None, # tokenizer settings (default: duration mode, 20 ms)
                melody_only:bool=False, # tokenize only the highest note at each onset
@@ -197,7 +197,7 @@ def index_file(path, # the MIDI file
                n_tokens=len(ids))
     return row, (np.asarray(ids, np.int16) if keep_tokens else None)
 
-# %% ../nbs/01_data.ipynb #4e24697b
+# %% ../nbs/01_data.ipynb #72b03e28
 def _huge_midi(n_events:int)->bytes:
     "A valid MIDI file of `n_events` note-on/off pairs, slow to parse (for testing the timeout)"
     ev = np.tile(np.array([0, 0x90, 60, 64, 1, 0x80, 60, 0], np.uint8), n_events)
@@ -205,12 +205,12 @@ def _huge_midi(n_events:int)->bytes:
     return b'MThd' + (6).to_bytes(4, 'big') + (0).to_bytes(2, 'big') + (1).to_bytes(2, 'big') + (96).to_bytes(2, 'big') \
         + b'MTrk' + len(track).to_bytes(4, 'big') + track
 
-# %% ../nbs/01_data.ipynb #0823d0c1
+# %% ../nbs/01_data.ipynb #d02a6afb
 def tempo_class(bpm:float)->str:
     "slow (< 80 bpm), moderate (< 120) or fast"
     return 'slow' if bpm < 80 else 'moderate' if bpm < 120 else 'fast'
 
-# %% ../nbs/01_data.ipynb #5d61f5f9
+# %% ../nbs/01_data.ipynb #f2e11900
 def _duplicate_groups(rows):
     "For each usable row, the index of the first row it duplicates (by bytes or by content), or itself"
     parent = list(range(len(rows)))
@@ -226,7 +226,7 @@ def _duplicate_groups(rows):
             if a != b: parent[max(a, b)] = min(a, b)
     return [find(i) for i in range(len(rows))]
 
-# %% ../nbs/01_data.ipynb #31bed0bb
+# %% ../nbs/01_data.ipynb #b4568c33
 def assign_splits(rows:list, # manifest rows (dicts)
                   val_fraction:float=0.1, # share of files for validation
                   test_fraction:float=0.1, # share of files for test
@@ -253,7 +253,7 @@ def assign_splits(rows:list, # manifest rows (dicts)
         for i in groups[g]: rows[i]['split'] = split
     return rows
 
-# %% ../nbs/01_data.ipynb #25a9719e
+# %% ../nbs/01_data.ipynb #eaa7ec51
 def _index_task(job):
     path, settings, melody_only, timeout, keep = job
     return index_file(path, MuseTokenizer(**settings), melody_only, timeout, keep)
@@ -281,7 +281,7 @@ def index_folder(midi_dir, # a folder of MIDI files (searched recursively)
     assign_splits(rows, d['val_fraction'], d['test_fraction'], d['split_seed'])
     return rows, tokens, time.time() - t0
 
-# %% ../nbs/01_data.ipynb #33e8b2d4
+# %% ../nbs/01_data.ipynb #c7bb96d4
 def write_manifest(rows:list, path):
     "Write manifest rows as CSV (atomically)"
     with atomic_path(path) as tmp, open(tmp, 'w', newline='') as f:
@@ -297,7 +297,7 @@ def read_manifest(path)->list:
     for r in rows: r['ok'], r['has_drums'] = r['ok'] == 'True', r['has_drums'] == 'True'
     return rows
 
-# %% ../nbs/01_data.ipynb #bb879ec1
+# %% ../nbs/01_data.ipynb #eaf95f84
 def _stats(rows, used, arrays, tok, secs, n_found):
     lens = np.array([len(v) for v in used.values()]) if used else np.zeros(1, int)
     hist = np.zeros(VOCAB_SIZE, np.int64)
@@ -318,7 +318,7 @@ def _stats(rows, used, arrays, tok, secs, n_found):
         'seconds': round(secs, 3), 'files_per_s': round(n_found/secs, 2) if secs else None,
     }
 
-# %% ../nbs/01_data.ipynb #7e234624
+# %% ../nbs/01_data.ipynb #b6c9f852
 def prepare(midi_dir, # a folder of MIDI files
             out='artifacts/dataset.npz', # the dataset to write; manifest, vocab and stats go beside it
             cfg:dict=None, # a loaded config (default: `load_config()`)
@@ -358,7 +358,7 @@ def prepare(midi_dir, # a folder of MIDI files
     atomic_write_text(folder/'stats.json', json.dumps(stats, indent=1))
     return stats
 
-# %% ../nbs/01_data.ipynb #bd1eb898
+# %% ../nbs/01_data.ipynb #05ec53f9
 def load_dataset(path='artifacts/dataset.npz', # a `dataset.npz` from `muse_prep`
                  vocab_sha256:str=None, # the vocabulary hash the caller expects (None: accept any)
                 )->dict:
@@ -383,7 +383,7 @@ def load_dataset(path='artifacts/dataset.npz', # a `dataset.npz` from `muse_prep
         out['bars'][s] = arrays.get(f'{s}_bars', np.tile(np.float32([100, 0]), (len(out[s]), 1)))
     return out
 
-# %% ../nbs/01_data.ipynb #620ce7de
+# %% ../nbs/01_data.ipynb #f3bf74ab
 def bach_dataset(root='..', # the repository root
                  cfg:dict=None, # settings (default: the defaults)
                 )->Path:
@@ -397,7 +397,7 @@ def bach_dataset(root='..', # the repository root
     if not out.exists(): prepare(midi, out, cfg)
     return out
 
-# %% ../nbs/01_data.ipynb #b4949f56
+# %% ../nbs/01_data.ipynb #ff17f59c
 @call_parse
 @cli_errors
 def muse_index(midi_dir:str=None, # the folder of MIDI files, searched recursively (default: data.midi_dir, `data`)
@@ -415,7 +415,7 @@ def muse_index(midi_dir:str=None, # the folder of MIDI files, searched recursive
     print(f"{len(rows)} files in {secs:.1f} s ({len(rows)/secs:.1f} files/s): {ok} ok, {len(rows)-ok} unusable, "
           f"{sum(1 for r in rows if r['duplicate_of'])} duplicates; splits {dict(sorted(splits.items()))} -> {out}")
 
-# %% ../nbs/01_data.ipynb #48192aca
+# %% ../nbs/01_data.ipynb #8e379123
 @call_parse
 @cli_errors
 def muse_prep(midi_dir:str=None, # the folder of MIDI files, searched recursively (default: data.midi_dir, `data`)

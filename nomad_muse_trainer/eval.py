@@ -6,7 +6,7 @@
 __all__ = ['onnx_logits', 'score_onnx', 'eval_pieces', 'fp32_twin', 'evaluate', 'eval_table', 'music_stats', 'compare_stats',
            'plot_stats', 'muse_eval']
 
-# %% ../nbs/06_eval.ipynb #d0690921
+# %% ../nbs/06_eval.ipynb #e1332358
 import json, time
 from pathlib import Path
 import numpy as np
@@ -17,7 +17,7 @@ from .data import load_dataset, index_folder
 from .markov import load_markov, summarize
 from .runtime import OnnxModel, generate, write_sample, _vocab_sha
 
-# %% ../nbs/06_eval.ipynb #c550c920
+# %% ../nbs/06_eval.ipynb #39e44935
 def onnx_logits(model:OnnxModel, ids, chunk:int=256)->np.ndarray:
     "Logits (len(ids), 316) of a whole piece, fed in chunks with the state carried"
     model.reset(); out = []
@@ -40,7 +40,7 @@ def score_onnx(model:OnnxModel, seqs:list, topk=(1, 3, 5, 10))->dict:
         for k in topk: hits[k].append(rank < k)
     return summarize(np.concatenate(probs), np.concatenate(targets), {k: np.concatenate(v) for k, v in hits.items()})
 
-# %% ../nbs/06_eval.ipynb #78c98392
+# %% ../nbs/06_eval.ipynb #6e5dcafc
 def eval_pieces(dataset=None, split:str='test', midi_dir=None, tok:MuseTokenizer=None, cfg:dict=None)->dict:
     "Token pieces, their bars and a description of where they came from"
     tok = tok or MuseTokenizer()
@@ -60,7 +60,7 @@ def eval_pieces(dataset=None, split:str='test', midi_dir=None, tok:MuseTokenizer
     if not ds[split]: raise UserError(f"{dataset}: the {split} split is empty")
     return {'split': split, 'seqs': ds[split], 'bars': ds['bars'][split], 'n_files': len(ds[split]), 'skipped': {}}
 
-# %% ../nbs/06_eval.ipynb #b3f00cfc
+# %% ../nbs/06_eval.ipynb #3c6c064a
 def _public(m:dict)->dict:
     "The eval.json entry of a model's metrics"
     return {k: m[k] for k in ('nll_nats_per_token', 'perplexity', 'bits_per_token', 'bits_per_note', 'top_k')}
@@ -93,7 +93,7 @@ def evaluate(onnx=None, baseline=None, dataset='artifacts/dataset.npz', split:st
     return {'split': data['split'], 'n_files': data['n_files'], 'skipped': data['skipped'], 'n_tokens': int(sum(len(s) - 1 for s in seqs)),
             'n_notes': n_notes, 'models': res}
 
-# %% ../nbs/06_eval.ipynb #4d6cee52
+# %% ../nbs/06_eval.ipynb #473ca195
 def eval_table(r:dict)->str:
     "eval.json as a text table"
     lines = [f"{r['split']}: {r['n_files']} files, {r['n_tokens']:,} tokens, {r['n_notes']:,} notes" + (f", skipped {r['skipped']}" if r['skipped'] else ''),
@@ -103,7 +103,7 @@ def eval_table(r:dict)->str:
                      + ' '.join(f"{m['top_k'][k]:6.3f}" for k in ('1', '3', '5', '10')))
     return '\n'.join(lines)
 
-# %% ../nbs/06_eval.ipynb #f1a31b2b
+# %% ../nbs/06_eval.ipynb #2b50f963
 def music_stats(seqs:list, bars=None, step_s:float=0.02)->dict:
     "Musical statistics of token pieces (pooled)"
     pcs, ioi, poly, dens, lo, hi, grid = np.zeros(12), [], [], [], [], [], []
@@ -129,7 +129,7 @@ def compare_stats(a:dict, b:dict)->dict:
             **{k: (round(a[k], 3), round(b[k], 3)) for k in ('pitch_low', 'pitch_high', 'notes_per_s', 'polyphony', 'on_grid')},
             'median_ioi_s': (round(float(np.median(a['ioi_s'])), 3), round(float(np.median(b['ioi_s'])), 3))}
 
-# %% ../nbs/06_eval.ipynb #6a358089
+# %% ../nbs/06_eval.ipynb #1c4e9a75
 def plot_stats(real:dict, gen:dict, labels=('held-out', 'generated')):
     "Pitch classes, inter-onset intervals and the scalar statistics of two `music_stats`, side by side"
     import matplotlib.pyplot as plt
@@ -146,7 +146,7 @@ def plot_stats(real:dict, gen:dict, labels=('held-out', 'generated')):
     plt.tight_layout()
     return axs
 
-# %% ../nbs/06_eval.ipynb #64ad9227
+# %% ../nbs/06_eval.ipynb #151d6630
 @call_parse
 @cli_errors
 def muse_eval(dataset:str='artifacts/dataset.npz', # a prepared dataset (ignored when --midi_dir is given)

@@ -6,7 +6,7 @@
 __all__ = ['SAMPLING_DEFAULTS', 'gru_to_onnx', 'transformer_to_onnx', 'model_metadata', 'set_metadata', 'read_metadata',
            'quantization_report', 'quantize_int8', 'export_checkpoint', 'muse_export']
 
-# %% ../nbs/05_export.ipynb #615827d7
+# %% ../nbs/05_export.ipynb #98fbab56
 import json, os, time
 from pathlib import Path
 import numpy as np
@@ -19,7 +19,7 @@ from .tokenizer import MuseTokenizer, VOCAB_SIZE
 from .models import TinyGRU, MiniTransformer
 from .train import load_checkpoint, model_from_config
 
-# %% ../nbs/05_export.ipynb #dec25125
+# %% ../nbs/05_export.ipynb #c3d76861
 def _gates(l:int, gi:str, h:str)->list:
     "Nodes of one GRU layer's update in a Scan body: input gates `gi` (batch, 3H), state `h` -> `h{l}_new`"
     n = lambda op, ins, out, **kw: oh.make_node(op, ins, [out] if isinstance(out, str) else out, **kw)
@@ -30,7 +30,7 @@ def _gates(l:int, gi:str, h:str)->list:
             n('Mul', [f'r{l}', f'hn{l}'], f'rh{l}'), n('Add', [f'xn{l}', f'rh{l}'], f'n_{l}'), n('Tanh', [f'n_{l}'], f'n{l}'),
             n('Sub', [h, f'n{l}'], f'd{l}'), n('Mul', [f'z{l}', f'd{l}'], f'zd{l}'), n('Add', [f'n{l}', f'zd{l}'], f'h{l}_new')]
 
-# %% ../nbs/05_export.ipynb #0277fae6
+# %% ../nbs/05_export.ipynb #6cb1011c
 def gru_to_onnx(m:TinyGRU, # a trained TinyGRU
                 opset:int=17, # the ONNX opset
                )->onnx.ModelProto:
@@ -67,7 +67,7 @@ def gru_to_onnx(m:TinyGRU, # a trained TinyGRU
     onnx.checker.check_model(model)
     return model
 
-# %% ../nbs/05_export.ipynb #7c077c04
+# %% ../nbs/05_export.ipynb #6ad55dbd
 class _TxStep(torch.nn.Module):
     "MiniTransformer over new tokens given a cache; returns logits and only the new keys and values"
     def __init__(self, m:MiniTransformer): super().__init__(); self.m = m
@@ -97,7 +97,7 @@ def transformer_to_onnx(m:MiniTransformer, opset:int=17)->onnx.ModelProto:
     model.producer_name = 'nomad-muse-trainer'
     return model
 
-# %% ../nbs/05_export.ipynb #bd54fafc
+# %% ../nbs/05_export.ipynb #aa247566
 SAMPLING_DEFAULTS = {'temperature': 1.0, 'top_k': 0, 'top_p': 0.95}
 
 def model_metadata(m, vocab:dict, vocab_sha256:str)->dict:
@@ -121,7 +121,7 @@ def read_metadata(path)->dict:
     "The metadata_props of an ONNX file"
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
-# %% ../nbs/05_export.ipynb #1ba4d38e
+# %% ../nbs/05_export.ipynb #938074bd
 def _walk(g):
     "Every graph: `g` and its subgraphs"
     yield g
@@ -142,7 +142,7 @@ def quantization_report(model:onnx.ModelProto)->dict:
             'float_matmul_nodes': ops.get('MatMul', 0), 'int8_weight_fraction': round(int8 / max(1, sum(by_type.values())), 4),
             'weight_bytes_by_type': by_type}
 
-# %% ../nbs/05_export.ipynb #2d92925a
+# %% ../nbs/05_export.ipynb #d7f950cf
 def _restore_state_input(q:onnx.ModelProto, fp32:onnx.ModelProto)->onnx.ModelProto:
     "Put back the optional `state` input and its default, which the quantizer drops"
     names = [i.name for i in q.graph.input]
@@ -173,7 +173,7 @@ def quantize_int8(fp32_path, out_path)->dict:
         onnx.save(q, str(tmp))
     return rep
 
-# %% ../nbs/05_export.ipynb #b27ea778
+# %% ../nbs/05_export.ipynb #3f5abe94
 def export_checkpoint(ckpt, # a checkpoint from muse_train
                       out, # the ONNX file to write (INT8 unless `quantize` is False)
                       quantize:bool=True, # also write INT8 (the fp32 twin goes beside it as `*_fp32.onnx`)
@@ -195,7 +195,7 @@ def export_checkpoint(ckpt, # a checkpoint from muse_train
         res.update(int8=str(out), int8_bytes=out.stat().st_size)
     return res
 
-# %% ../nbs/05_export.ipynb #d54d248b
+# %% ../nbs/05_export.ipynb #ee22c13e
 @call_parse
 @cli_errors
 def muse_export(ckpt:str='artifacts/checkpoints/gru/best.pt', # the checkpoint to export

@@ -7,7 +7,7 @@ __all__ = ['BITS', 'MAX_ORDER', 'N_POSITIONS', 'MAGIC', 'VERSION', 'context_keys
            'bar_slot', 'rhythm_histogram', 'MarkovModel', 'apply_rhythm', 'fit_markov', 'summarize', 'load_markov',
            'sample_token', 'build_baseline', 'muse_baseline']
 
-# %% ../nbs/02_markov.ipynb #ff75b287
+# %% ../nbs/02_markov.ipynb #d24aac0d
 import json, struct, time, zlib
 from pathlib import Path
 import numpy as np
@@ -16,8 +16,9 @@ from .config import UserError, atomic_path, cli_errors, load_config
 from .tokenizer import (PAD, BOS, EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION, N_SHIFTS,
                                           VOCAB_SIZE, Grammar, MuseTokenizer, complete, describe)
 from .data import load_dataset
+from fastcore.basics import patch
 
-# %% ../nbs/02_markov.ipynb #82b44344
+# %% ../nbs/02_markov.ipynb #8391c22e
 BITS = 9                   # 316 ids < 2**9
 MAX_ORDER = 6              # 6 x 9 = 54 bits of a 64-bit key
 
@@ -31,7 +32,7 @@ def context_keys(padded:np.ndarray, # token ids, each piece left-padded with `or
         keys[k] = keys[k-1] | (padded[positions - k].astype(np.int64) << (BITS*(k-1)))
     return keys
 
-# %% ../nbs/02_markov.ipynb #6509276a
+# %% ../nbs/02_markov.ipynb #b773d8a5
 def pad_pieces(seqs:list, order:int)->tuple:
     "Concatenate pieces, each after `order` PADs; return the array and the positions of every token after `<BOS>`"
     padded, pos, off = [], [], 0
@@ -40,7 +41,7 @@ def pad_pieces(seqs:list, order:int)->tuple:
         pos.append(off + order + np.arange(1, len(s))); off += order + len(s)
     return (np.concatenate(padded) if padded else np.zeros(0, np.int64)), (np.concatenate(pos) if pos else np.zeros(0, np.int64))
 
-# %% ../nbs/02_markov.ipynb #37f34010
+# %% ../nbs/02_markov.ipynb #c2ed22fb
 def count_tables(seqs:list, # training pieces (token id arrays, each from `<BOS>`)
                  order:int=5, # the longest context
                 )->list:
@@ -58,7 +59,7 @@ def count_tables(seqs:list, # training pieces (token id arrays, each from `<BOS>
                            next=(pairs & 511).astype(np.uint16), count=counts.astype(np.uint32)))
     return tables
 
-# %% ../nbs/02_markov.ipynb #4e7866cc
+# %% ../nbs/02_markov.ipynb #f8dd6c6d
 N_POSITIONS = 48
 
 def token_times(seq:np.ndarray)->np.ndarray:
@@ -72,7 +73,7 @@ def bar_slot(steps, bar:np.ndarray)->np.ndarray:
     length, phase = float(bar[0]), float(bar[1])
     return np.rint(np.mod(np.asarray(steps, float) + phase, length) / length * N_POSITIONS).astype(np.int64) % N_POSITIONS
 
-# %% ../nbs/02_markov.ipynb #a8c3edd1
+# %% ../nbs/02_markov.ipynb #0c98fc1d
 def rhythm_histogram(seqs:list, bars:np.ndarray)->np.ndarray:
     "Onsets per bar slot over `seqs`, add-one smoothed and normalized to mean 1 (the ratio r(s))"
     h = np.ones(N_POSITIONS)
@@ -81,7 +82,7 @@ def rhythm_histogram(seqs:list, bars:np.ndarray)->np.ndarray:
         h += np.bincount(bar_slot(token_times(s)[onset], b), minlength=N_POSITIONS)
     return h / h.mean()
 
-# %% ../nbs/02_markov.ipynb #013b50c5
+# %% ../nbs/02_markov.ipynb #57e21854
 class MarkovModel:
     "Interpolated Witten-Bell n-gram over token ids, with bar-position rhythm weights on time shifts"
     def __init__(self, tables:list, rhythm:np.ndarray=None, beta:float=0.0, vocab_sha256:str='', time_shift_ms:int=20, mode:str='duration'):
@@ -97,16 +98,14 @@ class MarkovModel:
     def __repr__(self):
         return f"MarkovModel(order={self.order}, contexts={[len(t['keys']) for t in self.tables]}, beta={self.beta})"
 
-# %% ../nbs/02_markov.ipynb #00538676
+# %% ../nbs/02_markov.ipynb #b406f4e9
 def _lookup(t, keys):
     "Row index of each context key in table `t` (or -1)"
     idx = np.searchsorted(t['keys'], keys.astype(np.uint64))
     idx = np.minimum(idx, len(t['keys']) - 1)
     return np.where(t['keys'][idx] == keys.astype(np.uint64), idx, -1)
 
-# %% ../nbs/02_markov.ipynb #c02cbadf
-from fastcore.basics import patch
-
+# %% ../nbs/02_markov.ipynb #7d669b70
 @patch
 def probs(self:MarkovModel, keys:np.ndarray, # context keys (order+1, n), as from `context_keys`
          )->np.ndarray:
@@ -126,7 +125,7 @@ def probs(self:MarkovModel, keys:np.ndarray, # context keys (order+1, n), as fro
         p[seen] = (c + typ * p[seen]) / (tot + typ)
     return p
 
-# %% ../nbs/02_markov.ipynb #2f9b2580
+# %% ../nbs/02_markov.ipynb #bd86b696
 @patch
 def rhythm_weights(self:MarkovModel, times:np.ndarray, # the time step at each position
                    bar:np.ndarray, # the piece's (bar length, phase) in steps
@@ -143,7 +142,7 @@ def apply_rhythm(p:np.ndarray, w:np.ndarray)->np.ndarray:
     p = p.copy(); p[:, TIME_SHIFT:VELOCITY] *= w
     return p / p.sum(1, keepdims=True)
 
-# %% ../nbs/02_markov.ipynb #d72538ae
+# %% ../nbs/02_markov.ipynb #56231e7c
 def fit_markov(seqs:list, # training pieces
                order:int=5, # the longest context (1-6)
                bars:np.ndarray=None, # per piece (bar length, phase) in steps, for the rhythm histogram
@@ -155,7 +154,7 @@ def fit_markov(seqs:list, # training pieces
     bars = np.tile([100.0, 0.0], (len(seqs), 1)) if bars is None else bars
     return MarkovModel(count_tables(seqs, order), rhythm_histogram(seqs, bars), 0.0, vocab_sha256, time_shift_ms, mode)
 
-# %% ../nbs/02_markov.ipynb #6e56218e
+# %% ../nbs/02_markov.ipynb #3c9b1b87
 @patch
 def token_probs(self:MarkovModel, seqs:list, # pieces
                 bars:np.ndarray=None, # per piece (bar length, phase); None for no rhythm weights
@@ -181,7 +180,7 @@ def token_probs(self:MarkovModel, seqs:list, # pieces
         for k in topk: hits[k][sl] = rank < k
     return dict(prob=prob, target=target, hits=hits)
 
-# %% ../nbs/02_markov.ipynb #e55a4e33
+# %% ../nbs/02_markov.ipynb #11160b60
 def summarize(prob:np.ndarray, target:np.ndarray, hits:dict)->dict:
     "The metrics `muse_eval` reports, from per-token probabilities"
     nll = -np.log(np.maximum(prob, 1e-300))
@@ -196,7 +195,7 @@ def score(self:MarkovModel, seqs:list, bars:np.ndarray=None, beta:float=None)->d
     "Metrics of the model on `seqs` (with rhythm weights when `bars` is given)"
     return summarize(**self.token_probs(seqs, bars, beta))
 
-# %% ../nbs/02_markov.ipynb #861a758b
+# %% ../nbs/02_markov.ipynb #6a598ad8
 @patch
 def tune_beta(self:MarkovModel, seqs:list, # validation pieces
               bars:np.ndarray, # their bars
@@ -207,7 +206,7 @@ def tune_beta(self:MarkovModel, seqs:list, # validation pieces
     self.beta = float(min(res, key=res.get))
     return res
 
-# %% ../nbs/02_markov.ipynb #857e9470
+# %% ../nbs/02_markov.ipynb #42b4e599
 MAGIC, VERSION = b'NMMARKOV', 1
 
 def _pad8(b:bytes)->bytes: return b + b'\0'*(-len(b) % 8)
@@ -233,7 +232,7 @@ def save(self:MarkovModel, path):
     with atomic_path(path) as tmp: Path(tmp).write_bytes(self.to_bytes())
     return Path(path)
 
-# %% ../nbs/02_markov.ipynb #4a2488f1
+# %% ../nbs/02_markov.ipynb #3613c14d
 def load_markov(path, # a `baseline.bin`
                 vocab_sha256:str=None, # the vocabulary the caller uses (None: accept any)
                )->MarkovModel:
@@ -268,7 +267,7 @@ def load_markov(path, # a `baseline.bin`
     m.rhythm = w.astype(float) ** (1/beta) if beta else np.ones(npos)
     return m
 
-# %% ../nbs/02_markov.ipynb #0d5d66ac
+# %% ../nbs/02_markov.ipynb #41aec578
 def sample_token(p:np.ndarray, # a distribution over the 316 ids
                  mask:np.ndarray, # which ids are legal
                  rng:np.random.Generator, # the random generator
@@ -287,7 +286,7 @@ def sample_token(p:np.ndarray, # a distribution over the 316 ids
         q[o[np.searchsorted(c, top_p) + 1:]] = 0
     return int(rng.choice(len(q), p=q/q.sum()))
 
-# %% ../nbs/02_markov.ipynb #251e0286
+# %% ../nbs/02_markov.ipynb #c36f68c4
 def _keys_before_end(h, order):
     "Context keys (order+1, 1) for predicting the token after the end of `h` (left-padded with PADs)"
     keys = np.zeros((order + 1, 1), np.int64)
@@ -305,7 +304,7 @@ def next_probs(self:MarkovModel, history:list, # the tokens so far, from `<BOS>`
         p = apply_rhythm(p, self.rhythm_weights(np.array([token_times(np.r_[history, PAD])[-1]]), bar))
     return p[0]
 
-# %% ../nbs/02_markov.ipynb #2fab9c01
+# %% ../nbs/02_markov.ipynb #6f470e44
 @patch
 def sample(self:MarkovModel, length:int=256, # tokens to generate after the primer
            temperature:float=1.0, top_k:int=0, top_p:float=1.0, # sampling knobs
@@ -327,7 +326,7 @@ def sample(self:MarkovModel, length:int=256, # tokens to generate after the prim
         if t == EOS: break
     return complete(g, out)
 
-# %% ../nbs/02_markov.ipynb #c20a6ea3
+# %% ../nbs/02_markov.ipynb #1817c6c3
 def build_baseline(dataset, # a `dataset.npz`
                    out, # the `.bin` to write
                    order:int=5, # the longest context
@@ -349,7 +348,7 @@ def build_baseline(dataset, # a `dataset.npz`
         if ds[s]: res[s] = m.score(ds[s], ds['bars'][s])
     return res
 
-# %% ../nbs/02_markov.ipynb #96b03f12
+# %% ../nbs/02_markov.ipynb #a1a634e5
 @call_parse
 @cli_errors
 def muse_baseline(dataset:str='artifacts/dataset.npz', # the dataset from muse_prep

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TinyGRU', 'n_params', 'GRUMatMul', 'alibi_slopes', 'Block', 'MiniTransformer', 'build_model', 'model_from_config']
 
-# %% ../nbs/03_models.ipynb #69039fb4
+# %% ../nbs/03_models.ipynb #1ad3a9f6
 import math
 import torch
 import torch.nn as nn
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from .config import UserError
 from .tokenizer import VOCAB_SIZE
 
-# %% ../nbs/03_models.ipynb #2def5124
+# %% ../nbs/03_models.ipynb #d0709e0d
 class TinyGRU(nn.Module):
     "Embedding, stacked GRU and linear head over the 316-token vocabulary"
     def __init__(self, vocab_size:int=VOCAB_SIZE, embed_dim:int=64, hidden:int=128, layers:int=2, dropout:float=0.1):
@@ -42,12 +42,12 @@ class TinyGRU(nn.Module):
         logits, state = self(token[:, None], state)
         return logits[:, 0], state
 
-# %% ../nbs/03_models.ipynb #1f2146fc
+# %% ../nbs/03_models.ipynb #ede219cb
 def n_params(model:nn.Module)->int:
     "The number of parameters of `model`"
     return sum(p.numel() for p in model.parameters())
 
-# %% ../nbs/03_models.ipynb #3086a4c1
+# %% ../nbs/03_models.ipynb #d6610aaa
 class GRUMatMul(nn.Module):
     "A `TinyGRU`'s weights as explicit MatMul + gates: the export form, one or many tokens at a time"
     def __init__(self, m:TinyGRU):
@@ -86,12 +86,12 @@ class GRUMatMul(nn.Module):
             outs.append(torch.matmul(inp, self.w_out) + self.b_out)
         return torch.stack(outs, 1), torch.stack(hs)
 
-# %% ../nbs/03_models.ipynb #218a1d75
+# %% ../nbs/03_models.ipynb #8d4ace93
 def alibi_slopes(n_heads:int)->torch.Tensor:
     "ALiBi's per-head slopes: a geometric sequence from 2^(-8/n)"
     return torch.tensor([2 ** (-8 * (i + 1) / n_heads) for i in range(n_heads)])
 
-# %% ../nbs/03_models.ipynb #f43d4307
+# %% ../nbs/03_models.ipynb #22ca4f8a
 class Block(nn.Module):
     "A pre-norm decoder layer: causal self-attention with ALiBi, then a GELU feed-forward"
     def __init__(self, d_model, n_heads, ff_dim, dropout):
@@ -117,7 +117,7 @@ class Block(nn.Module):
         x = x + a
         return x + self.drop(self.ff(self.ln2(x))), k, v
 
-# %% ../nbs/03_models.ipynb #b7f5f9cf
+# %% ../nbs/03_models.ipynb #b67974b3
 class MiniTransformer(nn.Module):
     "A small causal transformer with ALiBi positions, a tied head, and a sliding-window KV-cache step"
     def __init__(self, vocab_size:int=VOCAB_SIZE, d_model:int=128, n_heads:int=2, n_layers:int=2, ff_dim:int=512,
@@ -147,7 +147,7 @@ class MiniTransformer(nn.Module):
         for blk in self.blocks: h, _, _ = blk(h, bias=b)
         return torch.matmul(self.ln(h), self.embed.weight.T)
 
-# %% ../nbs/03_models.ipynb #ee854b45
+# %% ../nbs/03_models.ipynb #03b56200
 def _tx_init_state(self, batch:int=1)->dict:
     "An empty cache"
     c = self.config
@@ -170,7 +170,7 @@ def _tx_step(self, token:torch.Tensor, # ids (batch,)
 
 MiniTransformer.init_state, MiniTransformer.step = _tx_init_state, _tx_step
 
-# %% ../nbs/03_models.ipynb #13978179
+# %% ../nbs/03_models.ipynb #6e7242e9
 def build_model(kind:str, # `gru` or `transformer`
                 cfg:dict, # a loaded config
                 **overrides, # any of the model's settings, e.g. hidden=96

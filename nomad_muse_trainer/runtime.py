@@ -6,7 +6,7 @@
 __all__ = ['ort_session', 'softmax', 'OnnxModel', 'MarkovRuntime', 'load_runtime', 'primer_tokens', 'generate', 'write_sample',
            'muse_sample', 'bench_steps', 'bench_full', 'bench', 'muse_bench']
 
-# %% ../nbs/07_runtime.ipynb #6de753d0
+# %% ../nbs/07_runtime.ipynb #31d60d04
 import json, os, sys, time
 from pathlib import Path
 import numpy as np
@@ -16,7 +16,7 @@ from .tokenizer import (BOS, EOS, VOCAB_SIZE, Grammar, MuseTokenizer, complete, 
                                           plot_piano_roll, vocab_sha256)
 from .markov import load_markov, sample_token
 
-# %% ../nbs/07_runtime.ipynb #97eab350
+# %% ../nbs/07_runtime.ipynb #28c250d3
 def ort_session(path, threads:int=1):
     "An onnxruntime CPU session with `threads` intra-op threads (0: onnxruntime's default)"
     import onnxruntime as ort
@@ -27,7 +27,7 @@ def softmax(z:np.ndarray)->np.ndarray:
     "Softmax over the last axis"
     e = np.exp(z - z.max(-1, keepdims=True)); return e / e.sum(-1, keepdims=True)
 
-# %% ../nbs/07_runtime.ipynb #b2b49dbd
+# %% ../nbs/07_runtime.ipynb #8468aa2f
 class OnnxModel:
     "An exported model with its state: `feed` tokens, get the next token's distribution"
     def __init__(self, path, # an `.onnx` from muse_export
@@ -54,20 +54,24 @@ class OnnxModel:
 
     def reset(self): self.state, self.n_fed = self.empty_state(), 0
 
+    def step(self, ids:np.ndarray)->np.ndarray:
+        "The raw step: int64 ids (1, n) in, logits (1, n, 316) out, the state carried; no checks (the hot path)"
+        logits, nxt = self.sess.run(None, {'input_ids': ids, 'state': self.state})
+        if self.update == 'replace': self.state = nxt
+        else: self.state = np.concatenate([self.state, nxt], 4)[..., -self.window:, :] if self.window > 0 else np.concatenate([self.state, nxt], 4)
+        self.n_fed += ids.shape[1]
+        return logits
+
     def feed(self, ids)->np.ndarray:
         "Run `ids` (one or many tokens) from the current state; returns the next token's probabilities"
         ids = np.asarray(ids, np.int64).reshape(1, -1)
         if ids.size == 0: raise UserError("nothing to feed")
         if ids.min() < 0 or ids.max() >= VOCAB_SIZE: raise UserError(f"token ids must be in 0-{VOCAB_SIZE-1}")
-        logits, nxt = self.sess.run(None, {'input_ids': ids, 'state': self.state})
-        if self.update == 'replace': self.state = nxt
-        else: self.state = np.concatenate([self.state, nxt], 4)[..., -self.window:, :] if self.window > 0 else np.concatenate([self.state, nxt], 4)
-        self.n_fed += ids.shape[1]
-        return softmax(logits[0, -1].astype(np.float64))
+        return softmax(self.step(ids)[0, -1].astype(np.float64))
 
     def __repr__(self): return f"OnnxModel({self.path.name}: {self.kind}, state_update={self.update})"
 
-# %% ../nbs/07_runtime.ipynb #26be7074
+# %% ../nbs/07_runtime.ipynb #ee29983b
 class MarkovRuntime:
     "A `baseline.bin` behind the `feed` interface (the history is its state)"
     def __init__(self, path, vocab_sha256:str=None, bar=None):
@@ -84,7 +88,7 @@ def load_runtime(path, vocab_sha256:str=None, threads:int=1, bar=None):
     "An `OnnxModel` for an `.onnx`, a `MarkovRuntime` for a `.bin`"
     return MarkovRuntime(path, vocab_sha256, bar) if str(path).endswith('.bin') else OnnxModel(path, vocab_sha256, threads)
 
-# %% ../nbs/07_runtime.ipynb #3d209798
+# %% ../nbs/07_runtime.ipynb #9e54656f
 def primer_tokens(primer, tok:MuseTokenizer)->list:
     "Tokens to start from: a MIDI file's (without its `<EOS>`), a list of ids, or just `<BOS>`"
     if primer is None or (isinstance(primer, str) and not primer): return [BOS]
@@ -121,7 +125,7 @@ def generate(model, # an `OnnxModel` or `MarkovRuntime`
         p = model.feed([t])
     return complete(g, out)
 
-# %% ../nbs/07_runtime.ipynb #5fcbcdca
+# %% ../nbs/07_runtime.ipynb #0b722927
 def write_sample(ids, out, # tokens and the MIDI path to write
                  tok:MuseTokenizer, tempo:float=120.0, title:str='')->dict:
     "Write `ids` as MIDI (atomically) and its piano roll as a PNG beside it"
@@ -137,7 +141,7 @@ def write_sample(ids, out, # tokens and the MIDI path to write
     plt.close(fig)
     return {'midi': str(out), 'png': str(png), 'tokens': len(ids), 'notes': len(pm.instruments[0].notes), 'seconds': round(pm.get_end_time(), 2)}
 
-# %% ../nbs/07_runtime.ipynb #f127eb16
+# %% ../nbs/07_runtime.ipynb #a6b3f31f
 @call_parse
 @cli_errors
 def muse_sample(onnx:str=None, # an exported model (.onnx)
@@ -176,7 +180,7 @@ def _vocab_sha(vocab)->str:
     from nomad_muse_trainer.tokenizer import load_vocab
     return load_vocab(p).sha256
 
-# %% ../nbs/07_runtime.ipynb #ef73bc6b
+# %% ../nbs/07_runtime.ipynb #057cc3c0
 def _percentiles(ts)->dict:
     ts = np.asarray(ts) * 1e6
     return {'p50': float(np.percentile(ts, 50)), 'p99': float(np.percentile(ts, 99)), 'all_us': ts}
@@ -184,13 +188,13 @@ def _percentiles(ts)->dict:
 def bench_steps(model:OnnxModel, steps:int=2000, warmup:int=200, context:int=511, seed:int=0)->dict:
     "Per-step latency (s) of streaming one token with `context` tokens already fed"
     rng = np.random.default_rng(seed)
-    ids = rng.integers(4, 300, context + steps + warmup)
+    ids = rng.integers(4, 300, context + steps + warmup).astype(np.int64)
     model.reset()
     if context: model.feed(ids[:context])
     base_state, out = model.state.copy(), []
     for i in range(warmup + steps):
-        tok_ = ids[context + i:context + i + 1]
-        t0 = time.perf_counter(); model.feed(tok_); dt = time.perf_counter() - t0
+        tok_ = ids[None, context + i:context + i + 1]
+        t0 = time.perf_counter(); model.step(tok_); dt = time.perf_counter() - t0
         if model.update == 'append': model.state = base_state      # keep the cache at `context` tokens
         if i >= warmup: out.append(dt)
     return _percentiles(out)
@@ -204,7 +208,7 @@ def bench_full(model:OnnxModel, n:int=512, reps:int=30)->dict:
         if i >= 3: out.append(dt)
     return _percentiles(out)
 
-# %% ../nbs/07_runtime.ipynb #4c7e20b5
+# %% ../nbs/07_runtime.ipynb #41a94840
 def bench(onnx_path, steps:int=2000, warmup:int=200, artifacts='artifacts')->dict:
     "The `bench.json` figures for one exported model"
     import onnxruntime as ort
@@ -227,7 +231,7 @@ def bench(onnx_path, steps:int=2000, warmup:int=200, artifacts='artifacts')->dic
             'onnxruntime_version': ort.__version__, 'cpu_count': os.cpu_count(),
             '_step_us': s1['all_us'].round(2).tolist()}
 
-# %% ../nbs/07_runtime.ipynb #d5e730d1
+# %% ../nbs/07_runtime.ipynb #cda02e46
 @call_parse
 @cli_errors
 def muse_bench(onnx:str='artifacts/muse_quantized.onnx', # the exported model to time

@@ -9,7 +9,7 @@ __all__ = ['PAD', 'BOS', 'EOS', 'UNK', 'NOTE_ON', 'NOTE_OFF', 'TIME_SHIFT', 'VEL
            'decode_notes', 'MuseTokenizer', 'vocab_sha256', 'load_vocab', 'GrammarState', 'Grammar', 'random_walk',
            'complete', 'plot_piano_roll', 'encode', 'decode']
 
-# %% ../nbs/00_tokenizer.ipynb #23214364
+# %% ../nbs/00_tokenizer.ipynb #6e4a657a
 import hashlib, io, json, warnings
 from pathlib import Path
 import numpy as np
@@ -17,37 +17,37 @@ import pretty_midi
 from fastcore.basics import patch
 from .config import UserError, atomic_write_text
 
-# %% ../nbs/00_tokenizer.ipynb #43184594
+# %% ../nbs/00_tokenizer.ipynb #ba42442c
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION = 4, 132, 260, 292, 300
 N_PITCHES, N_SHIFTS, N_VELOCITIES, N_DURATIONS = 128, 32, 8, 16
 VOCAB_SIZE = DURATION + N_DURATIONS
 
-# %% ../nbs/00_tokenizer.ipynb #9ac7a19c
+# %% ../nbs/00_tokenizer.ipynb #890c7c02
 def token_names()->list:
     "The name of every token id, in id order"
     return (['<PAD>', '<BOS>', '<EOS>', '<UNK>'] + [f'NOTE_ON_{p}' for p in range(N_PITCHES)]
             + [f'NOTE_OFF_{p}' for p in range(N_PITCHES)] + [f'TIME_SHIFT_{n}' for n in range(1, N_SHIFTS+1)]
             + [f'VELOCITY_{n}' for n in range(1, N_VELOCITIES+1)] + [f'DURATION_{n}' for n in range(1, N_DURATIONS+1)])
 
-# %% ../nbs/00_tokenizer.ipynb #d4beeea1
+# %% ../nbs/00_tokenizer.ipynb #e6b344cb
 def describe(ids, # token ids
             )->list:
     "Token names for `ids`, for reading a stream"
     names = token_names()
     return [names[int(i)] if 0 <= int(i) < VOCAB_SIZE else f'?{int(i)}' for i in ids]
 
-# %% ../nbs/00_tokenizer.ipynb #26757717
+# %% ../nbs/00_tokenizer.ipynb #279b5e87
 DURATION_STEPS = np.array([1, 2, 3, 4, 5, 7, 10, 13, 18, 25, 35, 50, 70, 100, 140, 200])
 VELOCITY_VALUES = np.arange(1, N_VELOCITIES+1)*16 - 8
 DEFAULT_VELOCITY_BIN = 5
 
-# %% ../nbs/00_tokenizer.ipynb #7367d3e3
+# %% ../nbs/00_tokenizer.ipynb #bd403223
 def velocity_bin(velocity)->np.ndarray:
     "The velocity bin (1-8) of MIDI velocities 1-127"
     return np.clip((np.asarray(velocity) - 1)//16 + 1, 1, N_VELOCITIES)
 
-# %% ../nbs/00_tokenizer.ipynb #43ec0323
+# %% ../nbs/00_tokenizer.ipynb #317fde45
 def duration_bin(steps, # durations, in time steps
                  max_steps=None, # per note, the longest bin value allowed (the steps until its pitch starts again)
                 )->np.ndarray:
@@ -57,11 +57,11 @@ def duration_bin(steps, # durations, in time steps
     if max_steps is None: return b
     return np.minimum(b, np.maximum(np.searchsorted(DURATION_STEPS, np.asarray(max_steps, float), side='right'), 1))
 
-# %% ../nbs/00_tokenizer.ipynb #73365cda
+# %% ../nbs/00_tokenizer.ipynb #ec158cde
 class MidiError(UserError):
     "A MIDI file that cannot be read or holds no usable notes"
 
-# %% ../nbs/00_tokenizer.ipynb #b74cd6c7
+# %% ../nbs/00_tokenizer.ipynb #cb7bfbe1
 def load_midi(midi # a path to a MIDI file, raw bytes, or a `pretty_midi.PrettyMIDI`
              )->pretty_midi.PrettyMIDI:
     "Parse `midi` with pretty_midi, turning every failure into a `MidiError` that names the file and the reason"
@@ -82,7 +82,7 @@ def load_midi(midi # a path to a MIDI file, raw bytes, or a `pretty_midi.PrettyM
         msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise MidiError(f"{name}: corrupt MIDI ({type(e).__name__}: {msg})") from None
 
-# %% ../nbs/00_tokenizer.ipynb #cf2115aa
+# %% ../nbs/00_tokenizer.ipynb #0e3392b5
 def midi_notes(pm:pretty_midi.PrettyMIDI, # a parsed MIDI file
                include_drums:bool=False, # keep channel-10 instruments as pitched notes
               )->np.ndarray:
@@ -92,7 +92,7 @@ def midi_notes(pm:pretty_midi.PrettyMIDI, # a parsed MIDI file
     a = np.array(rows, dtype=float).reshape(-1, 4)
     return a[np.lexsort((a[:, 2], a[:, 0]))]
 
-# %% ../nbs/00_tokenizer.ipynb #4c9f991a
+# %% ../nbs/00_tokenizer.ipynb #f10e2039
 def _restrike_gap(on, pitch):
     "Steps from each note's start to the next start of its pitch (inf for the last note of a pitch)"
     o = np.lexsort((on, pitch))
@@ -101,7 +101,7 @@ def _restrike_gap(on, pitch):
     gap[o[:-1][same]] = on[o[1:][same]] - on[o[:-1][same]]
     return gap
 
-# %% ../nbs/00_tokenizer.ipynb #316e485c
+# %% ../nbs/00_tokenizer.ipynb #17c5b691
 def _quantize(notes, step_s, melody_only=False):
     "Notes as rows (onset step, duration in steps, pitch, velocity bin, end step, steps to the next start of the pitch)"
     if len(notes) == 0: return np.zeros((0, 6))
@@ -121,12 +121,12 @@ def _quantize(notes, step_s, melody_only=False):
     q[:, 1] = np.minimum(q[:, 1], q[:, 5]); q[:, 4] = np.minimum(q[:, 4], q[:, 0] + q[:, 5])
     return q
 
-# %% ../nbs/00_tokenizer.ipynb #92acb02a
+# %% ../nbs/00_tokenizer.ipynb #5a5aaa14
 def _time_shifts(gap):
     "TIME_SHIFT tokens for a gap of `gap` steps: 32-step tokens, then the remainder"
     return [TIME_SHIFT + N_SHIFTS - 1]*(gap//N_SHIFTS) + ([TIME_SHIFT + gap % N_SHIFTS - 1] if gap % N_SHIFTS else [])
 
-# %% ../nbs/00_tokenizer.ipynb #e6533f47
+# %% ../nbs/00_tokenizer.ipynb #c09c6e58
 def _encode_duration(q):
     out, t, vel = [BOS], 0, 0
     for on, dur, p, vb in zip(q[:, 0].astype(int), duration_bin(q[:, 1], q[:, 5]), q[:, 2].astype(int), q[:, 3].astype(int)):
@@ -135,7 +135,7 @@ def _encode_duration(q):
         out += [NOTE_ON + p, DURATION + dur - 1]
     return out + [EOS]
 
-# %% ../nbs/00_tokenizer.ipynb #dd4a3566
+# %% ../nbs/00_tokenizer.ipynb #bd4ea5e4
 def _encode_performance(q):
     on, p, vb = q[:, 0].astype(int), q[:, 2].astype(int), q[:, 3].astype(int)
     off = np.maximum(q[:, 4].astype(int), on + 1)               # at least one step long
@@ -149,7 +149,7 @@ def _encode_performance(q):
         out.append(NOTE_ON + pitch)
     return out + [EOS]
 
-# %% ../nbs/00_tokenizer.ipynb #fe82f35c
+# %% ../nbs/00_tokenizer.ipynb #8bf1a255
 def _check_ids(ids):
     a = np.asarray(ids)
     if a.ndim != 1: raise UserError(f"token ids must be a 1-d sequence, got shape {a.shape}")
@@ -160,7 +160,7 @@ def _check_ids(ids):
     if bad.size: raise UserError(f"token id {a[bad[0]]} at position {bad[0]} is outside 0-{VOCAB_SIZE-1}")
     return a
 
-# %% ../nbs/00_tokenizer.ipynb #35a06c2b
+# %% ../nbs/00_tokenizer.ipynb #d0ff4ced
 def decode_notes(ids, # token ids of either mode
                 )->np.ndarray:
     "Notes of a token stream as int rows (onset step, end step, pitch, velocity); lenient about anything that is not canonical"
@@ -190,7 +190,7 @@ def decode_notes(ids, # token ids of either mode
     a[:, 1] = np.minimum(a[:, 1], a[:, 0] + _restrike_gap(a[:, 0], a[:, 2]))  # a pitch cannot overlap itself
     return a
 
-# %% ../nbs/00_tokenizer.ipynb #e63dc5d0
+# %% ../nbs/00_tokenizer.ipynb #eabd8748
 class MuseTokenizer:
     "MIDI <-> token ids over the fixed 316-token vocabulary"
     def __init__(self,
@@ -212,7 +212,7 @@ class MuseTokenizer:
 
     def __repr__(self): return f"MuseTokenizer(mode={self.mode!r}, time_shift_ms={self.time_shift_ms}, sha256={self.sha256[:12]}...)"
 
-# %% ../nbs/00_tokenizer.ipynb #4cddaafb
+# %% ../nbs/00_tokenizer.ipynb #1a48c90d
 @patch
 def encode(self:MuseTokenizer, midi, # a path, raw bytes, or a `PrettyMIDI`
            melody_only:bool=False, # keep only the highest note at each onset
@@ -227,7 +227,7 @@ def encode(self:MuseTokenizer, midi, # a path, raw bytes, or a `PrettyMIDI`
     q = _quantize(notes, self.step_s, melody_only)
     return np.array(_encode_duration(q) if self.mode == 'duration' else _encode_performance(q), dtype=np.int64)
 
-# %% ../nbs/00_tokenizer.ipynb #a479d118
+# %% ../nbs/00_tokenizer.ipynb #400fdeed
 @patch
 def decode(self:MuseTokenizer, ids, # token ids (any mode; ids outside 0-315 are an error)
            program:int=0, # the General MIDI program of the one track written
@@ -241,12 +241,12 @@ def decode(self:MuseTokenizer, ids, # token ids (any mode; ids outside 0-315 are
     pm.instruments.append(inst)
     return pm
 
-# %% ../nbs/00_tokenizer.ipynb #0dd5805e
+# %% ../nbs/00_tokenizer.ipynb #4738352c
 def _roundtrip_file(pm):
     "`pm` written to MIDI bytes and parsed again"
     buf = io.BytesIO(); pm.write(buf); return load_midi(buf.getvalue())
 
-# %% ../nbs/00_tokenizer.ipynb #08bd3ad2
+# %% ../nbs/00_tokenizer.ipynb #eaaabaa8
 @patch(as_prop=True)
 def vocab(self:MuseTokenizer)->dict:
     "The vocabulary and its settings, as written to `vocab.json` (without the hash)"
@@ -255,26 +255,26 @@ def vocab(self:MuseTokenizer)->dict:
                          'velocity_bin_width': 16, 'velocity_values': VELOCITY_VALUES.tolist(),
                          'duration_steps': DURATION_STEPS.tolist(), 'default_velocity_bin': DEFAULT_VELOCITY_BIN}}
 
-# %% ../nbs/00_tokenizer.ipynb #07218839
+# %% ../nbs/00_tokenizer.ipynb #166ca057
 def vocab_sha256(vocab:dict)->str:
     "The sha256 of a vocabulary dict (its `sha256` key, if any, left out)"
     body = {k: v for k, v in vocab.items() if k != 'sha256'}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(',', ':')).encode()).hexdigest()
 
-# %% ../nbs/00_tokenizer.ipynb #bd4204f2
+# %% ../nbs/00_tokenizer.ipynb #4a063be5
 @patch(as_prop=True)
 def sha256(self:MuseTokenizer)->str:
     "The vocabulary's fingerprint, recorded by every artifact"
     return vocab_sha256(self.vocab)
 
-# %% ../nbs/00_tokenizer.ipynb #9f42205b
+# %% ../nbs/00_tokenizer.ipynb #b63f8197
 @patch
 def save_vocab(self:MuseTokenizer, path # where to write `vocab.json`
               ):
     "Write `vocab.json` (atomically) with the sha256 included"
     return atomic_write_text(path, json.dumps({**self.vocab, 'sha256': self.sha256}, indent=1))
 
-# %% ../nbs/00_tokenizer.ipynb #b6d99d06
+# %% ../nbs/00_tokenizer.ipynb #e02bf11c
 def load_vocab(path # a `vocab.json`
               )->MuseTokenizer:
     "The tokenizer a `vocab.json` describes, after checking its hash and its ids"
@@ -290,7 +290,7 @@ def load_vocab(path # a `vocab.json`
     if tok.sha256 != v['sha256']: raise UserError(f"{p}: bins differ from this version's (vocab sha256 {v['sha256'][:12]}...)")
     return tok
 
-# %% ../nbs/00_tokenizer.ipynb #9ba28a53
+# %% ../nbs/00_tokenizer.ipynb #1b6c69a2
 class GrammarState:
     "Where a token stream stands: what the grammar needs to know about its prefix"
     def __init__(self):
@@ -300,7 +300,7 @@ class GrammarState:
     def copy(self):
         s = GrammarState(); s.__dict__.update({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}); return s
 
-# %% ../nbs/00_tokenizer.ipynb #6961ebf4
+# %% ../nbs/00_tokenizer.ipynb #3730379d
 _IS_SHIFT = lambda t: TIME_SHIFT <= t < VELOCITY
 
 class Grammar:
@@ -365,13 +365,13 @@ class Grammar:
         for t in ids: self.advance(st, t)
         return st
 
-# %% ../nbs/00_tokenizer.ipynb #fe4238fb
+# %% ../nbs/00_tokenizer.ipynb #cc590a72
 @patch(as_prop=True)
 def grammar(self:MuseTokenizer)->"Grammar":
     "The grammar of this tokenizer's mode"
     return Grammar(self.mode)
 
-# %% ../nbs/00_tokenizer.ipynb #4e070ac9
+# %% ../nbs/00_tokenizer.ipynb #4ceca924
 def random_walk(grammar:Grammar, # the grammar to walk
                 n:int, # how many tokens
                 seed:int=0, # the random seed
@@ -387,7 +387,7 @@ def random_walk(grammar:Grammar, # the grammar to walk
         t = int(rng.choice(legal[kinds[legal] == kind])); grammar.advance(st, t); out.append(t)
     return np.array(out)
 
-# %% ../nbs/00_tokenizer.ipynb #492611b4
+# %% ../nbs/00_tokenizer.ipynb #2b6eec22
 def complete(grammar:Grammar, # the grammar of `ids`
              ids, # a legal prefix from `<BOS>`, such as a sampler's output cut at a length limit
             )->np.ndarray:
@@ -401,7 +401,7 @@ def complete(grammar:Grammar, # the grammar of `ids`
         if len(sounding): out += [TIME_SHIFT] + [NOTE_OFF + int(p) for p in sounding]
     return np.array(out + [EOS])
 
-# %% ../nbs/00_tokenizer.ipynb #092e3e06
+# %% ../nbs/00_tokenizer.ipynb #ece5e605
 def plot_piano_roll(x, # token ids, a `PrettyMIDI`, or a path to a MIDI file
                     ax=None, # a matplotlib axis to draw on
                     title:str=None, # the title of the plot
@@ -431,7 +431,7 @@ def plot_piano_roll(x, # token ids, a `PrettyMIDI`, or a path to a MIDI file
     if title: ax.set_title(title)
     return ax
 
-# %% ../nbs/00_tokenizer.ipynb #6350856d
+# %% ../nbs/00_tokenizer.ipynb #27b5afa1
 def encode(midi, # a path, raw bytes, or a `PrettyMIDI`
            mode:str='duration', # `duration` or `performance`
            time_shift_ms:int=20, # the time step

@@ -6,7 +6,7 @@
 __all__ = ['FORMAT', 'pick_device', 'WindowSampler', 'val_windows', 'lr_factor', 'WarmupCosine', 'save_checkpoint',
            'load_checkpoint', 'load_model', 'val_loss', 'train', 'plot_history', 'score_model', 'muse_train']
 
-# %% ../nbs/04_train.ipynb #b25f40c5
+# %% ../nbs/04_train.ipynb #d8a2d578
 import json, math, os, random, sys, time
 from pathlib import Path
 import numpy as np
@@ -19,7 +19,7 @@ from .tokenizer import MuseTokenizer, VOCAB_SIZE, NOTE_ON, NOTE_OFF
 from .data import load_dataset
 from .models import build_model, model_from_config, n_params
 
-# %% ../nbs/04_train.ipynb #e68bf23d
+# %% ../nbs/04_train.ipynb #7b1c78c6
 def pick_device(device:str='auto')->torch.device:
     "The torch device for `auto`, `cpu` or `cuda`; `cuda` without a GPU falls back to the CPU with one warning"
     if device not in ('auto', 'cpu', 'cuda') and not device.startswith('cuda:'):
@@ -29,7 +29,7 @@ def pick_device(device:str='auto')->torch.device:
     if device != 'auto': print("warning: CUDA is not available here; training on the CPU", file=sys.stderr)
     return torch.device('cpu')
 
-# %% ../nbs/04_train.ipynb #043924bf
+# %% ../nbs/04_train.ipynb #4686f1f3
 class WindowSampler:
     "Random (batch, sequence_length + 1) windows of `tokens`, from a seeded generator that can be saved and restored"
     def __init__(self, tokens:torch.Tensor, seq_len:int, batch_size:int, seed:int):
@@ -47,14 +47,14 @@ def val_windows(tokens:torch.Tensor, seq_len:int)->list:
     "Consecutive windows covering `tokens` (inputs and targets overlap by one token, so every token is predicted once)"
     return [tokens[a:a + seq_len + 1] for a in range(0, len(tokens) - 1, seq_len)]
 
-# %% ../nbs/04_train.ipynb #19ffbf56
+# %% ../nbs/04_train.ipynb #0731ee51
 def lr_factor(step:int, warmup:int, total:int, time_frac:float=0.0)->float:
     "The learning-rate multiplier at `step` (and `time_frac` of the time budget used)"
     if step < warmup: return (step + 1) / warmup
     p = min(1.0, max((step - warmup) / max(1, total - warmup), time_frac))
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p))
 
-# %% ../nbs/04_train.ipynb #88c32458
+# %% ../nbs/04_train.ipynb #389636e6
 class WarmupCosine:
     "Sets the optimizer's learning rate each step from `lr_factor`; its state is saved in checkpoints"
     def __init__(self, opt, base_lr:float, warmup:int, total:int, budget_s:float=0.0):
@@ -70,7 +70,7 @@ class WarmupCosine:
     def state_dict(self): return dict(n=self.n, elapsed=self.elapsed, warmup=self.warmup, total=self.total, budget_s=self.budget_s)
     def load_state_dict(self, d): self.n, self.elapsed = d['n'], d['elapsed']; self._apply()
 
-# %% ../nbs/04_train.ipynb #00fb7a7a
+# %% ../nbs/04_train.ipynb #12b1dc2a
 FORMAT = 'nomad-muse-checkpoint'
 
 def _rng_state(sampler)->dict:
@@ -86,7 +86,7 @@ def _set_rng_state(s:dict, sampler):
     if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
     sampler.load_state_dict(s['sampler'])
 
-# %% ../nbs/04_train.ipynb #5c97b378
+# %% ../nbs/04_train.ipynb #af37a521
 def save_checkpoint(path, model, opt, sched, sampler, state:dict, vocab_sha256:str, cfg:dict):
     "Write a checkpoint atomically"
     m = model.module if hasattr(model, 'module') else model
@@ -96,7 +96,7 @@ def save_checkpoint(path, model, opt, sched, sampler, state:dict, vocab_sha256:s
     with atomic_path(path) as tmp: torch.save(ck, tmp)
     return Path(path)
 
-# %% ../nbs/04_train.ipynb #3d741a13
+# %% ../nbs/04_train.ipynb #f53680d9
 def load_checkpoint(path, # a `best.pt` or `latest.pt`
                     vocab_sha256:str=None, # the vocabulary the caller uses (None: accept any)
                     kind:str=None, # the model kind expected (None: any)
@@ -119,7 +119,7 @@ def load_model(path, vocab_sha256:str=None)->torch.nn.Module:
     m = model_from_config(ck['model_config']); m.load_state_dict(ck['model_state'])
     return m.eval()
 
-# %% ../nbs/04_train.ipynb #ba6606ae
+# %% ../nbs/04_train.ipynb #b38bd7cc
 def _dist():
     "(rank, world size), starting the process group when launched by torchrun"
     world = int(os.environ.get('WORLD_SIZE', '1'))
@@ -145,7 +145,7 @@ def val_loss(model, windows:list, device, batch_size:int=32)->float:
         n += x[:, 1:].numel()
     return tot / max(n, 1)
 
-# %% ../nbs/04_train.ipynb #7e32573d
+# %% ../nbs/04_train.ipynb #d1b21e25
 def train(dataset, # a `dataset.npz`
           kind:str='gru', # `gru` or `transformer`
           cfg:dict=None, # settings (default: `load_config()`)
@@ -238,7 +238,7 @@ def train(dataset, # a `dataset.npz`
     if world > 1: dist.barrier()
     return dict(state=state, best=folder/'best.pt', latest=folder/'latest.pt', tokens_per_s=toks/max(secs, 1e-9), seconds=secs)
 
-# %% ../nbs/04_train.ipynb #022a4fc8
+# %% ../nbs/04_train.ipynb #6ed97b91
 def plot_history(history:dict, ax=None, title:str=''):
     "Train loss per step and validation loss per epoch, in bits per token"
     import matplotlib.pyplot as plt
@@ -249,7 +249,7 @@ def plot_history(history:dict, ax=None, title:str=''):
     ax.set_xlabel('step'); ax.set_ylabel('bits per token'); ax.legend(); ax.set_title(title)
     return ax
 
-# %% ../nbs/04_train.ipynb #8edccdbe
+# %% ../nbs/04_train.ipynb #296264c8
 @torch.no_grad()
 def score_model(model, seqs:list, # pieces, each from `<BOS>`
                 device='cpu', topk=(1, 3, 5, 10))->dict:
@@ -267,7 +267,7 @@ def score_model(model, seqs:list, # pieces, each from `<BOS>`
         for k in topk: hits[k].append((rank < k).cpu().numpy())
     return summarize(np.concatenate(probs), np.concatenate(targets), {k: np.concatenate(v) for k, v in hits.items()})
 
-# %% ../nbs/04_train.ipynb #57f61961
+# %% ../nbs/04_train.ipynb #baedf3c0
 @call_parse
 @cli_errors
 def muse_train(dataset:str='artifacts/dataset.npz', # the dataset from muse_prep
