@@ -75,11 +75,11 @@ all: install corpus index prep baseline train train-tx export eval demo ## the w
 	@echo; echo "GRU (INT8 and fp32) against the Markov baseline:"; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(ART)/eval.json'))))"
 	@echo; echo "Transformer:"; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(ART)/eval_tx.json'))))"
 
-sync-check: $(STAMPS)/install ## nbdev_export and nbdev_clean must leave the tree unchanged
+sync-check: $(STAMPS)/install ## nbdev_export, nbdev_clean and make readme must leave the tree unchanged
 	@state() { git status --porcelain --untracked-files=all; git diff | sha1sum; }; \
-	before="$$(state)"; nbdev_export; nbdev_clean; after="$$(state)"; \
+	before="$$(state)"; nbdev_export; nbdev_clean; $(PYTHON) tools/render_readme.py >/dev/null; after="$$(state)"; \
 	if [ "$$before" != "$$after" ]; then \
-	  echo "error: nbdev_export/nbdev_clean changed the tree: edit the notebooks, export, clean and commit both"; \
+	  echo "error: nbdev_export, nbdev_clean or make readme changed the tree: edit the notebooks, export, clean, make readme, commit"; \
 	  git status --porcelain; exit 1; fi; \
 	echo "sync: notebooks, package and outputs are in sync"
 

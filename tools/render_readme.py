@@ -18,7 +18,8 @@ def render(nb_path='nbs/index.ipynb', out='README.md', assets='assets'):
         body = '\n'.join(l for l in src.splitlines() if not l.strip().startswith('#|')).strip()
         if c.cell_type == 'markdown':
             # links between notebooks become links to the docs pages
-            parts.append(re.sub(r'\]\((\w+)\.ipynb\)', r'](https://nomad-muse.github.io/nomad-muse-trainer/\1.html)', body)); continue
+            body = re.sub(r'\]\((\w+)\.ipynb\)', r'](https://nomad-muse.github.io/nomad-muse-trainer/\1.html)', body)
+            parts.append(re.sub(r'\]\((images/[^)]+)\)', r'](nbs/\1)', body)); continue
         if body and not any(x.replace(' ', '') == '#|echo:false' for x in d): parts.append(f"```python\n{body}\n```")
         for o in c.get('outputs', []):
             data = o.get('data', {})
