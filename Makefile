@@ -12,7 +12,7 @@ ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus index prep baseline train train-tx export eval demo bench docs all test test-slow sync-check readme clean
+.PHONY: help install corpus index prep baseline train train-tx export eval demo bench cpp cpp-test docs all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,6 +70,20 @@ bench: $(ART)/muse_quantized.onnx $(ART)/muse_quantized_tx.onnx ## time streamin
 	muse_bench --onnx $(ART)/muse_quantized.onnx --out $(ART)/bench.json
 	muse_bench --onnx $(ART)/muse_quantized_tx.onnx --out $(ART)/bench_tx.json
 
+CPP_BUILD ?= build/cpp
+# cmake from PyPI when the machine has a compiler but no cmake
+CMAKE = $(shell command -v cmake || { $(PIP) install -q "cmake>=3.16" >&2 && command -v cmake; })
+$(CPP_BUILD)/muse_tests: $(STAMPS)/install $(wildcard examples/cpp/CMakeLists.txt examples/cpp/*/*.cpp examples/cpp/include/muse/*.hpp)
+	$(CMAKE) -S examples/cpp -B $(CPP_BUILD) -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$$(command -v $(PYTHON))
+	$(CMAKE) --build $(CPP_BUILD) -j2
+
+cpp-test: $(CPP_BUILD)/muse_tests ## build the C++ host example (examples/cpp) and run its ctest suite against the Python package
+	cd $(CPP_BUILD) && ctest --output-on-failure
+
+cpp: cpp-test $(ART)/muse_quantized.onnx $(ART)/baseline.bin ## C++: build, ctest, then sample and time the INT8 GRU and the .bin: artifacts/sample_cpp.mid, cpp_bench.json
+	$(CPP_BUILD)/muse_demo --vocab $(ART)/vocab.json --model $(ART)/muse_quantized.onnx --baseline $(ART)/baseline.bin \
+	  --out $(ART)/sample_cpp.mid --json $(ART)/cpp_bench.json --length 512 --seed 42 --bench 5000
+
 all: install corpus index prep baseline train train-tx export eval demo ## the whole pipeline on the default corpus (about ten minutes)
 	@echo; echo "artifacts in $(ART)/:"; ls -1 $(ART) | sed 's/^/  /'
 	@echo; echo "GRU (INT8 and fp32) against the Markov baseline:"; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(ART)/eval.json'))))"
@@ -83,7 +97,9 @@ sync-check: $(STAMPS)/install ## nbdev_export, nbdev_clean and make readme must 
 	  git status --porcelain; exit 1; fi; \
 	echo "sync: notebooks, package and outputs are in sync"
 
-test: install sync-check ## install, check notebooks and package are in sync, then run every notebook's tests
+test: install sync-check ## install, check notebooks and package are in sync, build and test the C++ example (when a compiler is present), then run every notebook's tests
+	@if command -v c++ >/dev/null || command -v g++ >/dev/null || command -v clang++ >/dev/null; then $(MAKE) --no-print-directory cpp-test; \
+	 else echo "no C++ compiler: skipping the C++ example (examples/cpp)"; fi
 	$(PYTHON) tools/nbtest.py
 
 test-slow: install ## also run the cells marked slow (full corpus; minutes)

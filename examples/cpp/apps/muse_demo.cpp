@@ -1,0 +1,241 @@
+// muse_demo: sample a piece from the INT8 model (or the Markov .bin) in C++, write it as MIDI, and time the step.
+//
+//   muse_demo --model artifacts/muse_quantized.onnx --vocab artifacts/vocab.json --out artifacts/sample_cpp.mid
+//             [--baseline artifacts/baseline.bin] [--length 512] [--temperature T] [--top-k K] [--top-p P]
+//             [--seed 42] [--tempo 120] [--bench 2000] [--json artifacts/cpp_bench.json] [--tokens ids.txt] [--ort-library PATH]
+//
+// With only --baseline, the piece comes from the Markov model and onnxruntime is never loaded.
+// A user mistake (missing file, wrong vocabulary, damaged .bin, bad flag) prints one `error:` line and exits 2.
+#include "muse/muse.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace muse;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+struct Args {
+    std::string model, baseline, vocab, out = "sample_cpp.mid", json, ort, tokens;
+    int length = 512, bench = 2000, top_k = -1;
+    float temperature = -1, top_p = -1;
+    uint64_t seed = 42;
+    double tempo = 120;
+};
+
+const char* USAGE =
+    "usage: muse_demo --vocab VOCAB.json (--model MODEL.onnx | --baseline BASELINE.bin) [--out OUT.mid] [--length N]\n"
+    "                 [--temperature T] [--top-k K] [--top-p P] [--seed S] [--tempo BPM] [--bench STEPS] [--json OUT.json]\n"
+    "                 [--tokens OUT.txt] [--ort-library libonnxruntime.so]\n";
+
+Args parse(int argc, char** argv) {
+    Args a;
+    std::map<std::string, std::string*> str = {{"--model", &a.model}, {"--baseline", &a.baseline}, {"--vocab", &a.vocab},
+                                               {"--out", &a.out}, {"--json", &a.json}, {"--ort-library", &a.ort}, {"--tokens", &a.tokens}};
+    for (int i = 1; i < argc; ++i) {
+        std::string k = argv[i];
+        if (k == "-h" || k == "--help") { std::cout << USAGE; std::exit(0); }
+        if (i + 1 >= argc) throw Error("argument " + k + " needs a value");
+        std::string v = argv[++i];
+        auto num = [&](double lo, double hi) {
+            char* end = nullptr;
+            double x = std::strtod(v.c_str(), &end);
+            if (end == v.c_str() || *end || !(x >= lo && x <= hi)) throw Error("argument " + k + ": expected a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'");
+            return x;
+        };
+        if (str.count(k)) *str[k] = v;
+        else if (k == "--length") a.length = (int)num(1, 1e6);
+        else if (k == "--bench") a.bench = (int)num(0, 1e7);
+        else if (k == "--top-k") a.top_k = (int)num(0, VOCAB);
+        else if (k == "--temperature") a.temperature = (float)num(0, 100);
+        else if (k == "--top-p") a.top_p = (float)num(0, 1);
+        else if (k == "--seed") a.seed = (uint64_t)num(0, 1e18);
+        else if (k == "--tempo") a.tempo = num(1, 1000);
+        else throw Error("unknown argument " + k + " (see --help)");
+    }
+    if (a.vocab.empty()) throw Error("--vocab is required (the vocab.json the model was trained with)");
+    if (a.model.empty() && a.baseline.empty()) throw Error("give --model or --baseline (or both)");
+    return a;
+}
+
+struct Timing { double p50 = 0, p99 = 0, mean = 0; };
+Timing summarize(std::vector<double>& us) {
+    Timing t;
+    if (us.empty()) return t;
+    std::sort(us.begin(), us.end());
+    auto q = [&](double f) { return us[std::min(us.size() - 1, (size_t)std::floor(f * (us.size() - 1) + 0.5))]; };
+    t.p50 = q(0.5); t.p99 = q(0.99);
+    for (double x : us) t.mean += x;
+    t.mean /= us.size();
+    return t;
+}
+double us_since(Clock::time_point a) { return std::chrono::duration<double, std::micro>(Clock::now() - a).count(); }
+
+// Sample up to `length` tokens after <BOS> under the grammar; `next` gives the scores after each token.
+template <class Model>
+std::vector<int> generate(Model& model, const Grammar& g, Sampler& smp, const SamplingParams& sp, int length, std::vector<double>& sample_us) {
+    std::vector<int> out = {BOS};
+    out.reserve(length + 2);
+    GrammarState st = g.initial();
+    g.advance(st, BOS);
+    auto scores = model.first(BOS);
+    bool mask[VOCAB];
+    for (int i = 0; i < length; ++i) {
+        auto t0 = Clock::now();
+        g.allowed(st, mask);
+        int tok = smp.sample(scores, mask, sp);
+        g.advance(st, tok);
+        sample_us.push_back(us_since(t0));
+        out.push_back(tok);
+        if (tok == EOS) break;
+        scores = model.next(tok);
+    }
+    return complete(g, out);
+}
+
+struct OnnxAdapter {
+    OnnxStream& s;
+    const float* first(int t) { s.reset(); return s.step(t); }
+    const float* next(int t) { return s.step(t); }
+};
+struct MarkovAdapter {
+    MarkovStream& s;
+    const double* first(int t) { s.reset(); return s.step(t); }
+    const double* next(int t) { return s.step(t); }
+};
+
+std::string json_escape(const std::string& s) {
+    std::string o;
+    for (char c : s) { if (c == '"' || c == '\\') o += '\\'; o += c; }
+    return o;
+}
+
+void write_atomic(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp";
+    { std::ofstream f(tmp, std::ios::trunc); if (!(f << text)) throw Error("cannot write " + path); }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot write " + path);
+}
+
+int run(const Args& a) {
+    const std::string sha = read_vocab_sha256(a.vocab);
+    std::ostringstream js;
+    js.setf(std::ios::fixed); js.precision(3);
+    js << "{\n";
+    std::vector<int> piece;
+    bool perf = false;
+    int ts_ms = 20;
+    std::string source;
+    std::vector<double> sample_us;
+    Sampler smp(a.seed);
+
+    std::unique_ptr<MarkovModel> markov;
+    if (!a.baseline.empty()) markov.reset(new MarkovModel(a.baseline, sha));
+    std::unique_ptr<OnnxStream> onnx;
+    if (!a.model.empty()) onnx.reset(new OnnxStream(a.model, sha, a.ort));
+
+    if (onnx) {
+        SamplingParams sp = onnx->sampling_defaults();
+        if (a.temperature >= 0) sp.temperature = a.temperature;
+        if (a.top_k >= 0) sp.top_k = a.top_k;
+        if (a.top_p >= 0) sp.top_p = a.top_p;
+        perf = onnx->performance(); ts_ms = onnx->time_shift_ms();
+        OnnxAdapter ad{*onnx};
+        piece = generate(ad, Grammar(perf), smp, sp, a.length, sample_us);
+        source = a.model;
+        js << "  \"model\": \"" << json_escape(a.model) << "\",\n  \"model_type\": \"" << onnx->model_type() << "\",\n"
+           << "  \"onnxruntime_version\": \"" << load_onnxruntime() << "\",\n";
+    } else {
+        SamplingParams sp{1.0f, 0, 0.95f};
+        if (a.temperature >= 0) sp.temperature = a.temperature;
+        if (a.top_k >= 0) sp.top_k = a.top_k;
+        if (a.top_p >= 0) sp.top_p = a.top_p;
+        perf = markov->performance(); ts_ms = markov->time_shift_ms();
+        MarkovStream ms(*markov);
+        MarkovAdapter ad{ms};
+        piece = generate(ad, Grammar(perf), smp, sp, a.length, sample_us);
+        source = a.baseline;
+        js << "  \"model\": \"" << json_escape(a.baseline) << "\",\n  \"model_type\": \"markov\",\n";
+    }
+    Grammar g(perf);
+    if (g.check(piece) != -1) throw Error("internal: the sampled piece is not legal at token " + std::to_string(g.check(piece)));
+    write_midi(piece, a.out, a.tempo, ts_ms);
+    if (!a.tokens.empty()) {
+        std::ostringstream ids;
+        for (int t : piece) ids << t << "\n";
+        write_atomic(a.tokens, ids.str());
+    }
+    auto notes = decode_notes(piece);
+    double seconds = notes.empty() ? 0 : notes.back().end * ts_ms / 1000.0;
+    for (auto& n : notes) seconds = std::max(seconds, n.end * ts_ms / 1000.0);
+    Timing smp_t = summarize(sample_us);
+    std::printf("sampled %zu tokens (%zu notes, %.1f s) from %s -> %s\n", piece.size(), notes.size(), seconds, source.c_str(), a.out.c_str());
+    std::printf("grammar + sampling per token: p50 %.2f us, p99 %.2f us\n", smp_t.p50, smp_t.p99);
+
+    if (a.bench > 0 && onnx) {
+        // Time the raw step on a real stream: the sampled piece, cycled. A transformer is first filled to its window,
+        // so the numbers are for the largest cache a host will see.
+        std::vector<int> stream(piece.begin(), piece.end() - 1);   // without <EOS>
+        if (stream.size() < 2) stream = {BOS, TIME_SHIFT};
+        onnx->reset();
+        size_t pos = 0;
+        auto next_tok = [&] { int t = stream[pos]; pos = (pos + 1) % stream.size(); return t; };
+        for (int i = 0; i < 600; ++i) onnx->step(next_tok());     // warm-up (and fill a transformer's cache)
+        std::vector<double> us; us.reserve(a.bench);
+        volatile float sink = 0;
+        for (int i = 0; i < a.bench; ++i) {
+            int t = next_tok();
+            auto t0 = Clock::now();
+            const float* lg = onnx->step(t);
+            us.push_back(us_since(t0));
+            sink = sink + lg[0];
+        }
+        Timing t = summarize(us);
+        std::printf("%s step (batch 1, 1 thread) over %d steps: p50 %.2f us, p99 %.2f us, mean %.2f us%s\n", onnx->model_type().c_str(),
+                    a.bench, t.p50, t.p99, t.mean,
+                    onnx->model_type() == "transformer" ? (" (" + std::to_string(onnx->cached()) + " cached tokens)").c_str() : "");
+        js << "  \"steps\": " << a.bench << ",\n  \"step_us_p50\": " << t.p50 << ",\n  \"step_us_p99\": " << t.p99 << ",\n  \"step_us_mean\": " << t.mean << ",\n"
+           << "  \"cached_tokens\": " << onnx->cached() << ",\n";
+    }
+    if (a.bench > 0 && markov) {
+        MarkovStream ms(*markov);
+        std::vector<double> us; us.reserve(a.bench);
+        volatile double sink = 0;
+        for (int i = 0; i < a.bench; ++i) {
+            int t = piece[i % (piece.size() - 1)];
+            auto t0 = Clock::now();
+            const double* p = ms.step(t);
+            us.push_back(us_since(t0));
+            sink = sink + p[0];
+        }
+        Timing t = summarize(us);
+        std::printf("markov step (order %d) over %d steps: p50 %.2f us, p99 %.2f us\n", markov->order(), a.bench, t.p50, t.p99);
+        js << "  \"markov_step_us_p50\": " << t.p50 << ",\n  \"markov_step_us_p99\": " << t.p99 << ",\n";
+    }
+    js << "  \"sampling_us_p50\": " << smp_t.p50 << ",\n  \"sampling_us_p99\": " << smp_t.p99 << ",\n"
+       << "  \"sample\": {\"path\": \"" << json_escape(a.out) << "\", \"tokens\": " << piece.size() << ", \"notes\": " << notes.size()
+       << ", \"seconds\": " << seconds << ", \"legal\": true}\n}\n";
+    if (!a.json.empty()) { write_atomic(a.json, js.str()); std::printf("wrote %s\n", a.json.c_str()); }
+    return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(parse(argc, argv));
+    } catch (const Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,164 @@
+// Nomad Muse Trainer: a C++17 host library for the exported models.
+//
+//  - OnnxStream: streams tokens through muse_quantized.onnx (or the transformer) with the state kept
+//    between calls, in buffers allocated once: a step allocates nothing in this library.
+//  - MarkovModel / MarkovStream: read baseline.bin as documented in nbs/02_markov.ipynb and give
+//    next-token probabilities, for hosts that want no neural runtime at all.
+//  - Grammar: the tokenizer's grammar (nbs/00_tokenizer.ipynb), so sampling only emits canonical streams.
+//  - Sampler: temperature, top-k and top-p over a masked distribution, with preallocated scratch space.
+//  - decode_notes / write_midi: tokens to a standard MIDI file.
+//
+// Token ids are fixed (nbs/00_tokenizer.ipynb): 0-3 specials, 4-131 NOTE_ON, 132-259 NOTE_OFF,
+// 260-291 TIME_SHIFT_1..32, 292-299 VELOCITY_1..8, 300-315 DURATION_1..16.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace muse {
+
+constexpr int PAD = 0, BOS = 1, EOS = 2, UNK = 3;
+constexpr int NOTE_ON = 4, NOTE_OFF = 132, TIME_SHIFT = 260, VELOCITY = 292, DURATION = 300;
+constexpr int VOCAB = 316, N_SHIFTS = 32, N_PITCHES = 128, N_VELOCITIES = 8;
+constexpr std::array<int, 16> DURATION_STEPS = {1, 2, 3, 4, 5, 7, 10, 13, 18, 25, 35, 50, 70, 100, 140, 200};
+constexpr int DEFAULT_VELOCITY_BIN = 5;
+inline int velocity_value(int bin) { return bin * 16 - 8; }    // bin 1-8 -> MIDI velocity 8..120
+
+// A user-facing failure (missing file, wrong vocabulary, damaged .bin): the message says what and where.
+struct Error : std::runtime_error { using std::runtime_error::runtime_error; };
+
+// The sha256 recorded in a vocab.json (checked to be 64 hex characters).
+std::string read_vocab_sha256(const std::string& vocab_json_path);
+
+// A token's name, as in vocab.json ("NOTE_ON_60", "TIME_SHIFT_4", ...).
+std::string token_name(int id);
+
+// ---------------------------------------------------------------------------------------------- grammar
+struct GrammarState {
+    int phase = 0, prev = -1, vel = 0, step_on = -1, step_off = -1, n_notes = 0;
+    bool on_in_step = false;
+    int64_t t = 0;                               // time step (duration mode bookkeeping)
+    std::array<bool, N_PITCHES> sounding{};      // performance mode
+    std::array<int64_t, N_PITCHES> busy{};       // duration mode: step until which each pitch sounds
+};
+
+class Grammar {
+public:
+    explicit Grammar(bool performance = false) : perf_(performance) {}
+    GrammarState initial() const { return GrammarState{}; }
+    void allowed(const GrammarState& st, bool* mask /*[VOCAB]*/) const;   // no allocation
+    bool advance(GrammarState& st, int tok) const;                       // false (state untouched) if `tok` is illegal here
+    int check(const std::vector<int>& ids) const;                        // first illegal position, or -1
+    bool performance() const { return perf_; }
+private:
+    void step(GrammarState& st, int tok) const;
+    bool perf_;
+};
+
+// Close a legal prefix into a whole piece (the Python `complete`): cut at <EOS>, or drop dangling tokens,
+// switch sounding notes off (performance mode) and append <EOS>.
+std::vector<int> complete(const Grammar& g, const std::vector<int>& ids);
+
+// ---------------------------------------------------------------------------------------------- sampling
+struct SamplingParams { float temperature = 1.0f; int top_k = 0; float top_p = 1.0f; };
+
+class Sampler {
+public:
+    explicit Sampler(uint64_t seed) : rng_(seed) {}
+    // Draw an id from `scores` (logits if `are_logits`, else probabilities) restricted to `mask`;
+    // temperature <= 0 is greedy. No allocation. Returns -1 if no id is allowed.
+    int sample(const float* scores, const bool* mask, const SamplingParams& p);
+    int sample(const double* probs, const bool* mask, const SamplingParams& p);
+private:
+    int draw(int n, const SamplingParams& p);
+    std::mt19937_64 rng_;
+    std::array<double, VOCAB> q_{};
+    std::array<int, VOCAB> idx_{};
+};
+
+// ---------------------------------------------------------------------------------------------- Markov .bin
+class MarkovModel {
+public:
+    static constexpr int MAX_ORDER = 6, N_POSITIONS = 48;
+    // Reads and validates `path` (size, magic, version, CRC32, sizes; vocab sha256 if `expect_sha` is not empty).
+    explicit MarkovModel(const std::string& path, const std::string& expect_sha = "");
+    int order() const { return (int)order_; }
+    const std::string& vocab_sha256() const { return sha_; }
+    bool performance() const { return mode_ == 1; }
+    int time_shift_ms() const { return (int)ts_ms_; }
+    float beta() const { return beta_; }
+    // P(next | context): `ctx` holds the last `order()` tokens, oldest first (PAD before the start). No allocation.
+    void probs(const int* ctx, double* out /*[VOCAB]*/) const;
+    // Reweight the time shifts of `p` by bar position (time step `t` before the next token, bar length and phase
+    // in steps) and renormalize; a no-op when the model's beta is 0. No allocation.
+    void apply_rhythm(double* p, int64_t t, double bar_steps, double bar_phase) const;
+private:
+    struct Table { const uint64_t* keys; const uint32_t *total, *types, *start; const uint16_t* next; const uint32_t* count; uint32_t n_ctx, n_pairs; };
+    std::vector<uint8_t> data_;
+    std::vector<Table> tables_;
+    std::array<double, VOCAB> p0_{};
+    const float* rhythm_ = nullptr;
+    uint32_t order_ = 0, npos_ = 0, mode_ = 0, ts_ms_ = 20;
+    float beta_ = 0.0f;
+    std::string sha_;
+};
+
+// A running context over a MarkovModel: feed tokens, read the next distribution. Allocation-free.
+class MarkovStream {
+public:
+    // bar_steps <= 0: no rhythm weights.
+    explicit MarkovStream(const MarkovModel& m, double bar_steps = 0, double bar_phase = 0) : m_(m), bar_(bar_steps), phase_(bar_phase) { reset(); }
+    void reset();
+    const double* step(int tok);                   // tok in 0..315 (an Error otherwise)
+    const double* probs() const { return p_.data(); }
+private:
+    const MarkovModel& m_;
+    double bar_, phase_;
+    std::array<int, MarkovModel::MAX_ORDER> ctx_{};
+    int64_t t_ = 0;
+    std::array<double, VOCAB> p_{};
+};
+
+// ---------------------------------------------------------------------------------------------- ONNX
+struct OrtHandles;                                  // onnxruntime objects, kept out of this header
+
+// The onnxruntime shared library in use: `path` if given, else $MUSE_ORT_LIBRARY, else the one CMake found.
+// Loaded once (dlopen) with the API version of the headers; returns its version string.
+std::string load_onnxruntime(const std::string& path = "");
+
+class OnnxStream {
+public:
+    // Refuses a model whose vocab_sha256 metadata differs from `expect_sha` (when given).
+    explicit OnnxStream(const std::string& model_path, const std::string& expect_sha = "", const std::string& ort_library = "");
+    ~OnnxStream();
+    OnnxStream(const OnnxStream&) = delete;
+    OnnxStream& operator=(const OnnxStream&) = delete;
+    std::string metadata(const std::string& key) const;   // "" if absent
+    const std::string& model_type() const { return kind_; }
+    bool performance() const { return perf_; }
+    int time_shift_ms() const { return ts_ms_; }
+    SamplingParams sampling_defaults() const { return defaults_; }
+    int64_t cached() const { return cached_; }      // tokens in the transformer's cache (0 for the GRU)
+    void reset();                                   // empty state
+    const float* step(int64_t token);               // one token in, logits[VOCAB] out; allocation-free in this library
+    const float* feed(const std::vector<int64_t>& ids);   // many tokens at once (priming); the last token's logits
+private:
+    std::unique_ptr<OrtHandles> h_;
+    std::string kind_, update_;
+    bool perf_ = false;
+    int ts_ms_ = 20;
+    int64_t cached_ = 0;
+    SamplingParams defaults_;
+};
+
+// ---------------------------------------------------------------------------------------------- MIDI
+struct Note { int64_t start, end; int pitch, velocity; };   // times in time steps
+std::vector<Note> decode_notes(const std::vector<int>& ids);          // lenient, like the Python decoder
+// A format-0 standard MIDI file (480 ticks per quarter), written to a temporary file and renamed.
+void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm = 120.0, int time_shift_ms = 20, int program = 0);
+
+}  // namespace muse

@@ -1,0 +1,385 @@
+// Grammar, sampling, the baseline.bin reader and the MIDI writer. The ONNX side is in onnx_stream.cpp.
+#include "muse/muse.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <sstream>
+
+namespace muse {
+
+namespace {
+inline bool is_shift(int t) { return t >= TIME_SHIFT && t < VELOCITY; }
+
+std::vector<uint8_t> read_file(const std::string& path, const char* what) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw Error(std::string(what) + " not found: " + path);
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
+std::string read_vocab_sha256(const std::string& path) {
+    auto bytes = read_file(path, "vocab");
+    std::string s(bytes.begin(), bytes.end());
+    auto k = s.rfind("\"sha256\"");
+    if (k == std::string::npos) throw Error(path + ": no \"sha256\" in this vocab.json (write it with muse_prep)");
+    auto q = s.find('"', s.find(':', k) + 1);
+    auto e = q == std::string::npos ? q : s.find('"', q + 1);
+    std::string sha = e == std::string::npos ? "" : s.substr(q + 1, e - q - 1);
+    bool hex = sha.size() == 64 && std::all_of(sha.begin(), sha.end(), [](char c) { return std::isxdigit((unsigned char)c); });
+    if (!hex) throw Error(path + ": its sha256 is not 64 hex characters");
+    return sha;
+}
+
+std::string token_name(int id) {
+    if (id < 0 || id >= VOCAB) return "<invalid " + std::to_string(id) + ">";
+    static const char* special[] = {"<PAD>", "<BOS>", "<EOS>", "<UNK>"};
+    if (id < NOTE_ON) return special[id];
+    if (id < NOTE_OFF) return "NOTE_ON_" + std::to_string(id - NOTE_ON);
+    if (id < TIME_SHIFT) return "NOTE_OFF_" + std::to_string(id - NOTE_OFF);
+    if (id < VELOCITY) return "TIME_SHIFT_" + std::to_string(id - TIME_SHIFT + 1);
+    if (id < DURATION) return "VELOCITY_" + std::to_string(id - VELOCITY + 1);
+    return "DURATION_" + std::to_string(id - DURATION + 1);
+}
+
+// ------------------------------------------------------------------------------------------------ grammar
+// A line-by-line port of nomad_muse_trainer.tokenizer.Grammar; tests/test_muse.cpp checks the masks against it.
+void Grammar::allowed(const GrammarState& st, bool* m) const {
+    std::fill(m, m + VOCAB, false);
+    if (st.phase == 0) { m[BOS] = true; return; }
+    if (st.phase == 2) { m[PAD] = true; return; }
+    const int prev = st.prev;
+    if (!perf_ && prev >= NOTE_ON && prev < NOTE_OFF) { std::fill(m + DURATION, m + VOCAB, true); return; }
+    bool free_[N_PITCHES];
+    bool any_free = false;
+    for (int p = 0; p < N_PITCHES; ++p) {
+        free_[p] = p > st.step_on && (perf_ ? !st.sounding[p] : st.busy[p] <= st.t);
+        any_free |= free_[p];
+    }
+    if (prev >= VELOCITY && prev < DURATION) { std::copy(free_, free_ + N_PITCHES, m + NOTE_ON); return; }
+    if (prev != BOS && !(is_shift(prev) && prev != TIME_SHIFT + N_SHIFTS - 1)) {
+        std::fill(m + TIME_SHIFT, m + VELOCITY, true);
+        if (!perf_) {   // a shift short of 32 must reach a step where some pitch is free
+            int64_t min_busy = *std::min_element(st.busy.begin(), st.busy.end());
+            for (int k = 1; k < N_SHIFTS; ++k) m[TIME_SHIFT + k - 1] = min_busy <= st.t + k;
+        }
+    }
+    if (st.vel) std::copy(free_, free_ + N_PITCHES, m + NOTE_ON);
+    if (any_free) std::fill(m + VELOCITY, m + DURATION, true);
+    if (st.vel) m[VELOCITY + st.vel - 1] = false;
+    bool any_sounding = false;
+    if (perf_) {
+        for (int p = 0; p < N_PITCHES; ++p) {
+            any_sounding |= st.sounding[p];
+            if (!st.on_in_step) m[NOTE_OFF + p] = st.sounding[p] && p > st.step_off;
+        }
+        m[EOS] = prev >= NOTE_OFF && prev < TIME_SHIFT && !any_sounding;
+    } else {
+        m[EOS] = prev >= DURATION;
+    }
+}
+
+void Grammar::step(GrammarState& st, int tok) const {
+    if (tok == BOS) st.phase = 1;
+    else if (tok == EOS || tok == PAD) st.phase = 2;
+    else if (is_shift(tok)) { st.step_on = st.step_off = -1; st.on_in_step = false; st.t += tok - TIME_SHIFT + 1; }
+    else if (tok >= DURATION) st.busy[st.step_on] = st.t + DURATION_STEPS[tok - DURATION];
+    else if (tok >= VELOCITY) st.vel = tok - VELOCITY + 1;
+    else if (tok >= NOTE_ON && tok < NOTE_OFF) {
+        st.step_on = tok - NOTE_ON; st.on_in_step = true; ++st.n_notes;
+        if (perf_) st.sounding[tok - NOTE_ON] = true;
+    } else if (tok >= NOTE_OFF && tok < TIME_SHIFT) { st.step_off = tok - NOTE_OFF; st.sounding[tok - NOTE_OFF] = false; }
+    st.prev = tok;
+}
+
+bool Grammar::advance(GrammarState& st, int tok) const {
+    bool m[VOCAB];
+    if (tok < 0 || tok >= VOCAB) return false;
+    allowed(st, m);
+    if (!m[tok]) return false;
+    step(st, tok);
+    return true;
+}
+
+int Grammar::check(const std::vector<int>& ids) const {
+    GrammarState st = initial();
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (!advance(st, ids[i])) return (int)i;
+    return -1;
+}
+
+std::vector<int> complete(const Grammar& g, const std::vector<int>& ids) {
+    auto eos = std::find(ids.begin(), ids.end(), EOS);
+    if (eos != ids.end()) return std::vector<int>(ids.begin(), eos + 1);
+    size_t last = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        int t = ids[i];
+        if (g.performance() ? (t >= NOTE_ON && t < TIME_SHIFT) : t >= DURATION) last = i;
+    }
+    std::vector<int> out(ids.begin(), ids.begin() + std::min(ids.size(), last + 1));
+    if (g.performance()) {
+        GrammarState st = g.initial();
+        for (int t : out) g.advance(st, t);
+        bool shifted = false;
+        for (int p = 0; p < N_PITCHES; ++p)
+            if (st.sounding[p]) {
+                if (!shifted) { out.push_back(TIME_SHIFT); shifted = true; }
+                out.push_back(NOTE_OFF + p);
+            }
+    }
+    out.push_back(EOS);
+    return out;
+}
+
+// ------------------------------------------------------------------------------------------------ sampling
+// The same rule as nomad_muse_trainer.markov.sample_token: mask, temperature, top-k, then top-p.
+int Sampler::draw(int n, const SamplingParams& p) {
+    // q_[0..n) are unnormalized weights of ids idx_[0..n)
+    if (n == 0) return -1;
+    if (p.top_k > 0 && p.top_k < n) {
+        std::nth_element(idx_.begin(), idx_.begin() + (p.top_k - 1), idx_.begin() + n, [&](int a, int b) { return q_[a] > q_[b]; });
+        double kth = q_[idx_[p.top_k - 1]];
+        int m = 0;
+        for (int i = 0; i < n; ++i) if (q_[idx_[i]] >= kth) idx_[m++] = idx_[i];   // ties at the k-th value are kept, as in Python
+        n = m;
+    }
+    if (p.top_p < 1.0f) {
+        std::sort(idx_.begin(), idx_.begin() + n, [&](int a, int b) { return q_[a] > q_[b]; });
+        double total = 0; for (int i = 0; i < n; ++i) total += q_[idx_[i]];
+        double c = 0; int keep = n;
+        for (int i = 0; i < n; ++i) { c += q_[idx_[i]] / total; if (c >= p.top_p) { keep = i + 1; break; } }
+        n = keep;
+    }
+    double total = 0; for (int i = 0; i < n; ++i) total += q_[idx_[i]];
+    double u = std::uniform_real_distribution<double>(0.0, total)(rng_), c = 0;
+    for (int i = 0; i < n; ++i) { c += q_[idx_[i]]; if (u < c) return idx_[i]; }
+    return idx_[n - 1];
+}
+
+int Sampler::sample(const float* logits, const bool* mask, const SamplingParams& p) {
+    int n = 0, best = -1;
+    double hi = -std::numeric_limits<double>::infinity();
+    for (int i = 0; i < VOCAB; ++i) if (mask[i]) { idx_[n++] = i; if (logits[i] > hi) { hi = logits[i]; best = i; } }
+    if (n == 0 || p.temperature <= 0) return best;
+    for (int j = 0; j < n; ++j) q_[idx_[j]] = std::exp((logits[idx_[j]] - hi) / p.temperature);
+    return draw(n, p);
+}
+
+int Sampler::sample(const double* probs, const bool* mask, const SamplingParams& p) {
+    int n = 0, best = -1;
+    double hi = -std::numeric_limits<double>::infinity();
+    for (int i = 0; i < VOCAB; ++i)
+        if (mask[i]) { idx_[n++] = i; double l = std::log(std::max(probs[i], 1e-300)); q_[i] = l; if (l > hi) { hi = l; best = i; } }
+    if (n == 0 || p.temperature <= 0) return best;
+    for (int j = 0; j < n; ++j) q_[idx_[j]] = std::exp((q_[idx_[j]] - hi) / p.temperature);
+    return draw(n, p);
+}
+
+// ------------------------------------------------------------------------------------------------ baseline.bin
+// Layout (nbs/02_markov.ipynb): little-endian; header = magic "NMMARKOV", u32 version, u32 header size,
+// u32 vocab size, u32 order, u32 positions, f32 beta, u32 time_shift_ms, u32 mode, 64 bytes vocab sha256,
+// (order+1) x (u32 contexts, u32 pairs), zero-padded to 8 bytes; then per order 0..order the arrays
+// keys u64[c], total u32[c], types u32[c], start u32[c+1], next u16[n], count u32[n], each padded to 8 bytes;
+// then f32 rhythm weights[positions] (already raised to beta) and a CRC32 (zlib) of everything before it.
+namespace {
+uint32_t crc32(const uint8_t* p, size_t n) {
+    static uint32_t table[256];
+    static bool ready = [] {
+        for (uint32_t i = 0; i < 256; ++i) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+        return true;
+    }();
+    (void)ready;
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+template <class T> T rd(const std::vector<uint8_t>& d, size_t off) { T v; std::memcpy(&v, d.data() + off, sizeof(T)); return v; }
+}  // namespace
+
+MarkovModel::MarkovModel(const std::string& path, const std::string& expect_sha) {
+    data_ = read_file(path, "baseline");
+    const auto& d = data_;
+    const size_t n = d.size();
+    if (n < 112) throw Error(path + ": truncated (" + std::to_string(n) + " bytes; a baseline.bin has at least 112)");
+    if (std::memcmp(d.data(), "NMMARKOV", 8) != 0) throw Error(path + ": not a baseline.bin (wrong magic)");
+    uint32_t version = rd<uint32_t>(d, 8), hsize = rd<uint32_t>(d, 12), vsize = rd<uint32_t>(d, 16);
+    order_ = rd<uint32_t>(d, 20); npos_ = rd<uint32_t>(d, 24); beta_ = rd<float>(d, 28);
+    ts_ms_ = rd<uint32_t>(d, 32); mode_ = rd<uint32_t>(d, 36);
+    if (version != 1) throw Error(path + ": format version " + std::to_string(version) + ", this reader knows 1");
+    if (crc32(d.data(), n - 4) != rd<uint32_t>(d, n - 4)) throw Error(path + ": CRC mismatch: the file is damaged or truncated");
+    if (vsize != VOCAB || order_ < 1 || order_ > MAX_ORDER || npos_ != N_POSITIONS)
+        throw Error(path + ": unsupported sizes (vocab " + std::to_string(vsize) + ", order " + std::to_string(order_) + ")");
+    sha_.assign(reinterpret_cast<const char*>(d.data()) + 40, 64);
+    sha_.erase(sha_.find_last_not_of('\0') + 1);
+    if (!expect_sha.empty() && sha_ != expect_sha)
+        throw Error(path + ": built for vocab " + sha_.substr(0, 12) + "..., but this vocab is " + expect_sha.substr(0, 12) + "...");
+    if (hsize < 104 + 8 * (order_ + 1) || hsize % 8) throw Error(path + ": bad header size " + std::to_string(hsize));
+    size_t off = hsize;
+    auto take = [&](size_t count, size_t width) -> const uint8_t* {
+        size_t bytes = count * width;
+        if (off + bytes + 4 > n) throw Error(path + ": sizes in the header do not fit the file");
+        const uint8_t* p = d.data() + off;
+        off += (bytes + 7) / 8 * 8;
+        return p;
+    };
+    for (uint32_t k = 0; k <= order_; ++k) {
+        Table t;
+        t.n_ctx = rd<uint32_t>(d, 104 + 8 * k); t.n_pairs = rd<uint32_t>(d, 108 + 8 * k);
+        t.keys = reinterpret_cast<const uint64_t*>(take(t.n_ctx, 8));
+        t.total = reinterpret_cast<const uint32_t*>(take(t.n_ctx, 4));
+        t.types = reinterpret_cast<const uint32_t*>(take(t.n_ctx, 4));
+        t.start = reinterpret_cast<const uint32_t*>(take(t.n_ctx + 1, 4));
+        t.next = reinterpret_cast<const uint16_t*>(take(t.n_pairs, 2));
+        t.count = reinterpret_cast<const uint32_t*>(take(t.n_pairs, 4));
+        if (t.n_ctx == 0 || t.start[t.n_ctx] != t.n_pairs) throw Error(path + ": order " + std::to_string(k) + " table is inconsistent");
+        for (uint32_t i = 0; i < t.n_pairs; ++i)
+            if (t.next[i] >= VOCAB) throw Error(path + ": a next-token id is out of range");
+        tables_.push_back(t);
+    }
+    rhythm_ = reinterpret_cast<const float*>(take(npos_, 4));
+    if (off + 4 != n) throw Error(path + ": " + std::to_string((long long)n - (long long)off - 4) + " unexpected bytes after the tables");
+    const Table& t0 = tables_[0];   // order 0 backs off to uniform
+    double n0 = t0.total[0], T0 = t0.types[0];
+    for (int i = 0; i < VOCAB; ++i) p0_[i] = (T0 / VOCAB) / (n0 + T0);
+    for (uint32_t i = 0; i < t0.n_pairs; ++i) p0_[t0.next[i]] += t0.count[i] / (n0 + T0);
+}
+
+void MarkovModel::probs(const int* ctx, double* out) const {
+    std::copy(p0_.begin(), p0_.end(), out);
+    uint64_t key = 0;
+    for (uint32_t k = 1; k <= order_; ++k) {
+        key |= uint64_t(ctx[order_ - k]) << (9 * (k - 1));   // the most recent token in the lowest bits
+        const Table& t = tables_[k];
+        const uint64_t* e = t.keys + t.n_ctx;
+        const uint64_t* it = std::lower_bound(t.keys, e, key);
+        if (it == e || *it != key) continue;                 // unseen: keep the shorter context's distribution
+        size_t r = it - t.keys;
+        double tot = t.total[r], typ = t.types[r], z = tot + typ;
+        for (int i = 0; i < VOCAB; ++i) out[i] *= typ / z;
+        for (uint32_t j = t.start[r]; j < t.start[r + 1]; ++j) out[t.next[j]] += t.count[j] / z;
+    }
+}
+
+void MarkovModel::apply_rhythm(double* p, int64_t t, double bar, double phase) const {
+    if (beta_ == 0 || bar <= 0) return;
+    double sum = 0;
+    for (int s = 1; s <= N_SHIFTS; ++s) {
+        double x = std::fmod(double(t + s) + phase, bar);
+        if (x < 0) x += bar;
+        long slot = ((long)std::nearbyint(x / bar * N_POSITIONS)) % N_POSITIONS;
+        p[TIME_SHIFT + s - 1] *= rhythm_[slot];
+    }
+    for (int i = 0; i < VOCAB; ++i) sum += p[i];
+    for (int i = 0; i < VOCAB; ++i) p[i] /= sum;
+}
+
+void MarkovStream::reset() { ctx_.fill(PAD); t_ = 0; }
+
+const double* MarkovStream::step(int tok) {
+    if (tok < 0 || tok >= VOCAB) throw Error("token id " + std::to_string(tok) + " is outside 0-315");
+    int k = m_.order();
+    for (int i = 0; i + 1 < k; ++i) ctx_[i] = ctx_[i + 1];
+    ctx_[k - 1] = tok;
+    if (is_shift(tok)) t_ += tok - TIME_SHIFT + 1;
+    m_.probs(ctx_.data(), p_.data());
+    m_.apply_rhythm(p_.data(), t_, bar_, phase_);
+    return p_.data();
+}
+
+// ------------------------------------------------------------------------------------------------ MIDI
+// A port of nomad_muse_trainer.tokenizer.decode_notes: lenient about anything that is not canonical.
+std::vector<Note> decode_notes(const std::vector<int>& ids) {
+    for (int t : ids) if (t < 0 || t >= VOCAB) throw Error("token id " + std::to_string(t) + " is outside 0-315");
+    int64_t t = 0;
+    int vel = velocity_value(DEFAULT_VELOCITY_BIN);
+    std::map<int, std::pair<int64_t, int>> open;
+    std::vector<Note> notes;
+    auto close = [&](int p, int64_t at) { auto s = open[p]; open.erase(p); notes.push_back({s.first, std::max(at, s.first + 1), p, s.second}); };
+    for (size_t i = 0; i < ids.size(); ++i) {
+        int tok = ids[i];
+        if (tok == EOS) break;
+        if (is_shift(tok)) t += tok - TIME_SHIFT + 1;
+        else if (tok >= VELOCITY && tok < DURATION) vel = velocity_value(tok - VELOCITY + 1);
+        else if (tok >= NOTE_ON && tok < NOTE_OFF) {
+            int p = tok - NOTE_ON;
+            if (open.count(p)) close(p, t);
+            if (i + 1 < ids.size() && ids[i + 1] >= DURATION) { notes.push_back({t, t + DURATION_STEPS[ids[i + 1] - DURATION], p, vel}); ++i; }
+            else open[p] = {t, vel};
+        } else if (tok >= NOTE_OFF && tok < TIME_SHIFT && open.count(tok - NOTE_OFF)) close(tok - NOTE_OFF, t);
+    }
+    while (!open.empty()) { int p = open.begin()->first; int64_t s = open.begin()->second.first; close(p, t > s ? t : s + DURATION_STEPS[9]); }
+    std::sort(notes.begin(), notes.end(), [](const Note& a, const Note& b) {   // by onset, pitch, longest first
+        if (a.start != b.start) return a.start < b.start;
+        if (a.pitch != b.pitch) return a.pitch < b.pitch;
+        return a.end > b.end;
+    });
+    std::vector<Note> out;                                  // one note per (onset, pitch)
+    for (const Note& n : notes)
+        if (out.empty() || out.back().start != n.start || out.back().pitch != n.pitch) out.push_back(n);
+    std::map<int, int64_t> next_start;                      // a pitch cannot overlap itself
+    for (size_t i = out.size(); i-- > 0;) {
+        auto it = next_start.find(out[i].pitch);
+        if (it != next_start.end()) out[i].end = std::min(out[i].end, it->second);
+        next_start[out[i].pitch] = out[i].start;
+    }
+    return out;
+}
+
+namespace {
+void put_var(std::string& s, uint32_t v) {
+    uint8_t b[5]; int n = 0;
+    b[n++] = v & 0x7F;
+    while (v >>= 7) b[n++] = 0x80 | (v & 0x7F);
+    while (n--) s.push_back((char)b[n]);
+}
+void put_be(std::string& s, uint32_t v, int bytes) { for (int i = bytes - 1; i >= 0; --i) s.push_back((char)((v >> (8 * i)) & 0xFF)); }
+}  // namespace
+
+void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm, int time_shift_ms, int program) {
+    if (!(tempo_bpm > 0)) throw Error("tempo must be positive");
+    const int tpq = 480;
+    const double ticks_per_step = time_shift_ms / 1000.0 * tpq * tempo_bpm / 60.0;
+    struct Ev { int64_t tick; int order; uint8_t status, a, b; };
+    std::vector<Ev> ev;
+    for (const Note& n : decode_notes(ids)) {
+        int64_t on = std::llround(n.start * ticks_per_step), off = std::max(on + 1, (int64_t)std::llround(n.end * ticks_per_step));
+        ev.push_back({on, 1, 0x90, (uint8_t)n.pitch, (uint8_t)n.velocity});
+        ev.push_back({off, 0, 0x80, (uint8_t)n.pitch, 0});   // offs before ons at the same tick
+    }
+    std::stable_sort(ev.begin(), ev.end(), [](const Ev& a, const Ev& b) { return a.tick != b.tick ? a.tick < b.tick : a.order < b.order; });
+    std::string trk;
+    uint32_t us = (uint32_t)std::llround(60e6 / tempo_bpm);
+    put_var(trk, 0); trk += "\xFF\x51\x03"; put_be(trk, us, 3);                 // tempo
+    put_var(trk, 0); trk += "\xFF\x58\x04"; trk += std::string("\x04\x02\x18\x08", 4);   // 4/4
+    const std::string name = "nomad-muse";
+    put_var(trk, 0); trk += "\xFF\x03"; put_var(trk, (uint32_t)name.size()); trk += name;
+    put_var(trk, 0); trk.push_back((char)0xC0); trk.push_back((char)(program & 0x7F));
+    int64_t last = 0;
+    for (const Ev& e : ev) {
+        put_var(trk, (uint32_t)(e.tick - last)); last = e.tick;
+        trk.push_back((char)e.status); trk.push_back((char)e.a); trk.push_back((char)e.b);
+    }
+    put_var(trk, 0); trk += std::string("\xFF\x2F\x00", 3);
+    std::string file = "MThd";
+    put_be(file, 6, 4); put_be(file, 0, 2); put_be(file, 1, 2); put_be(file, tpq, 2);
+    file += "MTrk"; put_be(file, (uint32_t)trk.size(), 4); file += trk;
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+        if (!f) throw Error("cannot write " + path);
+        f.write(file.data(), (std::streamsize)file.size());
+        if (!f) throw Error("cannot write " + path);
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) { std::remove(tmp.c_str()); throw Error("cannot write " + path); }
+}
+
+}  // namespace muse

@@ -1,0 +1,267 @@
+// OnnxStream: the exported model behind a streaming step, through onnxruntime's C++ API.
+//
+// onnxruntime is loaded at run time (dlopen) and asked for the API version of the headers we compiled with
+// (ORT_API_MANUAL_INIT), so the PyPI wheel's libonnxruntime.so works as well as an official release.
+//
+// State handling follows the model's metadata (nbs/05_export.ipynb):
+//  - state_update "replace" (the GRU): next_state replaces state. Two state buffers are bound alternately
+//    as input and output, so a step runs with tensors made once, over memory allocated once.
+//  - state_update "append" (the transformer): next_state holds the new token's keys and values,
+//    [layers, 2, batch, heads, 1, head_dim]; the host appends them to its cache, keeping the last
+//    max_context - 1 tokens. The cache lives in one buffer of full capacity, laid out exactly as the
+//    `state` input [layers, 2, 1, heads, cached, head_dim] for the current `cached`, with one tensor
+//    view made per possible length up front; appending moves each (layer, k/v, head) block in place.
+#define ORT_API_MANUAL_INIT
+#include <onnxruntime_cxx_api.h>
+#undef ORT_API_MANUAL_INIT
+
+#include "muse/muse.hpp"
+
+#include <dlfcn.h>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#ifndef MUSE_ORT_LIBRARY_DEFAULT
+#define MUSE_ORT_LIBRARY_DEFAULT ""
+#endif
+
+namespace muse {
+
+namespace {
+std::string g_ort_version;
+
+// The few JSON values we read from metadata: numbers in a flat list, or "key": number in an object.
+std::vector<std::string> json_list(const std::string& s) {
+    std::vector<std::string> out; std::string cur; bool in = false;
+    for (char c : s) {
+        if (c == '[') { in = true; continue; }
+        if (!in) continue;
+        if (c == ',' || c == ']') { out.push_back(cur); cur.clear(); if (c == ']') break; }
+        else if (c != ' ' && c != '"') cur += c;
+    }
+    return out;
+}
+double json_number(const std::string& s, const std::string& key, double dflt) {
+    auto k = s.find("\"" + key + "\"");
+    if (k == std::string::npos) return dflt;
+    auto c = s.find(':', k);
+    return c == std::string::npos ? dflt : std::strtod(s.c_str() + c + 1, nullptr);
+}
+}  // namespace
+
+std::string load_onnxruntime(const std::string& path_arg) {
+    static std::mutex mu;
+    std::lock_guard<std::mutex> lock(mu);
+    if (!g_ort_version.empty()) return g_ort_version;
+    std::string path = path_arg;
+    if (path.empty() && std::getenv("MUSE_ORT_LIBRARY")) path = std::getenv("MUSE_ORT_LIBRARY");
+    if (path.empty()) path = MUSE_ORT_LIBRARY_DEFAULT;
+    if (path.empty()) throw Error("no onnxruntime library: pass --ort-library or set MUSE_ORT_LIBRARY to a libonnxruntime.so");
+    void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib) throw Error("cannot load onnxruntime from " + path + ": " + dlerror());
+    using GetApiBase = const OrtApiBase* (*)();
+    auto get = reinterpret_cast<GetApiBase>(dlsym(lib, "OrtGetApiBase"));
+    if (!get) throw Error(path + " is not an onnxruntime library (no OrtGetApiBase)");
+    const OrtApiBase* base = get();
+    const OrtApi* api = base->GetApi(ORT_API_VERSION);
+    if (!api) throw Error("onnxruntime " + std::string(base->GetVersionString()) + " at " + path + " is older than the headers (API version " +
+                          std::to_string(ORT_API_VERSION) + "); use a newer onnxruntime or older headers");
+    Ort::InitApi(api);
+    g_ort_version = base->GetVersionString();
+    return g_ort_version;
+}
+
+struct OrtHandles {
+    Ort::Env env{nullptr};
+    Ort::Session session{nullptr};
+    Ort::MemoryInfo mem{nullptr};
+    Ort::RunOptions run{nullptr};
+    std::vector<int64_t> state_shape;               // with batch 1, and the cached axis (if any) as -1
+    int cached_axis = -1;
+    int64_t blocks = 1, block_elems = 0;            // transformer: (layers*2*heads) blocks of (cached, head_dim)
+    int64_t window = 0;                             // transformer: tokens kept in the cache
+    // step tensors, made once over these buffers
+    int64_t ids_buf[1] = {0};
+    std::vector<float> logits_buf;
+    std::vector<float> state_buf[2];                // GRU: ping-pong; transformer: [0] the cache, [1] the new keys/values
+    int cur = 0;
+    Ort::Value ids{nullptr}, logits{nullptr}, out_state{nullptr};
+    std::vector<Ort::Value> state_in;               // GRU: 2 (one per buffer); transformer: window+1 views (one per length)
+    std::vector<Ort::Value> state_out;              // GRU: 2
+    std::vector<Ort::IoBinding> bind;               // GRU: 2, state buffer b in and 1-b out, bound once
+    const char* in_names[2] = {"input_ids", "state"};
+    const char* out_names[2] = {"logits", "next_state"};
+};
+
+OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_sha, const std::string& ort_library) {
+    if (!std::ifstream(model_path).good()) throw Error("model not found: " + model_path);
+    load_onnxruntime(ort_library);                  // before any Ort object exists (their destructors need the API)
+    h_.reset(new OrtHandles);
+    auto& h = *h_;
+    try {
+        h.env = Ort::Env(ORT_LOGGING_LEVEL_ERROR, "muse");
+        Ort::SessionOptions so;
+        so.SetIntraOpNumThreads(1);                 // one token at a time: threads cost more than they save
+        so.SetInterOpNumThreads(1);
+        so.SetExecutionMode(ORT_SEQUENTIAL);
+        so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+        h.session = Ort::Session(h.env, model_path.c_str(), so);
+    } catch (const Ort::Exception& e) {
+        std::string msg = e.what();
+        throw Error(model_path + ": not a loadable ONNX model (" + msg.substr(0, msg.find('\n')).substr(0, 160) + ")");
+    }
+    if (metadata("vocab_sha256").empty()) throw Error(model_path + ": no vocab_sha256 in its metadata (not exported by muse_export)");
+    const std::string sha = metadata("vocab_sha256");
+    if (!expect_sha.empty() && sha != expect_sha)
+        throw Error(model_path + ": exported for vocab " + sha.substr(0, 12) + "..., but this vocab is " + expect_sha.substr(0, 12) + "...");
+    kind_ = metadata("model_type");
+    update_ = metadata("state_update");
+    perf_ = metadata("tokenizer_mode") == "performance";
+    if (!metadata("time_shift_ms").empty()) ts_ms_ = std::atoi(metadata("time_shift_ms").c_str());
+    const std::string sd = metadata("sampling_defaults");
+    defaults_.temperature = (float)json_number(sd, "temperature", 1.0);
+    defaults_.top_k = (int)json_number(sd, "top_k", 0);
+    defaults_.top_p = (float)json_number(sd, "top_p", 1.0);
+    if (update_ != "replace" && update_ != "append") throw Error(model_path + ": unknown state_update '" + update_ + "'");
+
+    auto dims = json_list(metadata("state_shape"));
+    if (dims.empty()) throw Error(model_path + ": no state_shape in its metadata");
+    int64_t elems = 1;
+    for (size_t i = 0; i < dims.size(); ++i) {
+        int64_t d;
+        if (dims[i] == "batch") d = 1;
+        else if (dims[i] == "cached") { d = -1; h.cached_axis = (int)i; }
+        else d = std::atoll(dims[i].c_str());
+        h.state_shape.push_back(d);
+        if (d > 0) elems *= d;
+    }
+    h.mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+    h.run = Ort::RunOptions();
+    h.logits_buf.assign(VOCAB, 0.0f);
+    const int64_t one[2] = {1, 1}, lshape[3] = {1, 1, VOCAB};
+    h.ids = Ort::Value::CreateTensor<int64_t>(h.mem, h.ids_buf, 1, one, 2);
+    h.logits = Ort::Value::CreateTensor<float>(h.mem, h.logits_buf.data(), VOCAB, lshape, 3);
+    if (update_ == "replace") {
+        if (h.cached_axis >= 0) throw Error(model_path + ": a 'replace' state cannot have a cached axis");
+        for (int b = 0; b < 2; ++b) {
+            h.state_buf[b].assign(elems, 0.0f);
+            h.state_in.push_back(Ort::Value::CreateTensor<float>(h.mem, h.state_buf[b].data(), elems, h.state_shape.data(), h.state_shape.size()));
+        }
+        for (int b = 0; b < 2; ++b)   // step from buffer b writes into the other one
+            h.state_out.push_back(Ort::Value::CreateTensor<float>(h.mem, h.state_buf[1 - b].data(), elems, h.state_shape.data(), h.state_shape.size()));
+        for (int b = 0; b < 2; ++b) {
+            h.bind.emplace_back(h.session);
+            h.bind[b].BindInput("input_ids", h.ids);
+            h.bind[b].BindInput("state", h.state_in[b]);
+            h.bind[b].BindOutput("logits", h.logits);
+            h.bind[b].BindOutput("next_state", h.state_out[b]);
+        }
+    } else {
+        if (h.cached_axis != (int)h.state_shape.size() - 2) throw Error(model_path + ": the cached axis must be the second last");
+        h.window = std::atoll(metadata("max_context").c_str()) - 1;
+        if (h.window < 1) throw Error(model_path + ": an 'append' model needs max_context in its metadata");
+        h.block_elems = h.state_shape.back();
+        for (int i = 0; i < h.cached_axis; ++i) h.blocks *= h.state_shape[i];
+        h.state_buf[0].assign(h.blocks * h.window * h.block_elems + 1, 0.0f);   // +1: a valid pointer for the empty cache
+        h.state_buf[1].assign(h.blocks * h.block_elems, 0.0f);
+        std::vector<int64_t> shape = h.state_shape;
+        for (int64_t n = 0; n <= h.window; ++n) {
+            shape[h.cached_axis] = n;
+            h.state_in.push_back(Ort::Value::CreateTensor<float>(h.mem, h.state_buf[0].data(), h.blocks * n * h.block_elems, shape.data(), shape.size()));
+        }
+        shape[h.cached_axis] = 1;
+        h.out_state = Ort::Value::CreateTensor<float>(h.mem, h.state_buf[1].data(), h.state_buf[1].size(), shape.data(), shape.size());
+    }
+    reset();
+}
+
+OnnxStream::~OnnxStream() = default;
+
+std::string OnnxStream::metadata(const std::string& key) const {
+    Ort::AllocatorWithDefaultOptions alloc;
+    auto v = h_->session.GetModelMetadata().LookupCustomMetadataMapAllocated(key.c_str(), alloc);
+    return v ? std::string(v.get()) : std::string();
+}
+
+void OnnxStream::reset() {
+    auto& h = *h_;
+    h.cur = 0;
+    cached_ = 0;
+    std::fill(h.state_buf[0].begin(), h.state_buf[0].end(), 0.0f);
+    std::fill(h.state_buf[1].begin(), h.state_buf[1].end(), 0.0f);
+}
+
+const float* OnnxStream::step(int64_t token) {
+    if (token < 0 || token >= VOCAB) throw Error("token id " + std::to_string(token) + " is outside 0-315");
+    auto& h = *h_;
+    h.ids_buf[0] = token;
+    if (update_ == "replace") {
+        // Ort::Session::Run takes arrays of Values; ours are made once, so move them in and back out.
+        h.session.Run(h.run, h.bind[h.cur]);        // inputs and outputs bound once to our buffers
+        h.cur = 1 - h.cur;
+        return h.logits_buf.data();
+    }
+    Ort::Value inputs[2] = {std::move(h.ids), std::move(h.state_in[cached_])};
+    Ort::Value outputs[2] = {std::move(h.logits), std::move(h.out_state)};
+    h.session.Run(h.run, h.in_names, inputs, 2, h.out_names, outputs, 2);
+    h.ids = std::move(inputs[0]); h.state_in[cached_] = std::move(inputs[1]);
+    h.logits = std::move(outputs[0]); h.out_state = std::move(outputs[1]);
+    // append the new keys/values: block b moves from b*n*E to b*(n+1)*E (or drops its oldest entry when full)
+    float* cache = h.state_buf[0].data();
+    const float* kv = h.state_buf[1].data();
+    const int64_t E = h.block_elems, n = cached_;
+    if (n < h.window) {
+        for (int64_t b = h.blocks - 1; b >= 0; --b) {
+            std::memmove(cache + b * (n + 1) * E, cache + b * n * E, sizeof(float) * n * E);
+            std::memcpy(cache + (b * (n + 1) + n) * E, kv + b * E, sizeof(float) * E);
+        }
+        ++cached_;
+    } else {
+        for (int64_t b = 0; b < h.blocks; ++b) {
+            std::memmove(cache + b * n * E, cache + (b * n + 1) * E, sizeof(float) * (n - 1) * E);
+            std::memcpy(cache + (b * n + n - 1) * E, kv + b * E, sizeof(float) * E);
+        }
+    }
+    return h.logits_buf.data();
+}
+
+const float* OnnxStream::feed(const std::vector<int64_t>& ids) {
+    if (ids.empty()) throw Error("nothing to feed");
+    for (int64_t t : ids) if (t < 0 || t >= VOCAB) throw Error("token id " + std::to_string(t) + " is outside 0-315");
+    auto& h = *h_;
+    const int64_t m = (int64_t)ids.size();
+    const int64_t ishape[2] = {1, m};
+    std::vector<int64_t> idv(ids);
+    Ort::Value in_ids = Ort::Value::CreateTensor<int64_t>(h.mem, idv.data(), m, ishape, 2);
+    if (update_ == "replace") {
+        Ort::Value inputs[2] = {std::move(in_ids), std::move(h.state_in[h.cur])};
+        auto out = h.session.Run(h.run, h.in_names, inputs, 2, h.out_names, 2);
+        h.state_in[h.cur] = std::move(inputs[1]);
+        const float* lg = out[0].GetTensorData<float>() + (m - 1) * VOCAB;
+        std::memcpy(h.logits_buf.data(), lg, sizeof(float) * VOCAB);
+        std::memcpy(h.state_buf[h.cur].data(), out[1].GetTensorData<float>(), sizeof(float) * h.state_buf[h.cur].size());
+        return h.logits_buf.data();
+    }
+    Ort::Value inputs[2] = {std::move(in_ids), std::move(h.state_in[cached_])};
+    auto out = h.session.Run(h.run, h.in_names, inputs, 2, h.out_names, 2);
+    h.state_in[cached_] = std::move(inputs[1]);
+    std::memcpy(h.logits_buf.data(), out[0].GetTensorData<float>() + (m - 1) * VOCAB, sizeof(float) * VOCAB);
+    // concatenate (cache, new) per block and keep the last `window` entries, as the Python runtime does
+    const float* kv = out[1].GetTensorData<float>();
+    const int64_t E = h.block_elems, n = cached_, total = n + m, keep = std::min(total, h.window), drop = total - keep;
+    std::vector<float> merged(h.blocks * keep * E);
+    for (int64_t b = 0; b < h.blocks; ++b)
+        for (int64_t j = 0; j < keep; ++j) {
+            int64_t src = drop + j;
+            const float* from = src < n ? h.state_buf[0].data() + (b * n + src) * E : kv + (b * m + (src - n)) * E;
+            std::memcpy(merged.data() + (b * keep + j) * E, from, sizeof(float) * E);
+        }
+    std::memcpy(h.state_buf[0].data(), merged.data(), sizeof(float) * merged.size());
+    cached_ = keep;
+    return h.logits_buf.data();
+}
+
+}  // namespace muse

@@ -1,0 +1,73 @@
+"""muse_demo end to end, checked by the Python package: the C++ sample is grammar-legal, its MIDI file holds
+exactly the notes the Python decoder gives for the same tokens, the JSON has its keys, and user mistakes get
+one `error:` line and exit code 2.   Usage: check_demo.py MUSE_DEMO FIXTURES_DIR"""
+import json, subprocess, sys, tempfile
+from pathlib import Path
+import numpy as np
+import pretty_midi
+
+from nomad_muse_trainer.tokenizer import MuseTokenizer, Grammar
+
+demo, fix = sys.argv[1], Path(sys.argv[2])
+tmp = Path(tempfile.mkdtemp())
+failures = []
+
+def run(*args):
+    return subprocess.run([demo, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+def check(cond, msg):
+    print(('ok   ' if cond else 'FAIL ') + msg)
+    if not cond: failures.append(msg)
+
+def same_notes(mid, ids, tempo):
+    "The C++ MIDI file against the Python decoder's notes for the same ids (times to within one tick)"
+    got = sorted((round(n.start, 3), n.pitch, n.velocity, round(n.end, 3)) for i in pretty_midi.PrettyMIDI(str(mid)).instruments for n in i.notes)
+    want = sorted((round(n.start, 3), n.pitch, n.velocity, round(n.end, 3)) for i in MuseTokenizer().decode(ids, tempo=tempo).instruments for n in i.notes)
+    tick = 60 / tempo / 480
+    return len(got) == len(want) > 0 and all(g[1:3] == w[1:3] and abs(g[0] - w[0]) <= tick + 1e-3 and abs(g[3] - w[3]) <= tick + 1e-3
+                                             for g, w in zip(got, want)), len(got), len(want)
+
+vocab = fix/'vocab.json'
+for name, model_args in (('gru_int8', ['--model', fix/'gru_int8.onnx', '--baseline', fix/'baseline.bin']),
+                         ('markov', ['--baseline', fix/'baseline.bin']),
+                         ('tx', ['--model', fix/'tx.onnx'])):
+    mid, js, ids_path = tmp/f'{name}.mid', tmp/f'{name}.json', tmp/f'{name}.txt'
+    r = run('--vocab', vocab, *model_args, '--out', mid, '--json', js, '--tokens', ids_path, '--length', 300, '--bench', 2000, '--tempo', 100, '--seed', 3)
+    print(r.stdout.strip())
+    check(r.returncode == 0, f"{name}: exit 0 ({r.stderr.strip()[:200]})")
+    if r.returncode: continue
+    ids = [int(x) for x in ids_path.read_text().split()]
+    check(Grammar('duration').check(ids) == -1 and ids[0] == 1 and ids[-1] == 2, f"{name}: {len(ids)} sampled tokens are a legal piece")
+    ok, ng, nw = same_notes(mid, ids, 100)
+    check(ok, f"{name}: the MIDI file has the Python decoder's notes ({ng} vs {nw})")
+    res = json.loads(js.read_text())
+    keys = {'model', 'model_type', 'sampling_us_p50', 'sample'} | ({'step_us_p50', 'step_us_p99', 'steps', 'onnxruntime_version'} if name != 'markov' else set())
+    check(keys <= res.keys(), f"{name}: JSON keys {sorted(keys - res.keys()) or 'all present'}")
+    if 'step_us_p50' in res: check(0 < res['step_us_p50'] <= res['step_us_p99'] and res['steps'] == 2000, f"{name}: step p50 {res['step_us_p50']} us, p99 {res['step_us_p99']} us")
+
+# the same seed gives the same piece
+a, b = tmp/'a.txt', tmp/'b.txt'
+run('--vocab', vocab, '--model', fix/'gru_int8.onnx', '--out', tmp/'a.mid', '--tokens', a, '--bench', 0, '--seed', 11)
+run('--vocab', vocab, '--model', fix/'gru_int8.onnx', '--out', tmp/'b.mid', '--tokens', b, '--bench', 0, '--seed', 11)
+check(a.exists() and a.read_text() == b.read_text(), "the same seed samples the same piece")
+
+# user mistakes: one `error:` line, exit 2, nothing written
+trunc = tmp/'trunc.bin'; trunc.write_bytes((fix/'baseline.bin').read_bytes()[:5000])
+out = tmp/'never.mid'
+for what, args, expect in [
+    ('missing model', ['--vocab', vocab, '--model', tmp/'nope.onnx'], 'not found'),
+    ('model for another vocab', ['--vocab', vocab, '--model', fix/'gru_wrong_vocab.onnx'], 'vocab'),
+    ('vocab.json of another vocab', ['--vocab', fix/'vocab_other.json', '--model', fix/'gru.onnx'], 'vocab'),
+    ('truncated .bin', ['--vocab', vocab, '--baseline', trunc], 'CRC mismatch'),
+    ('missing vocab', ['--vocab', tmp/'nope.json', '--baseline', fix/'baseline.bin'], 'not found'),
+    ('no model', ['--vocab', vocab], '--model or --baseline'),
+    ('bad number', ['--vocab', vocab, '--baseline', fix/'baseline.bin', '--top-p', 'lots'], '--top-p'),
+    ('unknown flag', ['--vocab', vocab, '--baseline', fix/'baseline.bin', '--frobnicate', '1'], 'unknown argument'),
+]:
+    r = run(*args, '--out', out)
+    lines = r.stderr.strip().splitlines()
+    check(r.returncode == 2 and len(lines) == 1 and lines[0].startswith('error:') and expect in lines[0] and not out.exists(),
+          f"{what}: exit {r.returncode}, {lines}")
+
+print(f"{len(failures)} failed")
+sys.exit(1 if failures else 0)

@@ -1,0 +1,116 @@
+"""Reference data for the C++ tests, made with the Python package from the MIDI committed under nbs/fixtures.
+
+Writes into OUT (the first argument):
+  streams_{duration,performance}.seq   real tokenized pieces (and grammar random walks)
+  masks_{duration,performance}.u8      the Python grammar's mask after every prefix of those streams
+  gru.onnx gru_int8.onnx tx.onnx       small models, trained for a few hundred steps on the fixtures
+  gru_wrong_vocab.onnx                 gru.onnx with another vocab_sha256
+  logits_{gru,gru_int8,tx}.f32         the Python runtime's logits, one streaming step at a time
+  probe.seq                            the tokens those logits follow
+  baseline.bin, markov_plain.f64, markov_rhythm.f64   a Markov model and its next-token probabilities
+  vocab.json, vocab_other.json         the vocabulary (and one with another hash)
+
+File formats (little-endian): .seq = u32 count, then per stream u32 length and i32 ids;
+.f32/.f64/.u8 = u32 rows, u32 cols, then the values row by row.
+"""
+import json, shutil, struct, sys
+from pathlib import Path
+import numpy as np
+import torch
+import onnx
+
+from nomad_muse_trainer.tokenizer import MuseTokenizer, Grammar, random_walk, VOCAB_SIZE
+from nomad_muse_trainer.markov import fit_markov
+from nomad_muse_trainer.models import TinyGRU, MiniTransformer
+from nomad_muse_trainer.export import gru_to_onnx, transformer_to_onnx, model_metadata, set_metadata, quantize_int8
+from nomad_muse_trainer.runtime import OnnxModel
+
+ROOT = Path(__file__).resolve().parents[3]
+FIXTURES = ROOT/'nbs'/'fixtures'
+GOOD = sorted(p for p in FIXTURES.glob('*.mid') if not p.name.startswith('bad_'))
+
+def write_seqs(path, seqs):
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<I', len(seqs)))
+        for s in seqs: f.write(struct.pack('<I', len(s))); f.write(np.asarray(s, '<i4').tobytes())
+
+def write_matrix(path, a, dtype):
+    a = np.ascontiguousarray(a, dtype)
+    with open(path, 'wb') as f: f.write(struct.pack('<II', *a.shape)); f.write(a.tobytes())
+
+def masks_of(g, seq):
+    st, rows = g.initial(), []
+    for t in seq: rows.append(g.allowed(st)); g.advance(st, int(t))
+    rows.append(g.allowed(st))
+    return np.array(rows, np.uint8)
+
+def train_briefly(m, seqs, steps=200, seq_len=64, seed=0):
+    "A few hundred AdamW steps on the fixture pieces, so the logits are those of a model that has learned something"
+    torch.manual_seed(seed); rng = np.random.default_rng(seed)
+    data = np.concatenate(seqs).astype(np.int64)
+    opt = torch.optim.AdamW(m.parameters(), 3e-3)
+    m.train()
+    for _ in range(steps):
+        starts = rng.integers(0, len(data) - seq_len - 1, 16)
+        x = torch.from_numpy(np.stack([data[s:s + seq_len + 1] for s in starts]))
+        out = m(x[:, :-1]); logits = out[0] if isinstance(out, tuple) else out
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB_SIZE), x[:, 1:].reshape(-1))
+        opt.zero_grad(); loss.backward(); opt.step()
+    m.eval()
+    return float(loss.detach())
+
+def export(m, tok, path):
+    proto = gru_to_onnx(m) if m.config['kind'] == 'gru' else transformer_to_onnx(m)
+    set_metadata(proto, model_metadata(m, tok.vocab, tok.sha256))
+    onnx.save(proto, str(path))
+
+def stream_logits(path, ids):
+    "The Python runtime's logits, one token per step, as a host would run it"
+    rt = OnnxModel(path)
+    return np.concatenate([rt.step(np.array([[t]], np.int64))[0] for t in ids])
+
+def main(out):
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    streams = {}
+    for mode in ('duration', 'performance'):
+        tok, g = MuseTokenizer(mode), Grammar(mode)
+        real = [tok.encode(p) for p in GOOD]
+        walks = [random_walk(g, 400, seed=s) for s in range(3)]
+        write_seqs(out/f'streams_{mode}.seq', real + walks)
+        write_matrix(out/f'masks_{mode}.u8', np.concatenate([masks_of(g, s) for s in real[:2] + walks]), np.uint8)
+        streams[mode] = real
+    tok = MuseTokenizer('duration')
+    tok.save_vocab(out/'vocab.json')
+    other = {**tok.vocab, 'sha256': 'f' * 64}
+    (out/'vocab_other.json').write_text(json.dumps(other))
+
+    train, held = streams['duration'][1:], streams['duration'][0]   # score on a piece the models did not see
+    probe = held[:160]
+    write_seqs(out/'probe.seq', [probe])
+
+    torch.manual_seed(0)
+    gru = TinyGRU(); loss = train_briefly(gru, train)
+    export(gru, tok, out/'gru.onnx'); quantize_int8(out/'gru.onnx', out/'gru_int8.onnx')
+    torch.manual_seed(0)
+    tx = MiniTransformer(d_model=64, n_heads=2, n_layers=2, ff_dim=128, max_context=48)   # a short window, so the test slides it
+    train_briefly(tx, train, steps=150)
+    export(tx, tok, out/'tx.onnx')
+    for name in ('gru', 'gru_int8', 'tx'):
+        write_matrix(out/f'logits_{name}.f32', stream_logits(out/f'{name}.onnx', probe), np.float32)
+
+    wrong = onnx.load(str(out/'gru.onnx'))
+    for p in wrong.metadata_props:
+        if p.key == 'vocab_sha256': p.value = '0' * 64
+    onnx.save(wrong, str(out/'gru_wrong_vocab.onnx'))
+
+    bars = np.tile([96.0, 0.0], (len(train), 1))
+    mk = fit_markov(train, order=4, bars=bars, vocab_sha256=tok.sha256)
+    mk.beta = 1.0                                   # exercise the rhythm weights
+    mk.save(out/'baseline.bin')
+    plain = np.array([mk.next_probs(list(probe[:i])) for i in range(1, len(probe) + 1)])
+    rhythm = np.array([mk.next_probs(list(probe[:i]), np.array([96.0, 0.0])) for i in range(1, len(probe) + 1)])
+    write_matrix(out/'markov_plain.f64', plain, np.float64)
+    write_matrix(out/'markov_rhythm.f64', rhythm, np.float64)
+    print(f"fixtures in {out}: {len(GOOD)} pieces, GRU trained to loss {loss:.2f}, probe of {len(probe)} tokens")
+
+if __name__ == '__main__': main(sys.argv[1] if len(sys.argv) > 1 else 'fixtures')

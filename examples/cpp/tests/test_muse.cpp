@@ -1,0 +1,353 @@
+// The C++ side against the Python package, on reference data from tests/make_fixtures.py.
+// Usage: muse_tests CASE FIXTURES_DIR     (ctest runs one process per case; see CMakeLists.txt)
+#include "muse/muse.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <new>
+#include <sstream>
+#include <string>
+#include <vector>
+
+// ------------------------------------------------------------------------------------------ allocation counter
+// Every operator new in this process (this library, the standard library, and onnxruntime's C++ code when
+// it resolves to the global operator) goes through here while `g_count_allocs` is set.
+static bool g_count_allocs = false;
+static size_t g_allocs = 0;
+void* operator new(size_t n) {
+    if (g_count_allocs) ++g_allocs;
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void* operator new[](size_t n) { return operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t) noexcept { std::free(p); }
+
+namespace {
+using namespace muse;
+std::string DIR;
+int g_failures = 0;
+
+#define CHECK(cond, msg) do { if (!(cond)) { std::cerr << "FAIL " << __LINE__ << ": " << msg << "\n"; ++g_failures; } } while (0)
+
+std::vector<std::vector<int>> read_seqs(const std::string& name) {
+    std::ifstream f(DIR + "/" + name, std::ios::binary);
+    if (!f) throw std::runtime_error("missing fixture " + name + " (run tests/make_fixtures.py)");
+    uint32_t n; f.read((char*)&n, 4);
+    std::vector<std::vector<int>> out(n);
+    for (auto& s : out) { uint32_t len; f.read((char*)&len, 4); s.resize(len); f.read((char*)s.data(), 4 * len); }
+    return out;
+}
+template <class T> std::vector<T> read_matrix(const std::string& name, uint32_t& rows, uint32_t& cols) {
+    std::ifstream f(DIR + "/" + name, std::ios::binary);
+    if (!f) throw std::runtime_error("missing fixture " + name + " (run tests/make_fixtures.py)");
+    f.read((char*)&rows, 4); f.read((char*)&cols, 4);
+    std::vector<T> v((size_t)rows * cols);
+    f.read((char*)v.data(), sizeof(T) * v.size());
+    return v;
+}
+template <class F> std::string error_of(F f) {
+    try { f(); } catch (const Error& e) { return e.what(); }
+    return "";
+}
+std::string slurp(const std::string& p) { std::ifstream f(p, std::ios::binary); std::stringstream s; s << f.rdbuf(); return s.str(); }
+void spit(const std::string& p, const std::string& d) { std::ofstream f(p, std::ios::binary); f << d; }
+
+// ------------------------------------------------------------------------------------------ grammar
+void grammar_masks(bool perf) {
+    const std::string mode = perf ? "performance" : "duration";
+    auto seqs = read_seqs("streams_" + mode + ".seq");
+    uint32_t rows, cols;
+    auto masks = read_matrix<uint8_t>("masks_" + mode + ".u8", rows, cols);
+    CHECK(cols == VOCAB, "mask width");
+    // the masks cover the first two real pieces and the three random walks (the last three streams)
+    std::vector<std::vector<int>> covered = {seqs[0], seqs[1], seqs[seqs.size() - 3], seqs[seqs.size() - 2], seqs[seqs.size() - 1]};
+    Grammar g(perf);
+    size_t r = 0, differ = 0;
+    bool m[VOCAB];
+    for (auto& s : covered) {
+        GrammarState st = g.initial();
+        for (size_t i = 0; i <= s.size(); ++i, ++r) {
+            g.allowed(st, m);
+            for (int k = 0; k < VOCAB; ++k) differ += m[k] != (masks[r * VOCAB + k] != 0);
+            if (i < s.size()) CHECK(g.advance(st, s[i]), mode << ": token " << token_name(s[i]) << " refused at " << i);
+        }
+    }
+    CHECK(r == rows, "mask rows " << r << " vs " << rows);
+    CHECK(differ == 0, mode << ": " << differ << " mask entries differ from Python");
+    // every real piece is legal from <BOS> to <EOS>, and nothing follows <EOS> but <PAD>
+    for (size_t i = 0; i + 3 < seqs.size(); ++i) {
+        CHECK(g.check(seqs[i]) == -1, mode << ": piece " << i << " illegal at " << g.check(seqs[i]));
+        CHECK(seqs[i].back() == EOS, "a piece ends with <EOS>");
+    }
+    // the grammar refuses what the tokenizer never writes
+    CHECK(g.check({BOS, BOS}) == 1, "two <BOS>");
+    CHECK(g.check({NOTE_ON + 60}) == 0, "no <BOS>");
+    CHECK(g.check({BOS, 999}) == 1, "an id outside the vocabulary");
+    std::cout << mode << ": " << r << " prefixes, masks identical to Python; " << seqs.size() - 3 << " real pieces legal\n";
+}
+
+void grammar_complete() {
+    for (bool perf : {false, true}) {
+        Grammar g(perf);
+        auto seqs = read_seqs(std::string("streams_") + (perf ? "performance" : "duration") + ".seq");
+        for (auto& s : seqs) {
+            CHECK(complete(g, {BOS}) == std::vector<int>({BOS, EOS}), "<BOS> alone closes as the empty piece, as in Python");
+            for (size_t cut : {size_t(7), size_t(20), s.size() / 3, s.size() / 2, s.size()}) {
+                std::vector<int> prefix(s.begin(), s.begin() + std::min(cut, s.size()));
+                if (g.check(prefix) != -1) continue;
+                auto whole = complete(g, prefix);
+                CHECK(g.check(whole) == -1 && whole.back() == EOS, "complete() gives a legal piece ending in <EOS>");
+            }
+        }
+    }
+    std::cout << "complete(): every cut of every stream closes into a legal piece\n";
+}
+
+// ------------------------------------------------------------------------------------------ sampling
+void sampler() {
+    Sampler s(7);
+    std::vector<float> logits(VOCAB);
+    for (int i = 0; i < VOCAB; ++i) logits[i] = std::sin(i * 0.37f) * 3;
+    bool mask[VOCAB];
+    for (int i = 0; i < VOCAB; ++i) mask[i] = i >= NOTE_ON && i < NOTE_OFF;
+    int best = NOTE_ON;
+    for (int i = NOTE_ON; i < NOTE_OFF; ++i) if (logits[i] > logits[best]) best = i;
+    CHECK(s.sample(logits.data(), mask, {0.0f, 0, 1.0f}) == best, "temperature 0 is greedy over the legal ids");
+    std::vector<int> order;
+    for (int i = NOTE_ON; i < NOTE_OFF; ++i) order.push_back(i);
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+    std::map<int, int> hits;
+    const int N = 20000;
+    for (int i = 0; i < N; ++i) {
+        int t = s.sample(logits.data(), mask, {1.0f, 5, 1.0f});
+        CHECK(mask[t], "a masked id was drawn");
+        hits[t]++;
+    }
+    CHECK(hits.size() == 5, "top-k 5 draws from 5 ids, got " << hits.size());
+    for (int j = 0; j < 5; ++j) CHECK(hits.count(order[j]), "top-k keeps the 5 most likely");
+    // frequencies follow the renormalized softmax over the top 5 (binomial 5-sigma bound)
+    double z = 0; for (int j = 0; j < 5; ++j) z += std::exp(logits[order[j]] - logits[order[0]]);
+    for (int j = 0; j < 5; ++j) {
+        double p = std::exp(logits[order[j]] - logits[order[0]]) / z, f = hits[order[j]] / double(N);
+        CHECK(std::fabs(f - p) < 5 * std::sqrt(p * (1 - p) / N) + 1e-3, "frequency " << f << " vs p " << p);
+    }
+    // top-p keeps the smallest set holding top_p of the mass
+    double mass = 0; int need = 0;
+    double zall = 0; for (int i : order) zall += std::exp(logits[i] - logits[order[0]]);
+    while (mass < 0.5) mass += std::exp(logits[order[need++]] - logits[order[0]]) / zall;
+    hits.clear();
+    for (int i = 0; i < 5000; ++i) hits[s.sample(logits.data(), mask, {1.0f, 0, 0.5f})]++;
+    CHECK((int)hits.size() == need, "top-p 0.5 keeps " << need << " ids, drew from " << hits.size());
+    for (int i = 0; i < VOCAB; ++i) mask[i] = false;
+    CHECK(s.sample(logits.data(), mask, {}) == -1, "nothing legal gives -1");
+    std::cout << "sampler: greedy, top-k (frequencies within 5 sigma), top-p and masks behave\n";
+}
+
+// ------------------------------------------------------------------------------------------ baseline.bin
+void markov_probs() {
+    const std::string sha = read_vocab_sha256(DIR + "/vocab.json");
+    MarkovModel m(DIR + "/baseline.bin", sha);
+    auto probe = read_seqs("probe.seq")[0];
+    uint32_t rows, cols;
+    auto plain = read_matrix<double>("markov_plain.f64", rows, cols);
+    auto rhythm = read_matrix<double>("markov_rhythm.f64", rows, cols);
+    CHECK(rows == probe.size() && cols == VOCAB, "reference shape");
+    MarkovStream a(m), b(m, 96.0, 0.0);
+    double worst_plain = 0, worst_rhythm = 0;
+    for (size_t i = 0; i < probe.size(); ++i) {
+        const double* p = a.step(probe[i]);
+        const double* q = b.step(probe[i]);
+        double sp = 0, sq = 0;
+        for (int k = 0; k < VOCAB; ++k) {
+            worst_plain = std::max(worst_plain, std::fabs(p[k] - plain[i * VOCAB + k]));
+            worst_rhythm = std::max(worst_rhythm, std::fabs(q[k] - rhythm[i * VOCAB + k]) / std::max(rhythm[i * VOCAB + k], 1e-12));
+            sp += p[k]; sq += q[k];
+        }
+        CHECK(std::fabs(sp - 1) < 1e-9 && std::fabs(sq - 1) < 1e-9, "a distribution sums to 1");
+    }
+    CHECK(worst_plain < 1e-12, "plain probabilities differ from Python by " << worst_plain);
+    CHECK(worst_rhythm < 1e-5, "rhythm probabilities differ from Python by (relative) " << worst_rhythm);
+    // unseen and random contexts still give distributions
+    int ctx[6];
+    std::vector<double> p(VOCAB);
+    for (int r = 0; r < 200; ++r) {
+        for (int k = 0; k < m.order(); ++k) ctx[k] = (r * 7919 + k * 104729) % VOCAB;
+        m.probs(ctx, p.data());
+        double s = 0; for (double x : p) { CHECK(x > 0, "every id has probability > 0"); s += x; }
+        CHECK(std::fabs(s - 1) < 1e-9, "a random context's distribution sums to 1");
+    }
+    std::cout << "baseline.bin: order " << m.order() << ", beta " << m.beta() << "; max |C++ - Python| plain " << worst_plain
+              << ", rhythm (relative) " << worst_rhythm << " over " << probe.size() << " positions\n";
+}
+
+void markov_refuses() {
+    const std::string good = DIR + "/baseline.bin", bad = DIR + "/damaged.bin";
+    const std::string data = slurp(good);
+    struct Case { std::string bytes, expect, what; };
+    std::string magic = data; magic[0] = 'X';
+    std::string flipped = data; flipped[data.size() / 2] ^= 0x40;
+    std::vector<Case> cases = {
+        {data.substr(0, 100), "truncated", "a 100-byte file"},
+        {data.substr(0, data.size() / 2), "CRC mismatch", "half a file"},
+        {magic, "not a baseline.bin", "a wrong magic"},
+        {flipped, "CRC mismatch", "one flipped bit"},
+        {"", "truncated", "an empty file"},
+    };
+    for (auto& c : cases) {
+        spit(bad, c.bytes);
+        std::string e = error_of([&] { MarkovModel m(bad); });
+        CHECK(e.find(c.expect) != std::string::npos, c.what << ": expected '" << c.expect << "', got '" << e << "'");
+        std::cout << c.what << " -> " << e << "\n";
+    }
+    std::string e = error_of([&] { MarkovModel m(good, std::string(64, 'f')); });
+    CHECK(e.find("vocab") != std::string::npos, "a vocab mismatch is refused, got '" << e << "'");
+    std::cout << "another vocab -> " << e << "\n";
+    e = error_of([&] { MarkovModel m(DIR + "/no_such.bin"); });
+    CHECK(e.find("not found") != std::string::npos, "a missing file, got '" << e << "'");
+    std::remove(bad.c_str());
+}
+
+// ------------------------------------------------------------------------------------------ ONNX
+void onnx_parity(const std::string& name, double tol) {
+    const std::string sha = read_vocab_sha256(DIR + "/vocab.json");
+    OnnxStream s(DIR + "/" + name + ".onnx", sha);
+    auto probe = read_seqs("probe.seq")[0];
+    uint32_t rows, cols;
+    auto ref = read_matrix<float>("logits_" + name + ".f32", rows, cols);
+    CHECK(rows == probe.size() && cols == VOCAB, "reference shape");
+    double worst = 0;
+    for (size_t i = 0; i < probe.size(); ++i) {
+        const float* lg = s.step(probe[i]);
+        for (int k = 0; k < VOCAB; ++k) worst = std::max(worst, (double)std::fabs(lg[k] - ref[i * VOCAB + k]));
+    }
+    CHECK(worst <= tol, name << ": C++ streaming logits differ from Python's by " << worst << " (tolerance " << tol << ")");
+    // priming with feed() reaches the same state as stepping
+    s.reset();
+    std::vector<int64_t> head(probe.begin(), probe.begin() + 100);
+    s.feed(head);
+    double worst_feed = 0;
+    for (size_t i = 100; i < probe.size(); ++i) {
+        const float* lg = s.step(probe[i]);
+        for (int k = 0; k < VOCAB; ++k) worst_feed = std::max(worst_feed, (double)std::fabs(lg[k] - ref[i * VOCAB + k]));
+    }
+    CHECK(worst_feed <= std::max(tol, 1e-4), name << ": after feed(), logits differ by " << worst_feed);
+    std::cout << name << " (" << s.model_type() << "): max |C++ - Python| over " << probe.size() << " streamed tokens " << worst
+              << "; after priming 100 at once " << worst_feed << (s.model_type() == "transformer" ? "; cache " + std::to_string(s.cached()) + " tokens (window slid)" : "") << "\n";
+}
+
+void onnx_refuses() {
+    const std::string sha = read_vocab_sha256(DIR + "/vocab.json");
+    std::string e = error_of([&] { OnnxStream s(DIR + "/gru_wrong_vocab.onnx", sha); });
+    CHECK(e.find("vocab") != std::string::npos, "a model for another vocab is refused, got '" << e << "'");
+    std::cout << "wrong vocab -> " << e << "\n";
+    e = error_of([&] { OnnxStream s(DIR + "/gru.onnx", read_vocab_sha256(DIR + "/vocab_other.json")); });
+    CHECK(e.find("vocab") != std::string::npos, "a vocab.json of another vocabulary is refused, got '" << e << "'");
+    e = error_of([&] { OnnxStream s(DIR + "/missing.onnx"); });
+    CHECK(e.find("not found") != std::string::npos, "a missing model, got '" << e << "'");
+    spit(DIR + "/garbage.onnx", "this is not a model");
+    e = error_of([&] { OnnxStream s(DIR + "/garbage.onnx"); });
+    CHECK(e.find("not a loadable ONNX model") != std::string::npos, "a non-ONNX file, got '" << e << "'");
+    std::cout << "garbage file -> " << e << "\n";
+    std::remove((DIR + "/garbage.onnx").c_str());
+    OnnxStream s(DIR + "/gru.onnx", sha);
+    e = error_of([&] { s.step(316); });
+    CHECK(e.find("outside") != std::string::npos, "a bad token id, got '" << e << "'");
+    e = error_of([&] { read_vocab_sha256(DIR + "/probe.seq"); });
+    CHECK(!e.empty(), "a file that is not a vocab.json is refused");
+}
+
+// Allocations per step after warm-up: none in this library (grammar, sampler, Markov stream, the GRU's
+// buffers and tensors); onnxruntime's own Run is counted separately and reported.
+void allocations() {
+    const std::string sha = read_vocab_sha256(DIR + "/vocab.json");
+    OnnxStream s(DIR + "/gru_int8.onnx", sha);
+    MarkovModel mm(DIR + "/baseline.bin", sha);
+    MarkovStream ms(mm, 96.0, 0.0);
+    Grammar g;
+    Sampler smp(1);
+    GrammarState st = g.initial(), st2 = g.initial();
+    bool mask[VOCAB];
+    int tok = BOS, tok2 = BOS;
+    g.advance(st, tok); g.advance(st2, tok2);
+    const float* lg = s.step(tok);
+    const double* p = ms.step(tok2);
+    for (int i = 0; i < 50; ++i) {                      // warm-up
+        g.allowed(st, mask); tok = smp.sample(lg, mask, {1.0f, 0, 0.95f}); g.advance(st, tok); lg = s.step(tok);
+    }
+    const int N = 500;
+    size_t ours = 0, ort = 0;
+    for (int i = 0; i < N; ++i) {
+        g_allocs = 0; g_count_allocs = true;
+        g.allowed(st, mask); tok = smp.sample(lg, mask, {1.0f, 0, 0.95f});
+        g.allowed(st2, mask); tok2 = smp.sample(p, mask, {1.0f, 8, 1.0f});
+        if (tok == EOS) { tok = TIME_SHIFT + 3; }       // keep streaming: EOS would end the piece
+        else g.advance(st, tok);
+        if (tok2 != EOS) g.advance(st2, tok2); else tok2 = TIME_SHIFT + 3;
+        p = ms.step(tok2);
+        ours += g_allocs;
+        g_allocs = 0;
+        lg = s.step(tok);
+        ort += g_allocs;
+        g_count_allocs = false;
+    }
+    CHECK(ours == 0, "grammar + sampler + Markov stream allocated " << ours << " times in " << N << " steps");
+    std::cout << "allocations per step after warm-up: grammar+sampler+Markov " << double(ours) / N
+              << "; OnnxStream::step (inside onnxruntime's Run) " << double(ort) / N << "\n";
+}
+
+// ------------------------------------------------------------------------------------------ MIDI
+void midi_file() {
+    auto seqs = read_seqs("streams_duration.seq");
+    auto notes = decode_notes(seqs[0]);
+    CHECK(!notes.empty(), "a real piece has notes");
+    for (size_t i = 1; i < notes.size(); ++i) CHECK(notes[i - 1].start <= notes[i].start, "notes sorted by onset");
+    const std::string out = DIR + "/piece.mid";
+    write_midi(seqs[0], out, 120.0, 20);
+    std::string d = slurp(out);
+    CHECK(d.substr(0, 4) == "MThd" && d.substr(14, 4) == "MTrk", "a standard MIDI file");
+    // count note-ons in the track (running status is not used, so every event has its status byte)
+    size_t ons = 0;
+    for (size_t i = 22; i + 2 < d.size(); ++i) if ((uint8_t)d[i] == 0x90 && (uint8_t)d[i + 2] > 0) ++ons;
+    CHECK(ons >= notes.size(), "every note is written (" << ons << " note-ons for " << notes.size() << " notes)");
+    std::string e = error_of([&] { decode_notes({BOS, 400}); });
+    CHECK(e.find("outside") != std::string::npos, "ids outside 0-315 are an error");
+    std::cout << "MIDI: " << notes.size() << " notes -> " << out << " (" << d.size() << " bytes)\n";
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) { std::cerr << "usage: muse_tests CASE FIXTURES_DIR\n"; return 2; }
+    DIR = argv[2];
+    std::map<std::string, std::function<void()>> cases = {
+        {"grammar_duration", [] { grammar_masks(false); }},
+        {"grammar_performance", [] { grammar_masks(true); }},
+        {"grammar_complete", grammar_complete},
+        {"sampler", sampler},
+        {"markov_probs", markov_probs},
+        {"markov_refuses", markov_refuses},
+        {"onnx_gru_fp32", [] { onnx_parity("gru", 1e-4); }},
+        {"onnx_gru_int8", [] { onnx_parity("gru_int8", 1e-4); }},
+        {"onnx_transformer_fp32", [] { onnx_parity("tx", 1e-4); }},
+        {"onnx_refuses", onnx_refuses},
+        {"allocations", allocations},
+        {"midi_file", midi_file},
+    };
+    if (std::string(argv[1]) == "--list") { for (auto& c : cases) std::cout << c.first << "\n"; return 0; }
+    auto it = cases.find(argv[1]);
+    if (it == cases.end()) { std::cerr << "unknown case " << argv[1] << "\n"; return 2; }
+    try { it->second(); }
+    catch (const std::exception& e) { std::cerr << "FAIL: " << e.what() << "\n"; return 1; }
+    if (g_failures) { std::cerr << g_failures << " check(s) failed\n"; return 1; }
+    return 0;
+}
