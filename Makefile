@@ -112,6 +112,7 @@ docs: $(STAMPS)/install ## render the docs site into _docs/ without Quarto (nbde
 	rm -rf _proc/_docs _docs
 	cd _proc && smalldocs render .
 	mv _proc/_docs _docs
+	$(PYTHON) tools/localize_links.py
 	@echo "docs: $$(ls _docs/*.html | wc -l) pages in _docs/ (open _docs/index.html)"
 
 readme: $(STAMPS)/install ## regenerate README.md from nbs/index.ipynb (no Quarto needed)
