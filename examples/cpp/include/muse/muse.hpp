@@ -86,6 +86,9 @@ public:
     static constexpr int MAX_ORDER = 6, N_POSITIONS = 48;
     // Reads and validates `path` (size, magic, version, CRC32, sizes; vocab sha256 if `expect_sha` is not empty).
     explicit MarkovModel(const std::string& path, const std::string& expect_sha = "");
+    MarkovModel(const MarkovModel&) = delete;             // the tables point into the file's bytes
+    MarkovModel& operator=(const MarkovModel&) = delete;
+    MarkovModel(MarkovModel&&) = default;                 // a moved vector keeps its bytes where they are
     int order() const { return (int)order_; }
     const std::string& vocab_sha256() const { return sha_; }
     bool performance() const { return mode_ == 1; }
@@ -107,7 +110,7 @@ private:
     std::string sha_;
 };
 
-// A running context over a MarkovModel: feed tokens, read the next distribution. Allocation-free.
+// A running context over a MarkovModel (which must outlive it): feed tokens, read the next distribution. Allocation-free.
 class MarkovStream {
 public:
     // bar_steps <= 0: no rhythm weights.
@@ -130,6 +133,7 @@ struct OrtHandles;                                  // onnxruntime objects, kept
 // Loaded once (dlopen) with the API version of the headers; returns its version string.
 std::string load_onnxruntime(const std::string& path = "");
 
+// One stream (one voice, one state); not for use from two threads at once: give each thread its own.
 class OnnxStream {
 public:
     // Refuses a model whose vocab_sha256 metadata differs from `expect_sha` (when given).
