@@ -15,13 +15,14 @@
 #include <new>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 // ------------------------------------------------------------------------------------------ allocation counter
 // Every operator new in this process (this library, the standard library, and onnxruntime's C++ code when
 // it resolves to the global operator) goes through here while `g_count_allocs` is set.
-static bool g_count_allocs = false;
-static size_t g_allocs = 0;
+static thread_local bool g_count_allocs = false;   // per thread: the realtime case counts the consumer's only
+static thread_local size_t g_allocs = 0;
 void* operator new(size_t n) {
     if (g_count_allocs) ++g_allocs;
     if (void* p = std::malloc(n ? n : 1)) return p;
@@ -306,6 +307,52 @@ void allocations() {
               << "; OnnxStream::step (inside onnxruntime's Run) " << double(ort) / N << "\n";
 }
 
+// The audio-thread side of Generator: pops tokens at 1,000 a second (ten times a fast piece's rate) while the worker
+// runs the INT8 GRU; the consumer must never allocate, never find the queue empty after the first fill, and every
+// piece it receives must be legal.
+void realtime() {
+    const std::string sha = read_vocab_sha256(DIR + "/vocab.json");
+    OnnxStream s(DIR + "/gru_int8.onnx", sha);
+    Generator gen(s, {1.0f, 0, 0.95f}, 5, 256, 300);  // pieces of about 300 sampled tokens, so restarts happen
+    auto probe = read_seqs("probe.seq")[0];
+    gen.start(std::vector<int>(probe.begin() + 1, probe.begin() + 40));   // a primer of 39 real tokens
+    while (gen.ready() < 256) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const size_t under0 = gen.underruns();
+    std::vector<int> got;
+    got.reserve(1200);                              // before counting: the test's own bookkeeping may not allocate later
+    g_allocs = 0; g_count_allocs = true;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 1000; ++i) {
+        int tok;
+        if (gen.next(tok)) got.push_back(tok);
+        std::this_thread::sleep_until(t0 + std::chrono::milliseconds(i + 1));
+    }
+    g_count_allocs = false;
+    size_t consumer_allocs = g_allocs;
+    gen.stop();
+    CHECK(consumer_allocs == 0, "the consumer allocated " << consumer_allocs << " times");
+    CHECK(gen.underruns() == under0, (gen.underruns() - under0) << " underruns");
+    CHECK(got.size() == 1000, "got " << got.size() << " tokens");
+    CHECK(got.size() > 40 && std::equal(probe.begin(), probe.begin() + 40, got.begin()), "the stream starts with <BOS> and the primer");
+    for (size_t i = 0; i + 40 < got.size(); ++i)
+        if (got[i] == EOS) CHECK(std::equal(probe.begin(), probe.begin() + 40, got.begin() + i + 1), "each new piece starts with <BOS> and the primer");
+    Grammar g;
+    size_t start = 0, pieces = 0;
+    for (size_t i = 0; i <= got.size(); ++i)
+        if (i == got.size() || got[i] == EOS) {
+            std::vector<int> piece(got.begin() + start, got.begin() + std::min(i + 1, got.size()));
+            if (!piece.empty()) {
+                CHECK(g.check(piece) == -1, "piece " << pieces << " illegal at " << g.check(piece));
+                if (i < got.size()) CHECK(piece.size() >= 340 && piece.size() < 400, "a piece closes soon after 300 sampled tokens: " << piece.size());
+                ++pieces;
+            }
+            start = i + 1;
+        }
+    CHECK(pieces >= 3, "the generator restarted after <EOS>: " << pieces << " pieces");
+    std::cout << "realtime: 1,000 tokens popped at 1 kHz, " << pieces << " piece(s), 0 allocations and "
+              << gen.underruns() - under0 << " underruns on the consumer side\n";
+}
+
 // ------------------------------------------------------------------------------------------ MIDI
 void midi_file() {
     auto seqs = read_seqs("streams_duration.seq");
@@ -341,6 +388,7 @@ int main(int argc, char** argv) {
         {"onnx_transformer_fp32", [] { onnx_parity("tx", 1e-4); }},
         {"onnx_refuses", onnx_refuses},
         {"allocations", allocations},
+        {"realtime", realtime},
         {"midi_file", midi_file},
     };
     if (std::string(argv[1]) == "--list") { for (auto& c : cases) std::cout << c.first << "\n"; return 0; }

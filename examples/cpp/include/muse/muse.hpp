@@ -12,11 +12,13 @@
 // 260-291 TIME_SHIFT_1..32, 292-299 VELOCITY_1..8, 300-315 DURATION_1..16.
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace muse {
@@ -157,6 +159,65 @@ private:
     int ts_ms_ = 20;
     int64_t cached_ = 0;
     SamplingParams defaults_;
+};
+
+// ---------------------------------------------------------------------------------------------- real time
+// A wait-free single-producer, single-consumer queue of token ids: the only thing an audio thread touches.
+template <size_t N>
+class TokenQueue {
+    static_assert(N >= 2 && (N & (N - 1)) == 0, "N must be a power of two");
+public:
+    bool push(int tok) {                           // producer only
+        size_t t = tail_.load(std::memory_order_relaxed);
+        if (t - head_.load(std::memory_order_acquire) == N) return false;
+        buf_[t & (N - 1)] = tok;
+        tail_.store(t + 1, std::memory_order_release);
+        return true;
+    }
+    bool pop(int& tok) {                           // consumer only
+        size_t h = head_.load(std::memory_order_relaxed);
+        if (h == tail_.load(std::memory_order_acquire)) return false;
+        tok = buf_[h & (N - 1)];
+        head_.store(h + 1, std::memory_order_release);
+        return true;
+    }
+    size_t size() const { return tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire); }
+private:
+    std::array<int, N> buf_{};
+    alignas(64) std::atomic<size_t> head_{0};
+    alignas(64) std::atomic<size_t> tail_{0};
+};
+
+// Runs a model on its own thread and keeps up to `lookahead` sampled tokens ready, so the audio thread never calls
+// onnxruntime (whose Run allocates): it only calls next(), which is wait-free and allocation-free. Each piece starts at
+// <BOS> (after an optional primer); after <EOS> a new piece starts, with the model's state reset. With `max_tokens`,
+// a piece is closed with <EOS> at the first legal point after that many sampled tokens.
+class Generator {
+public:
+    Generator(OnnxStream& model, const SamplingParams& sp, uint64_t seed, size_t lookahead = 256, size_t max_tokens = 0);
+    ~Generator();                                   // stops the worker
+    Generator(const Generator&) = delete;
+    Generator& operator=(const Generator&) = delete;
+    void start(const std::vector<int>& primer = {});   // primer: tokens after <BOS> (a legal prefix), fed before sampling
+    void stop();
+    bool next(int& tok) {                           // audio thread: the next token, false if none is ready (an underrun)
+        if (queue_.pop(tok)) return true;
+        underruns_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+    size_t ready() const { return queue_.size(); }
+    size_t underruns() const { return underruns_.load(); }
+    size_t pieces() const { return pieces_.load(); }
+private:
+    void run(std::vector<int> primer);
+    OnnxStream& model_;
+    SamplingParams sp_;
+    uint64_t seed_;
+    size_t lookahead_, max_tokens_;
+    TokenQueue<1024> queue_;
+    std::atomic<bool> running_{false};
+    std::atomic<size_t> underruns_{0}, pieces_{0};
+    std::thread worker_;
 };
 
 // ---------------------------------------------------------------------------------------------- MIDI

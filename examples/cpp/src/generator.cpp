@@ -1,0 +1,62 @@
+// Generator: the model on a worker thread, a wait-free queue for the audio thread (see muse.hpp).
+#include "muse/muse.hpp"
+
+#include <chrono>
+
+namespace muse {
+
+Generator::Generator(OnnxStream& model, const SamplingParams& sp, uint64_t seed, size_t lookahead, size_t max_tokens)
+    : model_(model), sp_(sp), seed_(seed), lookahead_(std::min<size_t>(std::max<size_t>(lookahead, 1), 1024)), max_tokens_(max_tokens) {}
+
+Generator::~Generator() { stop(); }
+
+void Generator::start(const std::vector<int>& primer) {
+    stop();
+    Grammar g(model_.performance());
+    std::vector<int> p = {BOS};
+    p.insert(p.end(), primer.begin(), primer.end());
+    if (g.check(p) != -1) throw Error("the primer is not a legal token stream (first bad token at " + std::to_string(g.check(p) - 1) + ")");
+    running_ = true;
+    worker_ = std::thread(&Generator::run, this, std::move(p));
+}
+
+void Generator::stop() {
+    running_ = false;
+    if (worker_.joinable()) worker_.join();
+}
+
+void Generator::run(std::vector<int> primer) {
+    Grammar g(model_.performance());
+    Sampler smp(seed_);
+    bool mask[VOCAB];
+    auto wait_for_room = [&] {
+        while (running_ && queue_.size() >= lookahead_) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        return running_.load();
+    };
+    while (running_) {
+        // a new piece: <BOS> and the primer, fed at once
+        GrammarState st = g.initial();
+        for (int t : primer) g.advance(st, t);
+        model_.reset();
+        const float* logits = model_.feed(std::vector<int64_t>(primer.begin(), primer.end()));
+        for (int t : primer) { if (!wait_for_room()) return; queue_.push(t); }
+        ++pieces_;
+        for (size_t n = 0; running_; ++n) {
+            g.allowed(st, mask);
+            int tok;
+            if (max_tokens_ && n >= max_tokens_ && mask[EOS]) tok = EOS;          // the piece is long enough: close it
+            else {
+                if (max_tokens_ && n >= max_tokens_ && model_.performance())       // let sounding notes end first
+                    for (int i = NOTE_ON; i < NOTE_OFF; ++i) mask[i] = false;
+                tok = smp.sample(logits, mask, sp_);
+            }
+            g.advance(st, tok);
+            if (!wait_for_room()) return;
+            queue_.push(tok);
+            if (tok == EOS) break;
+            logits = model_.step(tok);
+        }
+    }
+}
+
+}  // namespace muse
