@@ -2,6 +2,7 @@
 #include "muse/muse.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>

@@ -21,6 +21,9 @@
 // ------------------------------------------------------------------------------------------ allocation counter
 // Every operator new in this process (this library, the standard library, and onnxruntime's C++ code when
 // it resolves to the global operator) goes through here while `g_count_allocs` is set.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"   // our operator new is malloc, so free is its match
+#endif
 static thread_local bool g_count_allocs = false;   // per thread: the realtime case counts the consumer's only
 static thread_local size_t g_allocs = 0;
 void* operator new(size_t n) {
