@@ -1,21 +1,17 @@
 """Point the docs' links to symbols at this site's own pages.
 
-nbdev links a backticked name to its page on the published (Quarto) site, named after the module (`tokenizer.html`);
-smalldocs names pages after their notebooks (`00_tokenizer.html`). Rewrite every such link in `_docs/` to the local
-page, and report a link whose anchor is missing there."""
-import json, re, sys
+nbdev links a backticked name to its page on the published (Quarto) site, where a notebook's page drops its number
+(`02_markov.ipynb` -> `markov.html`); smalldocs names pages after their notebooks (`02_markov.html`). Rewrite every
+such link in `_docs/` to the local page, and report a link whose anchor is missing there."""
+import re, sys
 from pathlib import Path
+from nbdev.doclinks import _nbpath2html
+sys.path.insert(0, str(Path(__file__).parent))
+from render_readme import docs_url
 
-def main(docs='_docs', nbs='nbs', settings='settings.ini'):
-    cfg = dict(l.split('=', 1) for l in Path(settings).read_text().splitlines() if '=' in l and not l.startswith('#'))
-    cfg = {k.strip(): v.strip() for k, v in cfg.items()}
-    host = f"https://{cfg['user']}.github.io/{cfg['repo']}/"
-    page = {}
-    for nb in sorted(Path(nbs).glob('*.ipynb')):
-        cells = json.loads(nb.read_text())['cells']
-        m = re.search(r'#\|\s*default_exp\s+(\S+)', ''.join(cells[0]['source'])) if cells else None
-        if m: page[m.group(1).split('.')[-1]] = nb.stem + '.html'
-    pat = re.compile(re.escape(host) + r'([\w.]+)\.html(#[\w.-]*)?')
+def main(docs='_docs', nbs='nbs'):
+    page = {_nbpath2html(nb).name: nb.stem + '.html' for nb in sorted(Path(nbs).glob('*.ipynb'))}
+    pat = re.compile(re.escape(docs_url()) + r'([\w.-]+\.html)(#[\w.-]*)?')
     n, missing = 0, []
     for f in Path(docs).glob('*.html'):
         text = f.read_text()

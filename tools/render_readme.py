@@ -4,6 +4,12 @@ Hidden cells and `#|` directives are dropped; figures are written to assets/ and
 import base64, re
 from pathlib import Path
 from execnb.nbio import read_nb
+from nbdev.config import get_config
+from nbdev.doclinks import _nbpath2html   # the page name nbdev gives a notebook on the published site
+
+def docs_url():
+    "The published docs site, from settings.ini"
+    c = get_config(); return f"{c.doc_host}{c.doc_baseurl}".rstrip('/') + '/'
 
 def _directives(src): return [l.strip() for l in src.splitlines() if l.strip().startswith('#|')]
 
@@ -18,7 +24,7 @@ def render(nb_path='nbs/index.ipynb', out='README.md', assets='assets'):
         body = '\n'.join(l for l in src.splitlines() if not l.strip().startswith('#|')).strip()
         if c.cell_type == 'markdown':
             # links between notebooks become links to the docs pages
-            body = re.sub(r'\]\((\w+)\.ipynb\)', r'](https://nomad-muse.github.io/nomad-muse-trainer/\1.html)', body)
+            body = re.sub(r'\]\((\w+\.ipynb)\)', lambda m: f"]({docs_url()}{_nbpath2html(Path(m.group(1))).name})", body)
             parts.append(re.sub(r'\]\((images/[^)]+)\)', r'](nbs/\1)', body)); continue
         if body and not any(x.replace(' ', '') == '#|echo:false' for x in d): parts.append(f"```python\n{body}\n```")
         for o in c.get('outputs', []):
