@@ -13,7 +13,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -80,14 +79,31 @@ Timing summarize(std::vector<double>& us) {
 }
 double us_since(Clock::time_point a) { return std::chrono::duration<double, std::micro>(Clock::now() - a).count(); }
 
-// Sample up to `length` tokens after <BOS> under the grammar; `next` gives the scores after each token.
+// Time `n` calls of `step` on the tokens `next_tok` gives; the step's first output is read so it cannot be skipped.
+template <class NextToken, class Step>
+Timing time_steps(int n, NextToken next_tok, Step step) {
+    std::vector<double> us;
+    us.reserve(n);
+    volatile double sink = 0;
+    for (int i = 0; i < n; ++i) {
+        int t = next_tok();
+        auto t0 = Clock::now();
+        auto out = step(t);
+        us.push_back(us_since(t0));
+        sink = sink + out[0];
+    }
+    return summarize(us);
+}
+
+// Sample up to `length` tokens after <BOS> under the grammar, from an OnnxStream or a MarkovStream (both reset/step).
 template <class Model>
 std::vector<int> generate(Model& model, const Grammar& g, Sampler& smp, const SamplingParams& sp, int length, std::vector<double>& sample_us) {
     std::vector<int> out = {BOS};
     out.reserve(length + 2);
     GrammarState st = g.initial();
     g.advance(st, BOS);
-    auto scores = model.first(BOS);
+    model.reset();
+    auto scores = model.step(BOS);
     bool mask[VOCAB];
     for (int i = 0; i < length; ++i) {
         auto t0 = Clock::now();
@@ -97,32 +113,23 @@ std::vector<int> generate(Model& model, const Grammar& g, Sampler& smp, const Sa
         sample_us.push_back(us_since(t0));
         out.push_back(tok);
         if (tok == EOS) break;
-        scores = model.next(tok);
+        scores = model.step(tok);
     }
     return complete(g, out);
 }
 
-struct OnnxAdapter {
-    OnnxStream& s;
-    const float* first(int t) { s.reset(); return s.step(t); }
-    const float* next(int t) { return s.step(t); }
-};
-struct MarkovAdapter {
-    MarkovStream& s;
-    const double* first(int t) { s.reset(); return s.step(t); }
-    const double* next(int t) { return s.step(t); }
-};
+// `base` with the sampling flags the user gave
+SamplingParams with_flags(SamplingParams base, const Args& a) {
+    if (a.temperature >= 0) base.temperature = a.temperature;
+    if (a.top_k >= 0) base.top_k = a.top_k;
+    if (a.top_p >= 0) base.top_p = a.top_p;
+    return base;
+}
 
 std::string json_escape(const std::string& s) {
     std::string o;
     for (char c : s) { if (c == '"' || c == '\\') o += '\\'; o += c; }
     return o;
-}
-
-void write_atomic(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    { std::ofstream f(tmp, std::ios::trunc); if (!(f << text)) throw Error("cannot write " + path); }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot write " + path);
 }
 
 int run(const Args& a) {
@@ -143,25 +150,15 @@ int run(const Args& a) {
     if (!a.model.empty()) onnx.reset(new OnnxStream(a.model, sha, a.ort));
 
     if (onnx) {
-        SamplingParams sp = onnx->sampling_defaults();
-        if (a.temperature >= 0) sp.temperature = a.temperature;
-        if (a.top_k >= 0) sp.top_k = a.top_k;
-        if (a.top_p >= 0) sp.top_p = a.top_p;
         perf = onnx->performance(); ts_ms = onnx->time_shift_ms();
-        OnnxAdapter ad{*onnx};
-        piece = generate(ad, Grammar(perf), smp, sp, a.length, sample_us);
+        piece = generate(*onnx, Grammar(perf), smp, with_flags(onnx->sampling_defaults(), a), a.length, sample_us);
         source = a.model;
         js << "  \"model\": \"" << json_escape(a.model) << "\",\n  \"model_type\": \"" << onnx->model_type() << "\",\n"
            << "  \"onnxruntime_version\": \"" << load_onnxruntime() << "\",\n";
     } else {
-        SamplingParams sp{1.0f, 0, 0.95f};
-        if (a.temperature >= 0) sp.temperature = a.temperature;
-        if (a.top_k >= 0) sp.top_k = a.top_k;
-        if (a.top_p >= 0) sp.top_p = a.top_p;
         perf = markov->performance(); ts_ms = markov->time_shift_ms();
         MarkovStream ms(*markov);
-        MarkovAdapter ad{ms};
-        piece = generate(ad, Grammar(perf), smp, sp, a.length, sample_us);
+        piece = generate(ms, Grammar(perf), smp, with_flags({1.0f, 0, 0.95f}, a), a.length, sample_us);
         source = a.baseline;
         js << "  \"model\": \"" << json_escape(a.baseline) << "\",\n  \"model_type\": \"markov\",\n";
     }
@@ -171,34 +168,25 @@ int run(const Args& a) {
     if (!a.tokens.empty()) {
         std::ostringstream ids;
         for (int t : piece) ids << t << "\n";
-        write_atomic(a.tokens, ids.str());
+        write_file_atomic(a.tokens, ids.str());
     }
     auto notes = decode_notes(piece);
-    double seconds = notes.empty() ? 0 : notes.back().end * ts_ms / 1000.0;
+    double seconds = 0;
     for (auto& n : notes) seconds = std::max(seconds, n.end * ts_ms / 1000.0);
     Timing smp_t = summarize(sample_us);
     std::printf("sampled %zu tokens (%zu notes, %.1f s) from %s -> %s\n", piece.size(), notes.size(), seconds, source.c_str(), a.out.c_str());
     std::printf("grammar + sampling per token: p50 %.2f us, p99 %.2f us\n", smp_t.p50, smp_t.p99);
 
+    // Steps are timed on a real stream: the sampled piece without <EOS>, cycled.
+    std::vector<int> stream(piece.begin(), piece.end() - 1);
+    if (stream.size() < 2) stream = {BOS, TIME_SHIFT};
+    size_t pos = 0;
+    auto next_tok = [&] { int t = stream[pos]; pos = (pos + 1) % stream.size(); return t; };
     if (a.bench > 0 && onnx) {
-        // Time the raw step on a real stream: the sampled piece, cycled. A transformer is first filled to its window,
-        // so the numbers are for the largest cache a host will see.
-        std::vector<int> stream(piece.begin(), piece.end() - 1);   // without <EOS>
-        if (stream.size() < 2) stream = {BOS, TIME_SHIFT};
+        // a transformer is first filled to its window, so the numbers are for the largest cache a host will see
         onnx->reset();
-        size_t pos = 0;
-        auto next_tok = [&] { int t = stream[pos]; pos = (pos + 1) % stream.size(); return t; };
-        for (int i = 0; i < 600; ++i) onnx->step(next_tok());     // warm-up (and fill a transformer's cache)
-        std::vector<double> us; us.reserve(a.bench);
-        volatile float sink = 0;
-        for (int i = 0; i < a.bench; ++i) {
-            int t = next_tok();
-            auto t0 = Clock::now();
-            const float* lg = onnx->step(t);
-            us.push_back(us_since(t0));
-            sink = sink + lg[0];
-        }
-        Timing t = summarize(us);
+        for (int i = 0; i < 600; ++i) onnx->step(next_tok());     // warm-up
+        Timing t = time_steps(a.bench, next_tok, [&](int tok) { return onnx->step(tok); });
         std::printf("%s step (batch 1, 1 thread) over %d steps: p50 %.2f us, p99 %.2f us, mean %.2f us%s\n", onnx->model_type().c_str(),
                     a.bench, t.p50, t.p99, t.mean,
                     onnx->model_type() == "transformer" ? (" (" + std::to_string(onnx->cached()) + " cached tokens)").c_str() : "");
@@ -207,23 +195,15 @@ int run(const Args& a) {
     }
     if (a.bench > 0 && markov) {
         MarkovStream ms(*markov);
-        std::vector<double> us; us.reserve(a.bench);
-        volatile double sink = 0;
-        for (int i = 0; i < a.bench; ++i) {
-            int t = piece[i % (piece.size() - 1)];
-            auto t0 = Clock::now();
-            const double* p = ms.step(t);
-            us.push_back(us_since(t0));
-            sink = sink + p[0];
-        }
-        Timing t = summarize(us);
+        pos = 0;
+        Timing t = time_steps(a.bench, next_tok, [&](int tok) { return ms.step(tok); });
         std::printf("markov step (order %d) over %d steps: p50 %.2f us, p99 %.2f us\n", markov->order(), a.bench, t.p50, t.p99);
         js << "  \"markov_step_us_p50\": " << t.p50 << ",\n  \"markov_step_us_p99\": " << t.p99 << ",\n";
     }
     js << "  \"sampling_us_p50\": " << smp_t.p50 << ",\n  \"sampling_us_p99\": " << smp_t.p99 << ",\n"
        << "  \"sample\": {\"path\": \"" << json_escape(a.out) << "\", \"tokens\": " << piece.size() << ", \"notes\": " << notes.size()
        << ", \"seconds\": " << seconds << ", \"legal\": true}\n}\n";
-    if (!a.json.empty()) { write_atomic(a.json, js.str()); std::printf("wrote %s\n", a.json.c_str()); }
+    if (!a.json.empty()) { write_file_atomic(a.json, js.str()); std::printf("wrote %s\n", a.json.c_str()); }
     return 0;
 }
 }  // namespace

@@ -373,14 +373,17 @@ void write_midi(const std::vector<int>& ids, const std::string& path, double tem
     std::string file = "MThd";
     put_be(file, 6, 4); put_be(file, 0, 2); put_be(file, 1, 2); put_be(file, tpq, 2);
     file += "MTrk"; put_be(file, (uint32_t)trk.size(), 4); file += trk;
+    write_file_atomic(path, file);
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
     const std::string tmp = path + ".tmp";
+    bool ok;
     {
         std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) throw Error("cannot write " + path);
-        f.write(file.data(), (std::streamsize)file.size());
-        if (!f) throw Error("cannot write " + path);
+        ok = f.write(bytes.data(), (std::streamsize)bytes.size()).good();
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) { std::remove(tmp.c_str()); throw Error("cannot write " + path); }
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) { std::remove(tmp.c_str()); throw Error("cannot write " + path); }
 }
 
 }  // namespace muse

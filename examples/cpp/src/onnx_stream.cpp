@@ -22,7 +22,6 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
-#include <sstream>
 
 #ifndef MUSE_ORT_LIBRARY_DEFAULT
 #define MUSE_ORT_LIBRARY_DEFAULT ""

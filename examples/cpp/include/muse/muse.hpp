@@ -223,7 +223,9 @@ private:
 // ---------------------------------------------------------------------------------------------- MIDI
 struct Note { int64_t start, end; int pitch, velocity; };   // times in time steps
 std::vector<Note> decode_notes(const std::vector<int>& ids);          // lenient, like the Python decoder
-// A format-0 standard MIDI file (480 ticks per quarter), written to a temporary file and renamed.
+// `bytes` written to `path` through a temporary file and a rename, so a failure never leaves half a file.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+// A format-0 standard MIDI file (480 ticks per quarter), written atomically.
 void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm = 120.0, int time_shift_ms = 20, int program = 0);
 
 }  // namespace muse
