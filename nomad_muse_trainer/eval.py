@@ -14,31 +14,23 @@ from fastcore.script import call_parse
 from .config import UserError, atomic_path, cli_errors, load_config
 from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, VOCAB_SIZE, MuseTokenizer, decode_notes, plot_piano_roll)
 from .data import load_dataset, index_folder
-from .markov import load_markov, summarize
+from .markov import load_markov, score_rows
 from .runtime import OnnxModel, generate, write_sample, _vocab_sha
 
 # %% ../nbs/06_eval.ipynb #39e44935
 def onnx_logits(model:OnnxModel, ids, chunk:int=256)->np.ndarray:
     "Logits (len(ids), 316) of a whole piece, fed in chunks with the state carried"
-    model.reset(); out = []
-    for a in range(0, len(ids), chunk):
-        x = np.asarray(ids[a:a + chunk], np.int64)[None]
-        lo, nxt = model.sess.run(None, {'input_ids': x, 'state': model.state})
-        model.state = nxt if model.update == 'replace' else np.concatenate([model.state, nxt], 4)[..., -model.window:, :]
-        out.append(lo[0])
-    return np.concatenate(out)
+    model.reset()
+    return np.concatenate([model.step(np.asarray(ids[a:a + chunk], np.int64)[None])[0] for a in range(0, len(ids), chunk)])
 
 def score_onnx(model:OnnxModel, seqs:list, topk=(1, 3, 5, 10))->dict:
     "Metrics of an exported model over whole pieces"
-    probs, targets, hits = [], [], {k: [] for k in topk}
-    for s in seqs:
-        z = onnx_logits(model, s[:-1]).astype(np.float64)
-        logp = z - z.max(-1, keepdims=True); logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
-        y = np.asarray(s[1:]); lp = logp[np.arange(len(y)), y]
-        rank = (logp > lp[:, None]).sum(1)
-        probs.append(np.exp(lp)); targets.append(y)
-        for k in topk: hits[k].append(rank < k)
-    return summarize(np.concatenate(probs), np.concatenate(targets), {k: np.concatenate(v) for k, v in hits.items()})
+    def rows():
+        for s in seqs:
+            z = onnx_logits(model, s[:-1]).astype(np.float64)
+            logp = z - z.max(-1, keepdims=True); logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+            yield logp, np.asarray(s[1:])
+    return score_rows(rows(), topk)
 
 # %% ../nbs/06_eval.ipynb #6e5dcafc
 def eval_pieces(dataset=None, split:str='test', midi_dir=None, tok:MuseTokenizer=None, cfg:dict=None)->dict:

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['BITS', 'MAX_ORDER', 'N_POSITIONS', 'MAGIC', 'VERSION', 'context_keys', 'pad_pieces', 'count_tables', 'token_times',
-           'bar_slot', 'rhythm_histogram', 'MarkovModel', 'apply_rhythm', 'fit_markov', 'summarize', 'load_markov',
-           'sample_token', 'build_baseline', 'muse_baseline']
+           'bar_slot', 'rhythm_histogram', 'MarkovModel', 'apply_rhythm', 'fit_markov', 'summarize', 'score_rows',
+           'load_markov', 'sample_token', 'build_baseline', 'muse_baseline']
 
 # %% ../nbs/02_markov.ipynb #d24aac0d
 import json, struct, time, zlib
@@ -189,6 +189,18 @@ def summarize(prob:np.ndarray, target:np.ndarray, hits:dict)->dict:
             'perplexity': float(np.exp(nll.mean())), 'bits_per_token': float(nll.mean()/np.log(2)),
             'bits_per_note': float(nll.sum()/np.log(2)/max(n_notes, 1)),
             'top_k': {str(k): float(h.mean()) for k, h in hits.items()}}
+
+def score_rows(rows, # (log-probabilities (n, 316), targets (n,)) per piece, as numpy arrays
+               topk=(1, 3, 5, 10), # ranks to report
+              )->dict:
+    "The metrics of `summarize` from any model's per-piece log-probabilities: how the neural models are scored"
+    probs, targets, hits = [], [], {k: [] for k in topk}
+    for logp, y in rows:
+        y = np.asarray(y); lp = logp[np.arange(len(y)), y]
+        rank = (logp > lp[:, None]).sum(1)
+        probs.append(np.exp(lp)); targets.append(y)
+        for k in topk: hits[k].append(rank < k)
+    return summarize(np.concatenate(probs), np.concatenate(targets), {k: np.concatenate(v) for k, v in hits.items()})
 
 @patch
 def score(self:MarkovModel, seqs:list, bars:np.ndarray=None, beta:float=None)->dict:

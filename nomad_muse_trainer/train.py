@@ -254,18 +254,13 @@ def plot_history(history:dict, ax=None, title:str=''):
 def score_model(model, seqs:list, # pieces, each from `<BOS>`
                 device='cpu', topk=(1, 3, 5, 10))->dict:
     "Metrics (nats, perplexity, bits per token and per note, top-k) of a model over whole pieces"
-    from nomad_muse_trainer.markov import summarize
+    from nomad_muse_trainer.markov import score_rows
     model.eval().to(device)
-    probs, targets, hits = [], [], {k: [] for k in topk}
-    for s in seqs:
-        x = torch.as_tensor(np.asarray(s), dtype=torch.long, device=device)[None]
-        logp = torch.log_softmax(_logits(model, x[:, :-1]).float(), -1)[0]
-        y = x[0, 1:]
-        lp = logp[torch.arange(len(y)), y]
-        rank = (logp > lp[:, None]).sum(1)
-        probs.append(lp.exp().cpu().numpy()); targets.append(y.cpu().numpy())
-        for k in topk: hits[k].append((rank < k).cpu().numpy())
-    return summarize(np.concatenate(probs), np.concatenate(targets), {k: np.concatenate(v) for k, v in hits.items()})
+    def rows():
+        for s in seqs:
+            x = torch.as_tensor(np.asarray(s), dtype=torch.long, device=device)[None]
+            yield torch.log_softmax(_logits(model, x[:, :-1]).float(), -1)[0].cpu().numpy(), np.asarray(s)[1:]
+    return score_rows(rows(), topk)
 
 # %% ../nbs/04_train.ipynb #baedf3c0
 @call_parse
