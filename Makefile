@@ -39,8 +39,8 @@ baseline: $(ART)/baseline.bin ## build the Markov baseline artifacts/baseline.bi
 $(ART)/baseline.bin: $(ART)/dataset.npz $(PKG)/markov.py
 	muse_baseline --dataset $< --out $@ --order 5 --config $(CONFIG)
 
-# FULL=1 lifts the time budget and trains until early stopping
-TRAIN_FLAGS := $(if $(filter 1,$(FULL)),--max_minutes 0 --epochs 400,)
+# FULL=1 plans three times the configured steps (early stopping ends it when validation stops improving)
+TRAIN_FLAGS := $(if $(filter 1,$(FULL)),--max_steps $$(( 3 * $$($(PYTHON) -c "from nomad_muse_trainer.config import load_config; print(load_config('$(CONFIG)')['training']['max_steps'])") )),)
 
 train: $(ART)/checkpoints/gru/best.pt ## train TinyGRU (artifacts/checkpoints/gru/{best,latest}.pt); FULL=1 to convergence
 $(ART)/checkpoints/gru/best.pt: $(ART)/dataset.npz $(PKG)/models.py $(PKG)/train.py

@@ -31,16 +31,19 @@ DEFAULTS = {
     ),
     'training': dict(
         device='auto',            # auto, cpu or cuda; cuda falls back to cpu with a warning
-        epochs=60,
-        steps_per_epoch=0,        # steps between validations; 0 means one pass over the training split
+        max_steps=2000,           # the plan: optimizer steps (the schedule follows steps, never the clock)
+        epochs=0,                 # or, when above 0, this many passes over the training split (the seed's way)
+        steps_per_epoch=0,        # steps in one of those passes; 0 means one pass over the training split
+        eval_every=250,           # steps between validations (and checkpoints); 0 means once per pass
         batch_size=32,
         sequence_length=256,
         learning_rate=3e-3,
         weight_decay=0.01,
         grad_clip=1.0,
         warmup_steps=100,
-        early_stop_patience=3,
-        max_minutes=3.0,          # wall-clock budget per run (the learning-rate decay fits inside it); 0 means none
+        early_stop_patience=3,    # validations without progress, counted once the learning rate is coming down
+        augment_transpose=6,      # transpose each training window by up to this many semitones (0: off; off with drums)
+        max_minutes=0.0,          # opt-in wall-clock guard: stops a run (loudly) after this many minutes; 0 means none
         seed=42,
     ),
     'models': dict(
@@ -107,6 +110,11 @@ def _validate(cfg, where):
     for k in ('val_fraction', 'test_fraction'):
         if not 0 <= d[k] < 1: raise UserError(f"{where}: data.{k} must be in [0, 1), got {d[k]!r}")
     if d['val_fraction'] + d['test_fraction'] >= 1: raise UserError(f"{where}: data.val_fraction + data.test_fraction must be below 1")
+    t = cfg['training']
+    for k in ('max_steps', 'epochs', 'steps_per_epoch', 'eval_every', 'augment_transpose', 'warmup_steps', 'early_stop_patience'):
+        if t[k] < 0: raise UserError(f"{where}: training.{k} must be 0 or more, got {t[k]!r}")
+    if not (t['max_steps'] or t['epochs']): raise UserError(f"{where}: training.max_steps (or training.epochs) must be above 0")
+    if t['augment_transpose'] > 12: raise UserError(f"{where}: training.augment_transpose must be at most 12 semitones, got {t['augment_transpose']}")
     if d['min_midi_length'] > d['max_midi_length']: raise UserError(f"{where}: data.min_midi_length is above data.max_midi_length")
     return cfg
 

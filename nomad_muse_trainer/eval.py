@@ -14,7 +14,7 @@ from fastcore.script import call_parse
 from .config import UserError, atomic_path, cli_errors, load_config
 from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, VOCAB_SIZE, MuseTokenizer, decode_notes, plot_piano_roll)
 from .data import load_dataset, index_folder
-from .markov import load_markov, score_rows
+from .markov import TOKEN_CLASSES, load_markov, score_rows
 from .runtime import OnnxModel, generate, write_sample, _vocab_sha
 
 # %% ../nbs/06_eval.ipynb #39e44935
@@ -55,7 +55,7 @@ def eval_pieces(dataset=None, split:str='test', midi_dir=None, tok:MuseTokenizer
 # %% ../nbs/06_eval.ipynb #3c6c064a
 def _public(m:dict)->dict:
     "The eval.json entry of a model's metrics"
-    return {k: m[k] for k in ('nll_nats_per_token', 'perplexity', 'bits_per_token', 'bits_per_note', 'top_k')}
+    return {k: m[k] for k in ('nll_nats_per_token', 'perplexity', 'bits_per_token', 'bits_per_note', 'pitch_bits_per_note', 'bits_by_class', 'top_k')}
 
 def fp32_twin(onnx_path)->Path:
     "The fp32 file `muse_export` writes beside an INT8 one, if it is there"
@@ -78,10 +78,8 @@ def evaluate(onnx=None, baseline=None, dataset='artifacts/dataset.npz', split:st
     data = eval_pieces(dataset, split, midi_dir, tok)
     seqs, res = data['seqs'], {}
     n_notes = int(sum(((np.asarray(s)[1:] >= NOTE_ON) & (np.asarray(s)[1:] < NOTE_OFF)).sum() for s in seqs))
-    for name, m in models.items():
-        t0 = time.time(); res[name] = {**_public(score_onnx(m, seqs)), 'seconds': round(time.time() - t0, 2), 'file': str(m.path)}
-    if mk:
-        t0 = time.time(); res['baseline'] = {**_public(mk.score(seqs, data['bars'])), 'seconds': round(time.time() - t0, 2), 'file': str(baseline)}
+    for name, m in models.items(): res[name] = {**_public(score_onnx(m, seqs)), 'file': str(m.path)}
+    if mk: res['baseline'] = {**_public(mk.score(seqs, data['bars'])), 'file': str(baseline)}
     return {'split': data['split'], 'n_files': data['n_files'], 'skipped': data['skipped'], 'n_tokens': int(sum(len(s) - 1 for s in seqs)),
             'n_notes': n_notes, 'models': res}
 
