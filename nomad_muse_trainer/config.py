@@ -48,7 +48,7 @@ DEFAULTS = {
     ),
     'models': dict(
         gru=dict(embed_dim=64, hidden=128, layers=2, dropout=0.1),
-        transformer=dict(d_model=128, n_heads=2, n_layers=2, ff_dim=512, max_context=512, dropout=0.1),
+        transformer=dict(d_model=128, n_heads=2, n_layers=2, ff_dim=512, max_context=512, dropout=0.0, time_buckets=256),
     ),
 }
 

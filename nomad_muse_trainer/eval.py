@@ -91,6 +91,13 @@ def eval_table(r:dict)->str:
     for n, m in r['models'].items():
         lines.append(f"{n:10} {m['nll_nats_per_token']:8.4f} {m['perplexity']:7.3f} {m['bits_per_token']:8.4f} {m['bits_per_note']:9.3f} "
                      + ' '.join(f"{m['top_k'][k]:6.3f}" for k in ('1', '3', '5', '10')))
+    ms = {n: m for n, m in r['models'].items() if 'bits_by_class' in m}
+    if ms:
+        lines.append("bits per token by class; pitch/note = the bits on NOTE_ON tokens over the notes:")
+        lines.append(f"{'model':10} " + ' '.join(f"{c:>10}" for c in TOKEN_CLASSES) + f" {'pitch/note':>10}")
+        for n, m in ms.items():
+            lines.append(f"{n:10} " + ' '.join(f"{m['bits_by_class'][c]['bits_per_token']:10.3f}" if m['bits_by_class'][c]['tokens'] else f"{'-':>10}"
+                                               for c in TOKEN_CLASSES) + f" {m['pitch_bits_per_note']:10.3f}")
     return '\n'.join(lines)
 
 # %% ../nbs/06_eval.ipynb #2b50f963

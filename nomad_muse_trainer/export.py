@@ -71,19 +71,12 @@ def gru_to_onnx(m:TinyGRU, # a trained TinyGRU
 class _TxStep(torch.nn.Module):
     "MiniTransformer over new tokens given a cache; returns logits and only the new keys and values"
     def __init__(self, m:MiniTransformer): super().__init__(); self.m = m
-    def forward(self, input_ids, state):
-        P, T = state.shape[4], input_ids.shape[1]
-        bias = self.m.bias(torch.arange(P, P + T), torch.arange(0, P + T))
-        h, new = self.m.embed(input_ids), []
-        for l, blk in enumerate(self.m.blocks):
-            h, k, v = blk(h, state[l, 0], state[l, 1], bias)
-            new.append(torch.stack([k, v]))
-        return torch.matmul(self.m.ln(h), self.m.embed.weight.T), torch.stack(new)
+    def forward(self, input_ids, state): return self.m.cached(input_ids, state)
 
 def transformer_to_onnx(m:MiniTransformer, opset:int=17)->onnx.ModelProto:
     "The transformer's cached step as ONNX, with an empty cache as the default `state`"
     import io, warnings
-    c = m.config; hd = c['d_model'] // c['n_heads']
+    c = m.config; hd = c['d_model'] // c['n_heads'] + bool(c.get('time_buckets'))     # + the clock channel
     ids, past = torch.zeros(1, 3, dtype=torch.long), torch.zeros(c['n_layers'], 2, 1, c['n_heads'], 5, hd)
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
@@ -104,7 +97,7 @@ def model_metadata(m, vocab:dict, vocab_sha256:str)->dict:
     "The `metadata_props` of an exported model"
     c = m.config
     if c['kind'] == 'gru': shape, update = [c['layers'], 'batch', c['hidden']], 'replace'
-    else: shape, update = [c['n_layers'], 2, 'batch', c['n_heads'], 'cached', c['d_model'] // c['n_heads']], 'append'
+    else: shape, update = [c['n_layers'], 2, 'batch', c['n_heads'], 'cached', c['d_model'] // c['n_heads'] + bool(c.get('time_buckets'))], 'append'
     return {'vocab_sha256': vocab_sha256, 'vocab_json': json.dumps({**vocab, 'sha256': vocab_sha256}), 'model_type': c['kind'],
             'state_shape': json.dumps(shape), 'state_update': update, 'config_json': json.dumps(c),
             'max_context': str(c.get('max_context', 0)), 'sampling_defaults': json.dumps(SAMPLING_DEFAULTS),

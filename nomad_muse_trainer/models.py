@@ -11,7 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .config import UserError
-from .tokenizer import VOCAB_SIZE
+from fastcore.basics import patch
+from .tokenizer import VOCAB_SIZE, TIME_SHIFT, N_SHIFTS
 
 # %% ../nbs/03_models.ipynb #d0709e0d
 class TinyGRU(nn.Module):
@@ -119,18 +120,24 @@ class Block(nn.Module):
 
 # %% ../nbs/03_models.ipynb #b67974b3
 class MiniTransformer(nn.Module):
-    "A small causal transformer with ALiBi positions, a tied head, and a sliding-window KV-cache step"
+    "A small causal transformer with ALiBi positions, an optional clock (a learned bias on time distance), a tied head, and a sliding-window KV-cache step"
     def __init__(self, vocab_size:int=VOCAB_SIZE, d_model:int=128, n_heads:int=2, n_layers:int=2, ff_dim:int=512,
-                 max_context:int=512, dropout:float=0.1):
+                 max_context:int=512, dropout:float=0.1,
+                 time_buckets:int=0, # the clock: a learned bias per head for time distances 0..time_buckets steps (0: none)
+                ):
         super().__init__()
         if d_model % n_heads: raise UserError(f"d_model ({d_model}) must be a multiple of n_heads ({n_heads})")
         self.config = dict(kind='transformer', vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers,
-                           ff_dim=ff_dim, max_context=max_context, dropout=dropout)
+                           ff_dim=ff_dim, max_context=max_context, dropout=dropout, time_buckets=time_buckets)
         self.embed = nn.Embedding(vocab_size, d_model)
         self.blocks = nn.ModuleList([Block(d_model, n_heads, ff_dim, dropout) for _ in range(n_layers)])
         self.ln = nn.LayerNorm(d_model)
         self.drop = nn.Dropout(dropout)
         self.register_buffer('slopes', alibi_slopes(n_heads), persistent=False)
+        if time_buckets:
+            self.time_bias = nn.Parameter(torch.zeros(n_layers, n_heads, time_buckets + 1))
+            steps = torch.zeros(vocab_size); steps[TIME_SHIFT:TIME_SHIFT + N_SHIFTS] = torch.arange(1, N_SHIFTS + 1).float()
+            self.register_buffer('shift_steps', steps, persistent=False)
         nn.init.normal_(self.embed.weight, std=0.02)
 
     def bias(self, q_pos:torch.Tensor, k_pos:torch.Tensor)->torch.Tensor:
@@ -139,36 +146,58 @@ class MiniTransformer(nn.Module):
         allowed = (dist >= 0) & (dist < self.config['max_context'])
         return torch.where(allowed, -self.slopes[:, None, None] * dist, torch.tensor(float('-inf')))
 
+    def token_times(self, x:torch.Tensor)->torch.Tensor:
+        "The time (in steps, from the first token of `x`) at which each token happens: the running sum of the time shifts"
+        return self.shift_steps[x].cumsum(1)
+
+    def time_bias_of(self, layer:int, q_t:torch.Tensor, k_t:torch.Tensor)->torch.Tensor:
+        "The clock's bias (batch, heads, q, k): by how many steps each key lies before each query, capped at time_buckets"
+        dt = (q_t[:, :, None] - k_t[:, None, :]).clamp(0, self.config['time_buckets']).long()
+        return self.time_bias[layer][:, dt].permute(1, 0, 2, 3)
+
     def forward(self, x:torch.Tensor, # token ids (batch, seq)
                )->torch.Tensor:
         "Logits (batch, seq, vocab) of a whole sequence, each position seeing at most `max_context` tokens"
         pos = torch.arange(x.shape[1], device=x.device)
         b, h = self.bias(pos, pos), self.drop(self.embed(x))
-        for blk in self.blocks: h, _, _ = blk(h, bias=b)
+        t = self.token_times(x) if self.config['time_buckets'] else None
+        for l, blk in enumerate(self.blocks): h, _, _ = blk(h, bias=b if t is None else b + self.time_bias_of(l, t, t))
         return torch.matmul(self.ln(h), self.embed.weight.T)
 
 # %% ../nbs/03_models.ipynb #03b56200
-def _tx_init_state(self, batch:int=1)->dict:
+@patch
+def cached(self:MiniTransformer, ids:torch.Tensor, # new token ids (batch, n)
+           state:torch.Tensor, # the cache (layers, 2, batch, heads, cached, head_dim + clock)
+          ):
+    "Logits (batch, n, vocab) of `ids` after the cached tokens, and their own keys and values (layers, 2, batch, heads, n, head_dim + clock)"
+    c = self.config; hd, P = c['d_model'] // c['n_heads'], state.shape[4]
+    bias = self.bias(torch.arange(P, P + ids.shape[1], device=ids.device), torch.arange(0, P + ids.shape[1], device=ids.device))
+    if c['time_buckets']:
+        k_t = state[0, 0, :, 0, :, hd]                                     # the cached tokens' times (batch, cached)
+        q_t = F.pad(k_t, (1, 0))[:, -1:] + self.token_times(ids)           # the new tokens': on from the last cached one
+        all_t = torch.cat([k_t, q_t], 1)
+    h, new = self.drop(self.embed(ids)), []
+    for l, blk in enumerate(self.blocks):
+        h, k, v = blk(h, state[l, 0, ..., :hd], state[l, 1, ..., :hd], bias if not c['time_buckets'] else bias + self.time_bias_of(l, q_t, all_t))
+        if c['time_buckets']:
+            tt = q_t[:, None, :, None].expand(-1, k.shape[1], -1, 1)
+            k, v = torch.cat([k, tt], -1), torch.cat([v, tt], -1)
+        new.append(torch.stack([k, v]))
+    return torch.matmul(self.ln(h), self.embed.weight.T), torch.stack(new)
+
+@patch
+def init_state(self:MiniTransformer, batch:int=1)->torch.Tensor:
     "An empty cache"
     c = self.config
-    return dict(kv=torch.zeros(c['n_layers'], 2, batch, c['n_heads'], 0, c['d_model'] // c['n_heads'], device=self.embed.weight.device), pos=0)
+    return torch.zeros(c['n_layers'], 2, batch, c['n_heads'], 0, c['d_model'] // c['n_heads'] + bool(c['time_buckets']), device=self.embed.weight.device)
 
-def _tx_step(self, token:torch.Tensor, # ids (batch,)
-             state:dict, # the cache so far
-            ):
+@patch
+def step(self:MiniTransformer, token:torch.Tensor, # ids (batch,)
+         state:torch.Tensor, # the cache so far
+        ):
     "One token in, its logits (batch, vocab) and the cache with it appended (the oldest dropped past max_context - 1)"
-    kv, t = state['kv'], state['pos']
-    n_past = kv.shape[4]
-    k_pos = torch.arange(t - n_past, t + 1, device=token.device)
-    bias = self.bias(torch.tensor([t], device=token.device), k_pos)
-    h, new = self.drop(self.embed(token[:, None])), []
-    for l, blk in enumerate(self.blocks):
-        h, k, v = blk(h, kv[l, 0], kv[l, 1], bias)
-        new.append(torch.stack([k, v]))
-    kv = torch.cat([kv, torch.stack(new)], 4)[..., -(self.config['max_context'] - 1):, :]
-    return torch.matmul(self.ln(h), self.embed.weight.T)[:, 0], dict(kv=kv, pos=t + 1)
-
-MiniTransformer.init_state, MiniTransformer.step = _tx_init_state, _tx_step
+    logits, new = self.cached(token[:, None], state)
+    return logits[:, 0], torch.cat([state, new], 4)[..., -(self.config['max_context'] - 1):, :]
 
 # %% ../nbs/03_models.ipynb #6e7242e9
 def build_model(kind:str, # `gru` or `transformer`

@@ -233,7 +233,7 @@ def train(dataset, # a `dataset.npz`
     total, every = plan(tc, len(train_tokens))
     sched = WarmupCosine(opt, tc['learning_rate'], tc['warmup_steps'], total)
     state = dict(step=0, epoch=0, best_val=float('inf'), bad_epochs=0, history={'steps': [], 'epochs': []},
-                 total_steps=total, steps_per_epoch=every, stopped='', seconds=0.0)
+                 total_steps=total, steps_per_epoch=every, stopped='', seconds=0.0, threads=torch.get_num_threads())
     if ck:
         opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler'])
         for k in state: state[k] = ck.get(k, state[k])
@@ -245,7 +245,7 @@ def train(dataset, # a `dataset.npz`
     t_start, toks, secs0 = time.time(), 0, state['seconds']
     main = rank == 0
     if main and not quiet: print(f"{kind}: {n_params(model):,} parameters, {total} steps of {B} x {L} tokens, validation every {every}, "
-                                 f"transposed up to {transpose} semitones; {world} process(es) on {device}", flush=True)
+                                 f"transposed up to {transpose} semitones; {world} process(es) on {device}, {torch.get_num_threads()} thread(s) each", flush=True)
     while state['step'] < limit and not state['stopped']:
         chunk_end = min(limit, (state['step'] // every + 1) * every)
         bar = progress(range(state['step'], chunk_end), desc=f"steps {state['step']}-{chunk_end} of {total}") if main and not quiet else range(state['step'], chunk_end)
