@@ -21,6 +21,7 @@ RUNS = {  # name: (model, config overrides, what it tests)
     'gru, one thread': ('gru', {'threads': 1}, 'the shipped config on one thread instead of two: how far another machine may land'),
     'transformer': ('transformer', {}, 'MiniTransformer, the shipped config'),
     'transformer, no transposition': ('transformer', {'training.augment_transpose': 0}, 'the same without pitch transposition'),
+    'transformer, no clock': ('transformer', {'models.transformer.time_buckets': 0}, 'attention without the time-distance bias'),
 }
 
 def record(name, dataset, out, folder):

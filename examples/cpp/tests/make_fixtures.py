@@ -92,8 +92,9 @@ def main(out):
     gru = TinyGRU(); loss = train_briefly(gru, train)
     export(gru, tok, out/'gru.onnx'); quantize_int8(out/'gru.onnx', out/'gru_int8.onnx')
     torch.manual_seed(0)
-    tx = MiniTransformer(d_model=64, n_heads=2, n_layers=2, ff_dim=128, max_context=48)   # a short window, so the test slides it
+    tx = MiniTransformer(d_model=64, n_heads=2, n_layers=2, ff_dim=128, max_context=48, time_buckets=64)   # a short window, so the test slides it; with the clock
     train_briefly(tx, train, steps=150)
+    with torch.no_grad(): tx.time_bias.add_(torch.randn_like(tx.time_bias))   # a clock that matters, so parity must keep each token's time
     export(tx, tok, out/'tx.onnx')
     for name in ('gru', 'gru_int8', 'tx'):
         write_matrix(out/f'logits_{name}.f32', stream_logits(out/f'{name}.onnx', probe), np.float32)
