@@ -7,12 +7,13 @@ SHELL       := /bin/bash
 PYTHON      ?= python3
 PIP         ?= $(PYTHON) -m pip
 CONFIG      ?= config.yaml
-MIDI_DIR    ?= data/midi
+CORPUS_DIR  := data/midi
+MIDI_DIR    ?= $(CORPUS_DIR)
 ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: help install corpus index prep baseline train train-tx export eval demo bench cpp cpp-test docs all test test-slow sync-check readme clean
+.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench cpp cpp-test docs all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,47 +24,54 @@ $(STAMPS)/install: setup.py settings.ini
 	$(PIP) install -e ".[dev]"
 	@mkdir -p $(STAMPS) && touch $@
 
-corpus: $(STAMPS)/install ## export music21's Bach chorales (about 400) to data/midi as MIDI
-	muse_corpus --out $(MIDI_DIR) --name bach
+corpus: $(STAMPS)/install ## export music21's Bach chorales (about 400) to data/midi as MIDI (never into a MIDI_DIR of yours)
+	muse_corpus --out $(CORPUS_DIR) --name bach
+
+PKG := nomad_muse_trainer
+# Steps depend on the *content* of the package's modules, not their times: nbdev_export (run by make test) rewrites
+# every module, and a rewritten but identical train.py must not retrain the models. Each stamp changes only when its
+# module does.
+$(STAMPS)/src-%: FORCE
+	@mkdir -p $(STAMPS); sha1sum $(PKG)/$*.py > $@.new; if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+src = $(foreach m,$(1),$(STAMPS)/src-$(m))
 
 index: $(ART)/manifest.csv ## validate and index the MIDI into artifacts/manifest.csv
-PKG := nomad_muse_trainer
-$(ART)/manifest.csv: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid) $(PKG)/data.py $(PKG)/tokenizer.py
+$(ART)/manifest.csv: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid) $(call src,data tokenizer)
 	muse_index --midi_dir $(MIDI_DIR) --out $@ --config $(CONFIG)
 
 prep: $(ART)/dataset.npz ## tokenize and split into artifacts/dataset.npz (+ vocab.json, stats.json, manifest.csv)
-$(ART)/dataset.npz: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid) $(PKG)/data.py $(PKG)/tokenizer.py
+$(ART)/dataset.npz: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid) $(call src,data tokenizer)
 	muse_prep --midi_dir $(MIDI_DIR) --out $@ --config $(CONFIG)
 
 baseline: $(ART)/baseline.bin ## build the Markov baseline artifacts/baseline.bin (order 5, Witten-Bell, rhythm)
-$(ART)/baseline.bin: $(ART)/dataset.npz $(PKG)/markov.py
+$(ART)/baseline.bin: $(ART)/dataset.npz $(call src,markov)
 	muse_baseline --dataset $< --out $@ --order 5 --config $(CONFIG)
 
 # FULL=1 plans three times the configured steps (early stopping ends it when validation stops improving)
 TRAIN_FLAGS := $(if $(filter 1,$(FULL)),--max_steps $$(( 3 * $$($(PYTHON) -c "from nomad_muse_trainer.config import load_config; print(load_config('$(CONFIG)')['training']['max_steps'])") )),)
 
 train: $(ART)/checkpoints/gru/best.pt ## train TinyGRU (artifacts/checkpoints/gru/{best,latest}.pt); FULL=1 to convergence
-$(ART)/checkpoints/gru/best.pt: $(ART)/dataset.npz $(PKG)/models.py $(PKG)/train.py
+$(ART)/checkpoints/gru/best.pt: $(ART)/dataset.npz $(call src,models train)
 	muse_train --dataset $< --model gru --config $(CONFIG) --out_dir $(ART)/checkpoints $(TRAIN_FLAGS)
 
 train-tx: $(ART)/checkpoints/transformer/best.pt ## train MiniTransformer (artifacts/checkpoints/transformer/...)
-$(ART)/checkpoints/transformer/best.pt: $(ART)/dataset.npz $(PKG)/models.py $(PKG)/train.py
+$(ART)/checkpoints/transformer/best.pt: $(ART)/dataset.npz $(call src,models train)
 	muse_train --dataset $< --model transformer --config $(CONFIG) --out_dir $(ART)/checkpoints $(TRAIN_FLAGS)
 
 export: $(ART)/muse_quantized.onnx $(ART)/muse_quantized_tx.onnx ## export both models to INT8 ONNX (+ *_fp32.onnx twins)
-$(ART)/muse_quantized.onnx: $(ART)/checkpoints/gru/best.pt $(PKG)/export.py
+$(ART)/muse_quantized.onnx: $(ART)/checkpoints/gru/best.pt $(call src,export)
 	muse_export --ckpt $< --out $@ --config $(CONFIG)
-$(ART)/muse_quantized_tx.onnx: $(ART)/checkpoints/transformer/best.pt $(PKG)/export.py
+$(ART)/muse_quantized_tx.onnx: $(ART)/checkpoints/transformer/best.pt $(call src,export)
 	muse_export --ckpt $< --out $@ --config $(CONFIG)
 
 eval: $(ART)/eval.json $(ART)/eval_tx.json ## score both models, their fp32 twins and the baseline on the test split
-$(ART)/eval.json: $(ART)/muse_quantized.onnx $(ART)/baseline.bin $(ART)/dataset.npz $(PKG)/eval.py
+$(ART)/eval.json: $(ART)/muse_quantized.onnx $(ART)/baseline.bin $(ART)/dataset.npz $(call src,eval)
 	muse_eval --dataset $(ART)/dataset.npz --onnx $< --baseline $(ART)/baseline.bin --sample --out $@
-$(ART)/eval_tx.json: $(ART)/muse_quantized_tx.onnx $(ART)/baseline.bin $(ART)/dataset.npz $(PKG)/eval.py
+$(ART)/eval_tx.json: $(ART)/muse_quantized_tx.onnx $(ART)/baseline.bin $(ART)/dataset.npz $(call src,eval)
 	muse_eval --dataset $(ART)/dataset.npz --onnx $< --baseline $(ART)/baseline.bin --out $@
 
 demo: $(ART)/sample.mid ## sample a piece from the INT8 GRU: artifacts/sample.mid and its piano roll
-$(ART)/sample.mid: $(ART)/muse_quantized.onnx $(PKG)/runtime.py
+$(ART)/sample.mid: $(ART)/muse_quantized.onnx $(call src,runtime)
 	muse_sample --onnx $< --out $@ --length 512 --temperature 1.0 --tempo 120 --seed 42
 
 bench: $(ART)/muse_quantized.onnx $(ART)/muse_quantized_tx.onnx ## time streaming steps and full-context passes: bench.json, bench_tx.json
@@ -84,7 +92,8 @@ cpp: cpp-test $(ART)/muse_quantized.onnx $(ART)/baseline.bin ## C++: build, ctes
 	$(CPP_BUILD)/muse_demo --vocab $(ART)/vocab.json --model $(ART)/muse_quantized.onnx --baseline $(ART)/baseline.bin \
 	  --out $(ART)/sample_cpp.mid --json $(ART)/cpp_bench.json --length 512 --seed 42 --bench 5000
 
-all: install corpus index prep baseline train train-tx export eval demo ## the whole pipeline on the default corpus (about ten minutes)
+# `make all MIDI_DIR=~/my_midi` trains on the user's folder alone: the default corpus is exported only when it is used
+all: install $(if $(filter $(CORPUS_DIR),$(MIDI_DIR)),corpus) index prep baseline train train-tx export eval demo ## the whole pipeline on the default corpus (about fifteen minutes on 2 cores)
 	@echo; echo "artifacts in $(ART)/:"; ls -1 $(ART) | sed 's/^/  /'
 	@echo; echo "GRU (INT8 and fp32) against the Markov baseline:"; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(ART)/eval.json'))))"
 	@echo; echo "Transformer:"; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(ART)/eval_tx.json'))))"
