@@ -62,7 +62,7 @@ def _export_one(job):
     scores = list(score.scores) if isinstance(score, stream.Opus) else [score]
     errors = []
     for i, s in enumerate(scores):
-        out = Path(dst) if len(scores) == 1 else Path(dst).with_name(f"{Path(dst).stem}_{i + 1:04d}.mid")
+        out = Path(dst) if len(scores) == 1 else _tune_path(dst, i)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
@@ -70,10 +70,13 @@ def _export_one(job):
         except Exception as e: errors.append(f"{Path(src).name} #{i + 1}: {type(e).__name__}: {str(e)[:100]}")
     return len(scores) - len(errors), errors
 
+def _tune_path(dst, i:int)->Path:
+    "Where tune `i` (from 0) of a collection file goes: `name_0001.mid`, ..."
+    return Path(dst).with_name(f"{Path(dst).stem}_{i + 1:04d}.mid")
+
 def _exported(dst)->bool:
     "Whether a job's MIDI (or the first of its collection's) is already there"
-    d = Path(dst)
-    return d.exists() or d.with_name(f"{d.stem}_0001.mid").exists()
+    return Path(dst).exists() or _tune_path(dst, 0).exists()
 
 # %% ../nbs/01_data.ipynb #30770bff
 def export_corpus(out='data/midi', # the folder to write the MIDI files to

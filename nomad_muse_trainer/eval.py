@@ -7,7 +7,7 @@ __all__ = ['onnx_logits', 'score_onnx', 'eval_pieces', 'fp32_twin', 'evaluate', 
            'plot_stats', 'muse_eval']
 
 # %% ../nbs/06_eval.ipynb #e1332358
-import json, time
+import json
 from pathlib import Path
 import numpy as np
 from fastcore.script import call_parse

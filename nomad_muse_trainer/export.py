@@ -76,8 +76,8 @@ class _TxStep(torch.nn.Module):
 def transformer_to_onnx(m:MiniTransformer, opset:int=17)->onnx.ModelProto:
     "The transformer's cached step as ONNX, with an empty cache as the default `state`"
     import io, warnings
-    c = m.config; hd = c['d_model'] // c['n_heads'] + bool(c.get('time_buckets'))     # + the clock channel
-    ids, past = torch.zeros(1, 3, dtype=torch.long), torch.zeros(c['n_layers'], 2, 1, c['n_heads'], 5, hd)
+    empty = m.init_state()                                                 # (layers, 2, 1, heads, 0, head_dim + clock)
+    ids, past = torch.zeros(1, 3, dtype=torch.long), torch.zeros(*empty.shape[:4], 5, empty.shape[5])
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter('ignore')
@@ -86,7 +86,7 @@ def transformer_to_onnx(m:MiniTransformer, opset:int=17)->onnx.ModelProto:
                           dynamic_axes={'input_ids': {0: 'batch', 1: 'seq'}, 'state': {2: 'batch', 4: 'cached'},
                                         'logits': {0: 'batch', 1: 'seq'}, 'next_state': {2: 'batch', 4: 'seq'}})
     model = onnx.load_from_string(buf.getvalue())
-    model.graph.initializer.append(nh.from_array(np.zeros((c['n_layers'], 2, 1, c['n_heads'], 0, hd), np.float32), 'state'))
+    model.graph.initializer.append(nh.from_array(empty.numpy(), 'state'))
     model.producer_name = 'nomad-muse-trainer'
     return model
 
@@ -97,7 +97,9 @@ def model_metadata(m, vocab:dict, vocab_sha256:str)->dict:
     "The `metadata_props` of an exported model"
     c = m.config
     if c['kind'] == 'gru': shape, update = [c['layers'], 'batch', c['hidden']], 'replace'
-    else: shape, update = [c['n_layers'], 2, 'batch', c['n_heads'], 'cached', c['d_model'] // c['n_heads'] + bool(c.get('time_buckets'))], 'append'
+    else:
+        layers, kv, _, heads, _, width = m.init_state().shape                # width: head_dim, + 1 with the clock
+        shape, update = [layers, kv, 'batch', heads, 'cached', width], 'append'
     return {'vocab_sha256': vocab_sha256, 'vocab_json': json.dumps({**vocab, 'sha256': vocab_sha256}), 'model_type': c['kind'],
             'state_shape': json.dumps(shape), 'state_update': update, 'config_json': json.dumps(c),
             'max_context': str(c.get('max_context', 0)), 'sampling_defaults': json.dumps(SAMPLING_DEFAULTS),
