@@ -18,10 +18,10 @@ STAMPS      := .make
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMPS)/install ## install the package and every dependency (torch pinned to the 2.13.0 CPU wheel here)
+install: $(STAMPS)/install ## install the package with every extra (train, corpus, plot, dev; torch pinned to the 2.13.0 CPU wheel here)
 $(STAMPS)/install: setup.py settings.ini
 	$(PIP) install "torch==2.13.0"
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e ".[all]"
 	@mkdir -p $(STAMPS) && touch $@
 
 corpus: $(STAMPS)/install ## export music21's Bach chorales (about 400) to data/midi as MIDI (never into a MIDI_DIR of yours)
@@ -44,7 +44,7 @@ $(ART)/dataset.npz: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid) $(
 	muse_prep --midi_dir $(MIDI_DIR) --out $@ --config $(CONFIG)
 
 baseline: $(ART)/baseline.bin ## build the Markov baseline artifacts/baseline.bin (order 5, Witten-Bell, rhythm)
-$(ART)/baseline.bin: $(ART)/dataset.npz $(call src,markov)
+$(ART)/baseline.bin: $(ART)/dataset.npz $(call src,markov baseline metrics)
 	muse_baseline --dataset $< --out $@ --order 5 --config $(CONFIG)
 
 # FULL=1 plans three times the configured steps (early stopping ends it when validation stops improving)
@@ -65,13 +65,13 @@ $(ART)/muse_quantized_tx.onnx: $(ART)/checkpoints/transformer/best.pt $(call src
 	muse_export --ckpt $< --out $@ --config $(CONFIG)
 
 eval: $(ART)/eval.json $(ART)/eval_tx.json ## score both models, their fp32 twins and the baseline on the test split
-$(ART)/eval.json: $(ART)/muse_quantized.onnx $(ART)/baseline.bin $(ART)/dataset.npz $(call src,eval)
+$(ART)/eval.json: $(ART)/muse_quantized.onnx $(ART)/baseline.bin $(ART)/dataset.npz $(call src,eval metrics)
 	muse_eval --dataset $(ART)/dataset.npz --onnx $< --baseline $(ART)/baseline.bin --sample --out $@
-$(ART)/eval_tx.json: $(ART)/muse_quantized_tx.onnx $(ART)/baseline.bin $(ART)/dataset.npz $(call src,eval)
+$(ART)/eval_tx.json: $(ART)/muse_quantized_tx.onnx $(ART)/baseline.bin $(ART)/dataset.npz $(call src,eval metrics)
 	muse_eval --dataset $(ART)/dataset.npz --onnx $< --baseline $(ART)/baseline.bin --out $@
 
 demo: $(ART)/sample.mid ## sample a piece from the INT8 GRU: artifacts/sample.mid and its piano roll
-$(ART)/sample.mid: $(ART)/muse_quantized.onnx $(call src,runtime)
+$(ART)/sample.mid: $(ART)/muse_quantized.onnx $(call src,runtime sampling)
 	muse_sample --onnx $< --out $@ --length 512 --temperature 1.0 --tempo 120 --seed 42
 
 bench: $(ART)/muse_quantized.onnx $(ART)/muse_quantized_tx.onnx ## time streaming steps and full-context passes: bench.json, bench_tx.json

@@ -14,10 +14,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 import numpy as np
 import pretty_midi
-from fastcore.script import call_parse
-from .config import UserError, atomic_path, atomic_write_text, cli_errors, load_config, progress
+from .config import DEFAULTS, PATHS, UserError, command, atomic_path, atomic_write_text, load_config, progress
 from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION, VOCAB_SIZE,
-                                          MidiError, MuseTokenizer, load_midi, midi_notes, token_names)
+                                          DEFAULT_BAR, TIME_SHIFT_MS, MidiError, MuseTokenizer, check_vocab, load_midi, midi_notes,
+                                          token_names, truncate)
 
 # %% ../nbs/01_data.ipynb #0e713056
 _SCORE_SUFFIXES = {'.mxl', '.xml', '.musicxml', '.krn', '.mid', '.midi', '.abc'}
@@ -85,8 +85,8 @@ def export_corpus(out='data/midi', # the folder to write the MIDI files to
                   workers:int=2, # processes
                  )->dict:
     "Write music21's corpus for `name` as MIDI files into `out`; returns counts of source files, MIDI files written, files skipped and failures"
+    paths = corpus_paths(name)[:limit or None]          # first: an unknown name or no music21 writes nothing
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    paths = corpus_paths(name)[:limit or None]
     taken, jobs = set(), []
     for p in paths: jobs.append((str(p), str(out/_midi_name(p, taken))))
     todo = [j for j in jobs if not _exported(j[1])]
@@ -98,8 +98,7 @@ def export_corpus(out='data/midi', # the folder to write the MIDI files to
     return {'scores': len(jobs), 'written': written, 'already_there': len(jobs) - len(todo), 'failed': failed}
 
 # %% ../nbs/01_data.ipynb #9400b387
-@call_parse
-@cli_errors
+@command
 def muse_corpus(out:str='data/midi', # the folder to write the MIDI files to
                 name:str='bach', # a composer in music21's bundled corpus, or essen-ballads, ryans, oneills
                 limit:int=0, # export only the first `limit` score files (0: all)
@@ -156,7 +155,7 @@ def main_tempo(pm:pretty_midi.PrettyMIDI)->float:
 # %% ../nbs/01_data.ipynb #f0413a6d
 def bar_grid(pm:pretty_midi.PrettyMIDI, # a parsed file
              first_onset:float, # the time (s) of its first note
-             step_s:float=0.02, # the time step (s)
+             step_s:float=TIME_SHIFT_MS/1000, # the time step (s)
             )->tuple:
     "The bar length in steps and the first note's position in its bar, in steps"
     ts = pm.time_signature_changes
@@ -190,7 +189,7 @@ def _reason(e:Exception)->str:
 def index_file(path, # the MIDI file
                tokenizer:MuseTokenizer=None, # tokenizer settings (default: duration mode, 20 ms)
                melody_only:bool=False, # tokenize only the highest note at each onset
-               timeout:float=20.0, # seconds the parser may take
+               timeout:float=DEFAULTS['data']['parse_timeout_s'], # seconds the parser may take
                keep_tokens:bool=False, # also return the token ids
               ):
     "The manifest row of one file, and its tokens (or None) when `keep_tokens`"
@@ -309,7 +308,7 @@ def index_folder(midi_dir, # a folder of MIDI files (searched recursively)
             if ids is not None: tokens[row['path']] = ids
     finally:
         if pool: pool.close(); pool.join()
-    assign_splits(rows, d['val_fraction'], d['test_fraction'], d['split_seed'])
+    assign_splits(rows, d['val_split'], d['test_split'], d['seed'])
     return rows, tokens, time.time() - t0
 
 # %% ../nbs/01_data.ipynb #c7bb96d4
@@ -351,7 +350,7 @@ def _stats(rows, used, arrays, tok, secs, n_found):
 
 # %% ../nbs/01_data.ipynb #b6c9f852
 def prepare(midi_dir, # a folder of MIDI files
-            out='artifacts/dataset.npz', # the dataset to write; manifest, vocab and stats go beside it
+            out=PATHS['dataset'], # the dataset to write; manifest, vocab and stats go beside it
             cfg:dict=None, # a loaded config (default: `load_config()`)
            )->dict:
     "Index, dedupe, split and tokenize `midi_dir`; write dataset.npz, vocab.json, manifest.csv, stats.json; return the stats"
@@ -361,15 +360,17 @@ def prepare(midi_dir, # a folder of MIDI files
     rows, tokens, secs = index_folder(midi_dir, cfg, keep_tokens=True)
     d = cfg['data']
     used = {s: [] for s in ('train', 'val', 'test')}
-    all_used = {}
+    all_used, n_cut = {}, 0
     for r in rows:
         r['skip'] = ''
         if not r['ok']: r['skip'] = r['error'].split(':')[0]; continue
         n = int(r['n_tokens'])
         if r['duplicate_of']: r['skip'] = 'duplicate'
         elif n < d['min_midi_length']: r['skip'] = 'too_short'
-        elif n > d['max_midi_length']: r['skip'] = 'too_long'
-        else: used[r['split']].append(r['path']); all_used[r['path']] = tokens[r['path']]
+        else:
+            if n > d['max_midi_length']:
+                tokens[r['path']] = truncate(tok.grammar, tokens[r['path']], d['max_midi_length']).astype(np.int16); n_cut += 1
+            used[r['split']].append(r['path']); all_used[r['path']] = tokens[r['path']]
     if not all_used:
         reasons = Counter(r['skip'] for r in rows)
         raise UserError(f"no usable MIDI under {midi_dir}: {len(rows)} files, skipped as {dict(reasons)}")
@@ -383,6 +384,7 @@ def prepare(midi_dir, # a folder of MIDI files
                                        dtype=np.float32).reshape(-1, 2)
     arrays['vocab_sha256'] = np.array(tok.sha256)
     stats = _stats(rows, all_used, arrays, tok, secs, len(rows))
+    stats['files']['truncated'] = n_cut
     with atomic_path(out) as tmp: np.savez_compressed(tmp, **arrays)
     tok.save_vocab(folder/'vocab.json')
     write_manifest(rows, folder/'manifest.csv')
@@ -390,7 +392,7 @@ def prepare(midi_dir, # a folder of MIDI files
     return stats
 
 # %% ../nbs/01_data.ipynb #05ec53f9
-def load_dataset(path='artifacts/dataset.npz', # a `dataset.npz` from `muse_prep`
+def load_dataset(path=PATHS['dataset'], # a `dataset.npz` from `muse_prep`
                  vocab_sha256:str=None, # the vocabulary hash the caller expects (None: accept any)
                 )->dict:
     "The splits of a dataset as `{split: list of int64 token arrays}`, `bars` (`{split: (n_files, 2) array}`) and `vocab_sha256`"
@@ -403,15 +405,14 @@ def load_dataset(path='artifacts/dataset.npz', # a `dataset.npz` from `muse_prep
     except Exception as e: raise UserError(f"{p}: not a readable dataset.npz ({type(e).__name__}: {e})") from None
     if 'vocab_sha256' not in arrays or 'train_tokens' not in arrays: raise UserError(f"{p}: not a muse_prep dataset (no vocab_sha256 or train_tokens)")
     sha = str(arrays['vocab_sha256'])
-    if vocab_sha256 and sha != vocab_sha256:
-        raise UserError(f"{p}: made with vocab {sha[:12]}..., but {vocab_sha256[:12]}... was expected (re-run muse_prep with this config)")
+    check_vocab(sha, vocab_sha256, p)
     out = {'vocab_sha256': sha, 'bars': {}}
     for s in ('train', 'val', 'test'):
         t, o = arrays[f'{s}_tokens'].astype(np.int64), arrays[f'{s}_offsets']
         if len(o) and (o[-1] != len(t) or np.any(np.diff(o) < 0)): raise UserError(f"{p}: {s}_offsets do not match {s}_tokens (damaged file)")
         if len(t) and (t.min() < 0 or t.max() >= VOCAB_SIZE): raise UserError(f"{p}: {s}_tokens has ids outside 0-{VOCAB_SIZE-1}")
         out[s] = [t[a:b] for a, b in zip(o[:-1], o[1:])]
-        out['bars'][s] = arrays.get(f'{s}_bars', np.tile(np.float32([100, 0]), (len(out[s]), 1)))
+        out['bars'][s] = arrays.get(f'{s}_bars', np.tile(DEFAULT_BAR.astype(np.float32), (len(out[s]), 1)))
     return out
 
 # %% ../nbs/01_data.ipynb #f3bf74ab
@@ -429,10 +430,9 @@ def bach_dataset(root='..', # the repository root
     return out
 
 # %% ../nbs/01_data.ipynb #ff17f59c
-@call_parse
-@cli_errors
+@command
 def muse_index(midi_dir:str=None, # the folder of MIDI files, searched recursively (default: data.midi_dir, `data`)
-               out:str='artifacts/manifest.csv', # the manifest to write
+               out:str=PATHS['manifest'], # the manifest to write
                config:str=None, # a config.yaml (default: ./config.yaml if present)
                workers:int=None, # processes (default: data.workers)
                timeout:float=None, # seconds a file may take to parse (default: data.parse_timeout_s)
@@ -447,10 +447,9 @@ def muse_index(midi_dir:str=None, # the folder of MIDI files, searched recursive
           f"{sum(1 for r in rows if r['duplicate_of'])} duplicates; splits {dict(sorted(splits.items()))} -> {out}")
 
 # %% ../nbs/01_data.ipynb #8e379123
-@call_parse
-@cli_errors
+@command
 def muse_prep(midi_dir:str=None, # the folder of MIDI files, searched recursively (default: data.midi_dir, `data`)
-              out:str='artifacts/dataset.npz', # the dataset to write (vocab.json, manifest.csv, stats.json go beside it)
+              out:str=PATHS['dataset'], # the dataset to write (vocab.json, manifest.csv, stats.json go beside it)
               config:str=None, # a config.yaml (default: ./config.yaml if present)
               workers:int=None, # processes (default: data.workers)
               mode:str=None, # tokenization mode, duration or performance (default: tokenization.mode)
@@ -461,6 +460,6 @@ def muse_prep(midi_dir:str=None, # the folder of MIDI files, searched recursivel
     s = prepare(midi_dir or cfg['data']['midi_dir'], out, cfg)
     sp = s['splits']
     print(f"{s['files']['found']} files in {s['seconds']:.1f} s ({s['files_per_s']} files/s): {s['files']['used']} used, "
-          f"skipped {s['skipped_by_reason'] or 'none'}")
+          f"skipped {s['skipped_by_reason'] or 'none'}" + (f", {s['files']['truncated']} cut to data.max_midi_length" if s['files']['truncated'] else ''))
     print(f"train {sp['train']['files']} files / {sp['train']['tokens']:,} tokens, val {sp['val']['files']} / {sp['val']['tokens']:,}, "
           f"test {sp['test']['files']} / {sp['test']['tokens']:,} -> {out}")

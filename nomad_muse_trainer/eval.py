@@ -10,12 +10,14 @@ __all__ = ['onnx_logits', 'score_onnx', 'eval_pieces', 'fp32_twin', 'evaluate', 
 import json
 from pathlib import Path
 import numpy as np
-from fastcore.script import call_parse
-from .config import UserError, atomic_path, cli_errors, load_config
-from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, VOCAB_SIZE, MuseTokenizer, decode_notes, plot_piano_roll)
+from .config import PATHS, UserError, command, atomic_path, load_config
+from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, VOCAB_SIZE, DEFAULT_BAR, TIME_SHIFT_MS, MuseTokenizer,
+                                          decode_notes, plot_piano_roll)
 from .data import load_dataset, index_folder
-from .markov import TOKEN_CLASSES, load_markov, score_rows
-from .runtime import OnnxModel, generate, write_sample, _vocab_sha
+from .metrics import TOKEN_CLASSES, score_rows
+from .sampling import generate
+from .markov import load_markov
+from .runtime import OnnxModel, load_runtime, write_sample, expected_vocab
 
 # %% ../nbs/06_eval.ipynb #39e44935
 def onnx_logits(model:OnnxModel, ids, chunk:int=256)->np.ndarray:
@@ -62,10 +64,10 @@ def fp32_twin(onnx_path)->Path:
     p = Path(onnx_path); t = p.with_name(p.stem + '_fp32' + p.suffix)
     return t if t.is_file() and t != p else None
 
-def evaluate(onnx=None, baseline=None, dataset='artifacts/dataset.npz', split:str='test', midi_dir=None, vocab=None)->dict:
+def evaluate(onnx=None, baseline=None, dataset=PATHS['dataset'], split:str='test', midi_dir=None, vocab=None, cfg:dict=None)->dict:
     "eval.json: metrics of the ONNX model, its fp32 twin and the baseline on the same pieces"
     if not (onnx or baseline): raise UserError("give --onnx and/or --baseline")
-    sha = _vocab_sha(vocab)
+    sha = expected_vocab(vocab)
     models = {}
     if onnx:
         models['onnx'] = OnnxModel(onnx, sha)
@@ -75,7 +77,7 @@ def evaluate(onnx=None, baseline=None, dataset='artifacts/dataset.npz', split:st
     first = models.get('onnx') or mk
     tok = MuseTokenizer(first.mode, first.time_shift_ms)
     if sha and tok.sha256 != sha: raise UserError(f"the models' vocab {sha[:12]}... is not one this version can tokenize")
-    data = eval_pieces(dataset, split, midi_dir, tok)
+    data = eval_pieces(dataset, split, midi_dir, tok, cfg)
     seqs, res = data['seqs'], {}
     n_notes = int(sum(((np.asarray(s)[1:] >= NOTE_ON) & (np.asarray(s)[1:] < NOTE_OFF)).sum() for s in seqs))
     for name, m in models.items(): res[name] = {**_public(score_onnx(m, seqs)), 'file': str(m.path)}
@@ -101,7 +103,7 @@ def eval_table(r:dict)->str:
     return '\n'.join(lines)
 
 # %% ../nbs/06_eval.ipynb #2b50f963
-def music_stats(seqs:list, bars=None, step_s:float=0.02)->dict:
+def music_stats(seqs:list, bars=None, step_s:float=TIME_SHIFT_MS/1000)->dict:
     "Musical statistics of token pieces (pooled)"
     pcs, ioi, poly, dens, lo, hi, grid = np.zeros(12), [], [], [], [], [], []
     for i, s in enumerate(seqs):
@@ -112,7 +114,7 @@ def music_stats(seqs:list, bars=None, step_s:float=0.02)->dict:
         poly += [((n[:, 0] <= t) & (n[:, 1] > t)).sum() for t in on]
         dens.append(len(n) / max((n[:, 1].max() - n[:, 0].min()) * step_s, 1e-9))
         lo.append(n[:, 2].min()); hi.append(n[:, 2].max())
-        bar = bars[i] if bars is not None else (100.0, 0.0)
+        bar = bars[i] if bars is not None else DEFAULT_BAR
         six = bar[0] / 16
         pos = np.mod(n[:, 0] + bar[1], six)
         grid.append(np.mean((pos <= 1) | (six - pos <= 1)))
@@ -144,25 +146,24 @@ def plot_stats(real:dict, gen:dict, labels=('held-out', 'generated')):
     return axs
 
 # %% ../nbs/06_eval.ipynb #151d6630
-@call_parse
-@cli_errors
-def muse_eval(dataset:str='artifacts/dataset.npz', # a prepared dataset (ignored when --midi_dir is given)
+@command
+def muse_eval(dataset:str=PATHS['dataset'], # a prepared dataset (ignored when --midi_dir is given)
               split:str='test', # the split to score
               midi_dir:str=None, # or a folder of MIDI files to score instead
               onnx:str=None, # an exported model (its *_fp32.onnx twin is scored too when present)
               baseline:str=None, # the Markov baseline (.bin)
               sample:bool=False, # also write sample_eval.mid (+ .png) beside --out
-              out:str='artifacts/eval.json', # where to write the metrics
+              out:str=PATHS['eval'], # where to write the metrics
               vocab:str=None, # a vocab.json to check models against (default: artifacts/vocab.json if present)
               seed:int=42, # the seed of the sample
+              config:str=None, # a config.yaml: data.workers and data.parse_timeout_s for --midi_dir (the tokenizer always follows the model)
              ):
     "Perplexity, bits per note and top-k accuracy of an exported model, its fp32 twin and the Markov baseline"
-    r = evaluate(onnx, baseline, dataset, split, midi_dir, vocab)
+    r = evaluate(onnx, baseline, dataset, split, midi_dir, vocab, load_config(config))
     with atomic_path(out) as tmp: Path(tmp).write_text(json.dumps(r, indent=1))
     print(eval_table(r)); print(f"-> {out}")
     if sample:
-        from nomad_muse_trainer.runtime import load_runtime
         m = load_runtime(onnx or baseline)
         tok = MuseTokenizer(m.mode, m.time_shift_ms)
         s = write_sample(generate(m, 512, seed=seed, min_length=256), Path(out).parent/'sample_eval.mid', tok, 120, f"{Path(onnx or baseline).name}, seed {seed}")
-        print(f"sample: {s['notes']} notes, {s['seconds']} s -> {s['midi']} (+ .png)")
+        print(f"sample: {s['notes']} notes, {s['seconds']} s -> {s['midi']}" + (" (+ .png)" if s['png'] else ''))

@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['PAD', 'BOS', 'EOS', 'UNK', 'NOTE_ON', 'NOTE_OFF', 'TIME_SHIFT', 'VELOCITY', 'DURATION', 'N_PITCHES', 'N_SHIFTS',
            'N_VELOCITIES', 'N_DURATIONS', 'VOCAB_SIZE', 'DURATION_STEPS', 'VELOCITY_VALUES', 'DEFAULT_VELOCITY_BIN',
-           'token_names', 'describe', 'velocity_bin', 'duration_bin', 'MidiError', 'load_midi', 'midi_notes',
-           'decode_notes', 'MuseTokenizer', 'vocab_sha256', 'load_vocab', 'GrammarState', 'Grammar', 'random_walk',
-           'complete', 'plot_piano_roll', 'encode', 'decode']
+           'TIME_SHIFT_MS', 'DEFAULT_BAR', 'token_names', 'describe', 'bar_of', 'velocity_bin', 'duration_bin',
+           'MidiError', 'load_midi', 'midi_notes', 'decode_notes', 'MuseTokenizer', 'vocab_sha256', 'check_vocab',
+           'load_vocab', 'GrammarState', 'Grammar', 'random_walk', 'complete', 'truncate', 'plot_piano_roll', 'encode',
+           'decode']
 
 # %% ../nbs/00_tokenizer.ipynb #6e4a657a
 import hashlib, io, json, warnings
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 from fastcore.basics import patch
-from .config import UserError, atomic_write_text
+from .config import DEFAULTS, UserError, atomic_write_text
 
 # %% ../nbs/00_tokenizer.ipynb #ba42442c
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
@@ -41,6 +42,16 @@ def describe(ids, # token ids
 DURATION_STEPS = np.array([1, 2, 3, 4, 5, 7, 10, 13, 18, 25, 35, 50, 70, 100, 140, 200])
 VELOCITY_VALUES = np.arange(1, N_VELOCITIES+1)*16 - 8
 DEFAULT_VELOCITY_BIN = 5
+TIME_SHIFT_MS = DEFAULTS['tokenization']['time_shift_ms']      # the default time step (20 ms), from the one schema
+
+def bar_of(tempo:float=120.0, # quarter notes per minute
+           time_shift_ms:int=TIME_SHIFT_MS, # the time step
+           beats:float=4, # quarter notes in a bar
+          )->np.ndarray:
+    "The (bar length, phase) in steps of a bar of `beats` quarter notes at `tempo`: the grid a piece without one gets"
+    return np.array([beats * 60 / tempo * 1000 / time_shift_ms, 0.0])
+
+DEFAULT_BAR = bar_of()      # 4/4 at 120 bpm, 20 ms steps: 100 steps
 
 # %% ../nbs/00_tokenizer.ipynb #bd403223
 def velocity_bin(velocity)->np.ndarray:
@@ -195,7 +206,7 @@ class MuseTokenizer:
     "MIDI <-> token ids over the fixed 316-token vocabulary"
     def __init__(self,
                  mode:str='duration', # `duration` (NOTE_ON + DURATION) or `performance` (NOTE_ON + NOTE_OFF)
-                 time_shift_ms:int=20, # the time step, in milliseconds
+                 time_shift_ms:int=TIME_SHIFT_MS, # the time step, in milliseconds
                  include_drums:bool=False, # keep drum tracks as pitched notes
                 ):
         if mode not in ('duration', 'performance'): raise UserError(f"mode must be duration or performance, got {mode!r}")
@@ -261,6 +272,16 @@ def vocab_sha256(vocab:dict)->str:
     body = {k: v for k, v in vocab.items() if k != 'sha256'}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(',', ':')).encode()).hexdigest()
 
+def check_vocab(found:str, # the vocabulary sha256 an artifact records
+                expected:str, # the one the caller uses (None or '': accept any)
+                what, # the artifact, as the message names it (a path)
+               ):
+    "Refuse an artifact made for another vocabulary: the one check every loader (dataset, .bin, checkpoint, ONNX, vocab.json) makes"
+    if expected and found != expected:
+        raise UserError(f"{what}: made for vocab {str(found)[:12]}..., but this vocab is {expected[:12]}... "
+                        "(re-run the stages after muse_prep with one config)")
+    return found
+
 # %% ../nbs/00_tokenizer.ipynb #4a063be5
 @patch(as_prop=True)
 def sha256(self:MuseTokenizer)->str:
@@ -287,7 +308,7 @@ def load_vocab(path # a `vocab.json`
     if v.get('tokens') != token_names(): raise UserError(f"{p}: token table differs from this version's 316 tokens")
     s = v['settings']
     tok = MuseTokenizer(s['mode'], s['time_shift_ms'])
-    if tok.sha256 != v['sha256']: raise UserError(f"{p}: bins differ from this version's (vocab sha256 {v['sha256'][:12]}...)")
+    check_vocab(v['sha256'], tok.sha256, f"{p} (its bins differ from this version's)")
     return tok
 
 # %% ../nbs/00_tokenizer.ipynb #1b6c69a2
@@ -401,12 +422,26 @@ def complete(grammar:Grammar, # the grammar of `ids`
         if len(sounding): out += [TIME_SHIFT] + [NOTE_OFF + int(p) for p in sounding]
     return np.array(out + [EOS])
 
+# %% ../nbs/00_tokenizer.ipynb #309e717f
+def truncate(grammar:Grammar, # the grammar of `ids`
+             ids, # a whole piece, `<BOS>` to `<EOS>`
+             n:int, # the most tokens to keep
+            )->np.ndarray:
+    "`ids` cut to at most `n` tokens and ended as a whole piece (`complete`): what `data.max_midi_length` does to a long file"
+    ids = np.asarray(ids)
+    if len(ids) <= n: return ids
+    k = n - 1
+    while True:
+        out = complete(grammar, ids[:k])
+        if len(out) <= n or k <= 1: return out
+        k -= len(out) - n
+
 # %% ../nbs/00_tokenizer.ipynb #ece5e605
 def plot_piano_roll(x, # token ids, a `PrettyMIDI`, or a path to a MIDI file
                     ax=None, # a matplotlib axis to draw on
                     title:str=None, # the title of the plot
                     seconds:float=None, # show only the first `seconds`
-                    time_shift_ms:int=20, # the time step, when `x` is token ids
+                    time_shift_ms:int=TIME_SHIFT_MS, # the time step, when `x` is token ids
                     color:str='C0', # the notes' colour
                    ):
     "Draw `x` as a piano roll and return the axis"
@@ -434,14 +469,14 @@ def plot_piano_roll(x, # token ids, a `PrettyMIDI`, or a path to a MIDI file
 # %% ../nbs/00_tokenizer.ipynb #27b5afa1
 def encode(midi, # a path, raw bytes, or a `PrettyMIDI`
            mode:str='duration', # `duration` or `performance`
-           time_shift_ms:int=20, # the time step
+           time_shift_ms:int=TIME_SHIFT_MS, # the time step
            melody_only:bool=False, # keep only the highest note at each onset
           )->np.ndarray:
     "Token ids of `midi` with a tokenizer of these settings"
     return MuseTokenizer(mode, time_shift_ms).encode(midi, melody_only=melody_only)
 
 def decode(ids, # token ids
-           time_shift_ms:int=20, # the time step
+           time_shift_ms:int=TIME_SHIFT_MS, # the time step
           )->pretty_midi.PrettyMIDI:
     "A `PrettyMIDI` from token ids (either mode)"
     return MuseTokenizer(time_shift_ms=time_shift_ms).decode(ids)

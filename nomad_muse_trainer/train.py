@@ -4,19 +4,21 @@
 
 # %% auto #0
 __all__ = ['FORMAT', 'pick_device', 'WindowSampler', 'transpose_windows', 'val_windows', 'lr_factor', 'WarmupCosine',
-           'save_checkpoint', 'load_checkpoint', 'load_model', 'deterministic', 'plan', 'val_loss', 'train',
-           'plot_history', 'score_model', 'muse_train']
+           'save_checkpoint', 'load_checkpoint', 'load_model', 'deterministic', 'plan', 'val_loss', 'make_optimizer',
+           'Run', 'train', 'plot_history', 'score_model', 'muse_train']
 
 # %% ../nbs/04_train.ipynb #d8a2d578
 import json, math, os, random, sys, time
 from pathlib import Path
 import numpy as np
-import torch
-import torch.nn.functional as F
-import torch.distributed as dist
-from fastcore.script import call_parse
-from .config import UserError, atomic_path, atomic_write_text, cli_errors, load_config, progress
-from .tokenizer import MuseTokenizer, VOCAB_SIZE, NOTE_ON, NOTE_OFF, N_PITCHES
+from .config import missing_extra, PATHS, UserError, command, atomic_path, atomic_write_text, load_config, progress
+try:
+    import torch
+    import torch.nn.functional as F
+    import torch.distributed as dist
+except ModuleNotFoundError as e: raise missing_extra(e) from None     # a runtime-only install
+from .tokenizer import MuseTokenizer, VOCAB_SIZE, NOTE_ON, NOTE_OFF, N_PITCHES, check_vocab
+from .metrics import score_rows
 from .data import load_dataset
 from .models import build_model, model_from_config, n_params
 
@@ -123,8 +125,7 @@ def load_checkpoint(path, # a `best.pt` or `latest.pt`
     except Exception as e:
         raise UserError(f"{p}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     if not isinstance(ck, dict) or ck.get('format') != FORMAT: raise UserError(f"{p}: not a Nomad Muse checkpoint")
-    if vocab_sha256 and ck['vocab_sha256'] != vocab_sha256:
-        raise UserError(f"{p}: trained with vocab {ck['vocab_sha256'][:12]}..., but this vocab is {vocab_sha256[:12]}...")
+    check_vocab(ck['vocab_sha256'], vocab_sha256, p)
     if kind and ck['model_config']['kind'] != kind: raise UserError(f"{p}: holds a {ck['model_config']['kind']} model, not a {kind}")
     return ck
 
@@ -151,9 +152,10 @@ def deterministic(seed:int):
 
 def plan(tc:dict, # the config's `training` section
          n_tokens:int, # tokens in the training split
+         seq_len:int, # tokens per window (`data.sequence_length`)
         )->tuple:
     "(planned steps, steps between validations): `max_steps`, or `epochs` passes of `steps_per_epoch` steps (one pass when 0)"
-    per_epoch = tc['steps_per_epoch'] or max(1, n_tokens // (tc['batch_size'] * tc['sequence_length']))
+    per_epoch = tc['steps_per_epoch'] or max(1, n_tokens // (tc['batch_size'] * seq_len))
     total = tc['epochs'] * per_epoch if tc['epochs'] else tc['max_steps']
     return total, min(total, tc['eval_every'] or per_epoch)
 
@@ -196,90 +198,127 @@ def _validate(model, vwin, device, state:dict, every:int, sched, tc:dict, verbos
     return better
 
 # %% ../nbs/04_train.ipynb #d1b21e25
+def make_optimizer(model:torch.nn.Module, tc:dict)->torch.optim.Optimizer:
+    "AdamW at `learning_rate`, with `weight_decay` on the weight matrices and embeddings only (not on biases and norms)"
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return torch.optim.AdamW([{'params': decay, 'weight_decay': tc['weight_decay']}, {'params': no_decay, 'weight_decay': 0.0}],
+                             lr=tc['learning_rate'])
+
+def _splits(ds:dict, seq_len:int)->tuple:
+    "The training split as one token tensor, and the validation split's (the first training window when there is none)"
+    train = torch.from_numpy(np.concatenate(ds['train'])) if ds['train'] else torch.zeros(0, dtype=torch.long)
+    val = torch.from_numpy(np.concatenate(ds['val'])).long() if ds['val'] else train[:seq_len + 1].long()
+    return train, val
+
+class Run:
+    "One training run: its pieces, and the progress (`state`) a checkpoint keeps"
+    def __init__(self, dataset, kind:str, cfg:dict, out_dir, resume=None, **model_overrides):
+        self.cfg, self.tc, self.kind, self.folder = cfg, cfg['training'], kind, Path(out_dir)/kind
+        tc = self.tc
+        self.device = pick_device(tc['device'])
+        self.rank, self.world = _dist(self.device)
+        if self.world > 1 and self.device.type == 'cuda': self.device = torch.device('cuda', self.rank % torch.cuda.device_count())
+        self.main = self.rank == 0
+        self.sha = MuseTokenizer.from_config(cfg).sha256
+        ds = load_dataset(dataset, self.sha)
+        ck = load_checkpoint(resume, self.sha, kind) if resume else None     # every check before anything is written
+        self.B, self.L = tc['batch_size'], cfg['data']['sequence_length']
+        if self.B % self.world: raise UserError(f"batch_size {self.B} must be a multiple of the number of processes ({self.world})")
+        train_tokens, val_tokens = _splits(ds, self.L)
+        deterministic(tc['seed'])
+        self.model = model_from_config(ck['model_config']) if ck else build_model(kind, cfg, **model_overrides)
+        if ck: self.model.load_state_dict(ck['model_state'])
+        if kind == 'transformer' and self.L > self.model.config['max_context']:
+            raise UserError(f"sequence_length {self.L} is longer than the transformer's max_context {self.model.config['max_context']}")
+        self.model.to(self.device)
+        self.opt = make_optimizer(self.model, tc)
+        self.transpose = 0 if cfg['tokenization']['include_drums'] else tc['augment_transpose']
+        self.sampler = WindowSampler(train_tokens, self.L, self.B, tc['seed'], self.transpose)
+        self.total, self.every = plan(tc, len(train_tokens), self.L)
+        self.sched = WarmupCosine(self.opt, tc['learning_rate'], tc['warmup_steps'], self.total)
+        self.state = dict(step=0, epoch=0, best_val=float('inf'), bad_epochs=0, history={'steps': [], 'epochs': []},
+                          total_steps=self.total, steps_per_epoch=self.every, stopped='', seconds=0.0, threads=torch.get_num_threads())
+        if ck:
+            self.opt.load_state_dict(ck['optimizer']); self.sched.load_state_dict(ck['scheduler'])
+            for k in self.state: self.state[k] = ck.get(k, self.state[k])
+            _set_rng_state(ck['rng'], self.sampler)
+        self.net = torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else self.model
+        self.vwin = val_windows(val_tokens, self.L)
+
+    def describe(self)->str:
+        return (f"{self.kind}: {n_params(self.model):,} parameters, {self.total} steps of {self.B} x {self.L} tokens, validation every "
+                f"{self.every}, transposed up to {self.transpose} semitones; {self.world} process(es) on {self.device}, "
+                f"{torch.get_num_threads()} thread(s) each")
+
+    def step(self)->float:
+        "One optimizer step on one batch (every process draws the global batch and keeps its shard); returns the loss"
+        x = self.sampler.batch()[self.rank::self.world].to(self.device)
+        loss = F.cross_entropy(_logits(self.net, x[:, :-1]).reshape(-1, VOCAB_SIZE), x[:, 1:].reshape(-1))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc['grad_clip'])
+        self.opt.step(); self.sched.step()
+        l = loss.detach()
+        if self.world > 1: dist.all_reduce(l); l /= self.world
+        self.state['step'] += 1
+        self.state['history']['steps'].append([self.state['step'], l.item(), self.sched.lr])
+        return self.state['history']['steps'][-1][1]
+
+    def out_of_time(self, elapsed_s:float)->bool:
+        "Whether the opt-in time budget is spent; if so the run is marked stopped"
+        if not (self.tc['max_minutes'] and _out_of_time(elapsed_s, self.tc['max_minutes'], self.world)): return False
+        self.state['stopped'] = f"time budget ({self.tc['max_minutes']:g} min)"; return True
+
+    def save(self, name:str): return save_checkpoint(self.folder/name, self.model, self.opt, self.sched, self.sampler, self.state, self.sha, self.cfg)
+
+    def checkpoint(self, verbose:bool):
+        "At a validation point (every `every` steps, the end, or a stop): validate and keep the best; always keep the latest"
+        st = self.state
+        if st['step'] % self.every == 0 or st['step'] == self.total or st['stopped']:
+            better = _validate(self.model, self.vwin, self.device, st, self.every, self.sched, self.tc, verbose)
+            if self.main and better: self.save('best.pt')
+        if self.main: self.save('latest.pt')
+
+    def finish(self, tokens:int, secs:float, verbose:bool)->dict:
+        "Write history.json, report, and return what `train` returns"
+        st, tps = self.state, tokens / max(secs, 1e-9)
+        if self.main:
+            atomic_write_text(self.folder/'history.json', json.dumps({**st['history'], 'tokens_per_s': tps}))
+            if verbose: print(f"stopped at step {st['step']}/{self.total} ({st['stopped'] or 'done'}); "
+                              f"best val {st['best_val']/math.log(2):.4f} bits/token; {tps:,.0f} tokens/s", flush=True)
+            if st['stopped'].startswith('time'):
+                print(f"warning: the time budget (max_minutes {self.tc['max_minutes']:g}) stopped this run at step {st['step']} of {self.total}: "
+                      "the model depends on this machine's speed; set training.max_minutes: 0 for a reproducible run", file=sys.stderr, flush=True)
+        if self.world > 1: dist.barrier()
+        return dict(state=st, best=self.folder/'best.pt', latest=self.folder/'latest.pt', tokens_per_s=tps, seconds=secs)
+
 def train(dataset, # a `dataset.npz`
           kind:str='gru', # `gru` or `transformer`
           cfg:dict=None, # settings (default: `load_config()`)
-          out_dir='artifacts/checkpoints', # checkpoints go to `out_dir/kind/{best,latest}.pt`
+          out_dir=PATHS['checkpoints'], # checkpoints go to `out_dir/kind/{best,latest}.pt`
           resume=None, # a checkpoint to continue from
           stop_at:int=None, # stop after this step, as if interrupted (None: run the whole plan)
           quiet:bool=False, # no progress bar and no validation lines
           **model_overrides, # model settings that beat the config's (ignored when resuming)
          )->dict:
     "Train a model; returns the history, the checkpoint paths and the speed"
-    cfg = cfg or load_config()
-    tc = cfg['training']
-    device = pick_device(tc['device'])
-    rank, world = _dist(device)
-    if world > 1 and device.type == 'cuda': device = torch.device('cuda', rank % torch.cuda.device_count())
-    sha = MuseTokenizer.from_config(cfg).sha256
-    ds = load_dataset(dataset, sha)
-    ck = load_checkpoint(resume, sha, kind) if resume else None     # every check before anything is written
-    B, L = tc['batch_size'], tc['sequence_length']
-    if B % world: raise UserError(f"batch_size {B} must be a multiple of the number of processes ({world})")
-    train_tokens = torch.from_numpy(np.concatenate(ds['train'])) if ds['train'] else torch.zeros(0, dtype=torch.long)
-    val_tok = torch.from_numpy(np.concatenate(ds['val'])).long() if ds['val'] else train_tokens[:L + 1].long()
-    deterministic(tc['seed'])
-    model = model_from_config(ck['model_config']) if ck else build_model(kind, cfg, **model_overrides)
-    if ck: model.load_state_dict(ck['model_state'])
-    if kind == 'transformer' and L > model.config['max_context']:
-        raise UserError(f"sequence_length {L} is longer than the transformer's max_context {model.config['max_context']}")
-    model.to(device)
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': tc['weight_decay']}, {'params': no_decay, 'weight_decay': 0.0}],
-                            lr=tc['learning_rate'])
-    transpose = 0 if cfg['tokenization']['include_drums'] else tc['augment_transpose']
-    sampler = WindowSampler(train_tokens, L, B, tc['seed'], transpose)
-    total, every = plan(tc, len(train_tokens))
-    sched = WarmupCosine(opt, tc['learning_rate'], tc['warmup_steps'], total)
-    state = dict(step=0, epoch=0, best_val=float('inf'), bad_epochs=0, history={'steps': [], 'epochs': []},
-                 total_steps=total, steps_per_epoch=every, stopped='', seconds=0.0, threads=torch.get_num_threads())
-    if ck:
-        opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler'])
-        for k in state: state[k] = ck.get(k, state[k])
-        _set_rng_state(ck['rng'], sampler)
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    folder = Path(out_dir)/kind
-    vwin = val_windows(val_tok, L)
-    limit = total if stop_at is None else min(total, stop_at)
-    t_start, toks, secs0 = time.time(), 0, state['seconds']
-    main = rank == 0
-    if main and not quiet: print(f"{kind}: {n_params(model):,} parameters, {total} steps of {B} x {L} tokens, validation every {every}, "
-                                 f"transposed up to {transpose} semitones; {world} process(es) on {device}, {torch.get_num_threads()} thread(s) each", flush=True)
-    while state['step'] < limit and not state['stopped']:
-        chunk_end = min(limit, (state['step'] // every + 1) * every)
-        bar = progress(range(state['step'], chunk_end), desc=f"steps {state['step']}-{chunk_end} of {total}") if main and not quiet else range(state['step'], chunk_end)
-        net.train()
-        for _ in bar:
-            x = sampler.batch()[rank::world].to(device)               # every rank draws the global batch, keeps its shard
-            loss = F.cross_entropy(_logits(net, x[:, :-1]).reshape(-1, VOCAB_SIZE), x[:, 1:].reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc['grad_clip'])
-            opt.step(); sched.step()
-            l = loss.detach()
-            if world > 1: dist.all_reduce(l); l /= world
-            state['step'] += 1; toks += B * L
-            state['history']['steps'].append([state['step'], l.item(), sched.lr])
-            if main and not quiet and hasattr(bar, 'comment'):
-                bar.comment = f"loss {l.item():.3f} | {toks / (time.time() - t_start):,.0f} tok/s"
-            if tc['max_minutes'] and _out_of_time(secs0 + time.time() - t_start, tc['max_minutes'], world):
-                state['stopped'] = f"time budget ({tc['max_minutes']:g} min)"; break
-        state['seconds'] = secs0 + time.time() - t_start
-        if state['step'] % every == 0 or state['step'] == total or state['stopped']:    # validate, keep the best
-            better = _validate(model, vwin, device, state, every, sched, tc, main and not quiet)
-            if main and better: save_checkpoint(folder/'best.pt', model, opt, sched, sampler, state, sha, cfg)
-        if main: save_checkpoint(folder/'latest.pt', model, opt, sched, sampler, state, sha, cfg)
-    secs = time.time() - t_start
-    if main:
-        atomic_write_text(folder/'history.json', json.dumps({**state['history'], 'tokens_per_s': toks/max(secs, 1e-9)}))
-        if not quiet: print(f"stopped at step {state['step']}/{total} ({state['stopped'] or 'done'}); "
-                            f"best val {state['best_val']/math.log(2):.4f} bits/token; {toks/max(secs, 1e-9):,.0f} tokens/s", flush=True)
-        if state['stopped'].startswith('time'):
-            print(f"warning: the time budget (max_minutes {tc['max_minutes']:g}) stopped this run at step {state['step']} of {total}: "
-                  "the model depends on this machine's speed; set training.max_minutes: 0 for a reproducible run", file=sys.stderr, flush=True)
-    if world > 1: dist.barrier()
-    return dict(state=state, best=folder/'best.pt', latest=folder/'latest.pt', tokens_per_s=toks/max(secs, 1e-9), seconds=secs)
+    run = Run(dataset, kind, cfg or load_config(), out_dir, resume, **model_overrides)
+    st, show = run.state, run.main and not quiet
+    limit = run.total if stop_at is None else min(run.total, stop_at)
+    if show: print(run.describe(), flush=True)
+    t0, secs0, tokens = time.time(), st['seconds'], 0
+    while st['step'] < limit and not st['stopped']:
+        end = min(limit, (st['step'] // run.every + 1) * run.every)
+        steps = progress(range(st['step'], end), desc=f"steps {st['step']}-{end} of {run.total}") if show else range(st['step'], end)
+        run.net.train()
+        for _ in steps:
+            loss = run.step(); tokens += run.B * run.L
+            if show: steps.comment = f"loss {loss:.3f} | {tokens / (time.time() - t0):,.0f} tok/s"
+            if run.out_of_time(secs0 + time.time() - t0): break
+        st['seconds'] = secs0 + time.time() - t0
+        run.checkpoint(show)
+    return run.finish(tokens, time.time() - t0, show)
 
 # %% ../nbs/04_train.ipynb #6ed97b91
 def plot_history(history:dict, ax=None, title:str=''):
@@ -297,7 +336,6 @@ def plot_history(history:dict, ax=None, title:str=''):
 def score_model(model, seqs:list, # pieces, each from `<BOS>`
                 device='cpu', topk=(1, 3, 5, 10))->dict:
     "Metrics (nats, perplexity, bits per token and per note, top-k) of a model over whole pieces"
-    from nomad_muse_trainer.markov import score_rows
     model.eval().to(device)
     def rows():
         for s in seqs:
@@ -306,9 +344,8 @@ def score_model(model, seqs:list, # pieces, each from `<BOS>`
     return score_rows(rows(), topk)
 
 # %% ../nbs/04_train.ipynb #baedf3c0
-@call_parse
-@cli_errors
-def muse_train(dataset:str='artifacts/dataset.npz', # the dataset from muse_prep
+@command
+def muse_train(dataset:str=PATHS['dataset'], # the dataset from muse_prep
                model:str='gru', # gru or transformer
                epochs:int=None, # plan this many passes over the training split instead of max_steps (default: training.epochs)
                batch_size:int=None, # windows per step, over all processes (default: training.batch_size)
@@ -316,7 +353,7 @@ def muse_train(dataset:str='artifacts/dataset.npz', # the dataset from muse_prep
                layers:int=None, # GRU layers, or transformer layers (default: models.*)
                resume:str=None, # a checkpoint (latest.pt) to continue from
                config:str=None, # a config.yaml (default: ./config.yaml if present)
-               out_dir:str='artifacts/checkpoints', # checkpoints go to OUT_DIR/MODEL/{best,latest}.pt
+               out_dir:str=PATHS['checkpoints'], # checkpoints go to OUT_DIR/MODEL/{best,latest}.pt
                device:str=None, # auto, cpu or cuda (default: training.device)
                seed:int=None, # the random seed (default: training.seed)
                max_steps:int=None, # the planned optimizer steps (default: training.max_steps)

@@ -41,4 +41,10 @@ def render(nb_path='nbs/index.ipynb', out='README.md', assets='assets'):
     Path(out).write_text(text)
     print(f"wrote {out} ({n_img} figures in {assets}/)")
 
-if __name__ == '__main__': render()
+def render_config(out='config.yaml'):
+    "The shipped config.yaml, written from the package's schema (nomad_muse_trainer.config.SCHEMA)"
+    from nomad_muse_trainer.config import config_yaml
+    Path(out).write_text(config_yaml())
+    print(f"wrote {out} from the schema")
+
+if __name__ == '__main__': render(); render_config()
