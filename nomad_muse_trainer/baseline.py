@@ -25,7 +25,7 @@ def build_baseline(dataset, # a `dataset.npz`
     ds = load_dataset(dataset, tok.sha256)
     if not ds['train']: raise UserError(f"{dataset}: the train split is empty")
     t0 = time.time()
-    m = fit_markov(ds['train'], order, ds['bars']['train'], ds['vocab_sha256'], tok.time_shift_ms, tok.mode)
+    m = fit_markov(ds['train'], order, ds['bars']['train'], tok=tok)
     secs = time.time() - t0
     if ds['val']: m.tune_beta(ds['val'], ds['bars']['val'])
     m.save(out)

@@ -16,6 +16,10 @@ SCHEMA = {   # section: {key: (default, what it means)} or {subsection: (what it
     'tokenization': {
         'mode': ('duration', "duration: NOTE_ON + DURATION (default); performance: NOTE_ON + NOTE_OFF"),
         'time_shift_ms': (20, "one time step in ms: TIME_SHIFT_n moves n steps, durations are counted in steps"),
+        'time_shift_bins': (32, "TIME_SHIFT_1..32: the longest single shift, in steps (longer gaps chain them)"),
+        'velocity_bins': (8, "VELOCITY_1..8: loudness levels, each a band of 128/8 MIDI velocities"),
+        'duration_bins': (16, "DURATION_1..16: note lengths, log-spaced from one step to max_duration_ms"),
+        'max_duration_ms': (4000, "the longest DURATION; longer notes are clamped to it (duration mode)"),
         'include_drums': (False, "drum tracks (channel 10) are skipped and recorded as has_drums in the manifest"),
     },
     'data': {

@@ -295,8 +295,8 @@ def index_folder(midi_dir, # a folder of MIDI files (searched recursively)
     "Manifest rows for every MIDI file under `midi_dir` (splits assigned), the tokens by path, and the seconds taken"
     cfg = cfg or load_config()
     files = find_midi(midi_dir)
-    t, d = cfg['tokenization'], cfg['data']
-    settings = dict(mode=t['mode'], time_shift_ms=t['time_shift_ms'], include_drums=t['include_drums'])
+    d = cfg['data']
+    settings = MuseTokenizer.from_config(cfg).config()
     jobs = [(str(f), settings, d['melody_only'], d['parse_timeout_s'], keep_tokens) for f in files]
     t0, rows, tokens = time.time(), [], {}
     n = min(d['workers'], len(jobs))
@@ -330,13 +330,14 @@ def read_manifest(path)->list:
 # %% ../nbs/01_data.ipynb #eaf95f84
 def _stats(rows, used, arrays, tok, secs, n_found):
     lens = np.array([len(v) for v in used.values()]) if used else np.zeros(1, int)
-    hist = np.zeros(VOCAB_SIZE, np.int64)
-    for s in ('train', 'val', 'test'): hist += np.bincount(arrays[f'{s}_tokens'].astype(np.int64), minlength=VOCAB_SIZE)
+    VEL, DUR = tok.velocity_base, tok.duration_base
+    hist = np.zeros(tok.size, np.int64)
+    for s in ('train', 'val', 'test'): hist += np.bincount(arrays[f'{s}_tokens'].astype(np.int64), minlength=tok.size)
     kinds = {'special': hist[:NOTE_ON].sum(), 'note_on': hist[NOTE_ON:NOTE_OFF].sum(), 'note_off': hist[NOTE_OFF:TIME_SHIFT].sum(),
-             'time_shift': hist[TIME_SHIFT:VELOCITY].sum(), 'velocity': hist[VELOCITY:DURATION].sum(), 'duration': hist[DURATION:].sum()}
+             'time_shift': hist[TIME_SHIFT:VEL].sum(), 'velocity': hist[VEL:DUR].sum(), 'duration': hist[DUR:].sum()}
     skipped = Counter(r['skip'] for r in rows if r.get('skip'))
     return {
-        'vocab_sha256': tok.sha256, 'mode': tok.mode,
+        'vocab_sha256': tok.sha256, 'mode': tok.mode, 'vocab_size': tok.size,
         'files': {'found': n_found, 'ok': sum(r['ok'] for r in rows), 'used': len(used), 'skipped': sum(skipped.values())},
         'skipped_by_reason': dict(sorted(skipped.items())),
         'splits': {s: {'files': int(len(arrays[f'{s}_offsets']) - 1), 'tokens': int(len(arrays[f'{s}_tokens'])),
@@ -344,7 +345,7 @@ def _stats(rows, used, arrays, tok, secs, n_found):
                    for s in ('train', 'val', 'test')},
         'tokens_per_file': {'mean': float(lens.mean()), 'median': float(np.median(lens)), 'min': int(lens.min()), 'max': int(lens.max())},
         'token_kinds': {k: int(v) for k, v in kinds.items()},
-        'token_histogram': {n: int(c) for n, c in zip(token_names(), hist) if c},
+        'token_histogram': {n: int(c) for n, c in zip(token_names(tok), hist) if c},
         'seconds': round(secs, 3), 'files_per_s': round(n_found/secs, 2) if secs else None,
     }
 
@@ -383,6 +384,7 @@ def prepare(midi_dir, # a folder of MIDI files
         arrays[f'{s}_bars'] = np.array([[float(by_path[p]['bar_steps']), float(by_path[p]['bar_phase_steps'])] for p in paths],
                                        dtype=np.float32).reshape(-1, 2)
     arrays['vocab_sha256'] = np.array(tok.sha256)
+    arrays['vocab_json'] = np.array(json.dumps({**tok.vocab, 'sha256': tok.sha256}))
     stats = _stats(rows, all_used, arrays, tok, secs, len(rows))
     stats['files']['truncated'] = n_cut
     with atomic_path(out) as tmp: np.savez_compressed(tmp, **arrays)
@@ -392,10 +394,19 @@ def prepare(midi_dir, # a folder of MIDI files
     return stats
 
 # %% ../nbs/01_data.ipynb #05ec53f9
+def _dataset_tokenizer(arrays:dict, sha:str, p)->MuseTokenizer:
+    "The tokenizer a dataset was made with: from its `vocab_json`, or (datasets of the first release) the default layout of its sha"
+    if 'vocab_json' in arrays:
+        tok = MuseTokenizer.from_vocab(json.loads(str(arrays['vocab_json'])), p)
+        return check_vocab(tok.sha256, sha, f"{p} (its vocab_json)") and tok
+    for mode in ('duration', 'performance'):
+        if MuseTokenizer(mode).sha256 == sha: return MuseTokenizer(mode)
+    return MuseTokenizer(MuseTokenizer().mode)   # an older dataset of another time step: the default layout's ids
+
 def load_dataset(path=PATHS['dataset'], # a `dataset.npz` from `muse_prep`
                  vocab_sha256:str=None, # the vocabulary hash the caller expects (None: accept any)
                 )->dict:
-    "The splits of a dataset as `{split: list of int64 token arrays}`, `bars` (`{split: (n_files, 2) array}`) and `vocab_sha256`"
+    "The splits of a dataset as `{split: list of int64 token arrays}`, `bars` (`{split: (n_files, 2) array}`), `vocab_sha256` and its `tokenizer`"
     p = Path(path)
     if not p.is_file(): raise UserError(f"dataset not found: {p} (run muse_prep first)")
     with open(p, 'rb') as f:
@@ -406,11 +417,12 @@ def load_dataset(path=PATHS['dataset'], # a `dataset.npz` from `muse_prep`
     if 'vocab_sha256' not in arrays or 'train_tokens' not in arrays: raise UserError(f"{p}: not a muse_prep dataset (no vocab_sha256 or train_tokens)")
     sha = str(arrays['vocab_sha256'])
     check_vocab(sha, vocab_sha256, p)
-    out = {'vocab_sha256': sha, 'bars': {}}
+    tok = _dataset_tokenizer(arrays, sha, p)
+    out = {'vocab_sha256': sha, 'bars': {}, 'tokenizer': tok}
     for s in ('train', 'val', 'test'):
         t, o = arrays[f'{s}_tokens'].astype(np.int64), arrays[f'{s}_offsets']
         if len(o) and (o[-1] != len(t) or np.any(np.diff(o) < 0)): raise UserError(f"{p}: {s}_offsets do not match {s}_tokens (damaged file)")
-        if len(t) and (t.min() < 0 or t.max() >= VOCAB_SIZE): raise UserError(f"{p}: {s}_tokens has ids outside 0-{VOCAB_SIZE-1}")
+        if len(t) and (t.min() < 0 or t.max() >= tok.size): raise UserError(f"{p}: {s}_tokens has ids outside 0-{tok.size-1}")
         out[s] = [t[a:b] for a, b in zip(o[:-1], o[1:])]
         out['bars'][s] = arrays.get(f'{s}_bars', np.tile(DEFAULT_BAR.astype(np.float32), (len(out[s]), 1)))
     return out

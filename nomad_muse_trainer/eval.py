@@ -32,7 +32,7 @@ def score_onnx(model:OnnxModel, seqs:list, topk=(1, 3, 5, 10))->dict:
             z = onnx_logits(model, s[:-1]).astype(np.float64)
             logp = z - z.max(-1, keepdims=True); logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
             yield logp, np.asarray(s[1:])
-    return score_rows(rows(), topk)
+    return score_rows(rows(), topk, model.tokenizer)
 
 # %% ../nbs/06_eval.ipynb #6e5dcafc
 def eval_pieces(dataset=None, split:str='test', midi_dir=None, tok:MuseTokenizer=None, cfg:dict=None)->dict:
@@ -40,7 +40,7 @@ def eval_pieces(dataset=None, split:str='test', midi_dir=None, tok:MuseTokenizer
     tok = tok or MuseTokenizer()
     if midi_dir:
         cfg = dict(cfg or load_config(None))
-        cfg['tokenization'] = {**cfg['tokenization'], 'mode': tok.mode, 'time_shift_ms': tok.time_shift_ms}
+        cfg['tokenization'] = {**cfg['tokenization'], **tok.config(), 'include_drums': cfg['tokenization']['include_drums']}   # the model's vocabulary
         rows, tokens, _ = index_folder(midi_dir, cfg, keep_tokens=True)
         ok = [r for r in rows if r['ok']]
         skipped = {}
@@ -75,7 +75,7 @@ def evaluate(onnx=None, baseline=None, dataset=PATHS['dataset'], split:str='test
         if fp32_twin(onnx): models['fp32'] = OnnxModel(fp32_twin(onnx), sha)
     mk = load_markov(baseline, sha) if baseline else None
     first = models.get('onnx') or mk
-    tok = MuseTokenizer(first.mode, first.time_shift_ms)
+    tok = first.tokenizer
     if sha and tok.sha256 != sha: raise UserError(f"the models' vocab {sha[:12]}... is not one this version can tokenize")
     data = eval_pieces(dataset, split, midi_dir, tok, cfg)
     seqs, res = data['seqs'], {}
@@ -103,11 +103,12 @@ def eval_table(r:dict)->str:
     return '\n'.join(lines)
 
 # %% ../nbs/06_eval.ipynb #2b50f963
-def music_stats(seqs:list, bars=None, step_s:float=TIME_SHIFT_MS/1000)->dict:
-    "Musical statistics of token pieces (pooled)"
+def music_stats(seqs:list, bars=None, step_s:float=TIME_SHIFT_MS/1000, tok=None)->dict:
+    "Musical statistics of token pieces (pooled); `tok`: their tokenizer (its layout and time step win over `step_s`)"
+    if tok is not None: step_s = tok.step_s
     pcs, ioi, poly, dens, lo, hi, grid = np.zeros(12), [], [], [], [], [], []
     for i, s in enumerate(seqs):
-        n = decode_notes(s)
+        n = decode_notes(s, tok)
         if not len(n): continue
         pcs += np.bincount(n[:, 2] % 12, minlength=12)
         on = np.unique(n[:, 0]); ioi += list(np.diff(on) * step_s)
@@ -164,6 +165,6 @@ def muse_eval(dataset:str=PATHS['dataset'], # a prepared dataset (ignored when -
     print(eval_table(r)); print(f"-> {out}")
     if sample:
         m = load_runtime(onnx or baseline)
-        tok = MuseTokenizer(m.mode, m.time_shift_ms)
+        tok = m.tokenizer
         s = write_sample(generate(m, 512, seed=seed, min_length=256), Path(out).parent/'sample_eval.mid', tok, 120, f"{Path(onnx or baseline).name}, seed {seed}")
         print(f"sample: {s['notes']} notes, {s['seconds']} s -> {s['midi']}" + (" (+ .png)" if s['png'] else ''))

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
 from .config import UserError, atomic_path
-from .tokenizer import (PAD, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, N_SHIFTS, TIME_SHIFT_MS, VOCAB_SIZE,
+from .tokenizer import (PAD, NOTE_ON, NOTE_OFF, TIME_SHIFT, N_SHIFTS, TIME_SHIFT_MS, MAX_VOCAB, MuseTokenizer,
                                           bar_of, check_vocab)
 from .metrics import summarize
 from .sampling import SAMPLING_DEFAULTS, generate
 
 # %% ../nbs/02_markov.ipynb #8391c22e
-BITS = 9                   # 316 ids < 2**9
+BITS = 9                   # ids < 512 = 2**9 (MAX_VOCAB)
 MAX_ORDER = 6              # 6 x 9 = 54 bits of a 64-bit key
 
 def context_keys(padded:np.ndarray, # token ids, each piece left-padded with `order` PADs
@@ -61,10 +61,10 @@ def count_tables(seqs:list, # training pieces (token id arrays, each from `<BOS>
 # %% ../nbs/02_markov.ipynb #f8dd6c6d
 N_POSITIONS = 48
 
-def token_times(seq:np.ndarray)->np.ndarray:
-    "The time step before each token of `seq` (time shifts summed from the start)"
+def token_times(seq:np.ndarray, n_shifts:int=N_SHIFTS)->np.ndarray:
+    "The time step before each token of `seq` (time shifts summed from the start; `n_shifts`: the layout's TIME_SHIFT bins)"
     seq = np.asarray(seq)
-    shift = np.where((seq >= TIME_SHIFT) & (seq < VELOCITY), seq - TIME_SHIFT + 1, 0)
+    shift = np.where((seq >= TIME_SHIFT) & (seq < TIME_SHIFT + n_shifts), seq - TIME_SHIFT + 1, 0)
     return np.r_[0, np.cumsum(shift)[:-1]]
 
 def bar_slot(steps, bar:np.ndarray)->np.ndarray:
@@ -73,26 +73,30 @@ def bar_slot(steps, bar:np.ndarray)->np.ndarray:
     return np.rint(np.mod(np.asarray(steps, float) + phase, length) / length * N_POSITIONS).astype(np.int64) % N_POSITIONS
 
 # %% ../nbs/02_markov.ipynb #0c98fc1d
-def rhythm_histogram(seqs:list, bars:np.ndarray)->np.ndarray:
+def rhythm_histogram(seqs:list, bars:np.ndarray, n_shifts:int=N_SHIFTS)->np.ndarray:
     "Onsets per bar slot over `seqs`, add-one smoothed and normalized to mean 1 (the ratio r(s))"
     h = np.ones(N_POSITIONS)
     for s, b in zip(seqs, bars):
         s = np.asarray(s); onset = (s >= NOTE_ON) & (s < NOTE_OFF)
-        h += np.bincount(bar_slot(token_times(s)[onset], b), minlength=N_POSITIONS)
+        h += np.bincount(bar_slot(token_times(s, n_shifts)[onset], b), minlength=N_POSITIONS)
     return h / h.mean()
 
 # %% ../nbs/02_markov.ipynb #57e21854
 class MarkovModel:
     "Interpolated Witten-Bell n-gram over token ids, with bar-position rhythm weights on time shifts"
-    def __init__(self, tables:list, rhythm:np.ndarray=None, beta:float=0.0, vocab_sha256:str='', time_shift_ms:int=TIME_SHIFT_MS, mode:str='duration'):
+    def __init__(self, tables:list, rhythm:np.ndarray=None, beta:float=0.0, vocab_sha256:str='', time_shift_ms:int=TIME_SHIFT_MS,
+                 mode:str='duration', tok:MuseTokenizer=None, # the vocabulary (its layout); None: the default of `mode` and `time_shift_ms`
+                ):
         self.tables, self.order = tables, len(tables) - 1
+        self.tokenizer = tok or MuseTokenizer(mode, time_shift_ms)
+        self.V, self.time_shift_ms, self.mode = self.tokenizer.size, self.tokenizer.time_shift_ms, self.tokenizer.mode
         self.rhythm = np.ones(N_POSITIONS) if rhythm is None else np.asarray(rhythm, float)
-        self.beta, self.vocab_sha256, self.time_shift_ms, self.mode = float(beta), vocab_sha256, int(time_shift_ms), mode
+        self.beta, self.vocab_sha256 = float(beta), vocab_sha256
         self.kind, self.sampling, self.bar, self.history = 'markov', dict(SAMPLING_DEFAULTS), bar_of(120, self.time_shift_ms), []
         t0 = tables[0]                                          # order 0: one context, backing off to uniform
-        c0 = np.zeros(VOCAB_SIZE); c0[t0['next']] = t0['count']
+        c0 = np.zeros(self.V); c0[t0['next']] = t0['count']
         n0, T0 = float(t0['total'][0]), float(t0['types'][0])
-        self.p0 = (c0 + T0/VOCAB_SIZE) / (n0 + T0)
+        self.p0 = (c0 + T0/self.V) / (n0 + T0)
         for t in tables: t['ctx_of_pair'] = np.repeat(np.arange(len(t['keys'])), t['types'].astype(np.int64))
 
     def __repr__(self):
@@ -117,7 +121,7 @@ def probs(self:MarkovModel, keys:np.ndarray, # context keys (order+1, n), as fro
         row = _lookup(t, keys[k]); seen = np.flatnonzero(row >= 0)
         if not len(seen): continue                              # no context of this order was seen: keep the shorter one
         r = row[seen]
-        c = np.zeros((len(seen), VOCAB_SIZE))
+        c = np.zeros((len(seen), self.V))
         lo = t['start'][r].astype(np.int64); lens = t['start'][r + 1].astype(np.int64) - lo
         flat = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(lo, lens)   # every pair of every row
         c[np.repeat(np.arange(len(seen)), lens), t['next'][flat]] = t['count'][flat]
@@ -131,15 +135,15 @@ def rhythm_weights(self:MarkovModel, times:np.ndarray, # the time step at each p
                    bar:np.ndarray, # the piece's (bar length, phase) in steps
                    beta:float=None, # the exponent (default: the model's)
                   )->np.ndarray:
-    "Per position, the weights (n, 32) of TIME_SHIFT_1..32: r(slot after the shift) ** beta"
-    beta = self.beta if beta is None else beta
-    if beta == 0: return np.ones((len(times), N_SHIFTS))
-    slots = bar_slot(np.asarray(times)[:, None] + np.arange(1, N_SHIFTS + 1)[None], bar)
+    "Per position, the weights (n, S) of TIME_SHIFT_1..S: r(slot after the shift) ** beta"
+    beta, S = self.beta if beta is None else beta, self.tokenizer.n_shifts
+    if beta == 0: return np.ones((len(times), S))
+    slots = bar_slot(np.asarray(times)[:, None] + np.arange(1, S + 1)[None], bar)
     return self.rhythm[slots] ** beta
 
 def apply_rhythm(p:np.ndarray, w:np.ndarray)->np.ndarray:
-    "Distributions `p` (n, 316) with the time shifts reweighted by `w` (n, 32), renormalized"
-    p = p.copy(); p[:, TIME_SHIFT:VELOCITY] *= w
+    "Distributions `p` (n, vocab) with the time shifts reweighted by `w` (n, TIME_SHIFT bins), renormalized"
+    p = p.copy(); p[:, TIME_SHIFT:TIME_SHIFT + w.shape[1]] *= w
     return p / p.sum(1, keepdims=True)
 
 # %% ../nbs/02_markov.ipynb #56231e7c
@@ -149,10 +153,12 @@ def fit_markov(seqs:list, # training pieces
                vocab_sha256:str='', # the vocabulary's hash, recorded in the model
                time_shift_ms:int=TIME_SHIFT_MS, # the tokenizer's time step
                mode:str='duration', # the tokenizer's mode
+               tok:MuseTokenizer=None, # or the tokenizer itself (its layout, sha, time step and mode win)
               )->MarkovModel:
     "Count a Markov model of orders 0..`order` over `seqs` (beta 0: tune it with `tune_beta`)"
-    bars = np.tile(bar_of(120, time_shift_ms), (len(seqs), 1)) if bars is None else bars
-    return MarkovModel(count_tables(seqs, order), rhythm_histogram(seqs, bars), 0.0, vocab_sha256, time_shift_ms, mode)
+    tok = tok or MuseTokenizer(mode, time_shift_ms)
+    bars = np.tile(bar_of(120, tok.time_shift_ms), (len(seqs), 1)) if bars is None else bars
+    return MarkovModel(count_tables(seqs, order), rhythm_histogram(seqs, bars, tok.n_shifts), 0.0, vocab_sha256 or tok.sha256, tok=tok)
 
 # %% ../nbs/02_markov.ipynb #3c9b1b87
 @patch
@@ -165,7 +171,7 @@ def token_probs(self:MarkovModel, seqs:list, # pieces
     "Per predicted token its probability, and whether it was in the top k, over all pieces"
     padded, pos = pad_pieces(seqs, self.order)
     keys, target = context_keys(padded, pos, self.order), padded[pos]
-    times = np.concatenate([token_times(s)[1:] for s in seqs]) if len(seqs) else np.zeros(0)
+    times = np.concatenate([token_times(s, self.tokenizer.n_shifts)[1:] for s in seqs]) if len(seqs) else np.zeros(0)
     piece = np.concatenate([np.full(len(s) - 1, i) for i, s in enumerate(seqs)]) if len(seqs) else np.zeros(0, int)
     prob, hits = np.zeros(len(pos)), {k: np.zeros(len(pos), bool) for k in topk}
     for a in range(0, len(pos), chunk):
@@ -184,7 +190,7 @@ def token_probs(self:MarkovModel, seqs:list, # pieces
 @patch
 def score(self:MarkovModel, seqs:list, bars:np.ndarray=None, beta:float=None)->dict:
     "Metrics of the model on `seqs` (with rhythm weights when `bars` is given)"
-    return summarize(**self.token_probs(seqs, bars, beta))
+    return summarize(**self.token_probs(seqs, bars, beta), tok=self.tokenizer)
 
 # %% ../nbs/02_markov.ipynb #6a598ad8
 @patch
@@ -198,22 +204,24 @@ def tune_beta(self:MarkovModel, seqs:list, # validation pieces
     return res
 
 # %% ../nbs/02_markov.ipynb #42b4e599
-MAGIC, VERSION = b'NMMARKOV', 1
+MAGIC, VERSION = b'NMMARKOV', 2
 
 def _pad8(b:bytes)->bytes: return b + b'\0'*(-len(b) % 8)
 
 @patch
 def to_bytes(self:MarkovModel)->bytes:
-    "The model in the `baseline.bin` format"
+    "The model in the `baseline.bin` format (version 2: the header records the vocabulary's layout)"
+    t = self.tokenizer
     sha = (self.vocab_sha256 or '').encode().ljust(64, b'\0')[:64]
-    sizes = b''.join(struct.pack('<II', len(t['keys']), len(t['next'])) for t in self.tables)
-    head = MAGIC + struct.pack('<IIIIIfII', VERSION, 0, VOCAB_SIZE, self.order, N_POSITIONS, self.beta,
-                               self.time_shift_ms, int(self.mode == 'performance')) + sha + sizes
+    sizes = b''.join(struct.pack('<II', len(tb['keys']), len(tb['next'])) for tb in self.tables)
+    head = MAGIC + struct.pack('<IIIIIfIIIIII', VERSION, 0, self.V, self.order, N_POSITIONS, self.beta, self.time_shift_ms,
+                               int(self.mode == 'performance'), t.n_shifts, t.n_velocities, t.n_durations, 0) + sha + sizes
+    head += t.duration_steps.astype('<u4').tobytes()
     hsize = len(_pad8(head))
     head = _pad8(head[:12] + struct.pack('<I', hsize) + head[16:])
-    body = b''.join(_pad8(t['keys'].astype('<u8').tobytes()) + _pad8(t['total'].astype('<u4').tobytes())
-                    + _pad8(t['types'].astype('<u4').tobytes()) + _pad8(t['start'].astype('<u4').tobytes())
-                    + _pad8(t['next'].astype('<u2').tobytes()) + _pad8(t['count'].astype('<u4').tobytes()) for t in self.tables)
+    body = b''.join(_pad8(tb['keys'].astype('<u8').tobytes()) + _pad8(tb['total'].astype('<u4').tobytes())
+                    + _pad8(tb['types'].astype('<u4').tobytes()) + _pad8(tb['start'].astype('<u4').tobytes())
+                    + _pad8(tb['next'].astype('<u2').tobytes()) + _pad8(tb['count'].astype('<u4').tobytes()) for tb in self.tables)
     data = head + body + (self.rhythm ** self.beta).astype('<f4').tobytes()
     return data + struct.pack('<I', zlib.crc32(data))
 
@@ -234,13 +242,22 @@ def load_markov(path, # a `baseline.bin`
     if len(data) < 112: raise UserError(f"{p}: truncated ({len(data)} bytes; a baseline.bin has at least 112)")
     if data[:8] != MAGIC: raise UserError(f"{p}: not a baseline.bin (magic {data[:8]!r}, expected {MAGIC!r})")
     version, hsize, vsize, order, npos, beta, ts_ms, mode = struct.unpack_from('<IIIIIfII', data, 8)
-    if version != VERSION: raise UserError(f"{p}: format version {version}, this reader knows {VERSION}")
+    if version not in (1, 2): raise UserError(f"{p}: format version {version}, this reader knows 1 and 2")
     if zlib.crc32(data[:-4]) != struct.unpack_from('<I', data, len(data) - 4)[0]:
         raise UserError(f"{p}: CRC mismatch: the file is damaged or truncated")
-    if vsize != VOCAB_SIZE or not 1 <= order <= MAX_ORDER or npos != N_POSITIONS: raise UserError(f"{p}: unsupported sizes (vocab {vsize}, order {order})")
-    sha = data[40:104].rstrip(b'\0').decode()
+    if not 1 <= order <= MAX_ORDER or npos != N_POSITIONS or vsize > MAX_VOCAB: raise UserError(f"{p}: unsupported sizes (vocab {vsize}, order {order})")
+    mode = 'performance' if mode else 'duration'
+    if version == 1: tok, at = MuseTokenizer(mode, ts_ms), 40                  # the first release: the default layout
+    else:
+        S, V, D, _ = struct.unpack_from('<IIII', data, 40)
+        steps = np.frombuffer(data, '<u4', D, 120 + 8*(order + 1)) if 120 + 8*(order + 1) + 4*D <= len(data) else np.zeros(0)
+        try: tok, at = MuseTokenizer(mode, ts_ms, False, S, V, D, int(steps[-1]) * ts_ms if len(steps) else None), 56
+        except (UserError, IndexError) as e: raise UserError(f"{p}: its vocabulary layout is not valid ({e})") from None
+        if not np.array_equal(tok.duration_steps, steps): raise UserError(f"{p}: its duration bins are not ones this version makes")
+    if tok.size != vsize: raise UserError(f"{p}: vocabulary size {vsize} does not match its layout ({tok.size})")
+    sha = data[at:at + 64].rstrip(b'\0').decode()
     check_vocab(sha, vocab_sha256, p)
-    sizes = struct.unpack_from(f'<{2*(order+1)}I', data, 104)
+    sizes = struct.unpack_from(f'<{2*(order+1)}I', data, at + 64)
     off, tables = hsize, []
     def take(n, dt):
         nonlocal off
@@ -253,7 +270,7 @@ def load_markov(path, # a `baseline.bin`
         w = take(npos, '<f4')
     except ValueError: raise UserError(f"{p}: sizes in the header do not fit the file") from None
     if off + 4 != len(data): raise UserError(f"{p}: {len(data) - off - 4} unexpected bytes after the tables")
-    m = MarkovModel(tables, None, beta, sha, ts_ms, 'performance' if mode else 'duration')
+    m = MarkovModel(tables, None, beta, sha, tok=tok)
     m.rhythm = w.astype(float) ** (1/beta) if beta else np.ones(npos)
     return m
 
@@ -272,7 +289,7 @@ def next_probs(self:MarkovModel, history:list, # the tokens so far, from `<BOS>`
     h = np.r_[np.zeros(self.order, np.int64), np.asarray(history[-self.order:], np.int64)]
     p = self.probs(_keys_before_end(h, self.order))
     if bar is not None and self.beta:
-        p = apply_rhythm(p, self.rhythm_weights(np.array([token_times(np.r_[history, PAD])[-1]]), bar))
+        p = apply_rhythm(p, self.rhythm_weights(np.array([token_times(np.r_[history, PAD], self.tokenizer.n_shifts)[-1]]), bar))
     return p[0]
 
 @patch

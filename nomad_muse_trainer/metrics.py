@@ -12,21 +12,25 @@ from .tokenizer import EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION
 # %% ../nbs/02_metrics.ipynb #68471edd
 TOKEN_CLASSES = ('NOTE_ON', 'NOTE_OFF', 'TIME_SHIFT', 'VELOCITY', 'DURATION', 'EOS')
 
-def token_class(ids:np.ndarray)->np.ndarray:
+def token_class(ids:np.ndarray, # token ids
+                tok=None, # the tokenizer whose layout they use (None: the default)
+               )->np.ndarray:
     "The index in `TOKEN_CLASSES` of each id (6 for `<PAD>`, `<BOS>` and `<UNK>`)"
     ids = np.asarray(ids)
-    return np.select([(ids >= NOTE_ON) & (ids < NOTE_OFF), (ids >= NOTE_OFF) & (ids < TIME_SHIFT), (ids >= TIME_SHIFT) & (ids < VELOCITY),
-                      (ids >= VELOCITY) & (ids < DURATION), ids >= DURATION, ids == EOS], range(6), 6)
+    VEL, DUR = (VELOCITY, DURATION) if tok is None else (tok.velocity_base, tok.duration_base)
+    return np.select([(ids >= NOTE_ON) & (ids < NOTE_OFF), (ids >= NOTE_OFF) & (ids < TIME_SHIFT), (ids >= TIME_SHIFT) & (ids < VEL),
+                      (ids >= VEL) & (ids < DUR), ids >= DUR, ids == EOS], range(6), 6)
 
 # %% ../nbs/02_metrics.ipynb #67a681c5
 def summarize(prob:np.ndarray, # per predicted token, the probability the model gave it
               target:np.ndarray, # the predicted tokens
               hits:dict, # {k: per token, whether it was among the k most likely}
+              tok=None, # the tokenizer of the targets (its layout, for the classes; None: the default)
              )->dict:
     "The metrics `muse_eval` reports, from per-token probabilities"
     bits = -np.log2(np.maximum(prob, 1e-300))
     n_notes = int(((target >= NOTE_ON) & (target < NOTE_OFF)).sum())
-    cls = token_class(target)
+    cls = token_class(target, tok)
     by_class = {name: {'tokens': int((cls == i).sum()), 'bits_per_token': float(bits[cls == i].mean()) if (cls == i).any() else 0.0,
                        'share_of_bits': float(bits[cls == i].sum() / max(bits.sum(), 1e-300))} for i, name in enumerate(TOKEN_CLASSES)}
     return {'n_tokens': int(len(prob)), 'n_notes': n_notes, 'nll_nats_per_token': float(bits.mean() * np.log(2)),
@@ -38,6 +42,7 @@ def summarize(prob:np.ndarray, # per predicted token, the probability the model 
 
 def score_rows(rows, # per piece: (log-probabilities (n, vocab), targets (n,)), as numpy arrays
                topk=(1, 3, 5, 10), # ranks to report
+               tok=None, # the tokenizer of the targets (None: the default layout)
               )->dict:
     "The metrics of `summarize` from any model's per-piece log-probabilities: how the neural models are scored"
     probs, targets, hits = [], [], {k: [] for k in topk}
@@ -46,4 +51,4 @@ def score_rows(rows, # per piece: (log-probabilities (n, vocab), targets (n,)), 
         rank = (logp > lp[:, None]).sum(1)
         probs.append(np.exp(lp)); targets.append(y)
         for k in topk: hits[k].append(rank < k)
-    return summarize(np.concatenate(probs), np.concatenate(targets), {k: np.concatenate(v) for k, v in hits.items()})
+    return summarize(np.concatenate(probs), np.concatenate(targets), {k: np.concatenate(v) for k, v in hits.items()}, tok)

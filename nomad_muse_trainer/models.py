@@ -15,7 +15,7 @@ try:
     import torch.nn.functional as F
 except ModuleNotFoundError as e: raise missing_extra(e) from None     # a runtime-only install
 from fastcore.basics import patch
-from .tokenizer import VOCAB_SIZE, TIME_SHIFT, N_SHIFTS
+from .tokenizer import VOCAB_SIZE, TIME_SHIFT, N_SHIFTS, MuseTokenizer
 
 # %% ../nbs/03_models.ipynb #d0709e0d
 class TinyGRU(nn.Module):
@@ -127,11 +127,13 @@ class MiniTransformer(nn.Module):
     def __init__(self, vocab_size:int=VOCAB_SIZE, d_model:int=128, n_heads:int=2, n_layers:int=2, ff_dim:int=512,
                  max_context:int=512, dropout:float=0.1,
                  time_buckets:int=0, # the clock: a learned bias per head for time distances 0..time_buckets steps (0: none)
+                 n_shifts:int=N_SHIFTS, # the vocabulary's TIME_SHIFT bins (ids 260..260+n_shifts-1), which the clock counts
                 ):
         super().__init__()
         if d_model % n_heads: raise UserError(f"d_model ({d_model}) must be a multiple of n_heads ({n_heads})")
         self.config = dict(kind='transformer', vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers,
-                           ff_dim=ff_dim, max_context=max_context, dropout=dropout, time_buckets=time_buckets)
+                           ff_dim=ff_dim, max_context=max_context, dropout=dropout, time_buckets=time_buckets,
+                           n_shifts=n_shifts)
         self.embed = nn.Embedding(vocab_size, d_model)
         self.blocks = nn.ModuleList([Block(d_model, n_heads, ff_dim, dropout) for _ in range(n_layers)])
         self.ln = nn.LayerNorm(d_model)
@@ -139,7 +141,7 @@ class MiniTransformer(nn.Module):
         self.register_buffer('slopes', alibi_slopes(n_heads), persistent=False)
         if time_buckets:
             self.time_bias = nn.Parameter(torch.zeros(n_layers, n_heads, time_buckets + 1))
-            steps = torch.zeros(vocab_size); steps[TIME_SHIFT:TIME_SHIFT + N_SHIFTS] = torch.arange(1, N_SHIFTS + 1).float()
+            steps = torch.zeros(vocab_size); steps[TIME_SHIFT:TIME_SHIFT + n_shifts] = torch.arange(1, n_shifts + 1).float()
             self.register_buffer('shift_steps', steps, persistent=False)
         nn.init.normal_(self.embed.weight, std=0.02)
 
@@ -214,7 +216,10 @@ def build_model(kind:str, # `gru` or `transformer`
                )->nn.Module:
     "A fresh model of `kind` with the config's settings (and `overrides` where not None)"
     if kind not in ('gru', 'transformer'): raise UserError(f"model must be gru or transformer, got {kind!r}")
+    tok = MuseTokenizer.from_config(cfg)
     kw = {CONFIG_ARGS[kind].get(k, k): v for k, v in cfg['models'][kind].items()}
+    kw['vocab_size'] = tok.size                                 # the vocabulary's bins set the embedding and the head
+    if kind == 'transformer': kw['n_shifts'] = tok.n_shifts
     kw.update({k: v for k, v in overrides.items() if v is not None})
     return TinyGRU(**kw) if kind == 'gru' else MiniTransformer(**kw)
 

@@ -41,7 +41,9 @@ class OnnxModel:
         if 'vocab_sha256' not in self.meta: raise UserError(f"{p}: no vocab_sha256 in its metadata (not exported by muse_export)")
         check_vocab(self.meta['vocab_sha256'], vocab_sha256, p)
         self.path, self.kind, self.update = p, self.meta['model_type'], self.meta['state_update']
-        self.mode, self.time_shift_ms = self.meta.get('tokenizer_mode', 'duration'), int(self.meta['time_shift_ms'])
+        self.tokenizer = (MuseTokenizer.from_vocab(json.loads(self.meta['vocab_json']), p) if 'vocab_json' in self.meta
+                          else MuseTokenizer(self.meta.get('tokenizer_mode', 'duration'), int(self.meta['time_shift_ms'])))
+        self.mode, self.time_shift_ms = self.tokenizer.mode, self.tokenizer.time_shift_ms
         self.window = int(self.meta.get('max_context', 0)) - 1
         self.sampling = json.loads(self.meta.get('sampling_defaults', '{}'))
         self.reset()
@@ -53,7 +55,7 @@ class OnnxModel:
     def reset(self): self.state, self.n_fed = self.empty_state(), 0
 
     def step(self, ids:np.ndarray)->np.ndarray:
-        "The raw step: int64 ids (1, n) in, logits (1, n, 316) out, the state carried; no checks (the hot path)"
+        "The raw step: int64 ids (1, n) in, logits (1, n, vocab) out, the state carried; no checks (the hot path)"
         logits, nxt = self.sess.run(None, {'input_ids': ids, 'state': self.state})
         if self.update == 'replace': self.state = nxt
         else: self.state = np.concatenate([self.state, nxt], 4)[..., -self.window:, :] if self.window > 0 else np.concatenate([self.state, nxt], 4)
@@ -64,7 +66,7 @@ class OnnxModel:
         "Run `ids` (one or many tokens) from the current state; returns the next token's probabilities"
         ids = np.asarray(ids, np.int64).reshape(1, -1)
         if ids.size == 0: raise UserError("nothing to feed")
-        if ids.min() < 0 or ids.max() >= VOCAB_SIZE: raise UserError(f"token ids must be in 0-{VOCAB_SIZE-1}")
+        if ids.min() < 0 or ids.max() >= self.tokenizer.size: raise UserError(f"token ids must be in 0-{self.tokenizer.size-1}")
         return softmax(self.step(ids)[0, -1].astype(np.float64))
 
     def __repr__(self): return f"OnnxModel({self.path.name}: {self.kind}, state_update={self.update})"
@@ -94,7 +96,7 @@ def write_sample(ids, out, # tokens and the MIDI path to write
         import matplotlib.pyplot as plt
     except ImportError: return r                                   # the runtime install has no plotting: the MIDI is the result
     fig, ax = plt.subplots(figsize=(12, 4))
-    plot_piano_roll(ids, ax=ax, title=title or out.name, time_shift_ms=tok.time_shift_ms)
+    plot_piano_roll(ids, ax=ax, title=title or out.name, tok=tok)
     png = out.with_suffix('.png')
     with atomic_path(png) as tmp: fig.savefig(tmp, dpi=110, bbox_inches='tight', format='png')
     plt.close(fig)
@@ -124,7 +126,7 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
     if primer and not Path(primer).is_file(): raise UserError(f"primer not found: {primer}")
     m = load_runtime(onnx or baseline, expected_vocab(vocab))
     if isinstance(m, MarkovModel): m.bar = bar_of(tempo, m.time_shift_ms)      # its rhythm weights follow the bar of --tempo
-    tok = MuseTokenizer(m.mode, m.time_shift_ms)
+    tok = m.tokenizer
     ids = generate(m, length, temperature, top_k, top_p, seed, primer)
     r = write_sample(ids, out, tok, tempo, f"{Path(onnx or baseline).name}, seed {seed}")
     print(f"{r['tokens']} tokens, {r['notes']} notes, {r['seconds']} s -> {r['midi']}"

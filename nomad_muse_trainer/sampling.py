@@ -9,7 +9,7 @@ __all__ = ['SAMPLING_DEFAULTS', 'sample_token', 'primer_tokens', 'generate']
 from pathlib import Path
 import numpy as np
 from .config import UserError
-from .tokenizer import BOS, EOS, Grammar, MuseTokenizer, complete
+from .tokenizer import BOS, EOS, MuseTokenizer, complete
 
 # %% ../nbs/02_sampling.ipynb #627a726e
 SAMPLING_DEFAULTS = {'temperature': 1.0, 'top_k': 0, 'top_p': 0.95}   # what a model that names none samples with
@@ -53,8 +53,9 @@ def generate(model, # anything with reset(), feed(ids) -> probabilities, mode, t
     "A complete, grammar-legal token stream: the primer and up to `length` sampled tokens, closed with `<EOS>`"
     d = {**SAMPLING_DEFAULTS, **(getattr(model, 'sampling', None) or {})}
     temperature, top_k, top_p = [d[k] if v is None else v for k, v in (('temperature', temperature), ('top_k', top_k), ('top_p', top_p))]
-    g, rng = Grammar(model.mode), np.random.default_rng(seed)
-    out = primer_tokens(primer, MuseTokenizer(model.mode, model.time_shift_ms))
+    tok = getattr(model, 'tokenizer', None) or MuseTokenizer(model.mode, model.time_shift_ms)
+    g, rng = tok.grammar, np.random.default_rng(seed)
+    out = primer_tokens(primer, tok)
     try: st = g.state_after(out)
     except ValueError as e: raise UserError(f"the primer is not a canonical token stream: {e}") from None
     model.reset()

@@ -173,7 +173,8 @@ def val_loss(model, windows:list, device, batch_size:int=32)->float:
     groups += [w[None] for w in windows if len(w) != len(windows[0])]       # the shorter last window
     for x in groups:
         x = x.to(device)
-        tot += F.cross_entropy(_logits(model, x[:, :-1]).reshape(-1, VOCAB_SIZE), x[:, 1:].reshape(-1), reduction='sum').item()
+        z = _logits(model, x[:, :-1])
+        tot += F.cross_entropy(z.reshape(-1, z.shape[-1]), x[:, 1:].reshape(-1), reduction='sum').item()
         n += x[:, 1:].numel()
     return tot / max(n, 1)
 
@@ -222,6 +223,7 @@ class Run:
         self.main = self.rank == 0
         self.sha = MuseTokenizer.from_config(cfg).sha256
         ds = load_dataset(dataset, self.sha)
+        self.tokenizer = ds['tokenizer']
         ck = load_checkpoint(resume, self.sha, kind) if resume else None     # every check before anything is written
         self.B, self.L = tc['batch_size'], cfg['data']['sequence_length']
         if self.B % self.world: raise UserError(f"batch_size {self.B} must be a multiple of the number of processes ({self.world})")
@@ -254,7 +256,8 @@ class Run:
     def step(self)->float:
         "One optimizer step on one batch (every process draws the global batch and keeps its shard); returns the loss"
         x = self.sampler.batch()[self.rank::self.world].to(self.device)
-        loss = F.cross_entropy(_logits(self.net, x[:, :-1]).reshape(-1, VOCAB_SIZE), x[:, 1:].reshape(-1))
+        z = _logits(self.net, x[:, :-1])
+        loss = F.cross_entropy(z.reshape(-1, z.shape[-1]), x[:, 1:].reshape(-1))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc['grad_clip'])
@@ -334,14 +337,16 @@ def plot_history(history:dict, ax=None, title:str=''):
 # %% ../nbs/04_train.ipynb #296264c8
 @torch.no_grad()
 def score_model(model, seqs:list, # pieces, each from `<BOS>`
-                device='cpu', topk=(1, 3, 5, 10))->dict:
+                device='cpu', topk=(1, 3, 5, 10),
+                tok=None, # the tokenizer of `seqs` (for the token classes; None: the default layout)
+               )->dict:
     "Metrics (nats, perplexity, bits per token and per note, top-k) of a model over whole pieces"
     model.eval().to(device)
     def rows():
         for s in seqs:
             x = torch.as_tensor(np.asarray(s), dtype=torch.long, device=device)[None]
             yield torch.log_softmax(_logits(model, x[:, :-1]).float(), -1)[0].cpu().numpy(), np.asarray(s)[1:]
-    return score_rows(rows(), topk)
+    return score_rows(rows(), topk, tok)
 
 # %% ../nbs/04_train.ipynb #baedf3c0
 @command

@@ -54,7 +54,7 @@ Args parse(int argc, char** argv) {
         if (str.count(k)) *str[k] = v;
         else if (k == "--length") a.length = (int)num(1, 1e6);
         else if (k == "--bench") a.bench = (int)num(0, 1e7);
-        else if (k == "--top-k") a.top_k = (int)num(0, VOCAB);
+        else if (k == "--top-k") a.top_k = (int)num(0, MAX_VOCAB);
         else if (k == "--temperature") a.temperature = (float)num(0, 100);
         else if (k == "--top-p") a.top_p = (float)num(0, 1);
         else if (k == "--seed") a.seed = (uint64_t)num(0, 1e18);
@@ -104,11 +104,11 @@ std::vector<int> generate(Model& model, const Grammar& g, Sampler& smp, const Sa
     g.advance(st, BOS);
     model.reset();
     auto scores = model.step(BOS);
-    bool mask[VOCAB];
+    bool mask[MAX_VOCAB];
     for (int i = 0; i < length; ++i) {
         auto t0 = Clock::now();
         g.allowed(st, mask);
-        int tok = smp.sample(scores, mask, sp);
+        int tok = smp.sample(scores, mask, g.vocab().size(), sp);
         g.advance(st, tok);
         sample_us.push_back(us_since(t0));
         out.push_back(tok);
@@ -134,12 +134,11 @@ std::string json_escape(const std::string& s) {
 
 int run(const Args& a) {
     const std::string sha = read_vocab_sha256(a.vocab);
+    const Vocab vocab = Vocab::read(a.vocab);        // the layout the models were checked against (by its sha256)
     std::ostringstream js;
     js.setf(std::ios::fixed); js.precision(3);
     js << "{\n";
     std::vector<int> piece;
-    bool perf = false;
-    int ts_ms = 20;
     std::string source;
     std::vector<double> sample_us;
     Sampler smp(a.seed);
@@ -150,27 +149,26 @@ int run(const Args& a) {
     if (!a.model.empty()) onnx.reset(new OnnxStream(a.model, sha, a.ort));
 
     if (onnx) {
-        perf = onnx->performance(); ts_ms = onnx->time_shift_ms();
-        piece = generate(*onnx, Grammar(perf), smp, with_flags(onnx->sampling_defaults(), a), a.length, sample_us);
+        piece = generate(*onnx, Grammar(vocab), smp, with_flags(onnx->sampling_defaults(), a), a.length, sample_us);
         source = a.model;
         js << "  \"model\": \"" << json_escape(a.model) << "\",\n  \"model_type\": \"" << onnx->model_type() << "\",\n"
            << "  \"onnxruntime_version\": \"" << load_onnxruntime() << "\",\n";
     } else {
-        perf = markov->performance(); ts_ms = markov->time_shift_ms();
         MarkovStream ms(*markov);
-        piece = generate(ms, Grammar(perf), smp, with_flags({1.0f, 0, 0.95f}, a), a.length, sample_us);
+        piece = generate(ms, Grammar(vocab), smp, with_flags({1.0f, 0, 0.95f}, a), a.length, sample_us);
         source = a.baseline;
         js << "  \"model\": \"" << json_escape(a.baseline) << "\",\n  \"model_type\": \"markov\",\n";
     }
-    Grammar g(perf);
+    const int ts_ms = vocab.time_shift_ms;
+    Grammar g(vocab);
     if (g.check(piece) != -1) throw Error("internal: the sampled piece is not legal at token " + std::to_string(g.check(piece)));
-    write_midi(piece, a.out, a.tempo, ts_ms);
+    write_midi(piece, a.out, a.tempo, vocab);
     if (!a.tokens.empty()) {
         std::ostringstream ids;
         for (int t : piece) ids << t << "\n";
         write_file_atomic(a.tokens, ids.str());
     }
-    auto notes = decode_notes(piece);
+    auto notes = decode_notes(piece, vocab);
     double seconds = 0;
     for (auto& n : notes) seconds = std::max(seconds, n.end * ts_ms / 1000.0);
     Timing smp_t = summarize(sample_us);

@@ -12,7 +12,7 @@ Generator::~Generator() { stop(); }
 
 void Generator::start(const std::vector<int>& primer) {
     stop();
-    Grammar g(model_.performance());
+    Grammar g(model_.vocab());
     std::vector<int> p = {BOS};
     p.insert(p.end(), primer.begin(), primer.end());
     if (g.check(p) != -1) throw Error("the primer is not a legal token stream (first bad token at " + std::to_string(g.check(p) - 1) + ")");
@@ -26,9 +26,10 @@ void Generator::stop() {
 }
 
 void Generator::run(std::vector<int> primer) {
-    Grammar g(model_.performance());
+    Grammar g(model_.vocab());
     Sampler smp(seed_);
-    bool mask[VOCAB];
+    const int V = model_.vocab().size();
+    bool mask[MAX_VOCAB];
     auto wait_for_room = [&] {
         while (running_ && queue_.size() >= lookahead_) std::this_thread::sleep_for(std::chrono::microseconds(200));
         return running_.load();
@@ -48,7 +49,7 @@ void Generator::run(std::vector<int> primer) {
             else {
                 if (max_tokens_ && n >= max_tokens_ && model_.performance())       // let sounding notes end first
                     for (int i = NOTE_ON; i < NOTE_OFF; ++i) mask[i] = false;
-                tok = smp.sample(logits, mask, sp_);
+                tok = smp.sample(logits, mask, V, sp_);
             }
             g.advance(st, tok);
             if (!wait_for_room()) return;

@@ -15,8 +15,6 @@
 namespace muse {
 
 namespace {
-inline bool is_shift(int t) { return t >= TIME_SHIFT && t < VELOCITY; }
-
 std::vector<uint8_t> read_file(const std::string& path, const char* what) {
     std::ifstream f(path, std::ios::binary);
     if (!f) throw Error(std::string(what) + " not found: " + path);
@@ -37,20 +35,70 @@ std::string read_vocab_sha256(const std::string& path) {
     return sha;
 }
 
-std::string token_name(int id) {
-    if (id < 0 || id >= VOCAB) return "<invalid " + std::to_string(id) + ">";
+// ------------------------------------------------------------------------------------------------ the vocabulary
+int Vocab::velocity_value(int bin) const { return (int)std::lround((bin - 0.5) * 128.0 / n_velocities); }
+int Vocab::default_velocity_bin() const { return std::min(std::max((72 - 1) * n_velocities / 128 + 1, 1), n_velocities); }
+
+namespace {
+// The value after `"key":` in `s` from `from` on: the text of a number, a string's contents, or an array's inside.
+std::string json_value(const std::string& s, size_t from, const std::string& key, const std::string& where) {
+    size_t k = s.find("\"" + key + "\"", from);
+    if (k == std::string::npos) throw Error(where + ": no \"" + key + "\" in its vocabulary settings");
+    size_t i = s.find(':', k) + 1;
+    while (i < s.size() && std::isspace((unsigned char)s[i])) ++i;
+    if (i >= s.size()) throw Error(where + ": \"" + key + "\" has no value");
+    if (s[i] == '"') { size_t e = s.find('"', i + 1); return s.substr(i + 1, e - i - 1); }
+    size_t e = s[i] == '[' ? s.find(']', i) : s.find_first_of(",}", i);
+    if (e == std::string::npos) throw Error(where + ": \"" + key + "\" is not closed");
+    return s.substr(s[i] == '[' ? i + 1 : i, e - (s[i] == '[' ? i + 1 : i));
+}
+std::vector<double> json_numbers(const std::string& list) {
+    std::vector<double> out;
+    std::istringstream in(list);
+    std::string x;
+    while (std::getline(in, x, ',')) if (x.find_first_not_of(" \n\t") != std::string::npos) out.push_back(std::stod(x));
+    return out;
+}
+}  // namespace
+
+Vocab Vocab::parse(const std::string& s, const std::string& where) {
+    size_t at = s.find("\"settings\"");
+    if (at == std::string::npos) throw Error(where + ": no \"settings\" (not a vocab.json from muse_prep)");
+    Vocab v;
+    try {
+        v.performance = json_value(s, at, "mode", where) == "performance";
+        v.time_shift_ms = std::stoi(json_value(s, at, "time_shift_ms", where));
+        v.n_shifts = std::stoi(json_value(s, at, "max_shift_steps", where));
+        v.n_velocities = (int)json_numbers(json_value(s, at, "velocity_values", where)).size();
+        v.duration_steps.clear();
+        for (double d : json_numbers(json_value(s, at, "duration_steps", where))) v.duration_steps.push_back((int)d);
+    } catch (const std::logic_error&) { throw Error(where + ": its vocabulary settings are not numbers where numbers belong"); }
+    v.n_durations = (int)v.duration_steps.size();
+    if (v.time_shift_ms <= 0 || v.n_shifts <= 0 || v.n_velocities <= 0 || v.n_durations <= 0 || v.size() > MAX_VOCAB)
+        throw Error(where + ": its vocabulary layout is not one this library holds (" + std::to_string(v.size()) + " ids, at most 512)");
+    return v;
+}
+
+Vocab Vocab::read(const std::string& path) {
+    auto bytes = read_file(path, "vocab");
+    return parse(std::string(bytes.begin(), bytes.end()), path);
+}
+
+std::string token_name(int id, const Vocab& v) {
+    if (id < 0 || id >= v.size()) return "<invalid " + std::to_string(id) + ">";
     static const char* special[] = {"<PAD>", "<BOS>", "<EOS>", "<UNK>"};
     if (id < NOTE_ON) return special[id];
     if (id < NOTE_OFF) return "NOTE_ON_" + std::to_string(id - NOTE_ON);
     if (id < TIME_SHIFT) return "NOTE_OFF_" + std::to_string(id - NOTE_OFF);
-    if (id < VELOCITY) return "TIME_SHIFT_" + std::to_string(id - TIME_SHIFT + 1);
-    if (id < DURATION) return "VELOCITY_" + std::to_string(id - VELOCITY + 1);
-    return "DURATION_" + std::to_string(id - DURATION + 1);
+    if (id < v.velocity()) return "TIME_SHIFT_" + std::to_string(id - TIME_SHIFT + 1);
+    if (id < v.duration()) return "VELOCITY_" + std::to_string(id - v.velocity() + 1);
+    return "DURATION_" + std::to_string(id - v.duration() + 1);
 }
 
 // ------------------------------------------------------------------------------------------------ grammar
 // A line-by-line port of nomad_muse_trainer.tokenizer.Grammar; tests/test_muse.cpp checks the masks against it.
 void Grammar::allowed(const GrammarState& st, bool* m) const {
+    const int VELOCITY = v_.velocity(), DURATION = v_.duration(), VOCAB = v_.size(), N_SHIFTS = v_.n_shifts;
     std::fill(m, m + VOCAB, false);
     if (st.phase == 0) { m[BOS] = true; return; }
     if (st.phase == 2) { m[PAD] = true; return; }
@@ -63,9 +111,9 @@ void Grammar::allowed(const GrammarState& st, bool* m) const {
         any_free |= free_[p];
     }
     if (prev >= VELOCITY && prev < DURATION) { std::copy(free_, free_ + N_PITCHES, m + NOTE_ON); return; }
-    if (prev != BOS && !(is_shift(prev) && prev != TIME_SHIFT + N_SHIFTS - 1)) {
+    if (prev != BOS && !(v_.is_shift(prev) && prev != TIME_SHIFT + N_SHIFTS - 1)) {
         std::fill(m + TIME_SHIFT, m + VELOCITY, true);
-        if (!perf_) {   // a shift short of 32 must reach a step where some pitch is free
+        if (!perf_) {   // a shift short of the longest must reach a step where some pitch is free
             int64_t min_busy = *std::min_element(st.busy.begin(), st.busy.end());
             for (int k = 1; k < N_SHIFTS; ++k) m[TIME_SHIFT + k - 1] = min_busy <= st.t + k;
         }
@@ -86,10 +134,11 @@ void Grammar::allowed(const GrammarState& st, bool* m) const {
 }
 
 void Grammar::step(GrammarState& st, int tok) const {
+    const int VELOCITY = v_.velocity(), DURATION = v_.duration();
     if (tok == BOS) st.phase = 1;
     else if (tok == EOS || tok == PAD) st.phase = 2;
-    else if (is_shift(tok)) { st.step_on = st.step_off = -1; st.on_in_step = false; st.t += tok - TIME_SHIFT + 1; }
-    else if (tok >= DURATION) st.busy[st.step_on] = st.t + DURATION_STEPS[tok - DURATION];
+    else if (v_.is_shift(tok)) { st.step_on = st.step_off = -1; st.on_in_step = false; st.t += tok - TIME_SHIFT + 1; }
+    else if (tok >= DURATION) st.busy[st.step_on] = st.t + v_.duration_steps[tok - DURATION];
     else if (tok >= VELOCITY) st.vel = tok - VELOCITY + 1;
     else if (tok >= NOTE_ON && tok < NOTE_OFF) {
         st.step_on = tok - NOTE_ON; st.on_in_step = true; ++st.n_notes;
@@ -99,8 +148,8 @@ void Grammar::step(GrammarState& st, int tok) const {
 }
 
 bool Grammar::advance(GrammarState& st, int tok) const {
-    bool m[VOCAB];
-    if (tok < 0 || tok >= VOCAB) return false;
+    bool m[MAX_VOCAB];
+    if (tok < 0 || tok >= v_.size()) return false;
     allowed(st, m);
     if (!m[tok]) return false;
     step(st, tok);
@@ -120,7 +169,7 @@ std::vector<int> complete(const Grammar& g, const std::vector<int>& ids) {
     size_t last = 0;
     for (size_t i = 0; i < ids.size(); ++i) {
         int t = ids[i];
-        if (g.performance() ? (t >= NOTE_ON && t < TIME_SHIFT) : t >= DURATION) last = i;
+        if (g.performance() ? (t >= NOTE_ON && t < TIME_SHIFT) : t >= g.vocab().duration()) last = i;
     }
     std::vector<int> out(ids.begin(), ids.begin() + std::min(ids.size(), last + 1));
     if (g.performance()) {
@@ -138,7 +187,7 @@ std::vector<int> complete(const Grammar& g, const std::vector<int>& ids) {
 }
 
 // ------------------------------------------------------------------------------------------------ sampling
-// The same rule as nomad_muse_trainer.markov.sample_token: mask, temperature, top-k, then top-p.
+// The same rule as nomad_muse_trainer.sampling.sample_token: mask, temperature, top-k, then top-p.
 int Sampler::draw(int n, const SamplingParams& p) {
     // q_[0..n) are unnormalized weights of ids idx_[0..n)
     if (n == 0) return -1;
@@ -162,19 +211,21 @@ int Sampler::draw(int n, const SamplingParams& p) {
     return idx_[n - 1];
 }
 
-int Sampler::sample(const float* logits, const bool* mask, const SamplingParams& p) {
+int Sampler::sample(const float* logits, const bool* mask, int size, const SamplingParams& p) {
     int n = 0, best = -1;
     double hi = -std::numeric_limits<double>::infinity();
-    for (int i = 0; i < VOCAB; ++i) if (mask[i]) { idx_[n++] = i; if (logits[i] > hi) { hi = logits[i]; best = i; } }
+    size = std::min(size, MAX_VOCAB);
+    for (int i = 0; i < size; ++i) if (mask[i]) { idx_[n++] = i; if (logits[i] > hi) { hi = logits[i]; best = i; } }
     if (n == 0 || p.temperature <= 0) return best;
     for (int j = 0; j < n; ++j) q_[idx_[j]] = std::exp((logits[idx_[j]] - hi) / p.temperature);
     return draw(n, p);
 }
 
-int Sampler::sample(const double* probs, const bool* mask, const SamplingParams& p) {
+int Sampler::sample(const double* probs, const bool* mask, int size, const SamplingParams& p) {
     int n = 0, best = -1;
     double hi = -std::numeric_limits<double>::infinity();
-    for (int i = 0; i < VOCAB; ++i)
+    size = std::min(size, MAX_VOCAB);
+    for (int i = 0; i < size; ++i)
         if (mask[i]) { idx_[n++] = i; double l = std::log(std::max(probs[i], 1e-300)); q_[i] = l; if (l > hi) { hi = l; best = i; } }
     if (n == 0 || p.temperature <= 0) return best;
     for (int j = 0; j < n; ++j) q_[idx_[j]] = std::exp((q_[idx_[j]] - hi) / p.temperature);
@@ -183,8 +234,9 @@ int Sampler::sample(const double* probs, const bool* mask, const SamplingParams&
 
 // ------------------------------------------------------------------------------------------------ baseline.bin
 // Layout (nbs/02_markov.ipynb): little-endian; header = magic "NMMARKOV", u32 version, u32 header size,
-// u32 vocab size, u32 order, u32 positions, f32 beta, u32 time_shift_ms, u32 mode, 64 bytes vocab sha256,
-// (order+1) x (u32 contexts, u32 pairs), zero-padded to 8 bytes; then per order 0..order the arrays
+// u32 vocab size, u32 order, u32 positions, f32 beta, u32 time_shift_ms, u32 mode, [version 2: u32 TIME_SHIFT bins,
+// u32 VELOCITY bins, u32 DURATION bins, u32 0], 64 bytes vocab sha256, (order+1) x (u32 contexts, u32 pairs),
+// [version 2: u32 steps of each DURATION bin], zero-padded to 8 bytes; then per order 0..order the arrays
 // keys u64[c], total u32[c], types u32[c], start u32[c+1], next u16[n], count u32[n], each padded to 8 bytes;
 // then f32 rhythm weights[positions] (already raised to beta) and a CRC32 (zlib) of everything before it.
 namespace {
@@ -215,15 +267,26 @@ MarkovModel::MarkovModel(const std::string& path, const std::string& expect_sha)
     uint32_t version = rd<uint32_t>(d, 8), hsize = rd<uint32_t>(d, 12), vsize = rd<uint32_t>(d, 16);
     order_ = rd<uint32_t>(d, 20); npos_ = rd<uint32_t>(d, 24); beta_ = rd<float>(d, 28);
     ts_ms_ = rd<uint32_t>(d, 32); mode_ = rd<uint32_t>(d, 36);
-    if (version != 1) throw Error(path + ": format version " + std::to_string(version) + ", this reader knows 1");
+    if (version != 1 && version != 2) throw Error(path + ": format version " + std::to_string(version) + ", this reader knows 1 and 2");
     if (crc32(d.data(), n - 4) != rd<uint32_t>(d, n - 4)) throw Error(path + ": CRC mismatch: the file is damaged or truncated");
-    if (vsize != VOCAB || order_ < 1 || order_ > MAX_ORDER || npos_ != N_POSITIONS)
+    if (vsize > MAX_VOCAB || order_ < 1 || order_ > MAX_ORDER || npos_ != N_POSITIONS)
         throw Error(path + ": unsupported sizes (vocab " + std::to_string(vsize) + ", order " + std::to_string(order_) + ")");
-    sha_.assign(reinterpret_cast<const char*>(d.data()) + 40, 64);
+    vocab_.performance = mode_ == 1; vocab_.time_shift_ms = (int)ts_ms_;
+    const size_t at = version == 1 ? 40 : 56, sizes_at = at + 64;   // version 1: the default layout, no layout fields
+    if (version == 2) {
+        vocab_.n_shifts = (int)rd<uint32_t>(d, 40); vocab_.n_velocities = (int)rd<uint32_t>(d, 44); vocab_.n_durations = (int)rd<uint32_t>(d, 48);
+        size_t table = sizes_at + 8 * (order_ + 1);
+        if (vocab_.n_durations < 1 || vocab_.n_durations > MAX_VOCAB || table + 4 * (size_t)vocab_.n_durations > n)
+            throw Error(path + ": its vocabulary layout does not fit the file");
+        vocab_.duration_steps.assign(vocab_.n_durations, 0);
+        for (int i = 0; i < vocab_.n_durations; ++i) vocab_.duration_steps[i] = (int)rd<uint32_t>(d, table + 4 * i);
+    }
+    if (vocab_.size() != (int)vsize) throw Error(path + ": vocabulary size " + std::to_string(vsize) + " does not match its layout");
+    sha_.assign(reinterpret_cast<const char*>(d.data()) + at, 64);
     sha_.erase(sha_.find_last_not_of('\0') + 1);
     if (!expect_sha.empty() && sha_ != expect_sha)
         throw Error(path + ": built for vocab " + sha_.substr(0, 12) + "..., but this vocab is " + expect_sha.substr(0, 12) + "...");
-    if (hsize < 104 + 8 * (order_ + 1) || hsize % 8) throw Error(path + ": bad header size " + std::to_string(hsize));
+    if (hsize < sizes_at + 8 * (order_ + 1) || hsize % 8) throw Error(path + ": bad header size " + std::to_string(hsize));
     size_t off = hsize;
     auto take = [&](size_t count, size_t width) -> const uint8_t* {
         size_t bytes = count * width;
@@ -234,7 +297,7 @@ MarkovModel::MarkovModel(const std::string& path, const std::string& expect_sha)
     };
     for (uint32_t k = 0; k <= order_; ++k) {
         Table t;
-        t.n_ctx = rd<uint32_t>(d, 104 + 8 * k); t.n_pairs = rd<uint32_t>(d, 108 + 8 * k);
+        t.n_ctx = rd<uint32_t>(d, sizes_at + 8 * k); t.n_pairs = rd<uint32_t>(d, sizes_at + 4 + 8 * k);
         t.keys = reinterpret_cast<const uint64_t*>(take(t.n_ctx, 8));
         t.total = reinterpret_cast<const uint32_t*>(take(t.n_ctx, 4));
         t.types = reinterpret_cast<const uint32_t*>(take(t.n_ctx, 4));
@@ -243,19 +306,21 @@ MarkovModel::MarkovModel(const std::string& path, const std::string& expect_sha)
         t.count = reinterpret_cast<const uint32_t*>(take(t.n_pairs, 4));
         if (t.n_ctx == 0 || t.start[t.n_ctx] != t.n_pairs) throw Error(path + ": order " + std::to_string(k) + " table is inconsistent");
         for (uint32_t i = 0; i < t.n_pairs; ++i)
-            if (t.next[i] >= VOCAB) throw Error(path + ": a next-token id is out of range");
+            if (t.next[i] >= vsize) throw Error(path + ": a next-token id is out of range");
         tables_.push_back(t);
     }
     rhythm_ = reinterpret_cast<const float*>(take(npos_, 4));
     if (off + 4 != n) throw Error(path + ": " + std::to_string((long long)n - (long long)off - 4) + " unexpected bytes after the tables");
     const Table& t0 = tables_[0];   // order 0 backs off to uniform
     double n0 = t0.total[0], T0 = t0.types[0];
-    for (int i = 0; i < VOCAB; ++i) p0_[i] = (T0 / VOCAB) / (n0 + T0);
+    const int V = vocab_.size();
+    for (int i = 0; i < V; ++i) p0_[i] = (T0 / V) / (n0 + T0);
     for (uint32_t i = 0; i < t0.n_pairs; ++i) p0_[t0.next[i]] += t0.count[i] / (n0 + T0);
 }
 
 void MarkovModel::probs(const int* ctx, double* out) const {
-    std::copy(p0_.begin(), p0_.end(), out);
+    const int VOCAB = vocab_.size();
+    std::copy(p0_.begin(), p0_.begin() + VOCAB, out);
     uint64_t key = 0;
     for (uint32_t k = 1; k <= order_; ++k) {
         key |= uint64_t(ctx[order_ - k]) << (9 * (k - 1));   // the most recent token in the lowest bits
@@ -272,8 +337,9 @@ void MarkovModel::probs(const int* ctx, double* out) const {
 
 void MarkovModel::apply_rhythm(double* p, int64_t t, double bar, double phase) const {
     if (beta_ == 0 || bar <= 0) return;
+    const int VOCAB = vocab_.size();
     double sum = 0;
-    for (int s = 1; s <= N_SHIFTS; ++s) {
+    for (int s = 1; s <= vocab_.n_shifts; ++s) {
         double x = std::fmod(double(t + s) + phase, bar);
         if (x < 0) x += bar;
         long slot = ((long)std::nearbyint(x / bar * N_POSITIONS)) % N_POSITIONS;
@@ -286,11 +352,11 @@ void MarkovModel::apply_rhythm(double* p, int64_t t, double bar, double phase) c
 void MarkovStream::reset() { ctx_.fill(PAD); t_ = 0; }
 
 const double* MarkovStream::step(int tok) {
-    if (tok < 0 || tok >= VOCAB) throw Error("token id " + std::to_string(tok) + " is outside 0-315");
+    if (tok < 0 || tok >= m_.vocab().size()) throw Error("token id " + std::to_string(tok) + " is outside 0-" + std::to_string(m_.vocab().size() - 1));
     int k = m_.order();
     for (int i = 0; i + 1 < k; ++i) ctx_[i] = ctx_[i + 1];
     ctx_[k - 1] = tok;
-    if (is_shift(tok)) t_ += tok - TIME_SHIFT + 1;
+    if (m_.vocab().is_shift(tok)) t_ += tok - TIME_SHIFT + 1;
     m_.probs(ctx_.data(), p_.data());
     m_.apply_rhythm(p_.data(), t_, bar_, phase_);
     return p_.data();
@@ -298,26 +364,27 @@ const double* MarkovStream::step(int tok) {
 
 // ------------------------------------------------------------------------------------------------ MIDI
 // A port of nomad_muse_trainer.tokenizer.decode_notes: lenient about anything that is not canonical.
-std::vector<Note> decode_notes(const std::vector<int>& ids) {
-    for (int t : ids) if (t < 0 || t >= VOCAB) throw Error("token id " + std::to_string(t) + " is outside 0-315");
+std::vector<Note> decode_notes(const std::vector<int>& ids, const Vocab& v) {
+    const int VELOCITY = v.velocity(), DURATION = v.duration();
+    for (int t : ids) if (t < 0 || t >= v.size()) throw Error("token id " + std::to_string(t) + " is outside 0-" + std::to_string(v.size() - 1));
     int64_t t = 0;
-    int vel = velocity_value(DEFAULT_VELOCITY_BIN);
+    int vel = v.velocity_value(v.default_velocity_bin());
     std::map<int, std::pair<int64_t, int>> open;
     std::vector<Note> notes;
     auto close = [&](int p, int64_t at) { auto s = open[p]; open.erase(p); notes.push_back({s.first, std::max(at, s.first + 1), p, s.second}); };
     for (size_t i = 0; i < ids.size(); ++i) {
         int tok = ids[i];
         if (tok == EOS) break;
-        if (is_shift(tok)) t += tok - TIME_SHIFT + 1;
-        else if (tok >= VELOCITY && tok < DURATION) vel = velocity_value(tok - VELOCITY + 1);
+        if (v.is_shift(tok)) t += tok - TIME_SHIFT + 1;
+        else if (tok >= VELOCITY && tok < DURATION) vel = v.velocity_value(tok - VELOCITY + 1);
         else if (tok >= NOTE_ON && tok < NOTE_OFF) {
             int p = tok - NOTE_ON;
             if (open.count(p)) close(p, t);
-            if (i + 1 < ids.size() && ids[i + 1] >= DURATION) { notes.push_back({t, t + DURATION_STEPS[ids[i + 1] - DURATION], p, vel}); ++i; }
+            if (i + 1 < ids.size() && ids[i + 1] >= DURATION) { notes.push_back({t, t + v.duration_steps[ids[i + 1] - DURATION], p, vel}); ++i; }
             else open[p] = {t, vel};
         } else if (tok >= NOTE_OFF && tok < TIME_SHIFT && open.count(tok - NOTE_OFF)) close(tok - NOTE_OFF, t);
     }
-    while (!open.empty()) { int p = open.begin()->first; int64_t s = open.begin()->second.first; close(p, t > s ? t : s + DURATION_STEPS[9]); }
+    while (!open.empty()) { int p = open.begin()->first; int64_t s = open.begin()->second.first; close(p, t > s ? t : s + std::max(1L, std::lround(500.0 / v.time_shift_ms))); }   // half a second
     std::sort(notes.begin(), notes.end(), [](const Note& a, const Note& b) {   // by onset, pitch, longest first
         if (a.start != b.start) return a.start < b.start;
         if (a.pitch != b.pitch) return a.pitch < b.pitch;
@@ -345,13 +412,14 @@ void put_var(std::string& s, uint32_t v) {
 void put_be(std::string& s, uint32_t v, int bytes) { for (int i = bytes - 1; i >= 0; --i) s.push_back((char)((v >> (8 * i)) & 0xFF)); }
 }  // namespace
 
-void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm, int time_shift_ms, int program) {
+void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm, const Vocab& v, int program) {
+    const int time_shift_ms = v.time_shift_ms;
     if (!(tempo_bpm > 0)) throw Error("tempo must be positive");
     const int tpq = 480;
     const double ticks_per_step = time_shift_ms / 1000.0 * tpq * tempo_bpm / 60.0;
     struct Ev { int64_t tick; int order; uint8_t status, a, b; };
     std::vector<Ev> ev;
-    for (const Note& n : decode_notes(ids)) {
+    for (const Note& n : decode_notes(ids, v)) {
         int64_t on = std::llround(n.start * ticks_per_step), off = std::max(on + 1, (int64_t)std::llround(n.end * ticks_per_step));
         ev.push_back({on, 1, 0x90, (uint8_t)n.pitch, (uint8_t)n.velocity});
         ev.push_back({off, 0, 0x80, (uint8_t)n.pitch, 0});   // offs before ons at the same tick

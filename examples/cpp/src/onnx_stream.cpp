@@ -115,11 +115,14 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
     if (metadata("vocab_sha256").empty()) throw Error(model_path + ": no vocab_sha256 in its metadata (not exported by muse_export)");
     const std::string sha = metadata("vocab_sha256");
     if (!expect_sha.empty() && sha != expect_sha)
-        throw Error(model_path + ": exported for vocab " + sha.substr(0, 12) + "..., but this vocab is " + expect_sha.substr(0, 12) + "...");
+        throw Error(model_path + ": made for vocab " + sha.substr(0, 12) + "..., but this vocab is " + expect_sha.substr(0, 12) + "...");
     kind_ = metadata("model_type");
     update_ = metadata("state_update");
     perf_ = metadata("tokenizer_mode") == "performance";
-    if (!metadata("time_shift_ms").empty()) ts_ms_ = std::atoi(metadata("time_shift_ms").c_str());
+    if (!metadata("vocab_json").empty()) vocab_ = Vocab::parse(metadata("vocab_json"), model_path + " (its vocab_json)");
+    else if (!metadata("time_shift_ms").empty()) vocab_.time_shift_ms = std::atoi(metadata("time_shift_ms").c_str());
+    vocab_.performance = perf_;
+    const int VOCAB = vocab_.size();
     const std::string sd = metadata("sampling_defaults");
     defaults_.temperature = (float)json_number(sd, "temperature", 1.0);
     defaults_.top_k = (int)json_number(sd, "top_k", 0);
@@ -194,7 +197,7 @@ void OnnxStream::reset() {
 }
 
 const float* OnnxStream::step(int64_t token) {
-    if (token < 0 || token >= VOCAB) throw Error("token id " + std::to_string(token) + " is outside 0-315");
+    if (token < 0 || token >= vocab_.size()) throw Error("token id " + std::to_string(token) + " is outside 0-" + std::to_string(vocab_.size() - 1));
     auto& h = *h_;
     h.ids_buf[0] = token;
     if (update_ == "replace") {
@@ -229,7 +232,8 @@ const float* OnnxStream::step(int64_t token) {
 
 const float* OnnxStream::feed(const std::vector<int64_t>& ids) {
     if (ids.empty()) throw Error("nothing to feed");
-    for (int64_t t : ids) if (t < 0 || t >= VOCAB) throw Error("token id " + std::to_string(t) + " is outside 0-315");
+    const int VOCAB = vocab_.size();
+    for (int64_t t : ids) if (t < 0 || t >= VOCAB) throw Error("token id " + std::to_string(t) + " is outside 0-" + std::to_string(VOCAB - 1));
     auto& h = *h_;
     const int64_t m = (int64_t)ids.size();
     const int64_t ishape[2] = {1, m};

@@ -9,6 +9,10 @@ Writes into OUT (the first argument):
   probe.seq                            the tokens those logits follow
   baseline.bin, markov_plain.f64, markov_rhythm.f64   a Markov model and its next-token probabilities
   vocab.json, vocab_other.json         the vocabulary (and one with another hash)
+  *_bins.*                             the same for a vocabulary of other bins (16 shifts, 4 velocities, 12 durations
+                                       up to 2 s: 292 ids): streams_bins.seq, masks_bins.u8, vocab_bins.json,
+                                       baseline_bins.bin (format version 2), markov_bins_{plain,rhythm}.f64,
+                                       gru_bins.onnx, logits_gru_bins.f32, probe_bins.seq
 
 File formats (little-endian): .seq = u32 count, then per stream u32 length and i32 ids;
 .f32/.f64/.u8 = u32 rows, u32 cols, then the values row by row.
@@ -19,7 +23,7 @@ import numpy as np
 import torch
 import onnx
 
-from nomad_muse_trainer.tokenizer import MuseTokenizer, Grammar, random_walk, VOCAB_SIZE
+from nomad_muse_trainer.tokenizer import MuseTokenizer, random_walk
 from nomad_muse_trainer.markov import fit_markov
 from nomad_muse_trainer.models import TinyGRU, MiniTransformer
 from nomad_muse_trainer.export import gru_to_onnx, transformer_to_onnx, model_metadata, set_metadata, quantize_int8
@@ -54,7 +58,7 @@ def train_briefly(m, seqs, steps=200, seq_len=64, seed=0):
         starts = rng.integers(0, len(data) - seq_len - 1, 16)
         x = torch.from_numpy(np.stack([data[s:s + seq_len + 1] for s in starts]))
         out = m(x[:, :-1]); logits = out[0] if isinstance(out, tuple) else out
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB_SIZE), x[:, 1:].reshape(-1))
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
         opt.zero_grad(); loss.backward(); opt.step()
     m.eval()
     return float(loss.detach())
@@ -72,8 +76,9 @@ def stream_logits(path, ids):
 def main(out):
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     streams = {}
-    for mode in ('duration', 'performance'):
-        tok, g = MuseTokenizer(mode), Grammar(mode)
+    bins = MuseTokenizer('duration', 20, False, time_shift_bins=16, velocity_bins=4, duration_bins=12, max_duration_ms=2000)
+    for mode, tok in (('duration', MuseTokenizer('duration')), ('performance', MuseTokenizer('performance')), ('bins', bins)):
+        g = tok.grammar
         real = [tok.encode(p) for p in GOOD]
         walks = [random_walk(g, 400, seed=s) for s in range(3)]
         write_seqs(out/f'streams_{mode}.seq', real + walks)
@@ -112,6 +117,19 @@ def main(out):
     rhythm = np.array([mk.next_probs(list(probe[:i]), np.array([96.0, 0.0])) for i in range(1, len(probe) + 1)])
     write_matrix(out/'markov_plain.f64', plain, np.float64)
     write_matrix(out/'markov_rhythm.f64', rhythm, np.float64)
+    # the same, for a vocabulary of other bins: its own vocab.json, a .bin that records its layout, a GRU of its size
+    bins.save_vocab(out/'vocab_bins.json')
+    btrain = streams['bins'][1:]; bprobe = streams['bins'][0][:160]
+    write_seqs(out/'probe_bins.seq', [bprobe])
+    bmk = fit_markov(btrain, order=4, bars=np.tile([96.0, 0.0], (len(btrain), 1)), tok=bins)
+    bmk.beta = 1.0
+    bmk.save(out/'baseline_bins.bin')
+    write_matrix(out/'markov_bins_plain.f64', np.array([bmk.next_probs(list(bprobe[:i])) for i in range(1, len(bprobe) + 1)]), np.float64)
+    write_matrix(out/'markov_bins_rhythm.f64', np.array([bmk.next_probs(list(bprobe[:i]), np.array([96.0, 0.0])) for i in range(1, len(bprobe) + 1)]), np.float64)
+    torch.manual_seed(0)
+    bgru = TinyGRU(vocab_size=bins.size); train_briefly(bgru, btrain, steps=60)
+    export(bgru, bins, out/'gru_bins.onnx')
+    write_matrix(out/'logits_gru_bins.f32', stream_logits(out/'gru_bins.onnx', bprobe), np.float32)
     print(f"fixtures in {out}: {len(GOOD)} pieces, GRU trained to loss {loss:.2f}, probe of {len(probe)} tokens")
 
 if __name__ == '__main__': main(sys.argv[1] if len(sys.argv) > 1 else 'fixtures')

@@ -68,23 +68,25 @@ std::string slurp(const std::string& p) { std::ifstream f(p, std::ios::binary); 
 void spit(const std::string& p, const std::string& d) { std::ofstream f(p, std::ios::binary); f << d; }
 
 // ------------------------------------------------------------------------------------------ grammar
-void grammar_masks(bool perf) {
-    const std::string mode = perf ? "performance" : "duration";
+// `mode`: duration, performance (the default layout) or bins (a vocab.json with other bins: 16 shifts, 4 velocities, 12 durations)
+void grammar_masks(const std::string& mode) {
+    const Vocab v = mode == "bins" ? Vocab::read(DIR + "/vocab_bins.json") : [&] { Vocab d; d.performance = mode == "performance"; return d; }();
+    const int VOCAB = v.size();
     auto seqs = read_seqs("streams_" + mode + ".seq");
     uint32_t rows, cols;
     auto masks = read_matrix<uint8_t>("masks_" + mode + ".u8", rows, cols);
-    CHECK(cols == VOCAB, "mask width");
+    CHECK((int)cols == VOCAB, "mask width " << cols << " vs the vocabulary's " << VOCAB);
     // the masks cover the first two real pieces and the three random walks (the last three streams)
     std::vector<std::vector<int>> covered = {seqs[0], seqs[1], seqs[seqs.size() - 3], seqs[seqs.size() - 2], seqs[seqs.size() - 1]};
-    Grammar g(perf);
+    Grammar g(v);
     size_t r = 0, differ = 0;
-    bool m[VOCAB];
+    bool m[MAX_VOCAB];
     for (auto& s : covered) {
         GrammarState st = g.initial();
         for (size_t i = 0; i <= s.size(); ++i, ++r) {
             g.allowed(st, m);
             for (int k = 0; k < VOCAB; ++k) differ += m[k] != (masks[r * VOCAB + k] != 0);
-            if (i < s.size()) CHECK(g.advance(st, s[i]), mode << ": token " << token_name(s[i]) << " refused at " << i);
+            if (i < s.size()) CHECK(g.advance(st, s[i]), mode << ": token " << token_name(s[i], v) << " refused at " << i);
         }
     }
     CHECK(r == rows, "mask rows " << r << " vs " << rows);
@@ -98,7 +100,7 @@ void grammar_masks(bool perf) {
     CHECK(g.check({BOS, BOS}) == 1, "two <BOS>");
     CHECK(g.check({NOTE_ON + 60}) == 0, "no <BOS>");
     CHECK(g.check({BOS, 999}) == 1, "an id outside the vocabulary");
-    std::cout << mode << ": " << r << " prefixes, masks identical to Python; " << seqs.size() - 3 << " real pieces legal\n";
+    std::cout << mode << " (" << VOCAB << " ids): " << r << " prefixes, masks identical to Python; " << seqs.size() - 3 << " real pieces legal\n";
 }
 
 void grammar_complete() {
@@ -120,6 +122,7 @@ void grammar_complete() {
 
 // ------------------------------------------------------------------------------------------ sampling
 void sampler() {
+    const int VOCAB = Vocab{}.size();
     Sampler s(7);
     std::vector<float> logits(VOCAB);
     for (int i = 0; i < VOCAB; ++i) logits[i] = std::sin(i * 0.37f) * 3;
@@ -127,14 +130,14 @@ void sampler() {
     for (int i = 0; i < VOCAB; ++i) mask[i] = i >= NOTE_ON && i < NOTE_OFF;
     int best = NOTE_ON;
     for (int i = NOTE_ON; i < NOTE_OFF; ++i) if (logits[i] > logits[best]) best = i;
-    CHECK(s.sample(logits.data(), mask, {0.0f, 0, 1.0f}) == best, "temperature 0 is greedy over the legal ids");
+    CHECK(s.sample(logits.data(), mask, VOCAB, {0.0f, 0, 1.0f}) == best, "temperature 0 is greedy over the legal ids");
     std::vector<int> order;
     for (int i = NOTE_ON; i < NOTE_OFF; ++i) order.push_back(i);
     std::sort(order.begin(), order.end(), [&](int a, int b) { return logits[a] > logits[b]; });
     std::map<int, int> hits;
     const int N = 20000;
     for (int i = 0; i < N; ++i) {
-        int t = s.sample(logits.data(), mask, {1.0f, 5, 1.0f});
+        int t = s.sample(logits.data(), mask, VOCAB, {1.0f, 5, 1.0f});
         CHECK(mask[t], "a masked id was drawn");
         hits[t]++;
     }
@@ -151,22 +154,25 @@ void sampler() {
     double zall = 0; for (int i : order) zall += std::exp(logits[i] - logits[order[0]]);
     while (mass < 0.5) mass += std::exp(logits[order[need++]] - logits[order[0]]) / zall;
     hits.clear();
-    for (int i = 0; i < 5000; ++i) hits[s.sample(logits.data(), mask, {1.0f, 0, 0.5f})]++;
+    for (int i = 0; i < 5000; ++i) hits[s.sample(logits.data(), mask, VOCAB, {1.0f, 0, 0.5f})]++;
     CHECK((int)hits.size() == need, "top-p 0.5 keeps " << need << " ids, drew from " << hits.size());
     for (int i = 0; i < VOCAB; ++i) mask[i] = false;
-    CHECK(s.sample(logits.data(), mask, {}) == -1, "nothing legal gives -1");
+    CHECK(s.sample(logits.data(), mask, VOCAB, {}) == -1, "nothing legal gives -1");
     std::cout << "sampler: greedy, top-k (frequencies within 5 sigma), top-p and masks behave\n";
 }
 
 // ------------------------------------------------------------------------------------------ baseline.bin
-void markov_probs() {
-    const std::string sha = read_vocab_sha256(DIR + "/vocab.json");
-    MarkovModel m(DIR + "/baseline.bin", sha);
-    auto probe = read_seqs("probe.seq")[0];
+// `suffix`: "" for the default layout, "_bins" for a .bin (version 2) of another layout, read from its own header
+void markov_probs(const std::string& suffix) {
+    const std::string sha = read_vocab_sha256(DIR + "/vocab" + suffix + ".json");
+    MarkovModel m(DIR + "/baseline" + suffix + ".bin", sha);
+    const int VOCAB = m.vocab().size();
+    CHECK(VOCAB == Vocab::read(DIR + "/vocab" + suffix + ".json").size(), "the .bin's layout is the vocab.json's");
+    auto probe = read_seqs("probe" + suffix + ".seq")[0];
     uint32_t rows, cols;
-    auto plain = read_matrix<double>("markov_plain.f64", rows, cols);
-    auto rhythm = read_matrix<double>("markov_rhythm.f64", rows, cols);
-    CHECK(rows == probe.size() && cols == VOCAB, "reference shape");
+    auto plain = read_matrix<double>("markov" + suffix + "_plain.f64", rows, cols);
+    auto rhythm = read_matrix<double>("markov" + suffix + "_rhythm.f64", rows, cols);
+    CHECK(rows == probe.size() && (int)cols == VOCAB, "reference shape");
     MarkovStream a(m), b(m, 96.0, 0.0);
     double worst_plain = 0, worst_rhythm = 0;
     for (size_t i = 0; i < probe.size(); ++i) {
@@ -191,7 +197,7 @@ void markov_probs() {
         double s = 0; for (double x : p) { CHECK(x > 0, "every id has probability > 0"); s += x; }
         CHECK(std::fabs(s - 1) < 1e-9, "a random context's distribution sums to 1");
     }
-    std::cout << "baseline.bin: order " << m.order() << ", beta " << m.beta() << "; max |C++ - Python| plain " << worst_plain
+    std::cout << "baseline" << suffix << ".bin (" << VOCAB << " ids): order " << m.order() << ", beta " << m.beta() << "; max |C++ - Python| plain " << worst_plain
               << ", rhythm (relative) " << worst_rhythm << " over " << probe.size() << " positions\n";
 }
 
@@ -223,13 +229,15 @@ void markov_refuses() {
 }
 
 // ------------------------------------------------------------------------------------------ ONNX
-void onnx_parity(const std::string& name, double tol) {
-    const std::string sha = read_vocab_sha256(DIR + "/vocab.json");
+void onnx_parity(const std::string& name, double tol, const std::string& suffix = "") {
+    const std::string sha = read_vocab_sha256(DIR + "/vocab" + suffix + ".json");
     OnnxStream s(DIR + "/" + name + ".onnx", sha);
-    auto probe = read_seqs("probe.seq")[0];
+    const int VOCAB = s.vocab().size();
+    CHECK(VOCAB == Vocab::read(DIR + "/vocab" + suffix + ".json").size(), "the model's layout is the vocab.json's");
+    auto probe = read_seqs("probe" + suffix + ".seq")[0];
     uint32_t rows, cols;
     auto ref = read_matrix<float>("logits_" + name + ".f32", rows, cols);
-    CHECK(rows == probe.size() && cols == VOCAB, "reference shape");
+    CHECK(rows == probe.size() && (int)cols == VOCAB, "reference shape");
     double worst = 0;
     for (size_t i = 0; i < probe.size(); ++i) {
         const float* lg = s.step(probe[i]);
@@ -246,7 +254,7 @@ void onnx_parity(const std::string& name, double tol) {
         for (int k = 0; k < VOCAB; ++k) worst_feed = std::max(worst_feed, (double)std::fabs(lg[k] - ref[i * VOCAB + k]));
     }
     CHECK(worst_feed <= std::max(tol, 1e-4), name << ": after feed(), logits differ by " << worst_feed);
-    std::cout << name << " (" << s.model_type() << "): max |C++ - Python| over " << probe.size() << " streamed tokens " << worst
+    std::cout << name << " (" << s.model_type() << ", " << VOCAB << " ids): max |C++ - Python| over " << probe.size() << " streamed tokens " << worst
               << "; after priming 100 at once " << worst_feed << (s.model_type() == "transformer" ? "; cache " + std::to_string(s.cached()) + " tokens (window slid)" : "") << "\n";
 }
 
@@ -281,20 +289,21 @@ void allocations() {
     Grammar g;
     Sampler smp(1);
     GrammarState st = g.initial(), st2 = g.initial();
-    bool mask[VOCAB];
+    const int VOCAB = g.vocab().size();
+    bool mask[MAX_VOCAB];
     int tok = BOS, tok2 = BOS;
     g.advance(st, tok); g.advance(st2, tok2);
     const float* lg = s.step(tok);
     const double* p = ms.step(tok2);
     for (int i = 0; i < 50; ++i) {                      // warm-up
-        g.allowed(st, mask); tok = smp.sample(lg, mask, {1.0f, 0, 0.95f}); g.advance(st, tok); lg = s.step(tok);
+        g.allowed(st, mask); tok = smp.sample(lg, mask, VOCAB, {1.0f, 0, 0.95f}); g.advance(st, tok); lg = s.step(tok);
     }
     const int N = 500;
     size_t ours = 0, ort = 0;
     for (int i = 0; i < N; ++i) {
         g_allocs = 0; g_count_allocs = true;
-        g.allowed(st, mask); tok = smp.sample(lg, mask, {1.0f, 0, 0.95f});
-        g.allowed(st2, mask); tok2 = smp.sample(p, mask, {1.0f, 8, 1.0f});
+        g.allowed(st, mask); tok = smp.sample(lg, mask, VOCAB, {1.0f, 0, 0.95f});
+        g.allowed(st2, mask); tok2 = smp.sample(p, mask, VOCAB, {1.0f, 8, 1.0f});
         if (tok == EOS) { tok = TIME_SHIFT + 3; }       // keep streaming: EOS would end the piece
         else g.advance(st, tok);
         if (tok2 != EOS) g.advance(st2, tok2); else tok2 = TIME_SHIFT + 3;
@@ -363,7 +372,7 @@ void midi_file() {
     CHECK(!notes.empty(), "a real piece has notes");
     for (size_t i = 1; i < notes.size(); ++i) CHECK(notes[i - 1].start <= notes[i].start, "notes sorted by onset");
     const std::string out = DIR + "/piece.mid";
-    write_midi(seqs[0], out, 120.0, 20);
+    write_midi(seqs[0], out, 120.0);
     std::string d = slurp(out);
     CHECK(d.substr(0, 4) == "MThd" && d.substr(14, 4) == "MTrk", "a standard MIDI file");
     // count note-ons in the track (running status is not used, so every event has its status byte)
@@ -380,15 +389,18 @@ int main(int argc, char** argv) {
     if (argc < 3) { std::cerr << "usage: muse_tests CASE FIXTURES_DIR\n"; return 2; }
     DIR = argv[2];
     std::map<std::string, std::function<void()>> cases = {
-        {"grammar_duration", [] { grammar_masks(false); }},
-        {"grammar_performance", [] { grammar_masks(true); }},
+        {"grammar_duration", [] { grammar_masks("duration"); }},
+        {"grammar_performance", [] { grammar_masks("performance"); }},
+        {"grammar_bins", [] { grammar_masks("bins"); }},
         {"grammar_complete", grammar_complete},
         {"sampler", sampler},
-        {"markov_probs", markov_probs},
+        {"markov_probs", [] { markov_probs(""); }},
+        {"markov_bins", [] { markov_probs("_bins"); }},
         {"markov_refuses", markov_refuses},
         {"onnx_gru_fp32", [] { onnx_parity("gru", 1e-4); }},
         {"onnx_gru_int8", [] { onnx_parity("gru_int8", 1e-4); }},
         {"onnx_transformer_fp32", [] { onnx_parity("tx", 1e-4); }},
+        {"onnx_gru_bins", [] { onnx_parity("gru_bins", 1e-4, "_bins"); }},
         {"onnx_refuses", onnx_refuses},
         {"allocations", allocations},
         {"realtime", realtime},

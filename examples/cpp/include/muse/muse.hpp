@@ -8,7 +8,9 @@
 //  - Sampler: temperature, top-k and top-p over a masked distribution, with preallocated scratch space.
 //  - decode_notes / write_midi: tokens to a standard MIDI file.
 //
-// Token ids are fixed (nbs/00_tokenizer.ipynb): 0-3 specials, 4-131 NOTE_ON, 132-259 NOTE_OFF,
+// Token ids (nbs/00_tokenizer.ipynb): 0-3 specials, 4-131 NOTE_ON, 132-259 NOTE_OFF, then TIME_SHIFT_1..S,
+// VELOCITY_1..V and DURATION_1..D. The bins S, V, D (and the duration table) are the vocabulary's settings, read
+// from vocab.json, from a model's metadata or from a baseline.bin's header: `Vocab`. The defaults give 316 ids:
 // 260-291 TIME_SHIFT_1..32, 292-299 VELOCITY_1..8, 300-315 DURATION_1..16.
 #pragma once
 #include <array>
@@ -24,11 +26,8 @@
 namespace muse {
 
 constexpr int PAD = 0, BOS = 1, EOS = 2, UNK = 3;
-constexpr int NOTE_ON = 4, NOTE_OFF = 132, TIME_SHIFT = 260, VELOCITY = 292, DURATION = 300;
-constexpr int VOCAB = 316, N_SHIFTS = 32, N_PITCHES = 128, N_VELOCITIES = 8;
-constexpr std::array<int, 16> DURATION_STEPS = {1, 2, 3, 4, 5, 7, 10, 13, 18, 25, 35, 50, 70, 100, 140, 200};
-constexpr int DEFAULT_VELOCITY_BIN = 5;
-inline int velocity_value(int bin) { return bin * 16 - 8; }    // bin 1-8 -> MIDI velocity 8..120
+constexpr int NOTE_ON = 4, NOTE_OFF = 132, TIME_SHIFT = 260, N_PITCHES = 128;
+constexpr int MAX_VOCAB = 512;                 // ids fit in 9 bits (the .bin packs contexts so); buffers are this size
 
 // A user-facing failure (missing file, wrong vocabulary, damaged .bin): the message says what and where.
 struct Error : std::runtime_error { using std::runtime_error::runtime_error; };
@@ -36,8 +35,24 @@ struct Error : std::runtime_error { using std::runtime_error::runtime_error; };
 // The sha256 recorded in a vocab.json (checked to be 64 hex characters).
 std::string read_vocab_sha256(const std::string& vocab_json_path);
 
+// A vocabulary's layout and bins. The default is the 316-id layout.
+struct Vocab {
+    bool performance = false;                    // NOTE_ON + NOTE_OFF (else NOTE_ON + DURATION)
+    int time_shift_ms = 20, n_shifts = 32, n_velocities = 8, n_durations = 16;
+    std::vector<int> duration_steps{1, 2, 3, 4, 5, 7, 10, 13, 18, 25, 35, 50, 70, 100, 140, 200};   // per DURATION bin, in steps
+    int velocity() const { return TIME_SHIFT + n_shifts; }           // the first VELOCITY id
+    int duration() const { return velocity() + n_velocities; }       // the first DURATION id
+    int size() const { return duration() + n_durations; }
+    bool is_shift(int t) const { return t >= TIME_SHIFT && t < velocity(); }
+    int velocity_value(int bin) const;           // bin 1..V -> the MIDI velocity in the middle of its band (8 bins: 8, 24, .., 120)
+    int default_velocity_bin() const;            // the bin of velocity 72, what a note gets before any VELOCITY token
+    // The settings of a vocab.json (its text, or an ONNX model's `vocab_json` metadata); `where` names it in errors.
+    static Vocab parse(const std::string& vocab_json, const std::string& where);
+    static Vocab read(const std::string& vocab_json_path);
+};
+
 // A token's name, as in vocab.json ("NOTE_ON_60", "TIME_SHIFT_4", ...).
-std::string token_name(int id);
+std::string token_name(int id, const Vocab& v = Vocab{});
 
 // ---------------------------------------------------------------------------------------------- grammar
 struct GrammarState {
@@ -50,14 +65,17 @@ struct GrammarState {
 
 class Grammar {
 public:
-    explicit Grammar(bool performance = false) : perf_(performance) {}
+    explicit Grammar(const Vocab& v) : v_(v), perf_(v.performance) {}
+    explicit Grammar(bool performance = false) : perf_(performance) { v_.performance = performance; }   // the default layout
     GrammarState initial() const { return GrammarState{}; }
-    void allowed(const GrammarState& st, bool* mask /*[VOCAB]*/) const;   // no allocation
+    void allowed(const GrammarState& st, bool* mask /*[vocab().size()]*/) const;   // no allocation
     bool advance(GrammarState& st, int tok) const;                       // false (state untouched) if `tok` is illegal here
     int check(const std::vector<int>& ids) const;                        // first illegal position, or -1
     bool performance() const { return perf_; }
+    const Vocab& vocab() const { return v_; }
 private:
     void step(GrammarState& st, int tok) const;
+    Vocab v_;
     bool perf_;
 };
 
@@ -71,22 +89,23 @@ struct SamplingParams { float temperature = 1.0f; int top_k = 0; float top_p = 1
 class Sampler {
 public:
     explicit Sampler(uint64_t seed) : rng_(seed) {}
-    // Draw an id from `scores` (logits if `are_logits`, else probabilities) restricted to `mask`;
+    // Draw an id in 0..n-1 from logits (float) or probabilities (double) restricted to `mask`;
     // temperature <= 0 is greedy. No allocation. Returns -1 if no id is allowed.
-    int sample(const float* scores, const bool* mask, const SamplingParams& p);
-    int sample(const double* probs, const bool* mask, const SamplingParams& p);
+    int sample(const float* logits, const bool* mask, int n, const SamplingParams& p);
+    int sample(const double* probs, const bool* mask, int n, const SamplingParams& p);
 private:
     int draw(int n, const SamplingParams& p);
     std::mt19937_64 rng_;
-    std::array<double, VOCAB> q_{};
-    std::array<int, VOCAB> idx_{};
+    std::array<double, MAX_VOCAB> q_{};
+    std::array<int, MAX_VOCAB> idx_{};
 };
 
 // ---------------------------------------------------------------------------------------------- Markov .bin
 class MarkovModel {
 public:
     static constexpr int MAX_ORDER = 6, N_POSITIONS = 48;
-    // Reads and validates `path` (size, magic, version, CRC32, sizes; vocab sha256 if `expect_sha` is not empty).
+    // Reads and validates `path` (size, magic, version 1 or 2, CRC32, sizes; vocab sha256 if `expect_sha` is not empty).
+    // Version 2 records the vocabulary's layout; version 1 files have the default one.
     explicit MarkovModel(const std::string& path, const std::string& expect_sha = "");
     MarkovModel(const MarkovModel&) = delete;             // the tables point into the file's bytes
     MarkovModel& operator=(const MarkovModel&) = delete;
@@ -96,8 +115,9 @@ public:
     bool performance() const { return mode_ == 1; }
     int time_shift_ms() const { return (int)ts_ms_; }
     float beta() const { return beta_; }
+    const Vocab& vocab() const { return vocab_; }
     // P(next | context): `ctx` holds the last `order()` tokens, oldest first (PAD before the start). No allocation.
-    void probs(const int* ctx, double* out /*[VOCAB]*/) const;
+    void probs(const int* ctx, double* out /*[vocab().size()]*/) const;
     // Reweight the time shifts of `p` by bar position (time step `t` before the next token, bar length and phase
     // in steps) and renormalize; a no-op when the model's beta is 0. No allocation.
     void apply_rhythm(double* p, int64_t t, double bar_steps, double bar_phase) const;
@@ -105,7 +125,8 @@ private:
     struct Table { const uint64_t* keys; const uint32_t *total, *types, *start; const uint16_t* next; const uint32_t* count; uint32_t n_ctx, n_pairs; };
     std::vector<uint8_t> data_;
     std::vector<Table> tables_;
-    std::array<double, VOCAB> p0_{};
+    std::array<double, MAX_VOCAB> p0_{};
+    Vocab vocab_;
     const float* rhythm_ = nullptr;
     uint32_t order_ = 0, npos_ = 0, mode_ = 0, ts_ms_ = 20;
     float beta_ = 0.0f;
@@ -118,14 +139,14 @@ public:
     // bar_steps <= 0: no rhythm weights.
     explicit MarkovStream(const MarkovModel& m, double bar_steps = 0, double bar_phase = 0) : m_(m), bar_(bar_steps), phase_(bar_phase) { reset(); }
     void reset();
-    const double* step(int tok);                   // tok in 0..315 (an Error otherwise)
+    const double* step(int tok);                   // tok in 0..size-1 (an Error otherwise)
     const double* probs() const { return p_.data(); }
 private:
     const MarkovModel& m_;
     double bar_, phase_;
     std::array<int, MarkovModel::MAX_ORDER> ctx_{};
     int64_t t_ = 0;
-    std::array<double, VOCAB> p_{};
+    std::array<double, MAX_VOCAB> p_{};
 };
 
 // ---------------------------------------------------------------------------------------------- ONNX
@@ -146,17 +167,18 @@ public:
     std::string metadata(const std::string& key) const;   // "" if absent
     const std::string& model_type() const { return kind_; }
     bool performance() const { return perf_; }
-    int time_shift_ms() const { return ts_ms_; }
+    int time_shift_ms() const { return vocab_.time_shift_ms; }
+    const Vocab& vocab() const { return vocab_; }     // from the model's vocab_json metadata
     SamplingParams sampling_defaults() const { return defaults_; }
     int64_t cached() const { return cached_; }      // tokens in the transformer's cache (0 for the GRU)
     void reset();                                   // empty state
-    const float* step(int64_t token);               // one token in, logits[VOCAB] out; allocation-free in this library
+    const float* step(int64_t token);               // one token in, logits[vocab().size()] out; allocation-free in this library
     const float* feed(const std::vector<int64_t>& ids);   // many tokens at once (priming); the last token's logits
 private:
     std::unique_ptr<OrtHandles> h_;
     std::string kind_, update_;
     bool perf_ = false;
-    int ts_ms_ = 20;
+    Vocab vocab_;
     int64_t cached_ = 0;
     SamplingParams defaults_;
 };
@@ -222,10 +244,10 @@ private:
 
 // ---------------------------------------------------------------------------------------------- MIDI
 struct Note { int64_t start, end; int pitch, velocity; };   // times in time steps
-std::vector<Note> decode_notes(const std::vector<int>& ids);          // lenient, like the Python decoder
+std::vector<Note> decode_notes(const std::vector<int>& ids, const Vocab& v = Vocab{});   // lenient, like the Python decoder
 // `bytes` written to `path` through a temporary file and a rename, so a failure never leaves half a file.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 // A format-0 standard MIDI file (480 ticks per quarter), written atomically.
-void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm = 120.0, int time_shift_ms = 20, int program = 0);
+void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm = 120.0, const Vocab& v = Vocab{}, int program = 0);
 
 }  // namespace muse
