@@ -167,7 +167,7 @@ def bench_full(model:OnnxModel, n:int=512, reps:int=30)->dict:
     return _percentiles(out)
 
 # %% ../nbs/07_runtime.ipynb #41a94840
-def bench(onnx_path, steps:int=2000, warmup:int=200, artifacts='artifacts')->dict:
+def bench(onnx_path, steps:int=2000, warmup:int=200, artifacts=Path(PATHS['stats']).parent)->dict:
     "The `bench.json` figures for one exported model"
     import onnxruntime as ort
     m1, md = OnnxModel(onnx_path, threads=1), OnnxModel(onnx_path, threads=0)

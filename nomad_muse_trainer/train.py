@@ -222,7 +222,8 @@ class Run:
         if self.world > 1 and self.device.type == 'cuda': self.device = torch.device('cuda', self.rank % torch.cuda.device_count())
         self.main = self.rank == 0
         self.sha = MuseTokenizer.from_config(cfg).sha256
-        ds = load_dataset(dataset, self.sha)
+        if isinstance(dataset, dict): ds = dataset; check_vocab(ds['vocab_sha256'], self.sha, 'the dataset')
+        else: ds = load_dataset(dataset, self.sha)
         self.tokenizer = ds['tokenizer']
         ck = load_checkpoint(resume, self.sha, kind) if resume else None     # every check before anything is written
         self.B, self.L = tc['batch_size'], cfg['data']['sequence_length']
@@ -296,7 +297,7 @@ class Run:
         if self.world > 1: dist.barrier()
         return dict(state=st, best=self.folder/'best.pt', latest=self.folder/'latest.pt', tokens_per_s=tps, seconds=secs)
 
-def train(dataset, # a `dataset.npz`
+def train(dataset, # a `dataset.npz`, or one loaded with `load_dataset`
           kind:str='gru', # `gru` or `transformer`
           cfg:dict=None, # settings (default: `load_config()`)
           out_dir=PATHS['checkpoints'], # checkpoints go to `out_dir/kind/{best,latest}.pt`
