@@ -13,7 +13,7 @@ ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench cpp cpp-test docs all test test-slow sync-check readme clean
+.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test docs all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,6 +77,10 @@ $(ART)/sample.mid: $(ART)/muse_quantized.onnx $(call src,runtime sampling)
 bench: $(ART)/muse_quantized.onnx $(ART)/muse_quantized_tx.onnx ## time streaming steps and full-context passes: bench.json, bench_tx.json
 	muse_bench --onnx $(ART)/muse_quantized.onnx --out $(ART)/bench.json
 	muse_bench --onnx $(ART)/muse_quantized_tx.onnx --out $(ART)/bench_tx.json
+
+bench-prep: $(STAMPS)/install ## tokenizing speed against MidiTok's REMI, one core, same files (Bach corpus, multi-program fixtures): bench_prep.json
+	@test -d $(CORPUS_DIR) || muse_corpus --out $(CORPUS_DIR) --name bach
+	muse_bench_prep --midi_dir $(CORPUS_DIR),nbs/fixtures --out $(ART)/bench_prep.json
 
 CPP_BUILD ?= build/cpp
 # cmake from PyPI when the machine has a compiler but no cmake

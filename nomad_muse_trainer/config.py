@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SCHEMA', 'DEFAULTS', 'ALIASES', 'EXTRAS', 'PATHS', 'UserError', 'missing_extra', 'cli_errors', 'command',
-           'load_config', 'config_yaml', 'atomic_path', 'atomic_write_text', 'progress']
+           'load_config', 'config_yaml', 'atomic_path', 'atomic_write_text', 'progress', 'n_workers']
 
 # %% ../nbs/00_config.ipynb #b0ec8ef3
 import contextlib, copy, functools, json, os, sys, tempfile, time, types
@@ -33,7 +33,7 @@ SCHEMA = {   # section: {key: (default, what it means)} or {subsection: (what it
         'test_split': (0.1, "test: what muse_eval reports"),
         'seed': (42, "the seed of the split"),
         'parse_timeout_s': (20.0, "a file that hangs the MIDI parser is recorded as an error after this"),
-        'workers': (2, "processes for indexing and tokenizing"),
+        'workers': ('auto', "processes for indexing and tokenizing: auto (every core this process may use) or a number"),
     },
     'training': {
         'device': ('auto', "auto, cpu or cuda (cuda falls back to cpu with one warning when there is no GPU)"),
@@ -150,19 +150,24 @@ def _check(name, value, default, where):
         if isinstance(default, int) and float(value) != int(value):
             raise UserError(f"{where}: {name} must be a whole number, got {value!r}")
         value = type(default)(value)
+    elif name == 'data.workers' and value != 'auto':                 # `auto` or a whole number
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or not str(value).isdigit():
+            raise UserError(f"{where}: {name} must be auto or a whole number, got {value!r}")
+        value = int(value)
     elif isinstance(default, str) and not isinstance(value, str):
         raise UserError(f"{where}: {name} must be a string, got {value!r}")
     return value
 
 # %% ../nbs/00_config.ipynb #fdcbbf66
 _CHOICES = {('tokenization', 'mode'): ('duration', 'performance'), ('training', 'device'): ('auto', 'cpu', 'cuda')}
-_POSITIVE = {('tokenization', 'time_shift_ms'), ('data', 'parse_timeout_s'), ('data', 'workers'), ('data', 'max_midi_length'),
+_POSITIVE = {('tokenization', 'time_shift_ms'), ('data', 'parse_timeout_s'), ('data', 'max_midi_length'),
              ('training', 'batch_size'), ('data', 'sequence_length'), ('training', 'learning_rate')}
 
 def _validate(cfg, where):
     "Range checks that a type check cannot make"
     for (s, k), ok in _CHOICES.items():
         if cfg[s][k] not in ok: raise UserError(f"{where}: {s}.{k} must be one of {', '.join(ok)}, got {cfg[s][k]!r}")
+    if cfg['data']['workers'] != 'auto' and cfg['data']['workers'] < 1: raise UserError(f"{where}: data.workers must be auto or at least 1, got {cfg['data']['workers']!r}")
     for s, k in _POSITIVE:
         if cfg[s][k] <= 0: raise UserError(f"{where}: {s}.{k} must be positive, got {cfg[s][k]!r}")
     d = cfg['data']
@@ -265,7 +270,7 @@ def config_yaml()->str:
 PATHS = {   # the default file of each artifact
     'manifest': 'artifacts/manifest.csv', 'dataset': 'artifacts/dataset.npz', 'vocab': 'artifacts/vocab.json',
     'stats': 'artifacts/stats.json', 'baseline': 'artifacts/baseline.bin', 'checkpoints': 'artifacts/checkpoints',
-    'onnx': 'artifacts/muse_quantized.onnx', 'eval': 'artifacts/eval.json', 'bench': 'artifacts/bench.json',
+    'onnx': 'artifacts/muse_quantized.onnx', 'eval': 'artifacts/eval.json', 'bench': 'artifacts/bench.json', 'bench_prep': 'artifacts/bench_prep.json',
     'sample': 'artifacts/sample.mid',
 }
 
@@ -324,3 +329,11 @@ def progress(items, # an iterable
     "`items` with a progress bar (tqdm) where someone is watching, and a few plain lines in a log; set `.comment` to show a running figure"
     if total is None and hasattr(items, '__len__'): total = len(items)
     return (_Bar if _interactive() else _Lines)(items, total, desc)
+
+# %% ../nbs/00_config.ipynb #e3e0107b
+def n_workers(workers='auto', # `auto`, or a number of processes
+              jobs:int=None, # how many jobs there are (never more workers than jobs)
+             )->int:
+    "The number of worker processes `workers` asks for: `auto` is every core this process may run on"
+    n = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1) if workers == 'auto' else int(workers)
+    return max(1, min(n, jobs) if jobs is not None else n)

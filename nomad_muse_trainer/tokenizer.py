@@ -6,15 +6,15 @@
 __all__ = ['PAD', 'BOS', 'EOS', 'UNK', 'NOTE_ON', 'NOTE_OFF', 'TIME_SHIFT', 'N_PITCHES', 'N_SHIFTS', 'N_VELOCITIES',
            'N_DURATIONS', 'VELOCITY', 'DURATION', 'VOCAB_SIZE', 'MAX_VOCAB', 'DURATION_STEPS', 'VELOCITY_VALUES',
            'DEFAULT_VELOCITY', 'DEFAULT_VELOCITY_BIN', 'TIME_SHIFT_MS', 'DEFAULT_BAR', 'token_names', 'describe',
-           'velocity_values', 'duration_steps', 'bar_of', 'velocity_bin', 'duration_bin', 'MidiError', 'load_midi',
-           'midi_notes', 'decode_notes', 'MuseTokenizer', 'vocab_sha256', 'check_vocab', 'load_vocab', 'GrammarState',
-           'Grammar', 'random_walk', 'complete', 'truncate', 'plot_piano_roll', 'encode', 'decode']
+           'velocity_values', 'duration_steps', 'bar_of', 'velocity_bin', 'duration_bin', 'MidiError', 'Midi',
+           'load_midi', 'midi_notes', 'decode_notes', 'MuseTokenizer', 'vocab_sha256', 'check_vocab', 'load_vocab',
+           'GrammarState', 'Grammar', 'random_walk', 'complete', 'truncate', 'plot_piano_roll', 'encode', 'decode']
 
 # %% ../nbs/00_tokenizer.ipynb #6e4a657a
 import hashlib, io, json, warnings
 from pathlib import Path
 import numpy as np
-import pretty_midi
+import pretty_midi, symusic
 from fastcore.basics import patch
 from .config import DEFAULTS, UserError, atomic_write_text
 
@@ -100,41 +100,120 @@ def duration_bin(steps, # durations, in time steps
 class MidiError(UserError):
     "A MIDI file that cannot be read or holds no usable notes"
 
+# %% ../nbs/00_tokenizer.ipynb #6a997267
+def _tick_seconds(tempos, tpq:int):
+    "The tempo map as segments (start tick, start s, s per tick), read as pretty_midi reads it (its arithmetic, so times agree to the last bit)"
+    ticks, scales = [0], [60.0/(120.0*tpq)]                      # 120 bpm until the first tempo event
+    for t, mspq in zip(tempos['time'].tolist(), tempos['mspq'].tolist()):
+        if mspq <= 0: continue
+        scale = 60.0/((6e7/mspq)*tpq)
+        if t == 0: ticks, scales = [0], [scale]
+        elif scale != scales[-1]: ticks.append(t); scales.append(scale)
+    ticks, scales = np.array(ticks, np.int64), np.array(scales)
+    start = np.zeros(len(ticks))
+    for i in range(1, len(ticks)): start[i] = start[i-1] + scales[i-1]*(ticks[i] - ticks[i-1])
+    return ticks, start, scales
+
+class Midi:
+    "A parsed MIDI file as the pipeline uses it: its notes in seconds (with program and drum flag), tempo map, meter, key and tracks"
+    def __init__(self, score):
+        self.score, self.tpq = score, max(int(score.ticks_per_quarter), 1)
+        self._ticks, self._start, self._scale = _tick_seconds(score.tempos.numpy(), self.tpq)
+        cols, self.tracks = [], []
+        for tr in score.tracks:
+            n = tr.note_num()
+            if n: cols.append(tr.notes.numpy()); self.tracks.append((int(tr.program), bool(tr.is_drum), n))
+        n = sum(k for *_, k in self.tracks)
+        t = np.zeros((n, 6), np.int64)                            # rows (start tick, end tick, pitch, velocity, program, drum)
+        if cols:
+            for j, c in enumerate(('time', 'duration', 'pitch', 'velocity')): t[:, j] = np.concatenate([d[c] for d in cols])
+            t[:, 1] += t[:, 0]
+            t[:, 4:] = np.repeat(np.array([(p, d) for p, d, _ in self.tracks]), [k for *_, k in self.tracks], axis=0)
+        self.note_ticks = t
+        self.notes = t.astype(float)
+        self.notes[:, :2] = self.seconds(t[:, :2])
+
+    def seconds(self, ticks)->np.ndarray:
+        "Times in seconds of MIDI ticks, through the tempo map"
+        ticks = np.asarray(ticks, np.int64)
+        if len(self._ticks) == 1: return self._start[0] + self._scale[0]*ticks     # one tempo (most files)
+        i = np.searchsorted(self._ticks, ticks, side='right') - 1
+        return self._start[i] + self._scale[i]*(ticks - self._ticks[i])
+
+    @property
+    def has_drums(self)->bool: return any(d for _, d, _ in self.tracks)
+    @property
+    def programs(self)->str: return ' '.join(sorted({'drums' if d else str(p) for p, d, _ in self.tracks}))
+
+    def tempo_changes(self)->tuple:
+        "(times in s, bpm) of every change of tempo, the first at 0"
+        return self._start.copy(), 60.0/(self._scale*self.tpq)
+
+    def end_s(self)->float: return float(self.seconds(self.score.end())) if self.score.end() > 0 else 0.0
+
+    def time_signature(self)->tuple:
+        "The first time signature (numerator, denominator), or None"
+        ts = self.score.time_signatures.numpy()
+        return (int(ts['numerator'][0]), int(ts['denominator'][0])) if len(ts['time']) else None
+
+    def key_number(self):
+        "The first key signature as 0-11 (C-B major) or 12-23 (C-B minor), or None"
+        ks = self.score.key_signatures.numpy()
+        if not len(ks['time']): return None
+        minor = int(ks['tonality'][0]) == 1
+        return (int(ks['key'][0])*7 + (9 if minor else 0)) % 12 + 12*minor
+
+    def downbeats(self)->np.ndarray:
+        "Times (s) of every bar line to the end, from the time signatures (4/4 where there is none)"
+        ts = self.score.time_signatures.numpy()
+        at, num, den = ts['time'].astype(np.int64), ts['numerator'].astype(np.int64), ts['denominator'].astype(np.int64)
+        if not len(at) or at[0] > 0: at, num, den = np.r_[0, at], np.r_[4, num], np.r_[4, den]
+        end = max(int(self.score.end()), 1)
+        out = []
+        for i in range(len(at)):
+            bar = max(int(round(num[i]*self.tpq*4/max(den[i], 1))), 1)
+            stop = at[i+1] if i + 1 < len(at) else end + 1
+            out.append(np.arange(at[i], max(stop, at[i] + 1), bar))
+        return self.seconds(np.concatenate(out))
+
+
 # %% ../nbs/00_tokenizer.ipynb #cb7bfbe1
-def load_midi(midi # a path to a MIDI file, raw bytes, or a `pretty_midi.PrettyMIDI`
-             )->pretty_midi.PrettyMIDI:
-    "Parse `midi` with pretty_midi, turning every failure into a `MidiError` that names the file and the reason"
-    if isinstance(midi, pretty_midi.PrettyMIDI): return midi
-    name = '<bytes>' if isinstance(midi, (bytes, bytearray)) else str(midi)
+def load_midi(midi # a path to a MIDI file, raw bytes, a `Midi`, or a `pretty_midi.PrettyMIDI`
+             )->"Midi":
+    "Parse `midi` with symusic, turning every failure into a `MidiError` that names the file and the reason"
+    if isinstance(midi, Midi): return midi
+    name = '<bytes>' if isinstance(midi, (bytes, bytearray)) else '<midi>'
+    if isinstance(midi, pretty_midi.PrettyMIDI): buf = io.BytesIO(); midi.write(buf); midi = buf.getvalue()
     if not isinstance(midi, (bytes, bytearray)):
-        p = Path(midi)
-        if not p.exists(): raise MidiError(f"no such file: {p}")
-        if p.is_dir(): raise MidiError(f"{p} is a folder, not a MIDI file")
-        midi = p.read_bytes()
+        name = str(midi)
+        try:
+            with open(midi, 'rb') as f: midi = f.read()
+        except FileNotFoundError: raise MidiError(f"no such file: {name}") from None
+        except IsADirectoryError: raise MidiError(f"{name} is a folder, not a MIDI file") from None
+        except OSError as e: raise MidiError(f"{name}: unreadable ({e.strerror})") from None
     if len(midi) == 0: raise MidiError(f"{name}: empty file")
     if not midi.startswith(b'MThd'): raise MidiError(f"{name}: not a MIDI file (no MThd header)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            return pretty_midi.PrettyMIDI(io.BytesIO(midi))
+    try: return Midi(symusic.Score.from_midi(bytes(midi)))
     except Exception as e:
         msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise MidiError(f"{name}: corrupt MIDI ({type(e).__name__}: {msg})") from None
 
 # %% ../nbs/00_tokenizer.ipynb #0e3392b5
-def midi_notes(pm:pretty_midi.PrettyMIDI, # a parsed MIDI file
-               include_drums:bool=False, # keep channel-10 instruments as pitched notes
+def midi_notes(midi, # a `Midi` (or anything `load_midi` reads)
+               include_drums:bool=False, # keep channel-10 notes as pitched notes
               )->np.ndarray:
-    "All notes of `pm` as a float array of rows (start s, end s, pitch, velocity), sorted by start then pitch"
-    rows = [(n.start, n.end, n.pitch, n.velocity) for inst in pm.instruments
-            if include_drums or not inst.is_drum for n in inst.notes]
-    a = np.array(rows, dtype=float).reshape(-1, 4)
+    "All notes of `midi` as a float array of rows (start s, end s, pitch, velocity), sorted by start then pitch"
+    a = _notes(load_midi(midi), include_drums)
     return a[np.lexsort((a[:, 2], a[:, 0]))]
+
+def _notes(m, include_drums:bool=False)->np.ndarray:
+    "The (start s, end s, pitch, velocity) rows of a `Midi`, in file order"
+    return m.notes[:, :4] if include_drums or not m.has_drums else m.notes[m.notes[:, 5] == 0, :4]
 
 # %% ../nbs/00_tokenizer.ipynb #f10e2039
 def _restrike_gap(on, pitch):
     "Steps from each note's start to the next start of its pitch (inf for the last note of a pitch)"
-    o = np.lexsort((on, pitch))
+    o = np.argsort(pitch, kind='stable') if np.all(on[1:] >= on[:-1]) else np.lexsort((on, pitch))
     gap = np.full(len(on), np.inf)
     same = pitch[o[1:]] == pitch[o[:-1]]
     gap[o[:-1][same]] = on[o[1:][same]] - on[o[:-1][same]]
@@ -146,8 +225,9 @@ def _quantize(notes, step_s, melody_only=False, n_velocities=N_VELOCITIES):
     if len(notes) == 0: return np.zeros((0, 6))
     on = np.rint(notes[:, 0]/step_s).astype(np.int64)
     end = np.rint(notes[:, 1]/step_s).astype(np.int64)
-    q = np.column_stack([on - on.min(), (notes[:, 1]-notes[:, 0])/step_s, notes[:, 2], velocity_bin(notes[:, 3], n_velocities), end - on.min(), on*0.])
-    q = q[np.lexsort((-q[:, 1], q[:, 2], q[:, 0]))]              # by onset, pitch, longest first
+    q = np.zeros((len(notes), 6))
+    q[:, 0], q[:, 1], q[:, 2], q[:, 3], q[:, 4] = on - on.min(), (notes[:, 1]-notes[:, 0])/step_s, notes[:, 2], velocity_bin(notes[:, 3], n_velocities), end - on.min()
+    q = q[np.lexsort((notes[:, 0], -q[:, 1], q[:, 2], q[:, 0]))]  # by onset step, pitch, longest first (then earliest)
     keep = np.ones(len(q), bool)
     keep[1:] = (q[1:, 0] != q[:-1, 0]) | (q[1:, 2] != q[:-1, 2])  # one note per (onset, pitch)
     q = q[keep]
@@ -161,33 +241,50 @@ def _quantize(notes, step_s, melody_only=False, n_velocities=N_VELOCITIES):
     return q
 
 # %% ../nbs/00_tokenizer.ipynb #5a5aaa14
-def _time_shifts(gap, n=N_SHIFTS):
-    "TIME_SHIFT tokens for a gap of `gap` steps: n-step tokens, then the remainder"
-    return [TIME_SHIFT + n - 1]*(gap//n) + ([TIME_SHIFT + gap % n - 1] if gap % n else [])
+def _stream(gap, vel, tail, n):
+    "`<BOS>`, then per event: the TIME_SHIFTs of its `gap` (n-step tokens, then the remainder), its `vel` token (if >= 0), its `tail` tokens; `<EOS>`"
+    gap, vel, tail = np.asarray(gap, np.int64), np.asarray(vel, np.int64), np.asarray(tail, np.int64).reshape(len(gap), -1)
+    full, rem = gap // n, gap % n
+    ns, hv = full + (rem > 0), vel >= 0
+    size = ns + hv + tail.shape[1]
+    start = 1 + np.cumsum(size) - size
+    out = np.empty(int(size.sum()) + 2, np.int64)
+    out[0], out[-1] = BOS, EOS
+    k = np.arange(int(full.sum())) - np.repeat(np.cumsum(full) - full, full)
+    out[np.repeat(start, full) + k] = TIME_SHIFT + n - 1
+    r = rem > 0
+    out[start[r] + full[r]] = TIME_SHIFT + rem[r] - 1
+    out[(start + ns)[hv]] = vel[hv]
+    for j in range(tail.shape[1]): out[start + ns + hv + j] = tail[:, j]
+    return out
+
+def _gaps(t):
+    "Steps from each event to the one before it (the first from 0)"
+    g = np.array(t, np.int64); g[1:] -= t[:-1]; return g
+
+def _vel_changes(vb, base):
+    "The VELOCITY token of each note whose bin differs from the note before it (the first always), else -1"
+    vb = np.asarray(vb, np.int64)
+    changed = np.ones(len(vb), bool); changed[1:] = vb[1:] != vb[:-1]
+    return np.where(changed, base + vb - 1, -1)
 
 # %% ../nbs/00_tokenizer.ipynb #c09c6e58
 def _encode_duration(q, tok):
-    out, t, vel = [BOS], 0, 0
+    on, p, vb = q[:, 0].astype(np.int64), q[:, 2].astype(np.int64), q[:, 3].astype(np.int64)
     durs = duration_bin(q[:, 1], q[:, 5], tok.duration_steps)
-    for on, dur, p, vb in zip(q[:, 0].astype(int), durs, q[:, 2].astype(int), q[:, 3].astype(int)):
-        if on > t: out += _time_shifts(on - t, tok.n_shifts); t = on
-        if vb != vel: out.append(tok.velocity_base + vb - 1); vel = vb
-        out += [NOTE_ON + p, tok.duration_base + dur - 1]
-    return out + [EOS]
+    return _stream(_gaps(on), _vel_changes(vb, tok.velocity_base),
+                   np.column_stack([NOTE_ON + p, tok.duration_base + durs - 1]), tok.n_shifts)
 
 # %% ../nbs/00_tokenizer.ipynb #bd4ea5e4
 def _encode_performance(q, tok):
-    on, p, vb = q[:, 0].astype(int), q[:, 2].astype(int), q[:, 3].astype(int)
-    off = np.maximum(q[:, 4].astype(int), on + 1)               # at least one step long
+    on, p, vb = q[:, 0].astype(np.int64), q[:, 2].astype(np.int64), q[:, 3].astype(np.int64)
+    off = np.maximum(q[:, 4].astype(np.int64), on + 1)              # at least one step long
     ev = np.concatenate([np.column_stack([off, np.zeros_like(p), p, vb]), np.column_stack([on, np.ones_like(p), p, vb])])
-    ev = ev[np.lexsort((ev[:, 2], ev[:, 1], ev[:, 0]))]         # by time, NOTE_OFFs first, then pitch
-    out, t, vel = [BOS], 0, 0
-    for time, kind, pitch, v in ev:
-        if time > t: out += _time_shifts(time - t, tok.n_shifts); t = time
-        if kind == 0: out.append(NOTE_OFF + pitch); continue
-        if v != vel: out.append(tok.velocity_base + v - 1); vel = v
-        out.append(NOTE_ON + pitch)
-    return out + [EOS]
+    ev = ev[np.lexsort((ev[:, 2], ev[:, 1], ev[:, 0]))]             # by time, NOTE_OFFs first, then pitch
+    is_on = ev[:, 1] == 1
+    vel = np.full(len(ev), -1)
+    vel[is_on] = _vel_changes(ev[is_on, 3], tok.velocity_base)     # velocity changes count among note-ons only
+    return _stream(_gaps(ev[:, 0]), vel, np.where(is_on, NOTE_ON, NOTE_OFF) + ev[:, 2], tok.n_shifts)
 
 # %% ../nbs/00_tokenizer.ipynb #8bf1a255
 def _check_ids(ids, size:int=VOCAB_SIZE):
@@ -291,18 +388,17 @@ class MuseTokenizer:
 
 # %% ../nbs/00_tokenizer.ipynb #1a48c90d
 @patch
-def encode(self:MuseTokenizer, midi, # a path, raw bytes, or a `PrettyMIDI`
+def encode(self:MuseTokenizer, midi, # a path, raw bytes, a `Midi` or a `PrettyMIDI`
            melody_only:bool=False, # keep only the highest note at each onset
           )->np.ndarray:
     "Token ids (int64) of `midi`, `<BOS>` to `<EOS>`; a file with no usable notes is a `MidiError`"
-    pm = load_midi(midi)
-    notes = midi_notes(pm, self.include_drums)
+    m = load_midi(midi)
+    notes = _notes(m, self.include_drums)
     if len(notes) == 0:
-        drums = any(i.is_drum and i.notes for i in pm.instruments)
-        raise MidiError(f"{midi if not isinstance(midi, (bytes, pretty_midi.PrettyMIDI)) else '<midi>'}: "
-                        + ("only drum notes (drums are skipped)" if drums else "no notes"))
+        raise MidiError(f"{midi if isinstance(midi, (str, Path)) else '<midi>'}: "
+                        + ("only drum notes (drums are skipped)" if m.has_drums else "no notes"))
     q = _quantize(notes, self.step_s, melody_only, self.n_velocities)
-    return np.array(_encode_duration(q, self) if self.mode == 'duration' else _encode_performance(q, self), dtype=np.int64)
+    return _encode_duration(q, self) if self.mode == 'duration' else _encode_performance(q, self)
 
 # %% ../nbs/00_tokenizer.ipynb #400fdeed
 @patch
@@ -505,7 +601,7 @@ def truncate(grammar:Grammar, # the grammar of `ids`
         k -= len(out) - n
 
 # %% ../nbs/00_tokenizer.ipynb #ece5e605
-def plot_piano_roll(x, # token ids, a `PrettyMIDI`, or a path to a MIDI file
+def plot_piano_roll(x, # token ids, a `Midi`, a `PrettyMIDI`, or a path to a MIDI file
                     ax=None, # a matplotlib axis to draw on
                     title:str=None, # the title of the plot
                     seconds:float=None, # show only the first `seconds`
@@ -518,7 +614,7 @@ def plot_piano_roll(x, # token ids, a `PrettyMIDI`, or a path to a MIDI file
     from matplotlib.collections import PatchCollection
     from matplotlib.patches import Rectangle
     from matplotlib.colors import to_rgb
-    if isinstance(x, pretty_midi.PrettyMIDI) or isinstance(x, (str, Path, bytes)): notes = midi_notes(load_midi(x), include_drums=True)
+    if isinstance(x, (Midi, pretty_midi.PrettyMIDI, str, Path, bytes)): notes = midi_notes(x, include_drums=True)
     else:
         n = decode_notes(x, tok); step = (tok.time_shift_ms if tok else time_shift_ms)/1000
         notes = np.column_stack([n[:, 0]*step, n[:, 1]*step, n[:, 2], n[:, 3]]).astype(float)

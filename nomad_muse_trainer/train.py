@@ -39,12 +39,14 @@ class WindowSampler:
                  transpose:int=0, # the largest shift in semitones, up or down (0: none)
                 ):
         if len(tokens) < seq_len + 2: raise UserError(f"the training split has {len(tokens)} tokens, fewer than sequence_length + 2 ({seq_len + 2})")
-        self.tokens, self.seq_len, self.batch_size, self.transpose = tokens.long(), seq_len, batch_size, transpose
+        self.tokens = tokens if isinstance(tokens, np.ndarray) else tokens.long()     # numpy: memory-mapped, read window by window
+        self.seq_len, self.batch_size, self.transpose = seq_len, batch_size, transpose
         self.g = torch.Generator().manual_seed(seed)
         self.offsets = torch.arange(seq_len + 1)
     def batch(self)->torch.Tensor:
         starts = torch.randint(0, len(self.tokens) - self.seq_len - 1, (self.batch_size,), generator=self.g)
-        x = self.tokens[starts[:, None] + self.offsets]
+        idx = starts[:, None] + self.offsets
+        x = torch.from_numpy(self.tokens[idx.numpy()].astype(np.int64)) if isinstance(self.tokens, np.ndarray) else self.tokens[idx]
         return transpose_windows(x, torch.randint(-self.transpose, self.transpose + 1, (self.batch_size,), generator=self.g)) if self.transpose else x
     def state_dict(self): return {'generator': self.g.get_state()}
     def load_state_dict(self, d): self.g.set_state(d['generator'])
@@ -207,7 +209,11 @@ def make_optimizer(model:torch.nn.Module, tc:dict)->torch.optim.Optimizer:
                              lr=tc['learning_rate'])
 
 def _splits(ds:dict, seq_len:int)->tuple:
-    "The training split as one token tensor, and the validation split's (the first training window when there is none)"
+    "The training split as one token array (memory-mapped for a dataset folder), and the validation split's (the first training window when there is none)"
+    if 'tokens' in ds and isinstance(ds['tokens']['train'], np.memmap):       # a dataset folder: windows are read from disk
+        train = ds['tokens']['train']
+        val = torch.from_numpy(np.asarray(ds['tokens']['val'], np.int64)) if len(ds['tokens']['val']) else torch.from_numpy(train[:seq_len + 1].astype(np.int64))
+        return train, val
     train = torch.from_numpy(np.concatenate(ds['train'])) if ds['train'] else torch.zeros(0, dtype=torch.long)
     val = torch.from_numpy(np.concatenate(ds['val'])).long() if ds['val'] else train[:seq_len + 1].long()
     return train, val
