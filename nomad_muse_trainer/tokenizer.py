@@ -212,50 +212,57 @@ def _notes(m, include_drums:bool=False)->np.ndarray:
 
 # %% ../nbs/00_tokenizer.ipynb #f10e2039
 def _restrike_gap(on, pitch):
-    "Steps from each note's start to the next start of its pitch (inf for the last note of a pitch)"
-    o = np.argsort(pitch, kind='stable') if np.all(on[1:] >= on[:-1]) else np.lexsort((on, pitch))
+    "Steps from each note's start to the next start of its pitch (inf for the last note of a pitch); `on` must be sorted"
+    o = np.argsort(pitch, kind='stable')
+    po, oo = pitch[o], on[o]
+    same = po[1:] == po[:-1]
     gap = np.full(len(on), np.inf)
-    same = pitch[o[1:]] == pitch[o[:-1]]
-    gap[o[:-1][same]] = on[o[1:][same]] - on[o[:-1][same]]
+    gap[o[:-1][same]] = (oo[1:] - oo[:-1])[same]
     return gap
 
 # %% ../nbs/00_tokenizer.ipynb #17c5b691
 def _quantize(notes, step_s, melody_only=False, n_velocities=N_VELOCITIES):
     "Notes as rows (onset step, duration in steps, pitch, velocity bin, end step, steps to the next start of the pitch)"
     if len(notes) == 0: return np.zeros((0, 6))
-    on = np.rint(notes[:, 0]/step_s).astype(np.int64)
-    end = np.rint(notes[:, 1]/step_s).astype(np.int64)
-    q = np.zeros((len(notes), 6))
-    q[:, 0], q[:, 1], q[:, 2], q[:, 3], q[:, 4] = on - on.min(), (notes[:, 1]-notes[:, 0])/step_s, notes[:, 2], velocity_bin(notes[:, 3], n_velocities), end - on.min()
-    q = q[np.lexsort((notes[:, 0], -q[:, 1], q[:, 2], q[:, 0]))]  # by onset step, pitch, longest first (then earliest)
-    keep = np.ones(len(q), bool)
+    on = np.rint(notes[:, 0] / step_s)
+    dur = (notes[:, 1] - notes[:, 0]) / step_s
+    o = np.lexsort((notes[:, 0], -dur, on * 128 + notes[:, 2]))   # by onset step, pitch, longest first (then earliest)
+    q = np.empty((len(notes), 6))
+    first = on.min()
+    q[:, 0], q[:, 1], q[:, 2] = on[o] - first, dur[o], notes[o, 2]
+    q[:, 3] = np.minimum(np.maximum((notes[o, 3] - 1) * n_velocities // 128 + 1, 1), n_velocities)
+    q[:, 4] = np.rint(notes[o, 1] / step_s) - first
+    keep = np.empty(len(q), bool); keep[0] = True
     keep[1:] = (q[1:, 0] != q[:-1, 0]) | (q[1:, 2] != q[:-1, 2])  # one note per (onset, pitch)
-    q = q[keep]
+    if not keep.all(): q = q[keep]
     if melody_only:                                              # skyline: the highest note of each onset
         top = np.ones(len(q), bool); top[:-1] = q[1:, 0] != q[:-1, 0]
         q = q[top]
         nxt = np.append(q[1:, 0], np.inf)
         q[:, 1] = np.minimum(q[:, 1], nxt - q[:, 0]); q[:, 4] = np.minimum(q[:, 4], nxt)
     q[:, 5] = _restrike_gap(q[:, 0], q[:, 2])                     # a pitch cannot overlap itself
-    q[:, 1] = np.minimum(q[:, 1], q[:, 5]); q[:, 4] = np.minimum(q[:, 4], q[:, 0] + q[:, 5])
+    np.minimum(q[:, 1], q[:, 5], out=q[:, 1]); np.minimum(q[:, 4], q[:, 0] + q[:, 5], out=q[:, 4])
     return q
 
 # %% ../nbs/00_tokenizer.ipynb #5a5aaa14
 def _stream(gap, vel, tail, n):
-    "`<BOS>`, then per event: the TIME_SHIFTs of its `gap` (n-step tokens, then the remainder), its `vel` token (if >= 0), its `tail` tokens; `<EOS>`"
-    gap, vel, tail = np.asarray(gap, np.int64), np.asarray(vel, np.int64), np.asarray(tail, np.int64).reshape(len(gap), -1)
-    full, rem = gap // n, gap % n
-    ns, hv = full + (rem > 0), vel >= 0
-    size = ns + hv + tail.shape[1]
-    start = 1 + np.cumsum(size) - size
-    out = np.empty(int(size.sum()) + 2, np.int64)
+    "`<BOS>`, then per event: the TIME_SHIFTs of its `gap` (n-step tokens, then the remainder), its `vel` token (if >= 0), its `tail` tokens (a tuple of arrays); `<EOS>`"
+    full, rem = np.divmod(gap, n)
+    hv = vel >= 0
+    start = np.empty(len(gap), np.int64)
+    pos = (rem > 0) + full + hv                                   # tokens before the tail, per event
+    size = pos + len(tail)
+    np.cumsum(size, out=start); start -= size - 1                 # where each event's tokens begin (after <BOS>)
+    out = np.empty(int(start[-1] + size[-1]) + 1 if len(gap) else 2, np.int64)
     out[0], out[-1] = BOS, EOS
-    k = np.arange(int(full.sum())) - np.repeat(np.cumsum(full) - full, full)
-    out[np.repeat(start, full) + k] = TIME_SHIFT + n - 1
+    if full.any():                                                # gaps of more than n steps: n-step tokens first
+        k = np.arange(int(full.sum())) - np.repeat(np.cumsum(full) - full, full)
+        out[np.repeat(start, full) + k] = TIME_SHIFT + n - 1
     r = rem > 0
-    out[start[r] + full[r]] = TIME_SHIFT + rem[r] - 1
-    out[(start + ns)[hv]] = vel[hv]
-    for j in range(tail.shape[1]): out[start + ns + hv + j] = tail[:, j]
+    out[(start + full)[r]] = TIME_SHIFT - 1 + rem[r]
+    at = start + pos
+    out[(at - 1)[hv]] = vel[hv]
+    for j, t in enumerate(tail): out[at + j] = t
     return out
 
 def _gaps(t):
@@ -272,8 +279,7 @@ def _vel_changes(vb, base):
 def _encode_duration(q, tok):
     on, p, vb = q[:, 0].astype(np.int64), q[:, 2].astype(np.int64), q[:, 3].astype(np.int64)
     durs = duration_bin(q[:, 1], q[:, 5], tok.duration_steps)
-    return _stream(_gaps(on), _vel_changes(vb, tok.velocity_base),
-                   np.column_stack([NOTE_ON + p, tok.duration_base + durs - 1]), tok.n_shifts)
+    return _stream(_gaps(on), _vel_changes(vb, tok.velocity_base), (NOTE_ON + p, tok.duration_base - 1 + durs), tok.n_shifts)
 
 # %% ../nbs/00_tokenizer.ipynb #bd4ea5e4
 def _encode_performance(q, tok):
@@ -284,7 +290,7 @@ def _encode_performance(q, tok):
     is_on = ev[:, 1] == 1
     vel = np.full(len(ev), -1)
     vel[is_on] = _vel_changes(ev[is_on, 3], tok.velocity_base)     # velocity changes count among note-ons only
-    return _stream(_gaps(ev[:, 0]), vel, np.where(is_on, NOTE_ON, NOTE_OFF) + ev[:, 2], tok.n_shifts)
+    return _stream(_gaps(ev[:, 0]), vel, (np.where(is_on, NOTE_ON, NOTE_OFF) + ev[:, 2],), tok.n_shifts)
 
 # %% ../nbs/00_tokenizer.ipynb #8bf1a255
 def _check_ids(ids, size:int=VOCAB_SIZE):
@@ -399,6 +405,104 @@ def encode(self:MuseTokenizer, midi, # a path, raw bytes, a `Midi` or a `PrettyM
                         + ("only drum notes (drums are skipped)" if m.has_drums else "no notes"))
     q = _quantize(notes, self.step_s, melody_only, self.n_velocities)
     return _encode_duration(q, self) if self.mode == 'duration' else _encode_performance(q, self)
+
+# %% ../nbs/00_tokenizer.ipynb #d1b7bd1a
+def _quantize_many(notes, fid, step_s, melody_only=False, n_velocities=N_VELOCITIES):
+    "`_quantize` of many files at once: `notes` of all of them, `fid` the file of each row; returns (rows, file of each row)"
+    on = np.rint(notes[:, 0] / step_s)
+    dur = (notes[:, 1] - notes[:, 0]) / step_s
+    o = np.lexsort((notes[:, 0], -dur, on * 128 + notes[:, 2], fid))   # by file, onset step, pitch, longest first (then earliest)
+    f, on = fid[o], on[o]
+    new = np.empty(len(f), bool); new[0] = True; new[1:] = f[1:] != f[:-1]
+    first = np.maximum.accumulate(np.where(new, np.arange(len(f)), 0))  # row of each file's first (earliest) note
+    base = on[first]
+    q = np.empty((len(notes), 6))
+    q[:, 0], q[:, 1], q[:, 2] = on - base, dur[o], notes[o, 2]
+    q[:, 3] = np.minimum(np.maximum((notes[o, 3] - 1) * n_velocities // 128 + 1, 1), n_velocities)
+    q[:, 4] = np.rint(notes[o, 1] / step_s) - base
+    keep = new.copy()
+    keep[1:] |= (q[1:, 0] != q[:-1, 0]) | (q[1:, 2] != q[:-1, 2])   # one note per (file, onset, pitch)
+    if not keep.all(): q, f = q[keep], f[keep]
+    last = np.empty(len(f), bool); last[-1] = True; last[:-1] = f[1:] != f[:-1]
+    if melody_only:                                                  # skyline: the highest note of each onset
+        top = last.copy(); top[:-1] |= q[1:, 0] != q[:-1, 0]
+        q, f = q[top], f[top]
+        last = np.empty(len(f), bool); last[-1] = True; last[:-1] = f[1:] != f[:-1]
+        nxt = np.where(last, np.inf, np.append(q[1:, 0], np.inf))
+        q[:, 1] = np.minimum(q[:, 1], nxt - q[:, 0]); q[:, 4] = np.minimum(q[:, 4], nxt)
+    r = np.lexsort((q[:, 2], f)) if len(f) else np.zeros(0, int)    # by file, pitch (stable: onsets in order)
+    same = (f[r][1:] == f[r][:-1]) & (q[r, 2][1:] == q[r, 2][:-1])
+    gap = np.full(len(q), np.inf)
+    gap[r[:-1][same]] = (q[r, 0][1:] - q[r, 0][:-1])[same]
+    q[:, 5] = gap                                                     # a pitch cannot overlap itself
+    np.minimum(q[:, 1], q[:, 5], out=q[:, 1]); np.minimum(q[:, 4], q[:, 0] + q[:, 5], out=q[:, 4])
+    return q, f
+
+def _stream_many(gap, vel, tail, n, f):
+    "`_stream` of many files at once (`f`: the file of each event, files in order); returns one token array per file"
+    full, rem = np.divmod(gap, n)
+    hv = vel >= 0
+    first = np.empty(len(f), bool); first[0] = True; first[1:] = f[1:] != f[:-1]
+    last = np.empty(len(f), bool); last[-1] = True; last[:-1] = f[1:] != f[:-1]
+    pos = (rem > 0) + full + hv + first                               # tokens before the tail (<BOS> for a file's first event)
+    size = pos + len(tail) + last                                     # ... and <EOS> after a file's last
+    start = np.cumsum(size); start -= size
+    out = np.empty(int(start[-1] + size[-1]), np.int64)
+    out[start[first]] = BOS
+    out[(start + size - 1)[last]] = EOS
+    s = start + first
+    if full.any():
+        k = np.arange(int(full.sum())) - np.repeat(np.cumsum(full) - full, full)
+        out[np.repeat(s, full) + k] = TIME_SHIFT + n - 1
+    r = rem > 0
+    out[(s + full)[r]] = TIME_SHIFT - 1 + rem[r]
+    at = start + pos
+    out[(at - 1)[hv]] = vel[hv]
+    for j, t in enumerate(tail): out[at + j] = t
+    return np.split(out, start[first][1:])
+
+def _vel_changes_many(vb, base, first):
+    "`_vel_changes`, starting again at each file's first note"
+    changed = first.copy(); changed[1:] |= vb[1:] != vb[:-1]
+    return np.where(changed, base + vb - 1, -1)
+
+@patch
+def encode_many(self:MuseTokenizer, midis, # paths, raw bytes, `Midi`s or `PrettyMIDI`s
+                melody_only:bool=False, # keep only the highest note at each onset
+               )->list:
+    "Token ids of many files in one vectorized pass (the fast way through a corpus): for each, its ids or the `MidiError` it raised"
+    out, notes, fids, ok = [None]*len(midis), [], [], []
+    for i, x in enumerate(midis):
+        try:
+            m = load_midi(x)
+            a = _notes(m, self.include_drums)
+            if not len(a): raise MidiError(f"{x if isinstance(x, (str, Path)) else '<midi>'}: " + ("only drum notes (drums are skipped)" if m.has_drums else "no notes"))
+        except MidiError as e: out[i] = e; continue
+        notes.append(a); fids.append(np.full(len(a), len(ok))); ok.append(i)
+    if not ok: return out
+    q, f = _quantize_many(np.concatenate(notes), np.concatenate(fids), self.step_s, melody_only, self.n_velocities)
+    first = np.empty(len(f), bool); first[0] = True; first[1:] = f[1:] != f[:-1]
+    on, p, vb = q[:, 0].astype(np.int64), q[:, 2].astype(np.int64), q[:, 3].astype(np.int64)
+    g = on.copy(); g[1:] -= on[:-1]; g[first] = on[first]
+    if self.mode == 'duration':
+        durs = duration_bin(q[:, 1], q[:, 5], self.duration_steps)
+        ids = _stream_many(g, _vel_changes_many(vb, self.velocity_base, first), (NOTE_ON + p, self.duration_base - 1 + durs), self.n_shifts, f)
+    else:
+        off = np.maximum(q[:, 4].astype(np.int64), on + 1)
+        n2 = len(on)
+        ev_f, ev_t = np.concatenate([f, f]), np.concatenate([off, on])
+        ev_k, ev_p, ev_v = np.r_[np.zeros(n2, np.int64), np.ones(n2, np.int64)], np.concatenate([p, p]), np.concatenate([vb, vb])
+        o = np.lexsort((ev_p, ev_k, ev_t, ev_f))                    # by file, time, NOTE_OFFs first, then pitch
+        ev_f, ev_t, ev_k, ev_p, ev_v = ev_f[o], ev_t[o], ev_k[o], ev_p[o], ev_v[o]
+        efirst = np.empty(len(ev_f), bool); efirst[0] = True; efirst[1:] = ev_f[1:] != ev_f[:-1]
+        eg = ev_t.copy(); eg[1:] -= ev_t[:-1]; eg[efirst] = ev_t[efirst]
+        is_on = ev_k == 1
+        vel = np.full(len(ev_f), -1)
+        fo = ev_f[is_on]; ofirst = np.empty(len(fo), bool); ofirst[0] = True; ofirst[1:] = fo[1:] != fo[:-1]
+        vel[is_on] = _vel_changes_many(ev_v[is_on], self.velocity_base, ofirst)
+        ids = _stream_many(eg, vel, (np.where(is_on, NOTE_ON, NOTE_OFF) + ev_p,), self.n_shifts, ev_f)
+    for i, x in zip(ok, ids): out[i] = x
+    return out
 
 # %% ../nbs/00_tokenizer.ipynb #400fdeed
 @patch
