@@ -2,15 +2,17 @@
 """Run every notebook under nbs/ with `nbdev_test` (each in its own process, two at a time), print each one's
 result and time, and end with one line `N passed, N failed` that CI reads.
 Usage: python tools/nbtest.py [--flags slow] [--workers 2] [name ...]"""
-import argparse, subprocess, sys, time
+import argparse, os, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 def _run(path, flags):
     t0 = time.time()
     cmd = ['nbdev_test', '--path', str(path)] + (['--flags', flags] if flags else [])
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=_ENV)
     return path, p.returncode == 0, time.time() - t0, (p.stdout + p.stderr).strip()
+
+_ENV = dict(os.environ)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
@@ -18,6 +20,9 @@ def main():
     ap.add_argument('--flags', default='', help='test flags to run as well, e.g. slow')
     ap.add_argument('--workers', type=int, default=2)
     a = ap.parse_args()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):            # notebooks side by side share the cores: no oversubscription
+        _ENV.setdefault(k, str(max(1, cores // a.workers)))
     nbs = sorted(Path('nbs').glob('*.ipynb'))
     if a.names: nbs = [n for n in nbs if any(x in n.name for x in a.names)]
     passed, failed = [], []
