@@ -178,7 +178,7 @@ def bar_grid(midi, # a `Midi` (or anything `load_midi` reads)
     m = load_midi(midi)
     num, den = m.time_signature() or (4, 4)
     bar = num*(4/den)*60/main_tempo(m)/step_s
-    downbeats = m.downbeats()
+    downbeats = m.downbeats(until=first_onset + 1e-6)              # only those before the first note matter
     before = downbeats[downbeats <= first_onset + 1e-6]
     phase = (first_onset - before[-1])/step_s if len(before) else 0.0
     return round(float(bar), 3), round(float(phase % bar), 3)

@@ -140,6 +140,11 @@ class Midi:
         i = np.searchsorted(self._ticks, ticks, side='right') - 1
         return self._start[i] + self._scale[i]*(ticks - self._ticks[i])
 
+    def ticks(self, seconds:float)->float:
+        "The MIDI tick at a time in seconds (the tempo map read backwards)"
+        i = max(int(np.searchsorted(self._start, seconds, side='right')) - 1, 0)
+        return self._ticks[i] + (seconds - self._start[i]) / self._scale[i]
+
     @property
     def has_drums(self)->bool: return any(d for _, d, _ in self.tracks)
     @property
@@ -152,9 +157,10 @@ class Midi:
     def end_s(self)->float: return float(self.seconds(self.score.end())) if self.score.end() > 0 else 0.0
 
     def time_signature(self)->tuple:
-        "The first time signature (numerator, denominator), or None"
+        "The first time signature (numerator, denominator), or None (none, or a malformed one such as 0/4)"
         ts = self.score.time_signatures.numpy()
-        return (int(ts['numerator'][0]), int(ts['denominator'][0])) if len(ts['time']) else None
+        if not len(ts['time']) or ts['numerator'][0] <= 0 or ts['denominator'][0] <= 0: return None
+        return int(ts['numerator'][0]), int(ts['denominator'][0])
 
     def key_number(self):
         "The first key signature as 0-11 (C-B major) or 12-23 (C-B minor), or None"
@@ -163,12 +169,16 @@ class Midi:
         minor = int(ks['tonality'][0]) == 1
         return (int(ks['key'][0])*7 + (9 if minor else 0)) % 12 + 12*minor
 
-    def downbeats(self)->np.ndarray:
-        "Times (s) of every bar line to the end, from the time signatures (4/4 where there is none)"
+    def downbeats(self, until:float=None, # stop at this time (s); None: the end of the file
+                 )->np.ndarray:
+        "Times (s) of the bar lines, from the time signatures (4/4 where there is none, or where one is malformed)"
         ts = self.score.time_signatures.numpy()
         at, num, den = ts['time'].astype(np.int64), ts['numerator'].astype(np.int64), ts['denominator'].astype(np.int64)
+        bad = (num <= 0) | (den <= 0)
+        num, den = np.where(bad, 4, num), np.where(bad, 4, den)
         if not len(at) or at[0] > 0: at, num, den = np.r_[0, at], np.r_[4, num], np.r_[4, den]
         end = max(int(self.score.end()), 1)
+        if until is not None: end = min(end, int(self.ticks(until)) + 1)
         out = []
         for i in range(len(at)):
             bar = max(int(round(num[i]*self.tpq*4/max(den[i], 1))), 1)
