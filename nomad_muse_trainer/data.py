@@ -189,6 +189,10 @@ MANIFEST_COLUMNS = ['path', 'sha1', 'ok', 'error', 'n_notes', 'duration_s', 'tem
                     'content_sha1', 'duplicate_of', 'key_signature', 'time_signature', 'bar_steps', 'bar_phase_steps',
                     'n_instruments', 'programs', 'size_bytes', 'n_tokens']
 
+def _blank_row(path, **kw)->dict:
+    "A manifest row for `path` with nothing known yet (not usable until filled)"
+    row = dict.fromkeys(MANIFEST_COLUMNS, ''); row.update(path=str(path), ok=False, has_drums=False, n_notes=0, **kw); return row
+
 class _Timeout(BaseException): pass       # not an Exception, so no parser's `except Exception` can swallow it
 
 def _on_alarm(signum, frame): raise _Timeout()
@@ -218,7 +222,7 @@ def index_files(paths:list, # MIDI files
     try:
         for i, path in enumerate(paths):
             p, data = Path(path), datas[i] if datas else None
-            row = dict.fromkeys(MANIFEST_COLUMNS, ''); row.update(path=str(p), ok=False, has_drums=False, n_notes=0)
+            row = _blank_row(p)
             out.append([row, None])
             if data is None:
                 try: data = p.read_bytes()
@@ -489,7 +493,7 @@ def _index_chunk(paths:list, settings:dict, melody_only:bool, timeout:float, kno
 
 def _failed_row(path, reason:str)->tuple:
     "The row of a file whose worker died or hung"
-    row = dict.fromkeys(MANIFEST_COLUMNS, ''); row.update(path=str(path), ok=False, has_drums=False, n_notes=0, error=reason)
+    row = _blank_row(path, error=reason)
     try: b = Path(path).read_bytes(); row.update(sha1=hashlib.sha1(b).hexdigest(), size_bytes=len(b))
     except OSError: pass
     return row, None
@@ -570,6 +574,10 @@ def _stats(rows, hists:dict, lens, tok, secs, n_found):
     }
 
 # %% ../nbs/01_data.ipynb #d0b18a86
+def _bars(paths:list, by_path:dict)->np.ndarray:
+    "The (bar length, phase) in steps of each file, from its manifest row"
+    return np.array([[float(by_path[p]['bar_steps']), float(by_path[p]['bar_phase_steps'])] for p in paths], np.float32).reshape(-1, 2)
+
 def _cache_key(tok:MuseTokenizer, melody_only:bool)->str:
     return json.dumps({'tokenizer': tok.config(), 'melody_only': bool(melody_only), 'encoder': ENCODER}, sort_keys=True)
 
@@ -586,8 +594,7 @@ def _write_folder(out:Path, used:dict, pieces, tok:MuseTokenizer, by_path:dict):
                 ids = pieces(p); f.write(ids.astype('<i2').tobytes()); n += len(ids); offsets.append(n)
                 hist += np.bincount(ids, minlength=tok.size)
         np.save(tmp/f'{s}_offsets.npy', np.array(offsets, np.int64))
-        np.save(tmp/f'{s}_bars.npy', np.array([[float(by_path[p]['bar_steps']), float(by_path[p]['bar_phase_steps'])] for p in paths],
-                                              np.float32).reshape(-1, 2))
+        np.save(tmp/f'{s}_bars.npy', _bars(paths, by_path))
         (tmp/f'{s}_paths.json').write_text(json.dumps(paths))
         meta['splits'][s] = {'files': len(paths), 'tokens': n}
         hists[s] = (len(paths), hist)
@@ -633,8 +640,7 @@ def prepare(midi_dir, # a folder of MIDI files
             arrays[f'{s}_tokens'] = np.concatenate(seqs).astype(np.int16) if seqs else np.zeros(0, np.int16)
             arrays[f'{s}_offsets'] = np.concatenate([[0], np.cumsum([len(x) for x in seqs])]).astype(np.int64)
             arrays[f'{s}_paths'] = np.array(paths, dtype=str)
-            arrays[f'{s}_bars'] = np.array([[float(by_path[p]['bar_steps']), float(by_path[p]['bar_phase_steps'])] for p in paths],
-                                           dtype=np.float32).reshape(-1, 2)
+            arrays[f'{s}_bars'] = _bars(paths, by_path)
             hists[s] = (len(paths), np.bincount(arrays[f'{s}_tokens'].astype(np.int64), minlength=tok.size))
         arrays['vocab_sha256'] = np.array(tok.sha256)
         arrays['vocab_json'] = np.array(json.dumps({**tok.vocab, 'sha256': tok.sha256}))

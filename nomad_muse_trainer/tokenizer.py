@@ -231,76 +231,103 @@ def _restrike_gap(on, pitch):
     return gap
 
 # %% ../nbs/00_tokenizer.ipynb #17c5b691
-def _quantize(notes, step_s, melody_only=False, n_velocities=N_VELOCITIES):
-    "Notes as rows (onset step, duration in steps, pitch, velocity bin, end step, steps to the next start of the pitch)"
-    if len(notes) == 0: return np.zeros((0, 6))
+def _starts(f)->np.ndarray:
+    "Where a new file begins in `f`, the file of each row (files in order)"
+    s = np.empty(len(f), bool); s[:1] = True; s[1:] = f[1:] != f[:-1]; return s
+
+def _ends(f)->np.ndarray:
+    "Where a file's last row is in `f`"
+    e = np.empty(len(f), bool); e[-1:] = True; e[:-1] = f[1:] != f[:-1]; return e
+
+def _quantize_many(notes, fid, step_s, melody_only=False, n_velocities=N_VELOCITIES):
+    "`_quantize` of many files at once: `notes` of all of them, `fid` the file of each row; returns (rows, file of each row)"
     on = np.rint(notes[:, 0] / step_s)
     dur = (notes[:, 1] - notes[:, 0]) / step_s
-    o = np.lexsort((notes[:, 0], -dur, on * 128 + notes[:, 2]))   # by onset step, pitch, longest first (then earliest)
+    o = np.lexsort((notes[:, 0], -dur, on * 128 + notes[:, 2], fid))   # by file, onset step, pitch, longest first (then earliest)
+    f, on = fid[o], on[o]
+    new = _starts(f)
+    first = np.maximum.accumulate(np.where(new, np.arange(len(f)), 0))  # row of each file's first (earliest) note
+    base = on[first]
     q = np.empty((len(notes), 6))
-    first = on.min()
-    q[:, 0], q[:, 1], q[:, 2] = on[o] - first, dur[o], notes[o, 2]
+    q[:, 0], q[:, 1], q[:, 2] = on - base, dur[o], notes[o, 2]
     q[:, 3] = np.minimum(np.maximum((notes[o, 3] - 1) * n_velocities // 128 + 1, 1), n_velocities)
-    q[:, 4] = np.rint(notes[o, 1] / step_s) - first
-    keep = np.empty(len(q), bool); keep[0] = True
-    keep[1:] = (q[1:, 0] != q[:-1, 0]) | (q[1:, 2] != q[:-1, 2])  # one note per (onset, pitch)
-    if not keep.all(): q = q[keep]
-    if melody_only:                                              # skyline: the highest note of each onset
-        top = np.ones(len(q), bool); top[:-1] = q[1:, 0] != q[:-1, 0]
-        q = q[top]
-        nxt = np.append(q[1:, 0], np.inf)
+    q[:, 4] = np.rint(notes[o, 1] / step_s) - base
+    keep = new.copy()
+    keep[1:] |= (q[1:, 0] != q[:-1, 0]) | (q[1:, 2] != q[:-1, 2])   # one note per (file, onset, pitch)
+    if not keep.all(): q, f = q[keep], f[keep]
+    last = _ends(f)
+    if melody_only:                                                  # skyline: the highest note of each onset
+        top = last.copy(); top[:-1] |= q[1:, 0] != q[:-1, 0]
+        q, f = q[top], f[top]
+        last = _ends(f)
+        nxt = np.where(last, np.inf, np.append(q[1:, 0], np.inf))
         q[:, 1] = np.minimum(q[:, 1], nxt - q[:, 0]); q[:, 4] = np.minimum(q[:, 4], nxt)
-    q[:, 5] = _restrike_gap(q[:, 0], q[:, 2])                     # a pitch cannot overlap itself
+    r = np.lexsort((q[:, 2], f)) if len(f) else np.zeros(0, int)    # by file, pitch (stable: onsets in order)
+    same = (f[r][1:] == f[r][:-1]) & (q[r, 2][1:] == q[r, 2][:-1])
+    gap = np.full(len(q), np.inf)
+    gap[r[:-1][same]] = (q[r, 0][1:] - q[r, 0][:-1])[same]
+    q[:, 5] = gap                                                     # a pitch cannot overlap itself
     np.minimum(q[:, 1], q[:, 5], out=q[:, 1]); np.minimum(q[:, 4], q[:, 0] + q[:, 5], out=q[:, 4])
-    return q
+    return q, f
+
+def _quantize(notes, step_s, melody_only=False, n_velocities=N_VELOCITIES):
+    "Notes of one file as rows (onset step, duration in steps, pitch, velocity bin, end step, steps to the next start of the pitch)"
+    if len(notes) == 0: return np.zeros((0, 6))
+    return _quantize_many(notes, np.zeros(len(notes), np.int64), step_s, melody_only, n_velocities)[0]
 
 # %% ../nbs/00_tokenizer.ipynb #5a5aaa14
-def _stream(gap, vel, tail, n):
-    "`<BOS>`, then per event: the TIME_SHIFTs of its `gap` (n-step tokens, then the remainder), its `vel` token (if >= 0), its `tail` tokens (a tuple of arrays); `<EOS>`"
+def _stream(gap, vel, tail, n, f):
+    "Per file of `f` (the file of each event, files in order): `<BOS>`, then per event the TIME_SHIFTs of its `gap` (n-step tokens, then the remainder), its `vel` token (if >= 0) and its `tail` tokens (a tuple of arrays); `<EOS>`. One token array per file"
     full, rem = np.divmod(gap, n)
-    hv = vel >= 0
-    start = np.empty(len(gap), np.int64)
-    pos = (rem > 0) + full + hv                                   # tokens before the tail, per event
-    size = pos + len(tail)
-    np.cumsum(size, out=start); start -= size - 1                 # where each event's tokens begin (after <BOS>)
-    out = np.empty(int(start[-1] + size[-1]) + 1 if len(gap) else 2, np.int64)
-    out[0], out[-1] = BOS, EOS
-    if full.any():                                                # gaps of more than n steps: n-step tokens first
+    hv, first, last = vel >= 0, _starts(f), _ends(f)
+    pos = (rem > 0) + full + hv + first                               # tokens before the tail (<BOS> for a file's first event)
+    size = pos + len(tail) + last                                     # ... and <EOS> after a file's last
+    start = np.cumsum(size); start -= size
+    out = np.empty(int(start[-1] + size[-1]), np.int64)
+    out[start[first]] = BOS
+    out[(start + size - 1)[last]] = EOS
+    s = start + first
+    if full.any():                                                    # gaps of more than n steps: n-step tokens first
         k = np.arange(int(full.sum())) - np.repeat(np.cumsum(full) - full, full)
-        out[np.repeat(start, full) + k] = TIME_SHIFT + n - 1
+        out[np.repeat(s, full) + k] = TIME_SHIFT + n - 1
     r = rem > 0
-    out[(start + full)[r]] = TIME_SHIFT - 1 + rem[r]
+    out[(s + full)[r]] = TIME_SHIFT - 1 + rem[r]
     at = start + pos
     out[(at - 1)[hv]] = vel[hv]
     for j, t in enumerate(tail): out[at + j] = t
-    return out
+    return np.split(out, start[first][1:])
 
-def _gaps(t):
-    "Steps from each event to the one before it (the first from 0)"
-    g = np.array(t, np.int64); g[1:] -= t[:-1]; return g
+def _gaps(t, f):
+    "Steps from each event to the one before it in its file (a file's first from 0)"
+    g = np.array(t, np.int64); g[1:] -= t[:-1]; first = _starts(f); g[first] = t[first]; return g
 
-def _vel_changes(vb, base):
-    "The VELOCITY token of each note whose bin differs from the note before it (the first always), else -1"
-    vb = np.asarray(vb, np.int64)
-    changed = np.ones(len(vb), bool); changed[1:] = vb[1:] != vb[:-1]
+def _vel_changes(vb, base, f):
+    "The VELOCITY token of each note whose bin differs from the note before it in its file (a file's first always), else -1"
+    changed = _starts(f); changed[1:] |= vb[1:] != vb[:-1]
     return np.where(changed, base + vb - 1, -1)
 
 # %% ../nbs/00_tokenizer.ipynb #c09c6e58
-def _encode_duration(q, tok):
+def _encode_duration(q, tok, f=None):
+    "Tokens of quantized rows `q` (of one file, or of the files `f` says, one array each)"
+    one = f is None; f = np.zeros(len(q), np.int64) if one else f
     on, p, vb = q[:, 0].astype(np.int64), q[:, 2].astype(np.int64), q[:, 3].astype(np.int64)
     durs = duration_bin(q[:, 1], q[:, 5], tok.duration_steps)
-    return _stream(_gaps(on), _vel_changes(vb, tok.velocity_base), (NOTE_ON + p, tok.duration_base - 1 + durs), tok.n_shifts)
+    ids = _stream(_gaps(on, f), _vel_changes(vb, tok.velocity_base, f), (NOTE_ON + p, tok.duration_base - 1 + durs), tok.n_shifts, f)
+    return ids[0] if one else ids
 
 # %% ../nbs/00_tokenizer.ipynb #bd4ea5e4
-def _encode_performance(q, tok):
+def _encode_performance(q, tok, f=None):
+    "Tokens of quantized rows `q` (of one file, or of the files `f` says, one array each)"
+    one = f is None; f = np.zeros(len(q), np.int64) if one else f
     on, p, vb = q[:, 0].astype(np.int64), q[:, 2].astype(np.int64), q[:, 3].astype(np.int64)
     off = np.maximum(q[:, 4].astype(np.int64), on + 1)              # at least one step long
-    ev = np.concatenate([np.column_stack([off, np.zeros_like(p), p, vb]), np.column_stack([on, np.ones_like(p), p, vb])])
-    ev = ev[np.lexsort((ev[:, 2], ev[:, 1], ev[:, 0]))]             # by time, NOTE_OFFs first, then pitch
-    is_on = ev[:, 1] == 1
+    ev = np.concatenate([np.column_stack([f, off, np.zeros_like(p), p, vb]), np.column_stack([f, on, np.ones_like(p), p, vb])])
+    ev = ev[np.lexsort((ev[:, 3], ev[:, 2], ev[:, 1], ev[:, 0]))]   # by file, time, NOTE_OFFs first, then pitch
+    is_on = ev[:, 2] == 1
     vel = np.full(len(ev), -1)
-    vel[is_on] = _vel_changes(ev[is_on, 3], tok.velocity_base)     # velocity changes count among note-ons only
-    return _stream(_gaps(ev[:, 0]), vel, (np.where(is_on, NOTE_ON, NOTE_OFF) + ev[:, 2],), tok.n_shifts)
+    vel[is_on] = _vel_changes(ev[is_on, 4], tok.velocity_base, ev[is_on, 0])   # velocity changes count among note-ons only
+    ids = _stream(_gaps(ev[:, 1], ev[:, 0]), vel, (np.where(is_on, NOTE_ON, NOTE_OFF) + ev[:, 3],), tok.n_shifts, ev[:, 0])
+    return ids[0] if one else ids
 
 # %% ../nbs/00_tokenizer.ipynb #8bf1a255
 def _check_ids(ids, size:int=VOCAB_SIZE):
@@ -408,74 +435,11 @@ def encode(self:MuseTokenizer, midi, # a path, raw bytes, a `Midi` or a `PrettyM
            melody_only:bool=False, # keep only the highest note at each onset
           )->np.ndarray:
     "Token ids (int64) of `midi`, `<BOS>` to `<EOS>`; a file with no usable notes is a `MidiError`"
-    m = load_midi(midi)
-    notes = _notes(m, self.include_drums)
-    if len(notes) == 0:
-        raise MidiError(f"{midi if isinstance(midi, (str, Path)) else '<midi>'}: "
-                        + ("only drum notes (drums are skipped)" if m.has_drums else "no notes"))
-    q = _quantize(notes, self.step_s, melody_only, self.n_velocities)
-    return _encode_duration(q, self) if self.mode == 'duration' else _encode_performance(q, self)
+    ids = self.encode_many([midi], melody_only)[0]
+    if isinstance(ids, MidiError): raise ids
+    return ids
 
 # %% ../nbs/00_tokenizer.ipynb #d1b7bd1a
-def _quantize_many(notes, fid, step_s, melody_only=False, n_velocities=N_VELOCITIES):
-    "`_quantize` of many files at once: `notes` of all of them, `fid` the file of each row; returns (rows, file of each row)"
-    on = np.rint(notes[:, 0] / step_s)
-    dur = (notes[:, 1] - notes[:, 0]) / step_s
-    o = np.lexsort((notes[:, 0], -dur, on * 128 + notes[:, 2], fid))   # by file, onset step, pitch, longest first (then earliest)
-    f, on = fid[o], on[o]
-    new = np.empty(len(f), bool); new[0] = True; new[1:] = f[1:] != f[:-1]
-    first = np.maximum.accumulate(np.where(new, np.arange(len(f)), 0))  # row of each file's first (earliest) note
-    base = on[first]
-    q = np.empty((len(notes), 6))
-    q[:, 0], q[:, 1], q[:, 2] = on - base, dur[o], notes[o, 2]
-    q[:, 3] = np.minimum(np.maximum((notes[o, 3] - 1) * n_velocities // 128 + 1, 1), n_velocities)
-    q[:, 4] = np.rint(notes[o, 1] / step_s) - base
-    keep = new.copy()
-    keep[1:] |= (q[1:, 0] != q[:-1, 0]) | (q[1:, 2] != q[:-1, 2])   # one note per (file, onset, pitch)
-    if not keep.all(): q, f = q[keep], f[keep]
-    last = np.empty(len(f), bool); last[-1] = True; last[:-1] = f[1:] != f[:-1]
-    if melody_only:                                                  # skyline: the highest note of each onset
-        top = last.copy(); top[:-1] |= q[1:, 0] != q[:-1, 0]
-        q, f = q[top], f[top]
-        last = np.empty(len(f), bool); last[-1] = True; last[:-1] = f[1:] != f[:-1]
-        nxt = np.where(last, np.inf, np.append(q[1:, 0], np.inf))
-        q[:, 1] = np.minimum(q[:, 1], nxt - q[:, 0]); q[:, 4] = np.minimum(q[:, 4], nxt)
-    r = np.lexsort((q[:, 2], f)) if len(f) else np.zeros(0, int)    # by file, pitch (stable: onsets in order)
-    same = (f[r][1:] == f[r][:-1]) & (q[r, 2][1:] == q[r, 2][:-1])
-    gap = np.full(len(q), np.inf)
-    gap[r[:-1][same]] = (q[r, 0][1:] - q[r, 0][:-1])[same]
-    q[:, 5] = gap                                                     # a pitch cannot overlap itself
-    np.minimum(q[:, 1], q[:, 5], out=q[:, 1]); np.minimum(q[:, 4], q[:, 0] + q[:, 5], out=q[:, 4])
-    return q, f
-
-def _stream_many(gap, vel, tail, n, f):
-    "`_stream` of many files at once (`f`: the file of each event, files in order); returns one token array per file"
-    full, rem = np.divmod(gap, n)
-    hv = vel >= 0
-    first = np.empty(len(f), bool); first[0] = True; first[1:] = f[1:] != f[:-1]
-    last = np.empty(len(f), bool); last[-1] = True; last[:-1] = f[1:] != f[:-1]
-    pos = (rem > 0) + full + hv + first                               # tokens before the tail (<BOS> for a file's first event)
-    size = pos + len(tail) + last                                     # ... and <EOS> after a file's last
-    start = np.cumsum(size); start -= size
-    out = np.empty(int(start[-1] + size[-1]), np.int64)
-    out[start[first]] = BOS
-    out[(start + size - 1)[last]] = EOS
-    s = start + first
-    if full.any():
-        k = np.arange(int(full.sum())) - np.repeat(np.cumsum(full) - full, full)
-        out[np.repeat(s, full) + k] = TIME_SHIFT + n - 1
-    r = rem > 0
-    out[(s + full)[r]] = TIME_SHIFT - 1 + rem[r]
-    at = start + pos
-    out[(at - 1)[hv]] = vel[hv]
-    for j, t in enumerate(tail): out[at + j] = t
-    return np.split(out, start[first][1:])
-
-def _vel_changes_many(vb, base, first):
-    "`_vel_changes`, starting again at each file's first note"
-    changed = first.copy(); changed[1:] |= vb[1:] != vb[:-1]
-    return np.where(changed, base + vb - 1, -1)
-
 @patch
 def encode_many(self:MuseTokenizer, midis, # paths, raw bytes, `Midi`s or `PrettyMIDI`s
                 melody_only:bool=False, # keep only the highest note at each onset
@@ -491,27 +455,7 @@ def encode_many(self:MuseTokenizer, midis, # paths, raw bytes, `Midi`s or `Prett
         notes.append(a); fids.append(np.full(len(a), len(ok))); ok.append(i)
     if not ok: return out
     q, f = _quantize_many(np.concatenate(notes), np.concatenate(fids), self.step_s, melody_only, self.n_velocities)
-    first = np.empty(len(f), bool); first[0] = True; first[1:] = f[1:] != f[:-1]
-    on, p, vb = q[:, 0].astype(np.int64), q[:, 2].astype(np.int64), q[:, 3].astype(np.int64)
-    g = on.copy(); g[1:] -= on[:-1]; g[first] = on[first]
-    if self.mode == 'duration':
-        durs = duration_bin(q[:, 1], q[:, 5], self.duration_steps)
-        ids = _stream_many(g, _vel_changes_many(vb, self.velocity_base, first), (NOTE_ON + p, self.duration_base - 1 + durs), self.n_shifts, f)
-    else:
-        off = np.maximum(q[:, 4].astype(np.int64), on + 1)
-        n2 = len(on)
-        ev_f, ev_t = np.concatenate([f, f]), np.concatenate([off, on])
-        ev_k, ev_p, ev_v = np.r_[np.zeros(n2, np.int64), np.ones(n2, np.int64)], np.concatenate([p, p]), np.concatenate([vb, vb])
-        o = np.lexsort((ev_p, ev_k, ev_t, ev_f))                    # by file, time, NOTE_OFFs first, then pitch
-        ev_f, ev_t, ev_k, ev_p, ev_v = ev_f[o], ev_t[o], ev_k[o], ev_p[o], ev_v[o]
-        efirst = np.empty(len(ev_f), bool); efirst[0] = True; efirst[1:] = ev_f[1:] != ev_f[:-1]
-        eg = ev_t.copy(); eg[1:] -= ev_t[:-1]; eg[efirst] = ev_t[efirst]
-        is_on = ev_k == 1
-        vel = np.full(len(ev_f), -1)
-        fo = ev_f[is_on]; ofirst = np.empty(len(fo), bool); ofirst[0] = True; ofirst[1:] = fo[1:] != fo[:-1]
-        vel[is_on] = _vel_changes_many(ev_v[is_on], self.velocity_base, ofirst)
-        ids = _stream_many(eg, vel, (np.where(is_on, NOTE_ON, NOTE_OFF) + ev_p,), self.n_shifts, ev_f)
-    for i, x in zip(ok, ids): out[i] = x
+    for i, x in zip(ok, (_encode_duration if self.mode == 'duration' else _encode_performance)(q, self, f)): out[i] = x
     return out
 
 # %% ../nbs/00_tokenizer.ipynb #400fdeed
