@@ -13,7 +13,7 @@ ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test docs all test test-slow sync-check readme clean
+.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test band band-cpp docs all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -101,6 +101,34 @@ all: install $(if $(filter $(CORPUS_DIR),$(MIDI_DIR)),corpus) index prep baselin
 	@echo; echo "artifacts in $(ART)/:"; ls -1 $(ART) | sed 's/^/  /'
 	@echo; echo "GRU (INT8 and fp32) against the Markov baseline:"; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(ART)/eval.json'))))"
 	@echo; echo "Transformer:"; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(ART)/eval_tx.json'))))"
+
+# ---------------------------------------------------------------- the band model: drums, bass and chords in one stream
+BAND_CONFIG ?= configs/band.yaml
+BAND_DIR    ?= data/grooves
+BAND        := $(ART)/band
+
+band: $(BAND)/eval.json $(BAND)/sample.mid ## the multi-track model: render mma's grooves (needs Debian's mma), train a GRU, export, score against its Markov baseline, sample bass, drums and piano: artifacts/band/
+	@echo; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(BAND)/eval.json'))))"
+
+band-cpp: $(CPP_BUILD)/muse_tests $(BAND)/band.onnx ## the C++ demo streams the band model (bass and drums): artifacts/band/sample_cpp.mid
+	$(CPP_BUILD)/muse_demo --vocab $(BAND)/vocab.json --model $(BAND)/band.onnx --baseline $(BAND)/baseline.bin --instruments bass,drums \
+	  --out $(BAND)/sample_cpp.mid --json $(BAND)/cpp_bench.json --length 1024 --seed 42 --bench 2000
+
+$(STAMPS)/grooves: $(STAMPS)/install $(call src,grooves)
+	muse_corpus --name grooves --out $(BAND_DIR)
+	@touch $@
+$(BAND)/dataset.npz: $(STAMPS)/grooves $(BAND_CONFIG) $(call src,data tokenizer)
+	muse_prep --midi_dir $(BAND_DIR) --out $@ --config $(BAND_CONFIG)
+$(BAND)/baseline.bin: $(BAND)/dataset.npz $(call src,markov baseline metrics)
+	muse_baseline --dataset $< --out $@ --order 5 --config $(BAND_CONFIG)
+$(BAND)/checkpoints/gru/best.pt: $(BAND)/dataset.npz $(call src,models train)
+	muse_train --dataset $< --model gru --config $(BAND_CONFIG) --out_dir $(BAND)/checkpoints $(TRAIN_FLAGS)
+$(BAND)/band.onnx: $(BAND)/checkpoints/gru/best.pt $(call src,export)
+	muse_export --ckpt $< --out $@ --config $(BAND_CONFIG)
+$(BAND)/eval.json: $(BAND)/band.onnx $(BAND)/baseline.bin $(call src,eval metrics)
+	muse_eval --dataset $(BAND)/dataset.npz --onnx $< --baseline $(BAND)/baseline.bin --vocab $(BAND)/vocab.json --out $@
+$(BAND)/sample.mid: $(BAND)/band.onnx $(call src,runtime sampling)
+	muse_sample --onnx $< --vocab $(BAND)/vocab.json --out $@ --length 1024 --instruments bass,drums,piano --seed 42
 
 sync-check: $(STAMPS)/install ## nbdev_export, nbdev_clean and make readme must leave the tree unchanged
 	@state() { git status --porcelain --untracked-files=all; git diff | sha1sum; }; \

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import symusic
 from .config import DEFAULTS, PATHS, UserError, command, atomic_path, atomic_write_text, load_config, n_workers, progress
+from .grooves import GROOVE_LICENSE, export_grooves
 from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION, VOCAB_SIZE,
                                           DEFAULT_BAR, TIME_SHIFT_MS, Midi, MidiError, MuseTokenizer, check_vocab, load_midi, midi_notes,
-                                          token_names, truncate)
+                                          token_names, truncate, _multi_notes)
 
 # %% ../nbs/01_data.ipynb #0e713056
 _SCORE_SUFFIXES = {'.mxl', '.xml', '.musicxml', '.krn', '.mid', '.midi', '.abc'}
@@ -117,12 +118,18 @@ def export_corpus(out='data/midi', # the folder to write the MIDI files to
 # %% ../nbs/01_data.ipynb #9400b387
 @command
 def muse_corpus(out:str='data/midi', # the folder to write the MIDI files to
-                name:str='bach', # a composer in music21's corpus (bach, palestrina, monteverdi, ...) or a collection: essen-ballads, ryans, oneills, airds, string-quartets, trecento
+                name:str='bach', # a composer in music21's corpus (bach, palestrina, monteverdi, ...), a collection (essen-ballads, ryans, oneills, airds, string-quartets, trecento), or grooves (band songs with drums, rendered by Debian's mma)
                 limit:int=0, # export only the first `limit` score files (0: all)
                 workers:int=2, # processes
                ):
-    "Export music21's bundled corpus (by default about 400 Bach chorales) as MIDI files"
+    "Export music21's bundled corpus (by default about 400 Bach chorales) as MIDI files, or render mma's grooves (`--name grooves`)"
     if limit < 0 or workers < 1: raise UserError("--limit must be >= 0 and --workers >= 1")
+    if name == 'grooves':
+        r = export_grooves(out, limit, workers=workers)
+        for f in r['failed']: print(f"warning: {f}")
+        print(f"grooves: {GROOVE_LICENSE}")
+        print(f"{r['songs']} songs: {r['written']} MIDI files written, {r['already_there']} already there, {len(r['failed'])} failed -> {out}")
+        return
     r = export_corpus(out, name, limit, workers)
     for f in r['failed']: print(f"warning: {f}")
     print(f"{name}: {corpus_license(name)}")
@@ -249,10 +256,10 @@ def _error(e:MidiError)->str:
 
 def _describe(row:dict, m:Midi, ids, tok:MuseTokenizer):
     "Fill a usable file's row: notes, duration, tempo, key, meter, bar grid, tracks, tokens"
-    notes = midi_notes(m, tok.include_drums)
+    notes = _multi_notes(m)[:, :4] if tok.multi else midi_notes(m, tok.include_drums)   # the notes the stream holds
     key, ts = m.key_number(), m.time_signature()
     row.update(ok=True, n_notes=len(notes), duration_s=round(float(notes[:, 1].max() - notes[:, 0].min()), 3),
-               tempo_bpm=main_tempo(m), key=estimate_key(notes)[0],
+               tempo_bpm=main_tempo(m), key=estimate_key(midi_notes(m) if tok.multi else notes)[0],   # the key from pitched notes
                content_sha1=hashlib.sha1(np.asarray(ids, np.int16).tobytes()).hexdigest(),
                key_signature=_key_name(key) if key is not None else '',
                time_signature=f"{ts[0]}/{ts[1]}" if ts else '',
@@ -522,9 +529,9 @@ def index_folder(midi_dir, # a folder of MIDI files (searched recursively)
         for c, res in safe_map(job, chunks, n, timeout=d['parse_timeout_s'], on_fail=lambda item, why: None, chunksize=1):
             if res is None: redo += range(c * chunk, c * chunk + len(chunks[c])); continue
             for k, (row, ids) in enumerate(res): yield c * chunk + k, row, ids
-        for i, (res,) in safe_map(job, [[str(files[i])] for i in redo], n, timeout=d['parse_timeout_s'],
-                                  on_fail=lambda item, why: [_failed_row(item[0], why)], chunksize=1):
-            yield redo[i], *res
+        for i, res in safe_map(job, [[str(files[i])] for i in redo], n, timeout=d['parse_timeout_s'],
+                               on_fail=lambda item, why: [_failed_row(item[0], why)], chunksize=1):
+            yield redo[i], *(res[0] if res else _failed_row(files[redo[i]], "corrupt: the indexer failed on this file (a bug: please report it with the file)"))
     try:
         for i, row, ids in progress(results(), len(files), f'indexing ({n} processes)'):
             if row == 'cached': rows[i] = cache.row(ids, files[i]); continue
@@ -560,13 +567,14 @@ def _stats(rows, hists:dict, lens, tok, secs, n_found):
     VEL, DUR = tok.velocity_base, tok.duration_base
     hist = sum(h for _, h in hists.values())
     kinds = {'special': hist[:NOTE_ON].sum(), 'note_on': hist[NOTE_ON:NOTE_OFF].sum(), 'note_off': hist[NOTE_OFF:TIME_SHIFT].sum(),
-             'time_shift': hist[TIME_SHIFT:VEL].sum(), 'velocity': hist[VEL:DUR].sum(), 'duration': hist[DUR:].sum()}
+             'time_shift': hist[TIME_SHIFT:VEL].sum(), 'velocity': hist[VEL:DUR].sum(), 'duration': hist[DUR:tok.program_base].sum(),
+             **({'program': hist[tok.program_base:tok.drum_base].sum(), 'drum': hist[tok.drum_base:].sum()} if tok.multi else {})}
     skipped = Counter(r['skip'] for r in rows if r.get('skip'))
     return {
-        'vocab_sha256': tok.sha256, 'mode': tok.mode, 'vocab_size': tok.size,
+        'vocab_sha256': tok.sha256, 'mode': tok.mode, 'tracks': tok.tracks, 'vocab_size': tok.size,
         'files': {'found': n_found, 'ok': sum(r['ok'] for r in rows), 'used': int(sum(f for f, _ in hists.values())), 'skipped': sum(skipped.values())},
         'skipped_by_reason': dict(sorted(skipped.items())),
-        'splits': {s: {'files': int(f), 'tokens': int(h.sum()), 'notes': int(h[NOTE_ON:NOTE_OFF].sum())} for s, (f, h) in hists.items()},
+        'splits': {s: {'files': int(f), 'tokens': int(h.sum()), 'notes': int(h[NOTE_ON:NOTE_OFF].sum() + h[tok.drum_base:].sum())} for s, (f, h) in hists.items()},
         'tokens_per_file': {'mean': float(lens.mean()), 'median': float(np.median(lens)), 'min': int(lens.min()), 'max': int(lens.max())},
         'token_kinds': {k: int(v) for k, v in kinds.items()},
         'token_histogram': {n: int(c) for n, c in zip(token_names(tok), hist) if c},

@@ -73,11 +73,13 @@ def bar_slot(steps, bar:np.ndarray)->np.ndarray:
     return np.rint(np.mod(np.asarray(steps, float) + phase, length) / length * N_POSITIONS).astype(np.int64) % N_POSITIONS
 
 # %% ../nbs/02_markov.ipynb #0c98fc1d
-def rhythm_histogram(seqs:list, bars:np.ndarray, n_shifts:int=N_SHIFTS)->np.ndarray:
+def rhythm_histogram(seqs:list, bars:np.ndarray, n_shifts:int=N_SHIFTS,
+                     drum_base:int=MAX_VOCAB, # the first DRUM id (tracks: multi): drum hits are onsets too
+                    )->np.ndarray:
     "Onsets per bar slot over `seqs`, add-one smoothed and normalized to mean 1 (the ratio r(s))"
     h = np.ones(N_POSITIONS)
     for s, b in zip(seqs, bars):
-        s = np.asarray(s); onset = (s >= NOTE_ON) & (s < NOTE_OFF)
+        s = np.asarray(s); onset = ((s >= NOTE_ON) & (s < NOTE_OFF)) | (s >= drum_base)
         h += np.bincount(bar_slot(token_times(s, n_shifts)[onset], b), minlength=N_POSITIONS)
     return h / h.mean()
 
@@ -158,7 +160,7 @@ def fit_markov(seqs:list, # training pieces
     "Count a Markov model of orders 0..`order` over `seqs` (beta 0: tune it with `tune_beta`)"
     tok = tok or MuseTokenizer(mode, time_shift_ms)
     bars = np.tile(bar_of(120, tok.time_shift_ms), (len(seqs), 1)) if bars is None else bars
-    return MarkovModel(count_tables(seqs, order), rhythm_histogram(seqs, bars, tok.n_shifts), 0.0, vocab_sha256 or tok.sha256, tok=tok)
+    return MarkovModel(count_tables(seqs, order), rhythm_histogram(seqs, bars, tok.n_shifts, tok.drum_base), 0.0, vocab_sha256 or tok.sha256, tok=tok)
 
 # %% ../nbs/02_markov.ipynb #3c9b1b87
 @patch
@@ -215,7 +217,7 @@ def to_bytes(self:MarkovModel)->bytes:
     sha = (self.vocab_sha256 or '').encode().ljust(64, b'\0')[:64]
     sizes = b''.join(struct.pack('<II', len(tb['keys']), len(tb['next'])) for tb in self.tables)
     head = MAGIC + struct.pack('<IIIIIfIIIIII', VERSION, 0, self.V, self.order, N_POSITIONS, self.beta, self.time_shift_ms,
-                               int(self.mode == 'performance'), t.n_shifts, t.n_velocities, t.n_durations, 0) + sha + sizes
+                               int(self.mode == 'performance'), t.n_shifts, t.n_velocities, t.n_durations, int(t.multi)) + sha + sizes
     head += t.duration_steps.astype('<u4').tobytes()
     hsize = len(_pad8(head))
     head = _pad8(head[:12] + struct.pack('<I', hsize) + head[16:])
@@ -249,9 +251,10 @@ def load_markov(path, # a `baseline.bin`
     mode = 'performance' if mode else 'duration'
     if version == 1: tok, at = MuseTokenizer(mode, ts_ms), 40                  # the first release: the default layout
     else:
-        S, V, D, _ = struct.unpack_from('<IIII', data, 40)
+        S, V, D, multi = struct.unpack_from('<IIII', data, 40)
         steps = np.frombuffer(data, '<u4', D, 120 + 8*(order + 1)) if 120 + 8*(order + 1) + 4*D <= len(data) else np.zeros(0)
-        try: tok, at = MuseTokenizer(mode, ts_ms, False, S, V, D, int(steps[-1]) * ts_ms if len(steps) else None), 56
+        if multi > 1: raise UserError(f"{p}: unknown track layout {multi} (0 single, 1 multi)")
+        try: tok, at = MuseTokenizer(mode, ts_ms, False, S, V, D, int(steps[-1]) * ts_ms if len(steps) else None, 'multi' if multi else 'single'), 56
         except (UserError, IndexError) as e: raise UserError(f"{p}: its vocabulary layout is not valid ({e})") from None
         if not np.array_equal(tok.duration_steps, steps): raise UserError(f"{p}: its duration bins are not ones this version makes")
     if tok.size != vsize: raise UserError(f"{p}: vocabulary size {vsize} does not match its layout ({tok.size})")

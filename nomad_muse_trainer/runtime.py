@@ -11,7 +11,7 @@ import json, os, sys, time
 from pathlib import Path
 import numpy as np
 from .config import PATHS, UserError, command, atomic_path
-from .tokenizer import VOCAB_SIZE, MuseTokenizer, bar_of, check_vocab, load_vocab, plot_piano_roll
+from .tokenizer import VOCAB_SIZE, MuseTokenizer, bar_of, check_vocab, load_vocab, parse_instruments, plot_piano_roll
 from .sampling import generate, primer_tokens
 from .markov import MarkovModel, load_markov
 
@@ -115,6 +115,7 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
                 top_p:float=None, # nucleus sampling mass (default: the model's)
                 primer:str=None, # a MIDI file to continue
                 vocab:str=None, # a vocab.json to check the model against (default: artifacts/vocab.json if present)
+                instruments:str=None, # multi-track models: who plays, e.g. 'bass,drums' or 'piano' (GM program numbers or names, drums)
                ):
     "Sample a piece from an exported model or the Markov baseline, grammar-constrained, to MIDI and a piano-roll PNG"
     if bool(onnx) == bool(baseline): raise UserError("give exactly one of --onnx and --baseline")
@@ -124,10 +125,12 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
     if top_k is not None and top_k < 0: raise UserError(f"--top_k must be >= 0, got {top_k}")
     if tempo <= 0: raise UserError(f"--tempo must be positive, got {tempo}")
     if primer and not Path(primer).is_file(): raise UserError(f"primer not found: {primer}")
+    parts = parse_instruments(instruments) if instruments else None
     m = load_runtime(onnx or baseline, expected_vocab(vocab))
+    if parts and not m.tokenizer.multi: raise UserError(f"--instruments needs a multi-track model (tracks: multi); {Path(onnx or baseline).name} is a single-stream one")
     if isinstance(m, MarkovModel): m.bar = bar_of(tempo, m.time_shift_ms)      # its rhythm weights follow the bar of --tempo
     tok = m.tokenizer
-    ids = generate(m, length, temperature, top_k, top_p, seed, primer)
+    ids = generate(m, length, temperature, top_k, top_p, seed, primer, instruments=parts)
     r = write_sample(ids, out, tok, tempo, f"{Path(onnx or baseline).name}, seed {seed}")
     print(f"{r['tokens']} tokens, {r['notes']} notes, {r['seconds']} s -> {r['midi']}"
           + (f" (+ {Path(r['png']).name})" if r['png'] else " (no piano roll: pip install 'nomad-muse-trainer[plot]' for one)"))

@@ -9,7 +9,7 @@ __all__ = ['SAMPLING_DEFAULTS', 'sample_token', 'primer_tokens', 'generate']
 from pathlib import Path
 import numpy as np
 from .config import UserError
-from .tokenizer import BOS, EOS, MuseTokenizer, complete
+from .tokenizer import BOS, EOS, Grammar, MuseTokenizer, complete, parse_instruments
 
 # %% ../nbs/02_sampling.ipynb #627a726e
 SAMPLING_DEFAULTS = {'temperature': 1.0, 'top_k': 0, 'top_p': 0.95}   # what a model that names none samples with
@@ -49,12 +49,14 @@ def generate(model, # anything with reset(), feed(ids) -> probabilities, mode, t
              seed:int=42, # the random seed
              primer=None, # a MIDI path, token ids, or None for `<BOS>`
              min_length:int=0, # no `<EOS>` before this many sampled tokens (unless `<EOS>` is the only legal token)
+             instruments=None, # multi-track models: only these play, a spec such as 'bass,drums' or (programs, drums); None: any
             )->np.ndarray:
     "A complete, grammar-legal token stream: the primer and up to `length` sampled tokens, closed with `<EOS>`"
     d = {**SAMPLING_DEFAULTS, **(getattr(model, 'sampling', None) or {})}
     temperature, top_k, top_p = [d[k] if v is None else v for k, v in (('temperature', temperature), ('top_k', top_k), ('top_p', top_p))]
     tok = getattr(model, 'tokenizer', None) or MuseTokenizer(model.mode, model.time_shift_ms)
-    g, rng = tok.grammar, np.random.default_rng(seed)
+    if isinstance(instruments, str): instruments = parse_instruments(instruments)
+    g, rng = (tok.grammar if instruments is None else Grammar(tok.mode, tok, instruments)), np.random.default_rng(seed)
     out = primer_tokens(primer, tok)
     try: st = g.state_after(out)
     except ValueError as e: raise UserError(f"the primer is not a canonical token stream: {e}") from None

@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['PAD', 'BOS', 'EOS', 'UNK', 'NOTE_ON', 'NOTE_OFF', 'TIME_SHIFT', 'N_PITCHES', 'N_SHIFTS', 'N_VELOCITIES',
-           'N_DURATIONS', 'VELOCITY', 'DURATION', 'VOCAB_SIZE', 'MAX_VOCAB', 'DURATION_STEPS', 'VELOCITY_VALUES',
-           'DEFAULT_VELOCITY', 'DEFAULT_VELOCITY_BIN', 'TIME_SHIFT_MS', 'DEFAULT_BAR', 'token_names', 'describe',
-           'velocity_values', 'duration_steps', 'bar_of', 'velocity_bin', 'duration_bin', 'MidiError', 'Midi',
-           'load_midi', 'midi_notes', 'decode_notes', 'MuseTokenizer', 'vocab_sha256', 'check_vocab', 'load_vocab',
-           'GrammarState', 'Grammar', 'random_walk', 'complete', 'truncate', 'plot_piano_roll', 'encode', 'decode']
+           'N_DURATIONS', 'VELOCITY', 'DURATION', 'VOCAB_SIZE', 'MAX_VOCAB', 'N_PROGRAMS', 'DRUM_LOW', 'DRUM_HIGH',
+           'N_DRUMS', 'DURATION_STEPS', 'VELOCITY_VALUES', 'DEFAULT_VELOCITY', 'DEFAULT_VELOCITY_BIN', 'TIME_SHIFT_MS',
+           'DEFAULT_BAR', 'DRUM_HIT_MS', 'GM_FAMILIES', 'FAMILY_ALIASES', 'token_names', 'describe', 'velocity_values',
+           'duration_steps', 'bar_of', 'velocity_bin', 'duration_bin', 'MidiError', 'Midi', 'load_midi', 'midi_notes',
+           'decode_notes', 'MuseTokenizer', 'vocab_sha256', 'check_vocab', 'load_vocab', 'GrammarState', 'Grammar',
+           'parse_instruments', 'random_walk', 'complete', 'truncate', 'plot_piano_roll', 'encode', 'decode']
 
 # %% ../nbs/00_tokenizer.ipynb #6e4a657a
 import hashlib, io, json, warnings
@@ -26,15 +27,20 @@ N_SHIFTS, N_VELOCITIES, N_DURATIONS = 32, 8, 16                 # the default la
 VELOCITY, DURATION = TIME_SHIFT + N_SHIFTS, TIME_SHIFT + N_SHIFTS + N_VELOCITIES   # ... and where they put the rest
 VOCAB_SIZE = DURATION + N_DURATIONS                             # 316
 MAX_VOCAB = 512                                                 # ids fit in 9 bits (the Markov model packs contexts so)
+N_PROGRAMS = 128                                                # multi-track: PROGRAM_0..127, the General MIDI programs ...
+DRUM_LOW, DRUM_HIGH = 27, 87                                    # ... and DRUM_27..87, the General MIDI (GM2) percussion keys
+N_DRUMS = DRUM_HIGH - DRUM_LOW + 1
 
 # %% ../nbs/00_tokenizer.ipynb #890c7c02
 def token_names(tok=None, # a `MuseTokenizer` (its layout); None for the default 316 ids
                )->list:
     "The name of every token id, in id order"
     S, V, D = (N_SHIFTS, N_VELOCITIES, N_DURATIONS) if tok is None else (tok.n_shifts, tok.n_velocities, tok.n_durations)
+    multi = [f'PROGRAM_{p}' for p in range(N_PROGRAMS)] + [f'DRUM_{k}' for k in range(DRUM_LOW, DRUM_HIGH+1)]
     return (['<PAD>', '<BOS>', '<EOS>', '<UNK>'] + [f'NOTE_ON_{p}' for p in range(N_PITCHES)]
             + [f'NOTE_OFF_{p}' for p in range(N_PITCHES)] + [f'TIME_SHIFT_{n}' for n in range(1, S+1)]
-            + [f'VELOCITY_{n}' for n in range(1, V+1)] + [f'DURATION_{n}' for n in range(1, D+1)])
+            + [f'VELOCITY_{n}' for n in range(1, V+1)] + [f'DURATION_{n}' for n in range(1, D+1)]
+            + (multi if tok is not None and tok.multi else []))
 
 # %% ../nbs/00_tokenizer.ipynb #e6b344cb
 def describe(ids, # token ids
@@ -239,21 +245,22 @@ def _ends(f)->np.ndarray:
     "Where a file's last row is in `f`"
     e = np.empty(len(f), bool); e[-1:] = True; e[:-1] = f[1:] != f[:-1]; return e
 
-def _quantize_many(notes, fid, step_s, melody_only=False, n_velocities=N_VELOCITIES):
-    "`_quantize` of many files at once: `notes` of all of them, `fid` the file of each row; returns (rows, file of each row)"
+def _quantize_many(notes, fid, step_s, melody_only=False, n_velocities=N_VELOCITIES, inst=None):
+    "`_quantize` of many files at once: `notes` of all of them, `fid` the file of each row, `inst` the instrument of each (multi-track: -1 drums, else the program); returns (rows, file of each row)"
     on = np.rint(notes[:, 0] / step_s)
     dur = (notes[:, 1] - notes[:, 0]) / step_s
-    o = np.lexsort((notes[:, 0], -dur, on * 128 + notes[:, 2], fid))   # by file, onset step, pitch, longest first (then earliest)
+    inst = np.zeros(len(notes)) if inst is None else inst
+    o = np.lexsort((notes[:, 0], -dur, notes[:, 2], inst, on, fid))   # by file, onset step, instrument, pitch, longest first (then earliest)
     f, on = fid[o], on[o]
     new = _starts(f)
     first = np.maximum.accumulate(np.where(new, np.arange(len(f)), 0))  # row of each file's first (earliest) note
     base = on[first]
-    q = np.empty((len(notes), 6))
+    q = np.empty((len(notes), 7))
     q[:, 0], q[:, 1], q[:, 2] = on - base, dur[o], notes[o, 2]
     q[:, 3] = np.minimum(np.maximum((notes[o, 3] - 1) * n_velocities // 128 + 1, 1), n_velocities)
-    q[:, 4] = np.rint(notes[o, 1] / step_s) - base
+    q[:, 4], q[:, 6] = np.rint(notes[o, 1] / step_s) - base, inst[o]
     keep = new.copy()
-    keep[1:] |= (q[1:, 0] != q[:-1, 0]) | (q[1:, 2] != q[:-1, 2])   # one note per (file, onset, pitch)
+    keep[1:] |= (q[1:, 0] != q[:-1, 0]) | (q[1:, 2] != q[:-1, 2]) | (q[1:, 6] != q[:-1, 6])   # one note per (file, onset, instrument, pitch)
     if not keep.all(): q, f = q[keep], f[keep]
     last = _ends(f)
     if melody_only:                                                  # skyline: the highest note of each onset
@@ -262,8 +269,8 @@ def _quantize_many(notes, fid, step_s, melody_only=False, n_velocities=N_VELOCIT
         last = _ends(f)
         nxt = np.where(last, np.inf, np.append(q[1:, 0], np.inf))
         q[:, 1] = np.minimum(q[:, 1], nxt - q[:, 0]); q[:, 4] = np.minimum(q[:, 4], nxt)
-    r = np.lexsort((q[:, 2], f)) if len(f) else np.zeros(0, int)    # by file, pitch (stable: onsets in order)
-    same = (f[r][1:] == f[r][:-1]) & (q[r, 2][1:] == q[r, 2][:-1])
+    r = np.lexsort((q[:, 2], q[:, 6], f)) if len(f) else np.zeros(0, int)   # by file, instrument, pitch (stable: onsets in order)
+    same = (f[r][1:] == f[r][:-1]) & (q[r, 2][1:] == q[r, 2][:-1]) & (q[r, 6][1:] == q[r, 6][:-1])
     gap = np.full(len(q), np.inf)
     gap[r[:-1][same]] = (q[r, 0][1:] - q[r, 0][:-1])[same]
     q[:, 5] = gap                                                     # a pitch cannot overlap itself
@@ -271,17 +278,18 @@ def _quantize_many(notes, fid, step_s, melody_only=False, n_velocities=N_VELOCIT
     return q, f
 
 def _quantize(notes, step_s, melody_only=False, n_velocities=N_VELOCITIES):
-    "Notes of one file as rows (onset step, duration in steps, pitch, velocity bin, end step, steps to the next start of the pitch)"
-    if len(notes) == 0: return np.zeros((0, 6))
+    "Notes of one file as rows (onset step, duration in steps, pitch, velocity bin, end step, steps to the next start of the pitch, instrument)"
+    if len(notes) == 0: return np.zeros((0, 7))
     return _quantize_many(notes, np.zeros(len(notes), np.int64), step_s, melody_only, n_velocities)[0]
 
 # %% ../nbs/00_tokenizer.ipynb #5a5aaa14
-def _stream(gap, vel, tail, n, f):
-    "Per file of `f` (the file of each event, files in order): `<BOS>`, then per event the TIME_SHIFTs of its `gap` (n-step tokens, then the remainder), its `vel` token (if >= 0) and its `tail` tokens (a tuple of arrays); `<EOS>`. One token array per file"
+def _stream(gap, cols, n, f):
+    "Per file of `f` (the file of each event, files in order): `<BOS>`, then per event the TIME_SHIFTs of its `gap` (n-step tokens, then the remainder) and its token in each of `cols` (arrays; -1 = none); `<EOS>`. One token array per file"
     full, rem = np.divmod(gap, n)
-    hv, first, last = vel >= 0, _starts(f), _ends(f)
-    pos = (rem > 0) + full + hv + first                               # tokens before the tail (<BOS> for a file's first event)
-    size = pos + len(tail) + last                                     # ... and <EOS> after a file's last
+    first, last = _starts(f), _ends(f)
+    has = [None if (c >= 0).all() else c >= 0 for c in cols]         # None: every event has this column's token
+    pos = (rem > 0) + full + first                                    # tokens before the columns (<BOS> for a file's first event)
+    size = pos + last + sum(1 if h is None else h for h in has)       # ... and <EOS> after a file's last
     start = np.cumsum(size); start -= size
     out = np.empty(int(start[-1] + size[-1]), np.int64)
     out[start[first]] = BOS
@@ -293,8 +301,9 @@ def _stream(gap, vel, tail, n, f):
     r = rem > 0
     out[(s + full)[r]] = TIME_SHIFT - 1 + rem[r]
     at = start + pos
-    out[(at - 1)[hv]] = vel[hv]
-    for j, t in enumerate(tail): out[at + j] = t
+    for c, h in zip(cols, has):
+        if h is None: out[at] = c; at = at + 1
+        else: out[at[h]] = c[h]; at = at + h
     return np.split(out, start[first][1:])
 
 def _gaps(t, f):
@@ -312,7 +321,7 @@ def _encode_duration(q, tok, f=None):
     one = f is None; f = np.zeros(len(q), np.int64) if one else f
     on, p, vb = q[:, 0].astype(np.int64), q[:, 2].astype(np.int64), q[:, 3].astype(np.int64)
     durs = duration_bin(q[:, 1], q[:, 5], tok.duration_steps)
-    ids = _stream(_gaps(on, f), _vel_changes(vb, tok.velocity_base, f), (NOTE_ON + p, tok.duration_base - 1 + durs), tok.n_shifts, f)
+    ids = _stream(_gaps(on, f), (_vel_changes(vb, tok.velocity_base, f), NOTE_ON + p, tok.duration_base - 1 + durs), tok.n_shifts, f)
     return ids[0] if one else ids
 
 # %% ../nbs/00_tokenizer.ipynb #bd4ea5e4
@@ -326,7 +335,22 @@ def _encode_performance(q, tok, f=None):
     is_on = ev[:, 2] == 1
     vel = np.full(len(ev), -1)
     vel[is_on] = _vel_changes(ev[is_on, 4], tok.velocity_base, ev[is_on, 0])   # velocity changes count among note-ons only
-    ids = _stream(_gaps(ev[:, 1], ev[:, 0]), vel, (np.where(is_on, NOTE_ON, NOTE_OFF) + ev[:, 3],), tok.n_shifts, ev[:, 0])
+    ids = _stream(_gaps(ev[:, 1], ev[:, 0]), (vel, np.where(is_on, NOTE_ON, NOTE_OFF) + ev[:, 3]), tok.n_shifts, ev[:, 0])
+    return ids[0] if one else ids
+
+# %% ../nbs/00_tokenizer.ipynb #9205c5b1
+def _encode_multi(q, tok, f=None):
+    "Tokens of quantized multi-track rows `q` (instrument in column 6: -1 drums, else the program): per event [PROGRAM] [VELOCITY] NOTE_ON DURATION, or [VELOCITY] DRUM"
+    one = f is None; f = np.zeros(len(q), np.int64) if one else f
+    on, p, vb, inst = q[:, 0].astype(np.int64), q[:, 2].astype(np.int64), q[:, 3].astype(np.int64), q[:, 6].astype(np.int64)
+    drum = inst < 0
+    prog = np.full(len(q), -1)
+    pi = np.flatnonzero(~drum)                                      # a PROGRAM token where the instrument differs from the last pitched note's
+    changed = _starts(f[pi]); changed[1:] |= inst[pi][1:] != inst[pi][:-1]
+    prog[pi[changed]] = tok.program_base + inst[pi[changed]]
+    durs = np.where(drum, -1, tok.duration_base - 1 + duration_bin(q[:, 1], q[:, 5], tok.duration_steps))
+    note = np.where(drum, tok.drum_base + p - DRUM_LOW, NOTE_ON + p)
+    ids = _stream(_gaps(on, f), (prog, _vel_changes(vb, tok.velocity_base, f), note, durs), tok.n_shifts, f)
     return ids[0] if one else ids
 
 # %% ../nbs/00_tokenizer.ipynb #8bf1a255
@@ -344,8 +368,9 @@ def _check_ids(ids, size:int=VOCAB_SIZE):
 def decode_notes(ids, # token ids of either mode
                  tok=None, # the tokenizer whose layout they use (None: the default)
                 )->np.ndarray:
-    "Notes of a token stream as int rows (onset step, end step, pitch, velocity); lenient about anything that is not canonical"
+    "Notes of a token stream as int rows (onset step, end step, pitch, velocity[, program, drum] for tracks: multi); lenient about anything that is not canonical"
     tok = tok or MuseTokenizer()
+    if tok.multi: return _decode_multi(ids, tok)
     VEL, DUR, steps, values = tok.velocity_base, tok.duration_base, tok.duration_steps, tok.velocity_values
     ids = _check_ids(ids, tok.size)
     t, vel, open_, notes = 0, int(values[tok.default_velocity_bin - 1]), {}, []
@@ -373,6 +398,34 @@ def decode_notes(ids, # token ids of either mode
     a[:, 1] = np.minimum(a[:, 1], a[:, 0] + _restrike_gap(a[:, 0], a[:, 2]))  # a pitch cannot overlap itself
     return a
 
+# %% ../nbs/00_tokenizer.ipynb #73e38ea9
+DRUM_HIT_MS = 100                                                   # how long a decoded drum hit is written (a hit has no length)
+
+def _decode_multi(ids, tok):
+    "`decode_notes` of a multi-track stream: rows (onset step, end step, pitch, velocity, program, drum)"
+    VEL, DUR, PROG, DRUM = tok.velocity_base, tok.duration_base, tok.program_base, tok.drum_base
+    steps, values, hit = tok.duration_steps, tok.velocity_values, max(1, round(DRUM_HIT_MS / tok.time_shift_ms))
+    ids = _check_ids(ids, tok.size)
+    t, vel, prog, notes, i, n = 0, int(values[tok.default_velocity_bin - 1]), 0, [], 0, len(ids)
+    while i < n:
+        x = int(ids[i])
+        if x == EOS: break
+        if TIME_SHIFT <= x < VEL: t += x - TIME_SHIFT + 1
+        elif VEL <= x < DUR: vel = int(values[x - VEL])
+        elif PROG <= x < DRUM: prog = x - PROG
+        elif x >= DRUM: notes.append((t, t + hit, x - DRUM + DRUM_LOW, vel, 0, 1))
+        elif NOTE_ON <= x < NOTE_OFF:                                   # a NOTE_ON without its DURATION lasts half a second
+            d = int(steps[ids[i+1] - DUR]) if i+1 < n and DUR <= ids[i+1] < PROG else max(1, round(500 / tok.time_shift_ms))
+            notes.append((t, t + d, x - NOTE_ON, vel, prog, 0)); i += i+1 < n and DUR <= ids[i+1] < PROG
+        i += 1
+    a = np.array(notes, dtype=np.int64).reshape(-1, 6)
+    a = a[np.lexsort((a[:, 0] - a[:, 1], a[:, 2], a[:, 4], -a[:, 5], a[:, 0]))]   # by onset, drums first, program, pitch, longest first
+    keep = np.ones(len(a), bool); keep[1:] = (a[1:, 0] != a[:-1, 0]) | (a[1:, 2] != a[:-1, 2]) | (a[1:, 4] != a[:-1, 4]) | (a[1:, 5] != a[:-1, 5])
+    a = a[keep]                                                          # one note per (onset, instrument, pitch)
+    voice = (a[:, 4] + 1) * 256 + a[:, 5] * 128 + a[:, 2]                # a pitch of an instrument cannot overlap itself
+    a[:, 1] = np.minimum(a[:, 1], a[:, 0] + _restrike_gap(a[:, 0], voice))
+    return a
+
 # %% ../nbs/00_tokenizer.ipynb #eabd8748
 class MuseTokenizer:
     "MIDI <-> token ids over an event vocabulary (by default the 316 ids above; the bins set its size)"
@@ -384,8 +437,11 @@ class MuseTokenizer:
                  velocity_bins:int=N_VELOCITIES, # VELOCITY_1..n: loudness levels
                  duration_bins:int=N_DURATIONS, # DURATION_1..n: note lengths, log-spaced
                  max_duration_ms:int=None, # the longest DURATION, in ms (default: 200 steps, 4 s at 20 ms)
+                 tracks:str='single', # `single`: one stream of pitched notes; `multi`: PROGRAM and DRUM tokens keep the instruments apart
                 ):
         if mode not in ('duration', 'performance'): raise UserError(f"mode must be duration or performance, got {mode!r}")
+        if tracks not in ('single', 'multi'): raise UserError(f"tracks must be single or multi, got {tracks!r}")
+        if tracks == 'multi' and mode != 'duration': raise UserError("tracks: multi needs mode: duration (a drum hit has no NOTE_OFF, and one per instrument would double the stream)")
         for name, v in (('time_shift_ms', time_shift_ms), ('time_shift_bins', time_shift_bins), ('velocity_bins', velocity_bins),
                         ('duration_bins', duration_bins)):
             if not (isinstance(v, (int, np.integer)) and v > 0): raise UserError(f"{name} must be a positive whole number, got {v!r}")
@@ -397,15 +453,19 @@ class MuseTokenizer:
         self.duration_steps, self.velocity_values = duration_steps(self.n_durations, max_steps), velocity_values(self.n_velocities)
         self.velocity_base = TIME_SHIFT + self.n_shifts
         self.duration_base = self.velocity_base + self.n_velocities
-        self.size = self.duration_base + self.n_durations
-        if self.size > MAX_VOCAB: raise UserError(f"these bins make {self.size} token ids; at most {MAX_VOCAB} fit (time_shift_bins + velocity_bins + duration_bins <= {MAX_VOCAB - TIME_SHIFT})")
+        self.tracks, self.multi = tracks, tracks == 'multi'
+        self.size = self.duration_end = self.duration_base + self.n_durations
+        if self.multi: self.program_base = self.size; self.drum_base = self.size + N_PROGRAMS; self.size = self.drum_base + N_DRUMS
+        else: self.program_base = self.drum_base = self.size        # no PROGRAM or DRUM ids
+        extra = N_PROGRAMS + N_DRUMS if self.multi else 0
+        if self.size > MAX_VOCAB: raise UserError(f"these bins make {self.size} token ids; at most {MAX_VOCAB} fit (time_shift_bins + velocity_bins + duration_bins <= {MAX_VOCAB - TIME_SHIFT - extra}{' with tracks: multi' if extra else ''})")
         self.default_velocity_bin = int(velocity_bin(DEFAULT_VELOCITY, self.n_velocities))
 
     @classmethod
     def from_config(cls, cfg:dict):
         "A tokenizer from the `tokenization` section of a loaded config"
         t = cfg['tokenization']
-        return cls(**{k: t[k] for k in ('mode', 'time_shift_ms', 'include_drums', 'time_shift_bins', 'velocity_bins', 'duration_bins', 'max_duration_ms')})
+        return cls(**{k: t[k] for k in ('mode', 'time_shift_ms', 'include_drums', 'time_shift_bins', 'velocity_bins', 'duration_bins', 'max_duration_ms', 'tracks')})
 
     @classmethod
     def from_vocab(cls, v:dict, # a vocab.json's contents (or an ONNX model's `vocab_json`)
@@ -415,7 +475,7 @@ class MuseTokenizer:
         try:
             s = v['settings']
             return cls(s['mode'], s['time_shift_ms'], False, s['max_shift_steps'], len(s['velocity_values']), len(s['duration_steps']),
-                       s['duration_steps'][-1] * s['time_shift_ms'])
+                       s['duration_steps'][-1] * s['time_shift_ms'], s.get('tracks', 'single'))
         except (KeyError, TypeError, IndexError) as e: raise UserError(f"{where}: not a vocab.json this version reads ({type(e).__name__}: {e})") from None
 
     @property
@@ -424,9 +484,10 @@ class MuseTokenizer:
     def config(self)->dict:
         "The `tokenization` settings that make this tokenizer (`from_config` reads them back)"
         return dict(mode=self.mode, time_shift_ms=self.time_shift_ms, include_drums=self.include_drums, time_shift_bins=self.n_shifts,
-                    velocity_bins=self.n_velocities, duration_bins=self.n_durations, max_duration_ms=int(self.duration_steps[-1]) * self.time_shift_ms)
+                    velocity_bins=self.n_velocities, duration_bins=self.n_durations, max_duration_ms=int(self.duration_steps[-1]) * self.time_shift_ms,
+                    tracks=self.tracks)
 
-    def __repr__(self): return (f"MuseTokenizer(mode={self.mode!r}, time_shift_ms={self.time_shift_ms}, {self.size} ids, "
+    def __repr__(self): return (f"MuseTokenizer(mode={self.mode!r}, {'tracks=multi, ' if self.multi else ''}time_shift_ms={self.time_shift_ms}, {self.size} ids, "
                                 f"sha256={self.sha256[:12]}...)")
 
 # %% ../nbs/00_tokenizer.ipynb #1a48c90d
@@ -445,18 +506,28 @@ def encode_many(self:MuseTokenizer, midis, # paths, raw bytes, `Midi`s or `Prett
                 melody_only:bool=False, # keep only the highest note at each onset
                )->list:
     "Token ids of many files in one vectorized pass (the fast way through a corpus): for each, its ids or the `MidiError` it raised"
+    if melody_only and self.multi: raise UserError("melody_only keeps one voice of one stream; it does not apply to tracks: multi")
     out, notes, fids, ok = [None]*len(midis), [], [], []
     for i, x in enumerate(midis):
         try:
             m = load_midi(x)
-            a = _notes(m, self.include_drums)
-            if not len(a): raise MidiError(f"{x if isinstance(x, (str, Path)) else '<midi>'}: " + ("only drum notes (drums are skipped)" if m.has_drums else "no notes"))
+            a = _multi_notes(m) if self.multi else _notes(m, self.include_drums)
+            if not len(a): raise MidiError(f"{x if isinstance(x, (str, Path)) else '<midi>'}: " + ("only drum notes (drums are skipped)" if m.has_drums and not self.multi else "no notes"))
         except MidiError as e: out[i] = e; continue
         notes.append(a); fids.append(np.full(len(a), len(ok))); ok.append(i)
     if not ok: return out
-    q, f = _quantize_many(np.concatenate(notes), np.concatenate(fids), self.step_s, melody_only, self.n_velocities)
-    for i, x in zip(ok, (_encode_duration if self.mode == 'duration' else _encode_performance)(q, self, f)): out[i] = x
+    a = np.concatenate(notes)
+    q, f = _quantize_many(a[:, :4], np.concatenate(fids), self.step_s, melody_only, self.n_velocities, a[:, 4] if self.multi else None)
+    enc = _encode_multi if self.multi else _encode_duration if self.mode == 'duration' else _encode_performance
+    for i, x in zip(ok, enc(q, self, f)): out[i] = x
     return out
+
+def _multi_notes(m)->np.ndarray:
+    "The (start s, end s, pitch, velocity, instrument) rows of a `Midi` for a multi-track stream: instrument -1 for drums (keys outside DRUM_27..87 dropped), else the program"
+    a = m.notes[:, :5].copy()
+    drum = m.notes[:, 5] > 0
+    a[drum, 4] = -1
+    return a[~drum | ((a[:, 2] >= DRUM_LOW) & (a[:, 2] <= DRUM_HIGH))]
 
 # %% ../nbs/00_tokenizer.ipynb #400fdeed
 @patch
@@ -464,12 +535,17 @@ def decode(self:MuseTokenizer, ids, # token ids (any mode; ids outside the vocab
            program:int=0, # the General MIDI program of the one track written
            tempo:float=125.0, # the tempo written to the file; it sets the bar grid a DAW shows, not the timing
           )->pretty_midi.PrettyMIDI:
-    "A `PrettyMIDI` with the notes of `ids`; never fails on a sequence of valid ids"
+    "A `PrettyMIDI` with the notes of `ids` (multi-track: one track per instrument, drums on channel 10); never fails on a sequence of valid ids"
     pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=tempo)
-    inst = pretty_midi.Instrument(program=program, name='nomad-muse')
-    for s, e, p, v in decode_notes(ids, self):
-        inst.notes.append(pretty_midi.Note(velocity=int(v), pitch=int(p), start=s*self.step_s, end=e*self.step_s))
-    pm.instruments.append(inst)
+    notes = decode_notes(ids, self)
+    if not self.multi: notes = np.column_stack([notes, np.full(len(notes), program), np.zeros(len(notes), np.int64)])
+    for prog, drum in sorted({(int(a), int(b)) for a, b in notes[:, 4:6]}, key=lambda k: (-k[1], k[0])):   # one track per instrument, drums first
+        inst = pretty_midi.Instrument(program=0 if drum else prog, is_drum=bool(drum),
+                                      name='Drums' if drum else pretty_midi.program_to_instrument_name(prog) if self.multi else 'nomad-muse')
+        for s, e, p, v, *_ in notes[(notes[:, 4] == prog) & (notes[:, 5] == drum)]:
+            inst.notes.append(pretty_midi.Note(velocity=int(v), pitch=int(p), start=s*self.step_s, end=e*self.step_s))
+        pm.instruments.append(inst)
+    if not pm.instruments: pm.instruments.append(pretty_midi.Instrument(program=program, name='nomad-muse'))
     return pm
 
 # %% ../nbs/00_tokenizer.ipynb #4738352c
@@ -485,7 +561,8 @@ def vocab(self:MuseTokenizer)->dict:
     return {'size': self.size, 'tokens': token_names(self),
             'settings': {'mode': self.mode, 'time_shift_ms': self.time_shift_ms, 'max_shift_steps': self.n_shifts,
                          'velocity_bin_width': int(w) if w == int(w) else w, 'velocity_values': self.velocity_values.tolist(),
-                         'duration_steps': self.duration_steps.tolist(), 'default_velocity_bin': self.default_velocity_bin}}
+                         'duration_steps': self.duration_steps.tolist(), 'default_velocity_bin': self.default_velocity_bin,
+                         **({'tracks': 'multi', 'programs': N_PROGRAMS, 'drum_keys': [DRUM_LOW, DRUM_HIGH]} if self.multi else {})}}
 
 # %% ../nbs/00_tokenizer.ipynb #166ca057
 def vocab_sha256(vocab:dict)->str:
@@ -534,27 +611,36 @@ def load_vocab(path # a `vocab.json`
 # %% ../nbs/00_tokenizer.ipynb #1b6c69a2
 class GrammarState:
     "Where a token stream stands: what the grammar needs to know about its prefix"
-    def __init__(self):
+    def __init__(self, multi:bool=False):
         self.phase, self.prev, self.vel, self.step_on, self.step_off = 0, -1, 0, -1, -1
         self.on_in_step, self.n_notes, self.sounding = False, 0, np.zeros(N_PITCHES, bool)
-        self.t, self.busy = 0, np.zeros(N_PITCHES, np.int64)  # duration mode: the step until which each pitch sounds
+        self.t = 0                               # duration mode: busy = the step until which each pitch sounds (per program: multi)
+        self.busy = np.zeros((N_PROGRAMS, N_PITCHES) if multi else N_PITCHES, np.int64)
+        self.prog, self.step_prog, self.step_drum = -1, -1, -1   # multi: the program notes go to; the last program and drum key of this step
     def copy(self):
-        s = GrammarState(); s.__dict__.update({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}); return s
+        s = GrammarState.__new__(GrammarState); s.__dict__.update({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}); return s
 
 # %% ../nbs/00_tokenizer.ipynb #3730379d
 class Grammar:
     "Which token ids may follow a prefix, for streams in the tokenizer's canonical form"
     def __init__(self, mode:str='duration', # `duration` or `performance`
                  tok=None, # the tokenizer whose layout the ids use (None: the default of `mode`)
+                 instruments=None, # tracks: multi: only these may play, as `parse_instruments` gives them (programs, drums); None: all
                 ):
         if mode not in ('duration', 'performance'): raise UserError(f"mode must be duration or performance, got {mode!r}")
         self.mode, self.perf, self.tok = mode, mode == 'performance', tok or MuseTokenizer(mode)
         self.VEL, self.DUR, self.size, self.S = self.tok.velocity_base, self.tok.duration_base, self.tok.size, self.tok.n_shifts
+        self.multi, self.PROG, self.DRUM = self.tok.multi, self.tok.program_base, self.tok.drum_base
+        if instruments is not None and not self.multi: raise UserError("choosing instruments needs a multi-track vocabulary (tracks: multi)")
+        progs, drums = instruments if instruments is not None else (range(N_PROGRAMS), True)
+        self.prog_ok = np.zeros(N_PROGRAMS, bool); self.prog_ok[list(progs)] = True
+        self.drums_ok = bool(drums)
 
-    def initial(self)->GrammarState: return GrammarState()
+    def initial(self)->GrammarState: return GrammarState(self.multi)
 
     def allowed(self, st:GrammarState)->np.ndarray:
-        "A boolean mask over the 316 ids: True where the id may come next"
+        "A boolean mask over the vocabulary's ids: True where the id may come next"
+        if self.multi: return self._allowed_multi(st)
         VEL, DUR, S = self.VEL, self.DUR, self.S
         m = np.zeros(self.size, bool)
         if st.phase == 0: m[BOS] = True; return m
@@ -574,6 +660,33 @@ class Grammar:
         else: m[EOS] = prev >= DUR
         return m
 
+    def _allowed_multi(self, st):
+        "`allowed` for tracks: multi: per step drums first (keys rising), then programs rising, each program's pitches rising"
+        VEL, DUR, PROG, DRUM, S = self.VEL, self.DUR, self.PROG, self.DRUM, self.S
+        m = np.zeros(self.size, bool)
+        if st.phase == 0: m[BOS] = True; return m
+        if st.phase == 2: m[PAD] = True; return m
+        prev = st.prev
+        if NOTE_ON <= prev < NOTE_OFF: m[DUR:PROG] = True; return m
+        free = ((np.arange(N_PITCHES) > st.step_on) & (st.busy[st.prog] <= st.t) if st.prog >= 0 and self.prog_ok[st.prog]
+                else np.zeros(N_PITCHES, bool))
+        drums = np.arange(N_DRUMS) > st.step_drum - DRUM_LOW if st.step_prog < 0 and self.drums_ok else np.zeros(N_DRUMS, bool)
+        if VEL <= prev < DUR: m[NOTE_ON:NOTE_OFF] = free; m[DRUM:] = drums; return m
+        if PROG <= prev < DRUM:
+            if st.vel: m[NOTE_ON:NOTE_OFF] = free
+            m[VEL:DUR] = True
+            if st.vel: m[VEL + st.vel - 1] = False
+            return m
+        if prev != BOS and not (TIME_SHIFT <= prev < VEL and prev != TIME_SHIFT + S - 1): m[TIME_SHIFT:VEL] = True
+        if st.vel: m[NOTE_ON:NOTE_OFF] = free; m[DRUM:] = drums
+        if free.any() or drums.any(): m[VEL:DUR] = True
+        if st.vel: m[VEL + st.vel - 1] = False
+        progs = (np.arange(N_PROGRAMS) > st.step_prog) & self.prog_ok & (st.busy <= st.t).any(1)   # a switch to another program with a free pitch
+        if st.prog >= 0: progs[st.prog] = False
+        m[PROG:DRUM] = progs
+        m[EOS] = DUR <= prev < PROG or prev >= DRUM
+        return m
+
     def advance(self, st:GrammarState, tok:int)->GrammarState:
         "Move `st` past `tok` (in place) and return it; an illegal token is a `ValueError`"
         tok = int(tok)
@@ -584,11 +697,18 @@ class Grammar:
     def _step(self, st, tok):
         if tok == BOS: st.phase = 1
         elif tok in (EOS, PAD): st.phase = 2
-        elif TIME_SHIFT <= tok < self.VEL: st.step_on, st.step_off, st.on_in_step, st.t = -1, -1, False, st.t + tok - TIME_SHIFT + 1
-        elif tok >= self.DUR: st.busy[st.step_on] = st.t + self.tok.duration_steps[tok - self.DUR]
+        elif TIME_SHIFT <= tok < self.VEL:
+            st.step_on, st.step_off, st.on_in_step, st.t = -1, -1, False, st.t + tok - TIME_SHIFT + 1
+            st.step_prog = st.step_drum = -1
+        elif tok >= self.DRUM: st.step_drum = tok - self.DRUM + DRUM_LOW; st.n_notes += 1
+        elif tok >= self.PROG: st.prog = st.step_prog = tok - self.PROG; st.step_on = -1
+        elif tok >= self.DUR:
+            if self.multi: st.busy[st.prog, st.step_on] = st.t + self.tok.duration_steps[tok - self.DUR]
+            else: st.busy[st.step_on] = st.t + self.tok.duration_steps[tok - self.DUR]
         elif self.VEL <= tok < self.DUR: st.vel = tok - self.VEL + 1
         elif NOTE_ON <= tok < NOTE_OFF:
             st.step_on, st.on_in_step, st.n_notes = tok - NOTE_ON, True, st.n_notes + 1
+            if self.multi: st.step_prog = st.prog
             if self.perf: st.sounding[tok - NOTE_ON] = True
         elif NOTE_OFF <= tok < TIME_SHIFT: st.step_off = tok - NOTE_OFF; st.sounding[tok - NOTE_OFF] = False
         st.prev = tok
@@ -614,13 +734,37 @@ def grammar(self:MuseTokenizer)->"Grammar":
     "The grammar of this tokenizer's mode"
     return Grammar(self.mode, self)
 
+# %% ../nbs/00_tokenizer.ipynb #b328a531
+GM_FAMILIES = {'piano': 0, 'chromatic percussion': 8, 'organ': 16, 'guitar': 24, 'bass': 32, 'strings': 40, 'ensemble': 48,
+               'brass': 56, 'reed': 64, 'pipe': 72, 'synth lead': 80, 'synth pad': 88, 'synth effects': 96, 'ethnic': 104,
+               'percussive': 112, 'sound effects': 120}   # the 16 General MIDI families: the first of their 8 programs
+FAMILY_ALIASES = {'mallets': 'chromatic percussion', 'horns': 'brass', 'sax': 'reed', 'winds': 'reed', 'flute': 'pipe',
+                  'lead': 'synth lead', 'pad': 'synth pad', 'fx': 'synth effects', 'keys': 'piano', 'choir': 'ensemble'}
+
+def parse_instruments(spec:str, # comma-separated: General MIDI program numbers (0-127) or names ('Electric Bass (finger)'), family names ('bass', 'piano', 'strings'), and/or 'drums'
+                     )->tuple:
+    "The (programs, drums) a spec such as 'bass,drums' or 'piano' names (a family name stands for its 8 programs); an unknown name is a `UserError`"
+    progs, drums = set(), False
+    for part in [p.strip() for p in str(spec).replace(' and ', ',').split(',') if p.strip()]:
+        low = part.lower()
+        fam = FAMILY_ALIASES.get(low, low)
+        if low in ('drums', 'drum', 'kit', 'percussion'): drums = True
+        elif low.isdigit() and int(low) < N_PROGRAMS: progs.add(int(low))
+        elif fam in GM_FAMILIES: progs |= set(range(GM_FAMILIES[fam], GM_FAMILIES[fam] + 8))
+        else:
+            try: progs.add(pretty_midi.instrument_name_to_program(part))
+            except ValueError: raise UserError(f"unknown instrument {part!r}: use a General MIDI program (0-127) or its name, drums, or a family: "
+                                               f"{', '.join(sorted(set(GM_FAMILIES) | set(FAMILY_ALIASES)))}") from None
+    if not progs and not drums: raise UserError("no instruments named (for example: --instruments 'bass,drums')")
+    return sorted(progs), drums
+
 # %% ../nbs/00_tokenizer.ipynb #4ceca924
 def random_walk(grammar:Grammar, # the grammar to walk
                 n:int, # how many tokens
                 seed:int=0, # the random seed
                )->np.ndarray:
     "`n` legal tokens from `<BOS>`, never `<EOS>`: at each step a random kind of token among the legal kinds, then a random one of that kind"
-    kinds = np.searchsorted([NOTE_ON, NOTE_OFF, TIME_SHIFT, grammar.VEL, grammar.DUR], np.arange(grammar.size), side='right')
+    kinds = np.searchsorted([NOTE_ON, NOTE_OFF, TIME_SHIFT, grammar.VEL, grammar.DUR, grammar.PROG, grammar.DRUM], np.arange(grammar.size), side='right')
     rng, st, out = np.random.default_rng(seed), grammar.initial(), []
     for _ in range(n):
         legal = np.flatnonzero(grammar.allowed(st))
@@ -637,7 +781,7 @@ def complete(grammar:Grammar, # the grammar of `ids`
     "`ids` as a whole piece: cut at its `<EOS>`, or closed: dangling tokens dropped, sounding notes switched off, `<EOS>` added"
     ids = [int(t) for t in ids]
     if EOS in ids: return np.array(ids[:ids.index(EOS)+1])
-    ends_note = (lambda t: NOTE_ON <= t < TIME_SHIFT) if grammar.perf else (lambda t: t >= grammar.DUR)
+    ends_note = (lambda t: NOTE_ON <= t < TIME_SHIFT) if grammar.perf else (lambda t: grammar.DUR <= t < grammar.PROG or t >= grammar.DRUM)
     out = ids[:max([i for i, t in enumerate(ids) if ends_note(t)], default=0) + 1]
     if grammar.perf:
         sounding = np.flatnonzero(grammar.state_after(out).sounding)
@@ -664,27 +808,35 @@ def plot_piano_roll(x, # token ids, a `Midi`, a `PrettyMIDI`, or a path to a MID
                     title:str=None, # the title of the plot
                     seconds:float=None, # show only the first `seconds`
                     time_shift_ms:int=TIME_SHIFT_MS, # the time step, when `x` is token ids
-                    color:str='C0', # the notes' colour
+                    color:str='C0', # the notes' colour (of one instrument; several get one colour each)
                     tok=None, # the tokenizer of the ids (its layout and time step; default: the default, at `time_shift_ms`)
                    ):
-    "Draw `x` as a piano roll and return the axis"
+    "Draw `x` as a piano roll and return the axis: one colour per instrument, drums as hits (x) at their key"
     import matplotlib.pyplot as plt
     from matplotlib.collections import PatchCollection
     from matplotlib.patches import Rectangle
     from matplotlib.colors import to_rgb
-    if isinstance(x, (Midi, pretty_midi.PrettyMIDI, str, Path, bytes)): notes = midi_notes(x, include_drums=True)
+    if isinstance(x, (Midi, pretty_midi.PrettyMIDI, str, Path, bytes)):
+        notes = load_midi(x).notes; notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))]
     else:
         n = decode_notes(x, tok); step = (tok.time_shift_ms if tok else time_shift_ms)/1000
-        notes = np.column_stack([n[:, 0]*step, n[:, 1]*step, n[:, 2], n[:, 3]]).astype(float)
+        notes = np.column_stack([n[:, 0]*step, n[:, 1]*step, n[:, 2:4], n[:, 4:6] if n.shape[1] == 6 else np.zeros((len(n), 2))]).astype(float)
     if seconds is not None: notes = notes[notes[:, 0] < seconds]
     if ax is None: _, ax = plt.subplots(figsize=(10, 3.5))
-    rgb = to_rgb(color)
-    ax.add_collection(PatchCollection([Rectangle((s, p - .4), e - s, .8) for s, e, p, _ in notes], edgecolor='none',
-                                      facecolor=[(*rgb, .35 + .65*v/127) for v in notes[:, 3]]))
+    insts = sorted({(int(d), int(p)) for p, d in notes[:, 4:6]}, key=lambda k: (-k[0], k[1]))   # drums first
+    many = len(insts) > 1 or any(d for d, _ in insts)
+    for k, (d, p) in enumerate(insts):
+        sel = notes[(notes[:, 5] == d) & (notes[:, 4] == p)]
+        if d: ax.scatter(sel[:, 0], sel[:, 2], marker='x', s=14, lw=1, color='k', alpha=.7, label='drums'); continue
+        rgb = to_rgb(f'C{k % 10}' if many else color)
+        ax.add_collection(PatchCollection([Rectangle((s, q - .4), e - s, .8) for s, e, q, *_ in sel], edgecolor='none',
+                                          facecolor=[(*rgb, .35 + .65*v/127) for v in sel[:, 3]]))
+        if many: ax.plot([], [], lw=6, color=rgb, label=pretty_midi.program_to_instrument_name(p))
+    if many: ax.legend(loc='upper left', bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
     if len(notes):
         ax.set_xlim(0, notes[:, 1].max() if seconds is None else seconds)
         ax.set_ylim(notes[:, 2].min() - 2, notes[:, 2].max() + 2)
-    ax.set_xlabel('time (s)'); ax.set_ylabel('MIDI pitch')
+    ax.set_xlabel('time (s)'); ax.set_ylabel('MIDI pitch (drums: key)' if any(d for d, _ in insts) else 'MIDI pitch')
     for c in range(0, 128, 12): ax.axhline(c - .5, color='k', lw=.3, alpha=.3)   # a line under every C
     if title: ax.set_title(title)
     return ax

@@ -3,6 +3,7 @@
 //   muse_demo --model artifacts/muse_quantized.onnx --vocab artifacts/vocab.json --out artifacts/sample_cpp.mid
 //             [--baseline artifacts/baseline.bin] [--length 512] [--temperature T] [--top-k K] [--top-p P]
 //             [--seed 42] [--tempo 120] [--bench 2000] [--json artifacts/cpp_bench.json] [--tokens ids.txt] [--ort-library PATH]
+//             [--instruments bass,drums]      (multi-track models: only these instruments play)
 //
 // With only --baseline, the piece comes from the Markov model and onnxruntime is never loaded.
 // A user mistake (missing file, wrong vocabulary, damaged .bin, bad flag) prints one `error:` line and exits 2.
@@ -24,7 +25,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 struct Args {
-    std::string model, baseline, vocab, out = "sample_cpp.mid", json, ort, tokens;
+    std::string model, baseline, vocab, out = "sample_cpp.mid", json, ort, tokens, instruments;
     int length = 512, bench = 2000, top_k = -1;
     float temperature = -1, top_p = -1;
     uint64_t seed = 42;
@@ -34,12 +35,13 @@ struct Args {
 const char* USAGE =
     "usage: muse_demo --vocab VOCAB.json (--model MODEL.onnx | --baseline BASELINE.bin) [--out OUT.mid] [--length N]\n"
     "                 [--temperature T] [--top-k K] [--top-p P] [--seed S] [--tempo BPM] [--bench STEPS] [--json OUT.json]\n"
-    "                 [--tokens OUT.txt] [--ort-library libonnxruntime.so]\n";
+    "                 [--tokens OUT.txt] [--ort-library libonnxruntime.so] [--instruments bass,drums]\n";
 
 Args parse(int argc, char** argv) {
     Args a;
     std::map<std::string, std::string*> str = {{"--model", &a.model}, {"--baseline", &a.baseline}, {"--vocab", &a.vocab},
-                                               {"--out", &a.out}, {"--json", &a.json}, {"--ort-library", &a.ort}, {"--tokens", &a.tokens}};
+                                               {"--out", &a.out}, {"--json", &a.json}, {"--ort-library", &a.ort}, {"--tokens", &a.tokens},
+                                               {"--instruments", &a.instruments}};
     for (int i = 1; i < argc; ++i) {
         std::string k = argv[i];
         if (k == "-h" || k == "--help") { std::cout << USAGE; std::exit(0); }
@@ -143,24 +145,31 @@ int run(const Args& a) {
     std::vector<double> sample_us;
     Sampler smp(a.seed);
 
+    Grammar grammar(vocab);                          // with --instruments, only those may play
+    if (!a.instruments.empty()) {
+        if (!vocab.multi) throw Error("--instruments needs a multi-track model (tracks: multi); " + a.vocab + " is a single-stream vocabulary");
+        std::vector<int> programs; bool drums;
+        parse_instruments(a.instruments, programs, drums);
+        grammar.set_instruments(programs, drums);
+    }
     std::unique_ptr<MarkovModel> markov;
     if (!a.baseline.empty()) markov.reset(new MarkovModel(a.baseline, sha));
     std::unique_ptr<OnnxStream> onnx;
     if (!a.model.empty()) onnx.reset(new OnnxStream(a.model, sha, a.ort));
 
     if (onnx) {
-        piece = generate(*onnx, Grammar(vocab), smp, with_flags(onnx->sampling_defaults(), a), a.length, sample_us);
+        piece = generate(*onnx, grammar, smp, with_flags(onnx->sampling_defaults(), a), a.length, sample_us);
         source = a.model;
         js << "  \"model\": \"" << json_escape(a.model) << "\",\n  \"model_type\": \"" << onnx->model_type() << "\",\n"
            << "  \"onnxruntime_version\": \"" << load_onnxruntime() << "\",\n";
     } else {
         MarkovStream ms(*markov);
-        piece = generate(ms, Grammar(vocab), smp, with_flags({1.0f, 0, 0.95f}, a), a.length, sample_us);
+        piece = generate(ms, grammar, smp, with_flags({1.0f, 0, 0.95f}, a), a.length, sample_us);
         source = a.baseline;
         js << "  \"model\": \"" << json_escape(a.baseline) << "\",\n  \"model_type\": \"markov\",\n";
     }
     const int ts_ms = vocab.time_shift_ms;
-    Grammar g(vocab);
+    const Grammar& g = grammar;
     if (g.check(piece) != -1) throw Error("internal: the sampled piece is not legal at token " + std::to_string(g.check(piece)));
     write_midi(piece, a.out, a.tempo, vocab);
     if (!a.tokens.empty()) {

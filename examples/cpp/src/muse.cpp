@@ -70,6 +70,7 @@ Vocab Vocab::parse(const std::string& s, const std::string& where) {
         v.time_shift_ms = std::stoi(json_value(s, at, "time_shift_ms", where));
         v.n_shifts = std::stoi(json_value(s, at, "max_shift_steps", where));
         v.n_velocities = (int)json_numbers(json_value(s, at, "velocity_values", where)).size();
+        v.multi = s.find("\"tracks\"", at) != std::string::npos && json_value(s, at, "tracks", where) == "multi";   // absent: single
         v.duration_steps.clear();
         for (double d : json_numbers(json_value(s, at, "duration_steps", where))) v.duration_steps.push_back((int)d);
     } catch (const std::logic_error&) { throw Error(where + ": its vocabulary settings are not numbers where numbers belong"); }
@@ -92,12 +93,67 @@ std::string token_name(int id, const Vocab& v) {
     if (id < TIME_SHIFT) return "NOTE_OFF_" + std::to_string(id - NOTE_OFF);
     if (id < v.velocity()) return "TIME_SHIFT_" + std::to_string(id - TIME_SHIFT + 1);
     if (id < v.duration()) return "VELOCITY_" + std::to_string(id - v.velocity() + 1);
-    return "DURATION_" + std::to_string(id - v.duration() + 1);
+    if (id < v.program()) return "DURATION_" + std::to_string(id - v.duration() + 1);
+    if (id < v.drum()) return "PROGRAM_" + std::to_string(id - v.program());
+    return "DRUM_" + std::to_string(id - v.drum() + DRUM_LOW);
 }
 
 // ------------------------------------------------------------------------------------------------ grammar
 // A line-by-line port of nomad_muse_trainer.tokenizer.Grammar; tests/test_muse.cpp checks the masks against it.
+GrammarState Grammar::initial() const {
+    GrammarState st;
+    if (v_.multi) st.busy.assign((size_t)N_PROGRAMS * N_PITCHES, 0);
+    return st;
+}
+
+void Grammar::set_instruments(const std::vector<int>& programs, bool drums) {
+    if (!v_.multi) throw Error("choosing instruments needs a multi-track vocabulary (tracks: multi)");
+    prog_ok_.fill(false);
+    for (int p : programs) {
+        if (p < 0 || p >= N_PROGRAMS) throw Error("program " + std::to_string(p) + " is outside 0-127");
+        prog_ok_[p] = true;
+    }
+    drums_ok_ = drums;
+}
+
+// nomad_muse_trainer.tokenizer.Grammar._allowed_multi: per step drums first (keys rising), then programs rising,
+// each program's pitches rising; a PROGRAM token only where the program changes.
+void Grammar::allowed_multi(const GrammarState& st, bool* m) const {
+    const int VELOCITY = v_.velocity(), DURATION = v_.duration(), PROGRAM = v_.program(), DRUM = v_.drum(), VOCAB = v_.size();
+    std::fill(m, m + VOCAB, false);
+    if (st.phase == 0) { m[BOS] = true; return; }
+    if (st.phase == 2) { m[PAD] = true; return; }
+    const int prev = st.prev;
+    if (prev >= NOTE_ON && prev < NOTE_OFF) { std::fill(m + DURATION, m + PROGRAM, true); return; }
+    bool any_free = false, any_drum = false;
+    const bool prog_plays = st.prog >= 0 && prog_ok_[st.prog];
+    const int64_t* busy = prog_plays ? st.busy.data() + (size_t)st.prog * N_PITCHES : nullptr;
+    bool free_[N_PITCHES], drums[N_DRUMS];
+    for (int p = 0; p < N_PITCHES; ++p) { free_[p] = prog_plays && p > st.step_on && busy[p] <= st.t; any_free |= free_[p]; }
+    for (int k = 0; k < N_DRUMS; ++k) { drums[k] = drums_ok_ && st.step_prog < 0 && k > st.step_drum - DRUM_LOW; any_drum |= drums[k]; }
+    if (prev >= VELOCITY && prev < DURATION) {
+        std::copy(free_, free_ + N_PITCHES, m + NOTE_ON); std::copy(drums, drums + N_DRUMS, m + DRUM); return;
+    }
+    if (prev >= PROGRAM && prev < DRUM) {
+        if (st.vel) std::copy(free_, free_ + N_PITCHES, m + NOTE_ON);
+        std::fill(m + VELOCITY, m + DURATION, true);
+        if (st.vel) m[VELOCITY + st.vel - 1] = false;
+        return;
+    }
+    if (prev != BOS && !(v_.is_shift(prev) && prev != TIME_SHIFT + v_.n_shifts - 1)) std::fill(m + TIME_SHIFT, m + VELOCITY, true);
+    if (st.vel) { std::copy(free_, free_ + N_PITCHES, m + NOTE_ON); std::copy(drums, drums + N_DRUMS, m + DRUM); }
+    if (any_free || any_drum) std::fill(m + VELOCITY, m + DURATION, true);
+    if (st.vel) m[VELOCITY + st.vel - 1] = false;
+    for (int q = st.step_prog + 1; q < N_PROGRAMS; ++q) {          // a switch to another program with a free pitch
+        if (!prog_ok_[q] || q == st.prog) continue;
+        const int64_t* b = st.busy.data() + (size_t)q * N_PITCHES;
+        m[PROGRAM + q] = std::any_of(b, b + N_PITCHES, [&](int64_t x) { return x <= st.t; });
+    }
+    m[EOS] = v_.is_duration(prev) || prev >= DRUM;
+}
+
 void Grammar::allowed(const GrammarState& st, bool* m) const {
+    if (v_.multi) { allowed_multi(st, m); return; }
     const int VELOCITY = v_.velocity(), DURATION = v_.duration(), VOCAB = v_.size(), N_SHIFTS = v_.n_shifts;
     std::fill(m, m + VOCAB, false);
     if (st.phase == 0) { m[BOS] = true; return; }
@@ -137,11 +193,17 @@ void Grammar::step(GrammarState& st, int tok) const {
     const int VELOCITY = v_.velocity(), DURATION = v_.duration();
     if (tok == BOS) st.phase = 1;
     else if (tok == EOS || tok == PAD) st.phase = 2;
-    else if (v_.is_shift(tok)) { st.step_on = st.step_off = -1; st.on_in_step = false; st.t += tok - TIME_SHIFT + 1; }
-    else if (tok >= DURATION) st.busy[st.step_on] = st.t + v_.duration_steps[tok - DURATION];
+    else if (v_.is_shift(tok)) {
+        st.step_on = st.step_off = -1; st.on_in_step = false; st.t += tok - TIME_SHIFT + 1;
+        st.step_prog = st.step_drum = -1;
+    }
+    else if (tok >= v_.drum()) { st.step_drum = tok - v_.drum() + DRUM_LOW; ++st.n_notes; }
+    else if (tok >= v_.program()) { st.prog = st.step_prog = tok - v_.program(); st.step_on = -1; }
+    else if (tok >= DURATION) st.busy[(v_.multi ? (size_t)st.prog * N_PITCHES : 0) + st.step_on] = st.t + v_.duration_steps[tok - DURATION];
     else if (tok >= VELOCITY) st.vel = tok - VELOCITY + 1;
     else if (tok >= NOTE_ON && tok < NOTE_OFF) {
         st.step_on = tok - NOTE_ON; st.on_in_step = true; ++st.n_notes;
+        if (v_.multi) st.step_prog = st.prog;
         if (perf_) st.sounding[tok - NOTE_ON] = true;
     } else if (tok >= NOTE_OFF && tok < TIME_SHIFT) { st.step_off = tok - NOTE_OFF; st.sounding[tok - NOTE_OFF] = false; }
     st.prev = tok;
@@ -169,7 +231,7 @@ std::vector<int> complete(const Grammar& g, const std::vector<int>& ids) {
     size_t last = 0;
     for (size_t i = 0; i < ids.size(); ++i) {
         int t = ids[i];
-        if (g.performance() ? (t >= NOTE_ON && t < TIME_SHIFT) : t >= g.vocab().duration()) last = i;
+        if (g.performance() ? (t >= NOTE_ON && t < TIME_SHIFT) : (g.vocab().is_duration(t) || t >= g.vocab().drum())) last = i;
     }
     std::vector<int> out(ids.begin(), ids.begin() + std::min(ids.size(), last + 1));
     if (g.performance()) {
@@ -184,6 +246,33 @@ std::vector<int> complete(const Grammar& g, const std::vector<int>& ids) {
     }
     out.push_back(EOS);
     return out;
+}
+
+void parse_instruments(const std::string& spec, std::vector<int>& programs, bool& drums) {
+    static const std::map<std::string, int> family = {   // nomad_muse_trainer.tokenizer.GM_FAMILIES (+ FAMILY_ALIASES): first program
+        {"piano", 0}, {"chromatic percussion", 8}, {"organ", 16}, {"guitar", 24}, {"bass", 32}, {"strings", 40}, {"ensemble", 48},
+        {"brass", 56}, {"reed", 64}, {"pipe", 72}, {"synth lead", 80}, {"synth pad", 88}, {"synth effects", 96}, {"ethnic", 104},
+        {"percussive", 112}, {"sound effects", 120}, {"mallets", 8}, {"horns", 56}, {"sax", 64}, {"winds", 64}, {"flute", 72},
+        {"lead", 80}, {"pad", 88}, {"fx", 96}, {"keys", 0}, {"choir", 48}};
+    programs.clear(); drums = false;
+    std::string s = spec;
+    for (size_t k; (k = s.find(" and ")) != std::string::npos;) s.replace(k, 5, ",");
+    std::istringstream in(s);
+    std::string part;
+    while (std::getline(in, part, ',')) {
+        size_t a = part.find_first_not_of(" \t"), b = part.find_last_not_of(" \t");
+        if (a == std::string::npos) continue;
+        std::string low = part.substr(a, b - a + 1);
+        for (char& c : low) c = (char)std::tolower((unsigned char)c);
+        if (low == "drums" || low == "drum" || low == "kit" || low == "percussion") drums = true;
+        else if (std::all_of(low.begin(), low.end(), [](char c) { return std::isdigit((unsigned char)c); }) && low.size() <= 3 && std::stoi(low) < N_PROGRAMS)
+            programs.push_back(std::stoi(low));
+        else if (family.count(low)) for (int k = 0; k < 8; ++k) programs.push_back(family.at(low) + k);
+        else throw Error("unknown instrument '" + part.substr(a, b - a + 1) + "': use a General MIDI program (0-127), drums, or a family such as bass, piano, guitar, strings");
+    }
+    std::sort(programs.begin(), programs.end());
+    programs.erase(std::unique(programs.begin(), programs.end()), programs.end());
+    if (programs.empty() && !drums) throw Error("no instruments named (for example: --instruments bass,drums)");
 }
 
 // ------------------------------------------------------------------------------------------------ sampling
@@ -275,6 +364,9 @@ MarkovModel::MarkovModel(const std::string& path, const std::string& expect_sha)
     const size_t at = version == 1 ? 40 : 56, sizes_at = at + 64;   // version 1: the default layout, no layout fields
     if (version == 2) {
         vocab_.n_shifts = (int)rd<uint32_t>(d, 40); vocab_.n_velocities = (int)rd<uint32_t>(d, 44); vocab_.n_durations = (int)rd<uint32_t>(d, 48);
+        uint32_t tracks = rd<uint32_t>(d, 52);                        // 0 single stream, 1 multi (0 in files of earlier releases)
+        if (tracks > 1) throw Error(path + ": unknown track layout " + std::to_string(tracks) + " (0 single, 1 multi)");
+        vocab_.multi = tracks == 1;
         size_t table = sizes_at + 8 * (order_ + 1);
         if (vocab_.n_durations < 1 || vocab_.n_durations > MAX_VOCAB || table + 4 * (size_t)vocab_.n_durations > n)
             throw Error(path + ": its vocabulary layout does not fit the file");
@@ -364,9 +456,53 @@ const double* MarkovStream::step(int tok) {
 
 // ------------------------------------------------------------------------------------------------ MIDI
 // A port of nomad_muse_trainer.tokenizer.decode_notes: lenient about anything that is not canonical.
+namespace {
+// nomad_muse_trainer.tokenizer._decode_multi: rows with their program, drum hits 100 ms long
+std::vector<Note> decode_multi(const std::vector<int>& ids, const Vocab& v) {
+    const int VELOCITY = v.velocity(), DURATION = v.duration(), PROGRAM = v.program(), DRUM = v.drum();
+    const int64_t hit = std::max(1L, std::lround(100.0 / v.time_shift_ms)), open_len = std::max(1L, std::lround(500.0 / v.time_shift_ms));
+    int64_t t = 0;
+    int vel = v.velocity_value(v.default_velocity_bin()), prog = 0;
+    std::vector<Note> notes;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        int tok = ids[i];
+        if (tok == EOS) break;
+        if (v.is_shift(tok)) t += tok - TIME_SHIFT + 1;
+        else if (tok >= VELOCITY && tok < DURATION) vel = v.velocity_value(tok - VELOCITY + 1);
+        else if (tok >= PROGRAM && tok < DRUM) prog = tok - PROGRAM;
+        else if (tok >= DRUM) notes.push_back({t, t + hit, tok - DRUM + DRUM_LOW, vel, 0, true});
+        else if (tok >= NOTE_ON && tok < NOTE_OFF) {          // a NOTE_ON without its DURATION lasts half a second
+            bool d = i + 1 < ids.size() && v.is_duration(ids[i + 1]);
+            notes.push_back({t, t + (d ? v.duration_steps[ids[i + 1] - DURATION] : open_len), tok - NOTE_ON, vel, prog, false});
+            if (d) ++i;
+        }
+    }
+    std::sort(notes.begin(), notes.end(), [](const Note& a, const Note& b) {   // by onset, drums first, program, pitch, longest first
+        if (a.start != b.start) return a.start < b.start;
+        if (a.drum != b.drum) return a.drum;
+        if (a.program != b.program) return a.program < b.program;
+        if (a.pitch != b.pitch) return a.pitch < b.pitch;
+        return a.end > b.end;
+    });
+    std::vector<Note> out;                                  // one note per (onset, instrument, pitch)
+    for (const Note& n : notes)
+        if (out.empty() || out.back().start != n.start || out.back().pitch != n.pitch || out.back().program != n.program || out.back().drum != n.drum)
+            out.push_back(n);
+    std::map<int, int64_t> next_start;                      // a pitch of an instrument cannot overlap itself
+    for (size_t i = out.size(); i-- > 0;) {
+        int voice = (out[i].program + 1) * 256 + out[i].drum * 128 + out[i].pitch;
+        auto it = next_start.find(voice);
+        if (it != next_start.end()) out[i].end = std::min(out[i].end, it->second);
+        next_start[voice] = out[i].start;
+    }
+    return out;
+}
+}  // namespace
+
 std::vector<Note> decode_notes(const std::vector<int>& ids, const Vocab& v) {
     const int VELOCITY = v.velocity(), DURATION = v.duration();
     for (int t : ids) if (t < 0 || t >= v.size()) throw Error("token id " + std::to_string(t) + " is outside 0-" + std::to_string(v.size() - 1));
+    if (v.multi) return decode_multi(ids, v);
     int64_t t = 0;
     int vel = v.velocity_value(v.default_velocity_bin());
     std::map<int, std::pair<int64_t, int>> open;
@@ -419,10 +555,20 @@ void write_midi(const std::vector<int>& ids, const std::string& path, double tem
     const double ticks_per_step = time_shift_ms / 1000.0 * tpq * tempo_bpm / 60.0;
     struct Ev { int64_t tick; int order; uint8_t status, a, b; };
     std::vector<Ev> ev;
-    for (const Note& n : decode_notes(ids, v)) {
+    const std::vector<Note> notes = decode_notes(ids, v);
+    std::map<int, int> channel;                             // multi: program -> channel (drums: 9, MIDI channel 10)
+    if (v.multi) {
+        std::vector<int> progs;
+        for (const Note& n : notes) if (!n.drum && !channel.count(n.program)) { channel[n.program] = 0; progs.push_back(n.program); }
+        std::sort(progs.begin(), progs.end());
+        int c = 0;
+        for (int p : progs) { channel[p] = c; if (c < 15) c += c == 8 ? 2 : 1; }   // skip 9; beyond 15 share the last
+    } else channel[program] = 0;
+    for (const Note& n : notes) {
+        int ch = n.drum ? 9 : channel[v.multi ? n.program : program];
         int64_t on = std::llround(n.start * ticks_per_step), off = std::max(on + 1, (int64_t)std::llround(n.end * ticks_per_step));
-        ev.push_back({on, 1, 0x90, (uint8_t)n.pitch, (uint8_t)n.velocity});
-        ev.push_back({off, 0, 0x80, (uint8_t)n.pitch, 0});   // offs before ons at the same tick
+        ev.push_back({on, 1, (uint8_t)(0x90 | ch), (uint8_t)n.pitch, (uint8_t)n.velocity});
+        ev.push_back({off, 0, (uint8_t)(0x80 | ch), (uint8_t)n.pitch, 0});   // offs before ons at the same tick
     }
     std::stable_sort(ev.begin(), ev.end(), [](const Ev& a, const Ev& b) { return a.tick != b.tick ? a.tick < b.tick : a.order < b.order; });
     std::string trk;
@@ -431,7 +577,9 @@ void write_midi(const std::vector<int>& ids, const std::string& path, double tem
     put_var(trk, 0); trk += "\xFF\x58\x04"; trk += std::string("\x04\x02\x18\x08", 4);   // 4/4
     const std::string name = "nomad-muse";
     put_var(trk, 0); trk += "\xFF\x03"; put_var(trk, (uint32_t)name.size()); trk += name;
-    put_var(trk, 0); trk.push_back((char)0xC0); trk.push_back((char)(program & 0x7F));
+    std::map<int, int> pc;                                  // one program change per channel used
+    for (auto& kv : channel) if (!pc.count(kv.second)) pc[kv.second] = kv.first;
+    for (auto& kv : pc) { put_var(trk, 0); trk.push_back((char)(0xC0 | kv.first)); trk.push_back((char)(kv.second & 0x7F)); }
     int64_t last = 0;
     for (const Ev& e : ev) {
         put_var(trk, (uint32_t)(e.tick - last)); last = e.tick;

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from nomad_muse_trainer.tokenizer import MuseTokenizer, Grammar
+from nomad_muse_trainer.tokenizer import MuseTokenizer, Grammar, decode_notes, parse_instruments
 
 demo, fix = sys.argv[1], Path(sys.argv[2])
 tmp = Path(tempfile.mkdtemp())
@@ -19,12 +19,13 @@ def check(cond, msg):
     print(('ok   ' if cond else 'FAIL ') + msg)
     if not cond: failures.append(msg)
 
-def same_notes(mid, ids, tempo):
-    "The C++ MIDI file against the Python decoder's notes for the same ids (times to within one tick)"
-    got = sorted((round(n.start, 3), n.pitch, n.velocity, round(n.end, 3)) for i in pretty_midi.PrettyMIDI(str(mid)).instruments for n in i.notes)
-    want = sorted((round(n.start, 3), n.pitch, n.velocity, round(n.end, 3)) for i in MuseTokenizer().decode(ids, tempo=tempo).instruments for n in i.notes)
+def same_notes(mid, ids, tempo, tok=MuseTokenizer()):
+    "The C++ MIDI file against the Python decoder's notes for the same ids (times to within one tick; multi-track: each note's instrument too)"
+    inst = lambda i: ((i.program, i.is_drum) if tok.multi else ())
+    got = sorted((round(n.start, 3), n.pitch, n.velocity, *inst(i), round(n.end, 3)) for i in pretty_midi.PrettyMIDI(str(mid)).instruments for n in i.notes)
+    want = sorted((round(n.start, 3), n.pitch, n.velocity, *inst(i), round(n.end, 3)) for i in tok.decode(ids, tempo=tempo).instruments for n in i.notes)
     tick = 60 / tempo / 480
-    return len(got) == len(want) > 0 and all(g[1:3] == w[1:3] and abs(g[0] - w[0]) <= tick + 1e-3 and abs(g[3] - w[3]) <= tick + 1e-3
+    return len(got) == len(want) > 0 and all(g[1:-1] == w[1:-1] and abs(g[0] - w[0]) <= tick + 1e-3 and abs(g[-1] - w[-1]) <= tick + 1e-3
                                              for g, w in zip(got, want)), len(got), len(want)
 
 vocab = fix/'vocab.json'
@@ -44,6 +45,31 @@ for name, model_args in (('gru_int8', ['--model', fix/'gru_int8.onnx', '--baseli
     keys = {'model', 'model_type', 'sampling_us_p50', 'sample'} | ({'step_us_p50', 'step_us_p99', 'steps', 'onnxruntime_version'} if name != 'markov' else set())
     check(keys <= res.keys(), f"{name}: JSON keys {sorted(keys - res.keys()) or 'all present'}")
     if 'step_us_p50' in res: check(0 < res['step_us_p50'] <= res['step_us_p99'] and res['steps'] == 2000, f"{name}: step p50 {res['step_us_p50']} us, p99 {res['step_us_p99']} us")
+
+# a multi-track model asked for bass and drums: a band piece with those two only, drums on channel 10, and the
+# C++ file read back by the Python tokenizer gives the very tokens the demo sampled
+band = MuseTokenizer(tracks='multi')
+for name, model_args in (('band_gru', ['--model', fix/'gru_band_int8.onnx']), ('band_markov', ['--baseline', fix/'baseline_band.bin'])):
+    mid, ids_path = tmp/f'{name}.mid', tmp/f'{name}.txt'
+    r = run('--vocab', fix/'vocab_band.json', *model_args, '--instruments', 'bass,drums', '--out', mid, '--tokens', ids_path,
+            '--length', 400, '--bench', 500, '--seed', 5)
+    print(r.stdout.strip())
+    check(r.returncode == 0, f"{name}: exit 0 ({r.stderr.strip()[:200]})")
+    if r.returncode: continue
+    ids = [int(x) for x in ids_path.read_text().split()]
+    check(Grammar('duration', band, parse_instruments('bass,drums')).check(ids) == -1, f"{name}: {len(ids)} tokens legal for bass and drums")
+    n = decode_notes(ids, band)
+    check(len(n) and all(d or 32 <= p < 40 for p, d in n[:, 4:6]), f"{name}: instruments {sorted({(int(p), int(d)) for p, d in n[:, 4:6]})} (bass family and drums)")
+    ok, ng, nw = same_notes(mid, ids, 120, band)
+    check(ok, f"{name}: the MIDI file has the Python decoder's notes and instruments ({ng} vs {nw})")
+    pm = pretty_midi.PrettyMIDI(str(mid))
+    kit = [i for i in pm.instruments if i.is_drum]
+    check(len(kit) == 1 and len(kit[0].notes) == int(n[:, 5].sum()) > 0, f"{name}: {int(n[:, 5].sum())} drum hits, read back from channel 10")
+    check(list(band.encode(mid)) == ids, f"{name}: the C++ file encodes back to the sampled tokens")
+r = run('--vocab', vocab, '--baseline', fix/'baseline.bin', '--instruments', 'drums', '--out', tmp/'x.mid')
+check(r.returncode == 2 and r.stderr.startswith('error: --instruments needs a multi-track model'), f"--instruments on a single-stream model: {r.stderr.strip()}")
+r = run('--vocab', fix/'vocab_band.json', '--baseline', fix/'baseline_band.bin', '--instruments', 'kazoo', '--out', tmp/'x.mid')
+check(r.returncode == 2 and "unknown instrument 'kazoo'" in r.stderr, f"an unknown instrument: {r.stderr.strip()}")
 
 # the same seed gives the same piece
 a, b = tmp/'a.txt', tmp/'b.txt'

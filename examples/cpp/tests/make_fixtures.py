@@ -13,6 +13,13 @@ Writes into OUT (the first argument):
                                        up to 2 s: 292 ids): streams_bins.seq, masks_bins.u8, vocab_bins.json,
                                        baseline_bins.bin (format version 2), markov_bins_{plain,rhythm}.f64,
                                        gru_bins.onnx, logits_gru_bins.f32, probe_bins.seq
+  *_band.*                             the same for the multi-track vocabulary (tracks: multi, 505 ids) on the groove
+                                       fixtures (nbs/fixtures_band) and the orchestral ones: streams_band.seq, masks_band.u8,
+                                       vocab_band.json, baseline_band.bin, markov_band_{plain,rhythm}.f64, gru_band.onnx,
+                                       logits_gru_band.f32, probe_band.seq; streams_band_bd.seq and masks_band_bd.u8 are
+                                       walks of the grammar allowed only the bass family (32-39) and drums; notes_band.i64 the
+                                       Python decoder's notes of every band stream (stream, onset, end, pitch, velocity,
+                                       program, drum)
 
 File formats (little-endian): .seq = u32 count, then per stream u32 length and i32 ids;
 .f32/.f64/.u8 = u32 rows, u32 cols, then the values row by row.
@@ -23,7 +30,7 @@ import numpy as np
 import torch
 import onnx
 
-from nomad_muse_trainer.tokenizer import MuseTokenizer, random_walk
+from nomad_muse_trainer.tokenizer import MuseTokenizer, Grammar, decode_notes, parse_instruments, random_walk
 from nomad_muse_trainer.markov import fit_markov
 from nomad_muse_trainer.models import TinyGRU, MiniTransformer
 from nomad_muse_trainer.export import gru_to_onnx, transformer_to_onnx, model_metadata, set_metadata, quantize_int8
@@ -32,6 +39,7 @@ from nomad_muse_trainer.runtime import OnnxModel
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT/'nbs'/'fixtures'
 GOOD = sorted(p for p in FIXTURES.glob('*.mid') if not p.name.startswith('bad_'))
+BAND = sorted((ROOT/'nbs'/'fixtures_band').glob('*.mid')) + [FIXTURES/'orchestral_21_tracks.mid', FIXTURES/'mozart_k525_excerpt.mid']
 
 def write_seqs(path, seqs):
     with open(path, 'wb') as f:
@@ -130,6 +138,31 @@ def main(out):
     bgru = TinyGRU(vocab_size=bins.size); train_briefly(bgru, btrain, steps=60)
     export(bgru, bins, out/'gru_bins.onnx')
     write_matrix(out/'logits_gru_bins.f32', stream_logits(out/'gru_bins.onnx', bprobe), np.float32)
+    # the multi-track vocabulary: grammar masks (also with only bass and drums allowed), decoding, a .bin, a GRU
+    band = MuseTokenizer(tracks='multi')
+    band.save_vocab(out/'vocab_band.json')
+    g = band.grammar
+    real = [band.encode(p) for p in BAND]
+    walks = [random_walk(g, 400, seed=s) for s in range(3)]
+    write_seqs(out/'streams_band.seq', real + walks)
+    write_matrix(out/'masks_band.u8', np.concatenate([masks_of(g, s) for s in real[:2] + walks]), np.uint8)
+    gbd = Grammar('duration', band, parse_instruments('bass,drums'))
+    bd = [random_walk(gbd, 300, seed=s) for s in range(5)]
+    write_seqs(out/'streams_band_bd.seq', bd)
+    write_matrix(out/'masks_band_bd.u8', np.concatenate([masks_of(gbd, s) for s in bd]), np.uint8)
+    rows = [np.column_stack([np.full(len(n), i), n]) for i, s in enumerate(real + walks) for n in [decode_notes(s, band)]]
+    write_matrix(out/'notes_band.i64', np.concatenate(rows), np.int64)
+    ntrain = real[1:]; nprobe = real[0][:200]
+    write_seqs(out/'probe_band.seq', [nprobe])
+    nmk = fit_markov(ntrain, order=4, bars=np.tile([96.0, 0.0], (len(ntrain), 1)), tok=band)
+    nmk.beta = 1.0
+    nmk.save(out/'baseline_band.bin')
+    write_matrix(out/'markov_band_plain.f64', np.array([nmk.next_probs(list(nprobe[:i])) for i in range(1, len(nprobe) + 1)]), np.float64)
+    write_matrix(out/'markov_band_rhythm.f64', np.array([nmk.next_probs(list(nprobe[:i]), np.array([96.0, 0.0])) for i in range(1, len(nprobe) + 1)]), np.float64)
+    torch.manual_seed(0)
+    ngru = TinyGRU(vocab_size=band.size); train_briefly(ngru, ntrain, steps=80)
+    export(ngru, band, out/'gru_band.onnx'); quantize_int8(out/'gru_band.onnx', out/'gru_band_int8.onnx')
+    write_matrix(out/'logits_gru_band.f32', stream_logits(out/'gru_band.onnx', nprobe), np.float32)
     print(f"fixtures in {out}: {len(GOOD)} pieces, GRU trained to loss {loss:.2f}, probe of {len(probe)} tokens")
 
 if __name__ == '__main__': main(sys.argv[1] if len(sys.argv) > 1 else 'fixtures')

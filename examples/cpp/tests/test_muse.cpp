@@ -68,9 +68,12 @@ std::string slurp(const std::string& p) { std::ifstream f(p, std::ios::binary); 
 void spit(const std::string& p, const std::string& d) { std::ofstream f(p, std::ios::binary); f << d; }
 
 // ------------------------------------------------------------------------------------------ grammar
-// `mode`: duration, performance (the default layout) or bins (a vocab.json with other bins: 16 shifts, 4 velocities, 12 durations)
+// `mode`: duration, performance (the default layout), bins (a vocab.json with other bins: 16 shifts, 4 velocities, 12 durations),
+// band (tracks: multi) or band_bd (multi, with only bass and drums allowed; its streams are all walks of that grammar)
 void grammar_masks(const std::string& mode) {
-    const Vocab v = mode == "bins" ? Vocab::read(DIR + "/vocab_bins.json") : [&] { Vocab d; d.performance = mode == "performance"; return d; }();
+    const bool band = mode.rfind("band", 0) == 0;
+    const Vocab v = mode == "bins" ? Vocab::read(DIR + "/vocab_bins.json") : band ? Vocab::read(DIR + "/vocab_band.json")
+                                   : [&] { Vocab d; d.performance = mode == "performance"; return d; }();
     const int VOCAB = v.size();
     auto seqs = read_seqs("streams_" + mode + ".seq");
     uint32_t rows, cols;
@@ -78,7 +81,14 @@ void grammar_masks(const std::string& mode) {
     CHECK((int)cols == VOCAB, "mask width " << cols << " vs the vocabulary's " << VOCAB);
     // the masks cover the first two real pieces and the three random walks (the last three streams)
     std::vector<std::vector<int>> covered = {seqs[0], seqs[1], seqs[seqs.size() - 3], seqs[seqs.size() - 2], seqs[seqs.size() - 1]};
+    if (mode == "band_bd") covered = seqs;
     Grammar g(v);
+    if (mode == "band_bd") {
+        std::vector<int> programs; bool drums;
+        parse_instruments("bass and drums", programs, drums);
+        CHECK(programs == std::vector<int>({32, 33, 34, 35, 36, 37, 38, 39}) && drums, "'bass and drums' is the bass family and the kit");
+        g.set_instruments(programs, drums);
+    }
     size_t r = 0, differ = 0;
     bool m[MAX_VOCAB];
     for (auto& s : covered) {
@@ -92,7 +102,7 @@ void grammar_masks(const std::string& mode) {
     CHECK(r == rows, "mask rows " << r << " vs " << rows);
     CHECK(differ == 0, mode << ": " << differ << " mask entries differ from Python");
     // every real piece is legal from <BOS> to <EOS>, and nothing follows <EOS> but <PAD>
-    for (size_t i = 0; i + 3 < seqs.size(); ++i) {
+    for (size_t i = 0; mode != "band_bd" && i + 3 < seqs.size(); ++i) {
         CHECK(g.check(seqs[i]) == -1, mode << ": piece " << i << " illegal at " << g.check(seqs[i]));
         CHECK(seqs[i].back() == EOS, "a piece ends with <EOS>");
     }
@@ -100,7 +110,15 @@ void grammar_masks(const std::string& mode) {
     CHECK(g.check({BOS, BOS}) == 1, "two <BOS>");
     CHECK(g.check({NOTE_ON + 60}) == 0, "no <BOS>");
     CHECK(g.check({BOS, 999}) == 1, "an id outside the vocabulary");
-    std::cout << mode << " (" << VOCAB << " ids): " << r << " prefixes, masks identical to Python; " << seqs.size() - 3 << " real pieces legal\n";
+    if (band) {
+        CHECK(token_name(v.program() + 33, v) == "PROGRAM_33" && token_name(v.size() - 1, v) == "DRUM_87", "band token names");
+        std::string e = error_of([&] { Grammar(Vocab{}).set_instruments({0}, false); });
+        CHECK(e.find("multi-track") != std::string::npos, "instruments on a single-stream grammar are refused: " << e);
+        e = error_of([&] { std::vector<int> p; bool d; parse_instruments("kazoo", p, d); });
+        CHECK(e.find("unknown instrument 'kazoo'") != std::string::npos, "an unknown instrument: " << e);
+    }
+    std::cout << mode << " (" << VOCAB << " ids): " << r << " prefixes, masks identical to Python; "
+              << (mode == "band_bd" ? 0 : seqs.size() - 3) << " real pieces legal\n";
 }
 
 void grammar_complete() {
@@ -366,6 +384,37 @@ void realtime() {
 }
 
 // ------------------------------------------------------------------------------------------ MIDI
+// The multi-track decoder against Python's on real band pieces and walks, and the multi-track MIDI file's channels
+void band_notes() {
+    const Vocab v = Vocab::read(DIR + "/vocab_band.json");
+    auto seqs = read_seqs("streams_band.seq");
+    uint32_t rows, cols;
+    auto ref = read_matrix<int64_t>("notes_band.i64", rows, cols);
+    CHECK(cols == 7, "reference notes have 7 columns");
+    std::vector<int64_t> got;
+    for (size_t i = 0; i < seqs.size(); ++i)
+        for (const Note& n : decode_notes(seqs[i], v)) got.insert(got.end(), {(int64_t)i, n.start, n.end, n.pitch, n.velocity, n.program, n.drum});
+    CHECK(got == ref, "decoded notes differ from Python's (" << got.size() / 7 << " vs " << rows << " notes)");
+    const std::string out = DIR + "/band.mid";
+    write_midi(seqs[0], out, 120.0, v);
+    std::string d = slurp(out);
+    std::map<int, int> ons, programs;                          // channel -> note-ons, channel -> program change
+    for (size_t i = 22; i + 2 < d.size(); ++i) {
+        uint8_t b = (uint8_t)d[i];
+        if ((b & 0xF0) == 0x90 && (uint8_t)d[i + 2] > 0 && (uint8_t)d[i + 1] < 128) ++ons[b & 0x0F];
+        if ((b & 0xF0) == 0xC0 && (uint8_t)d[i - 1] == 0) programs[b & 0x0F] = (uint8_t)d[i + 1];
+    }
+    size_t drums = 0, pitched_programs = 0;
+    for (const Note& n : decode_notes(seqs[0], v)) drums += n.drum;
+    std::map<int, int> want_programs;
+    for (const Note& n : decode_notes(seqs[0], v)) if (!n.drum) want_programs[n.program] = 1;
+    for (auto& kv : programs) pitched_programs += kv.first != 9;
+    CHECK(drums > 0 && ons[9] >= (int)drums, "drum hits on channel 10: " << ons[9] << " note-ons for " << drums << " hits");
+    CHECK(pitched_programs == want_programs.size(), pitched_programs << " program changes for " << want_programs.size() << " instruments");
+    std::cout << "band: " << rows << " notes of " << seqs.size() << " streams decoded as Python does; " << out << ": " << ons.size()
+              << " channels, " << ons[9] << " drum hits on channel 10\n";
+}
+
 void midi_file() {
     auto seqs = read_seqs("streams_duration.seq");
     auto notes = decode_notes(seqs[0]);
@@ -392,6 +441,11 @@ int main(int argc, char** argv) {
         {"grammar_duration", [] { grammar_masks("duration"); }},
         {"grammar_performance", [] { grammar_masks("performance"); }},
         {"grammar_bins", [] { grammar_masks("bins"); }},
+        {"grammar_band", [] { grammar_masks("band"); }},
+        {"grammar_band_instruments", [] { grammar_masks("band_bd"); }},
+        {"markov_band", [] { markov_probs("_band"); }},
+        {"onnx_gru_band", [] { onnx_parity("gru_band", 1e-4, "_band"); }},
+        {"band_notes", band_notes},
         {"grammar_complete", grammar_complete},
         {"sampler", sampler},
         {"markov_probs", [] { markov_probs(""); }},

@@ -11,7 +11,8 @@
 // Token ids (nbs/00_tokenizer.ipynb): 0-3 specials, 4-131 NOTE_ON, 132-259 NOTE_OFF, then TIME_SHIFT_1..S,
 // VELOCITY_1..V and DURATION_1..D. The bins S, V, D (and the duration table) are the vocabulary's settings, read
 // from vocab.json, from a model's metadata or from a baseline.bin's header: `Vocab`. The defaults give 316 ids:
-// 260-291 TIME_SHIFT_1..32, 292-299 VELOCITY_1..8, 300-315 DURATION_1..16.
+// 260-291 TIME_SHIFT_1..32, 292-299 VELOCITY_1..8, 300-315 DURATION_1..16. A multi-track vocabulary (`tracks: multi`)
+// adds PROGRAM_0..127 and DRUM_27..87 after the durations (505 ids by default): one stream for a band.
 #pragma once
 #include <array>
 #include <atomic>
@@ -28,6 +29,7 @@ namespace muse {
 constexpr int PAD = 0, BOS = 1, EOS = 2, UNK = 3;
 constexpr int NOTE_ON = 4, NOTE_OFF = 132, TIME_SHIFT = 260, N_PITCHES = 128;
 constexpr int MAX_VOCAB = 512;                 // ids fit in 9 bits (the .bin packs contexts so); buffers are this size
+constexpr int N_PROGRAMS = 128, DRUM_LOW = 27, DRUM_HIGH = 87, N_DRUMS = DRUM_HIGH - DRUM_LOW + 1;   // tracks: multi
 
 // A user-facing failure (missing file, wrong vocabulary, damaged .bin): the message says what and where.
 struct Error : std::runtime_error { using std::runtime_error::runtime_error; };
@@ -38,12 +40,16 @@ std::string read_vocab_sha256(const std::string& vocab_json_path);
 // A vocabulary's layout and bins. The default is the 316-id layout.
 struct Vocab {
     bool performance = false;                    // NOTE_ON + NOTE_OFF (else NOTE_ON + DURATION)
+    bool multi = false;                          // tracks: multi (PROGRAM and DRUM ids after the durations)
     int time_shift_ms = 20, n_shifts = 32, n_velocities = 8, n_durations = 16;
     std::vector<int> duration_steps{1, 2, 3, 4, 5, 7, 10, 13, 18, 25, 35, 50, 70, 100, 140, 200};   // per DURATION bin, in steps
     int velocity() const { return TIME_SHIFT + n_shifts; }           // the first VELOCITY id
     int duration() const { return velocity() + n_velocities; }       // the first DURATION id
-    int size() const { return duration() + n_durations; }
+    int program() const { return duration() + n_durations; }         // the first PROGRAM id (multi; = size() otherwise)
+    int drum() const { return program() + (multi ? N_PROGRAMS : 0); } // the first DRUM id (multi; = size() otherwise)
+    int size() const { return drum() + (multi ? N_DRUMS : 0); }
     bool is_shift(int t) const { return t >= TIME_SHIFT && t < velocity(); }
+    bool is_duration(int t) const { return t >= duration() && t < program(); }
     int velocity_value(int bin) const;           // bin 1..V -> the MIDI velocity in the middle of its band (8 bins: 8, 24, .., 120)
     int default_velocity_bin() const;            // the bin of velocity 72, what a note gets before any VELOCITY token
     // The settings of a vocab.json (its text, or an ONNX model's `vocab_json` metadata); `where` names it in errors.
@@ -60,14 +66,18 @@ struct GrammarState {
     bool on_in_step = false;
     int64_t t = 0;                               // time step (duration mode bookkeeping)
     std::array<bool, N_PITCHES> sounding{};      // performance mode
-    std::array<int64_t, N_PITCHES> busy{};       // duration mode: step until which each pitch sounds
+    std::vector<int64_t> busy = std::vector<int64_t>(N_PITCHES, 0);   // duration mode: step until which each pitch sounds
+                                                 // (multi: per program, busy[program * 128 + pitch]; sized by Grammar::initial)
+    int prog = -1, step_prog = -1, step_drum = -1;   // multi: the program notes go to; the last program and drum key of this step
 };
 
 class Grammar {
 public:
-    explicit Grammar(const Vocab& v) : v_(v), perf_(v.performance) {}
-    explicit Grammar(bool performance = false) : perf_(performance) { v_.performance = performance; }   // the default layout
-    GrammarState initial() const { return GrammarState{}; }
+    explicit Grammar(const Vocab& v) : v_(v), perf_(v.performance) { prog_ok_.fill(true); }
+    explicit Grammar(bool performance = false) : perf_(performance) { v_.performance = performance; prog_ok_.fill(true); }   // the default layout
+    // Multi-track vocabularies: only these programs (and drums, if `drums`) may play; an Error for a single-stream one.
+    void set_instruments(const std::vector<int>& programs, bool drums);
+    GrammarState initial() const;
     void allowed(const GrammarState& st, bool* mask /*[vocab().size()]*/) const;   // no allocation
     bool advance(GrammarState& st, int tok) const;                       // false (state untouched) if `tok` is illegal here
     int check(const std::vector<int>& ids) const;                        // first illegal position, or -1
@@ -75,9 +85,17 @@ public:
     const Vocab& vocab() const { return v_; }
 private:
     void step(GrammarState& st, int tok) const;
+    void allowed_multi(const GrammarState& st, bool* mask) const;
     Vocab v_;
     bool perf_;
+    std::array<bool, N_PROGRAMS> prog_ok_{};
+    bool drums_ok_ = true;
 };
+
+// The instruments a spec such as "bass,drums", "piano" or "0,33,drums" names (General MIDI program numbers, the family
+// names of the Python `GM_FAMILIES`/`FAMILY_ALIASES`, each its 8 programs, and drums): programs in `programs`, drums in `drums`.
+// An Error if unknown. (Full General MIDI names are Python's only.)
+void parse_instruments(const std::string& spec, std::vector<int>& programs, bool& drums);
 
 // Close a legal prefix into a whole piece (the Python `complete`): cut at <EOS>, or drop dangling tokens,
 // switch sounding notes off (performance mode) and append <EOS>.
@@ -243,11 +261,12 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------------- MIDI
-struct Note { int64_t start, end; int pitch, velocity; };   // times in time steps
+struct Note { int64_t start, end; int pitch, velocity; int program = 0; bool drum = false; };   // times in time steps
 std::vector<Note> decode_notes(const std::vector<int>& ids, const Vocab& v = Vocab{});   // lenient, like the Python decoder
 // `bytes` written to `path` through a temporary file and a rename, so a failure never leaves half a file.
 void write_file_atomic(const std::string& path, const std::string& bytes);
-// A format-0 standard MIDI file (480 ticks per quarter), written atomically.
+// A format-0 standard MIDI file (480 ticks per quarter), written atomically. Multi-track streams: one channel per
+// instrument with its program change, drums on channel 10 (pitched instruments beyond the 15 other channels share the last).
 void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm = 120.0, const Vocab& v = Vocab{}, int program = 0);
 
 }  // namespace muse
