@@ -36,6 +36,7 @@ SCHEMA = {   # section: {key: (default, what it means)} or {subsection: (what it
         'seed': (42, "the seed of the split"),
         'parse_timeout_s': (20.0, "a file that hangs the MIDI parser is recorded as an error after this"),
         'workers': ('auto', "processes for indexing and tokenizing: auto (every core this process may use) or a number"),
+        'instrument_subsets': (0, "tracks: multi: extra copies of each training song, each with a random part of its instruments; 0 = off"),
     },
     'training': {
         'device': ('auto', "auto, cpu or cuda (cuda falls back to cpu with one warning when there is no GPU)"),

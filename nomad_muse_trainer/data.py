@@ -20,7 +20,7 @@ from .config import DEFAULTS, PATHS, UserError, command, atomic_path, atomic_wri
 from .grooves import GROOVE_LICENSE, export_grooves
 from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION, VOCAB_SIZE,
                                           DEFAULT_BAR, TIME_SHIFT_MS, Midi, MidiError, MuseTokenizer, check_vocab, load_midi, midi_notes,
-                                          token_names, truncate, _multi_notes)
+                                          token_names, truncate, _multi_notes, decode_notes, keep_instruments)
 
 # %% ../nbs/01_data.ipynb #0e713056
 _SCORE_SUFFIXES = {'.mxl', '.xml', '.musicxml', '.krn', '.mid', '.midi', '.abc'}
@@ -613,6 +613,23 @@ def _write_folder(out:Path, used:dict, pieces, tok:MuseTokenizer, by_path:dict):
     if old.exists(): shutil.rmtree(old) if old.is_dir() else old.unlink()
     return hists
 
+# %% ../nbs/01_data.ipynb #a413eac4
+def _instrument_subsets(paths:list, piece, tok:MuseTokenizer, by_path:dict, d:dict)->dict:
+    "`data.instrument_subsets` copies of each training song, each with a random part (at least one, not all) of its instruments: {'path#k': tokens}; their manifest rows (bar phase shifted with the piece) join `by_path`"
+    out = {}
+    for p in paths:
+        ids = piece(p); n = decode_notes(ids, tok)
+        insts = sorted({(int(dr), int(pr) * (1 - int(dr))) for pr, dr in n[:, 4:6]})
+        if len(insts) < 2: continue
+        rng = np.random.default_rng([d['seed'], int(by_path[p]['sha1'][:12], 16)])
+        for k in range(d['instrument_subsets']):
+            pick = [insts[i] for i in rng.choice(len(insts), rng.integers(1, len(insts)), replace=False)]
+            sub, shift = keep_instruments(ids, tok, ([pr for dr, pr in pick if not dr], any(dr for dr, _ in pick)))
+            if sub is None or len(sub) < d['min_midi_length']: continue
+            row = dict(by_path[p]); row['bar_phase_steps'] = (float(row['bar_phase_steps']) + shift) % float(row['bar_steps'])
+            by_path[f'{p}#{k}'] = row; out[f'{p}#{k}'] = sub
+    return out
+
 # %% ../nbs/01_data.ipynb #b6c9f852
 def prepare(midi_dir, # a folder of MIDI files
             out=PATHS['dataset'], # `dataset.npz` (one file), or a folder for a memory-mapped dataset; manifest, vocab and stats go beside it
@@ -636,11 +653,15 @@ def prepare(midi_dir, # a folder of MIDI files
     if not any(used.values()):
         raise UserError(f"no usable MIDI under {midi_dir}: {len(rows)} files, skipped as {dict(Counter(r['skip'] for r in rows))}")
     by_path = {r['path']: r for r in rows}
-    lens = []
-    def piece(p):
+    lens, n_real, variants = [], {s: len(p) for s, p in used.items()}, {}
+    def tokens(p):
         ids = np.asarray(cache.tokens(by_path[p]['sha1']), np.int64)
-        if len(ids) > d['max_midi_length']: ids = truncate(tok.grammar, ids, d['max_midi_length'])
-        lens.append(len(ids)); return ids
+        return truncate(tok.grammar, ids, d['max_midi_length']) if len(ids) > d['max_midi_length'] else ids
+    def piece(p):
+        if p in variants: return variants[p]
+        ids = tokens(p); lens.append(len(ids)); return ids
+    if d['instrument_subsets'] and tok.multi: variants.update(_instrument_subsets(used['train'], tokens, tok, by_path, d))
+    used['train'] = used['train'] + list(variants)
     if out.suffix == '.npz':
         arrays, hists = {}, {}
         for s, paths in used.items():
@@ -654,8 +675,9 @@ def prepare(midi_dir, # a folder of MIDI files
         arrays['vocab_json'] = np.array(json.dumps({**tok.vocab, 'sha256': tok.sha256}))
         with atomic_path(out) as tmp: np.savez_compressed(tmp, **arrays)
     else: hists = _write_folder(out, used, piece, tok, by_path)
+    hists = {s: (n_real[s], h) for s, (_, h) in hists.items()}               # files, not the instrument subsets made from them
     stats = _stats(rows, hists, lens, tok, secs, len(rows))
-    stats['files'].update(truncated=n_cut, tokenized=len(cache) - before)
+    stats['files'].update(truncated=n_cut, tokenized=len(cache) - before, instrument_subsets=len(variants))
     tok.save_vocab(folder/'vocab.json')
     write_manifest(rows, folder/'manifest.csv')
     atomic_write_text(folder/'stats.json', json.dumps(stats, indent=1))
@@ -824,7 +846,8 @@ def muse_prep(midi_dir:str=None, # the folder of MIDI files, searched recursivel
     sp = s['splits']
     print(f"{s['files']['found']} files in {s['seconds']:.1f} s ({s['files_per_s']} files/s, {s['files']['tokenized']} tokenized, the rest from the cache): {s['files']['used']} used, "
           f"skipped {s['skipped_by_reason'] or 'none'}" + (f", {s['files']['truncated']} cut to data.max_midi_length" if s['files']['truncated'] else ''))
-    print(f"train {sp['train']['files']} files / {sp['train']['tokens']:,} tokens, val {sp['val']['files']} / {sp['val']['tokens']:,}, "
+    subsets = f" (+ {s['files']['instrument_subsets']} instrument subsets)" if s['files'].get('instrument_subsets') else ''
+    print(f"train {sp['train']['files']} files{subsets} / {sp['train']['tokens']:,} tokens, val {sp['val']['files']} / {sp['val']['tokens']:,}, "
           f"test {sp['test']['files']} / {sp['test']['tokens']:,} -> {out}")
 
 # %% ../nbs/01_data.ipynb #0b91e616

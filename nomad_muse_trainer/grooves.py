@@ -36,18 +36,6 @@ def groove_names(lib=None)->list:
             if m and not SKIP.search(m.group(1)) and m.group(1).lower() != 'none': out.add((f.stem, m.group(1)))
     return sorted(out, key=lambda x: (x[0], x[1].lower()))
 
-PROGRESSIONS = {   # 8 bars of roman numerals (relative to the KeySig), played twice
-    'pop':        'I V vi IV I V vi IV',
-    'doo-wop':    'I vi IV V I vi IV V',
-    'ii-V-I':     'ii7 V7 IM7 IM7 ii7 V7 IM7 VI7',
-    'blues':      'I7 IV7 I7 I7 IV7 IV7 I7 V7',
-    'andalusian': 'vi V IV III vi V IV III',
-    'canon':      'I V vi iii IV I IV V',
-    'circle':     'vi ii V I IV vii III vi',
-    'folk':       'I IV I V I IV V I',
-}
-KEYS = ['C', 'Db', 'D', 'Eb', 'E', 'F', 'Gb', 'G', 'Ab', 'A', 'Bb', 'B']
-
 # %% ../nbs/01_grooves.ipynb #2af5e805
 PROGRESSIONS = {   # 8 bars of roman numerals (relative to the KeySig), played twice
     'pop':        'I V vi IV I V vi IV',

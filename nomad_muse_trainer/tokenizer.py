@@ -9,7 +9,8 @@ __all__ = ['PAD', 'BOS', 'EOS', 'UNK', 'NOTE_ON', 'NOTE_OFF', 'TIME_SHIFT', 'N_P
            'DEFAULT_BAR', 'DRUM_HIT_MS', 'GM_FAMILIES', 'FAMILY_ALIASES', 'token_names', 'describe', 'velocity_values',
            'duration_steps', 'bar_of', 'velocity_bin', 'duration_bin', 'MidiError', 'Midi', 'load_midi', 'midi_notes',
            'decode_notes', 'MuseTokenizer', 'vocab_sha256', 'check_vocab', 'load_vocab', 'GrammarState', 'Grammar',
-           'parse_instruments', 'random_walk', 'complete', 'truncate', 'plot_piano_roll', 'encode', 'decode']
+           'parse_instruments', 'random_walk', 'complete', 'truncate', 'plot_piano_roll', 'keep_instruments', 'encode',
+           'decode']
 
 # %% ../nbs/00_tokenizer.ipynb #6e4a657a
 import hashlib, io, json, warnings
@@ -840,6 +841,21 @@ def plot_piano_roll(x, # token ids, a `Midi`, a `PrettyMIDI`, or a path to a MID
     for c in range(0, 128, 12): ax.axhline(c - .5, color='k', lw=.3, alpha=.3)   # a line under every C
     if title: ax.set_title(title)
     return ax
+
+# %% ../nbs/00_tokenizer.ipynb #5863cfc4
+def keep_instruments(ids, # a multi-track stream, `<BOS>` to `<EOS>`
+                     tok:MuseTokenizer, # its tokenizer (tracks: multi)
+                     instruments:tuple, # (programs, drums) to keep, as `parse_instruments` gives them
+                    ):
+    "The canonical stream of `ids` with only these instruments (it starts at their first note), and the steps it was shifted by; (None, 0) if none of them plays"
+    if not tok.multi: raise UserError("keep_instruments needs a multi-track vocabulary (tracks: multi)")
+    n = decode_notes(ids, tok)
+    progs, drums = instruments
+    n = n[np.where(n[:, 5] == 1, bool(drums), np.isin(n[:, 4], list(progs)))]
+    if not len(n): return None, 0
+    notes = np.column_stack([n[:, :2] * tok.step_s, n[:, 2], n[:, 3], np.where(n[:, 5] == 1, -1, n[:, 4])]).astype(float)
+    q, f = _quantize_many(notes[:, :4], np.zeros(len(notes), np.int64), tok.step_s, False, tok.n_velocities, notes[:, 4])
+    return _encode_multi(q, tok), int(n[:, 0].min())
 
 # %% ../nbs/00_tokenizer.ipynb #27b5afa1
 def encode(midi, # a path, raw bytes, or a `PrettyMIDI`

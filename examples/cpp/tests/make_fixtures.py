@@ -81,6 +81,14 @@ def stream_logits(path, ids):
     rt = OnnxModel(path)
     return np.concatenate([rt.step(np.array([[t]], np.int64))[0] for t in ids])
 
+def markov_fixtures(out, suffix, tok, train, probe):
+    "A baseline{suffix}.bin of `tok`'s layout fit on `train` (beta 1, to exercise the rhythm weights), and its plain and rhythm-weighted next-token probabilities along `probe`"
+    mk = fit_markov(train, order=4, bars=np.tile([96.0, 0.0], (len(train), 1)), tok=tok)
+    mk.beta = 1.0
+    mk.save(out/f'baseline{suffix}.bin')
+    for kind, bar in (('plain', None), ('rhythm', np.array([96.0, 0.0]))):
+        write_matrix(out/f'markov{suffix}_{kind}.f64', np.array([mk.next_probs(list(probe[:i]), bar) for i in range(1, len(probe) + 1)]), np.float64)
+
 def main(out):
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     streams = {}
@@ -117,23 +125,12 @@ def main(out):
         if p.key == 'vocab_sha256': p.value = '0' * 64
     onnx.save(wrong, str(out/'gru_wrong_vocab.onnx'))
 
-    bars = np.tile([96.0, 0.0], (len(train), 1))
-    mk = fit_markov(train, order=4, bars=bars, vocab_sha256=tok.sha256)
-    mk.beta = 1.0                                   # exercise the rhythm weights
-    mk.save(out/'baseline.bin')
-    plain = np.array([mk.next_probs(list(probe[:i])) for i in range(1, len(probe) + 1)])
-    rhythm = np.array([mk.next_probs(list(probe[:i]), np.array([96.0, 0.0])) for i in range(1, len(probe) + 1)])
-    write_matrix(out/'markov_plain.f64', plain, np.float64)
-    write_matrix(out/'markov_rhythm.f64', rhythm, np.float64)
+    markov_fixtures(out, '', tok, train, probe)
     # the same, for a vocabulary of other bins: its own vocab.json, a .bin that records its layout, a GRU of its size
     bins.save_vocab(out/'vocab_bins.json')
     btrain = streams['bins'][1:]; bprobe = streams['bins'][0][:160]
     write_seqs(out/'probe_bins.seq', [bprobe])
-    bmk = fit_markov(btrain, order=4, bars=np.tile([96.0, 0.0], (len(btrain), 1)), tok=bins)
-    bmk.beta = 1.0
-    bmk.save(out/'baseline_bins.bin')
-    write_matrix(out/'markov_bins_plain.f64', np.array([bmk.next_probs(list(bprobe[:i])) for i in range(1, len(bprobe) + 1)]), np.float64)
-    write_matrix(out/'markov_bins_rhythm.f64', np.array([bmk.next_probs(list(bprobe[:i]), np.array([96.0, 0.0])) for i in range(1, len(bprobe) + 1)]), np.float64)
+    markov_fixtures(out, '_bins', bins, btrain, bprobe)
     torch.manual_seed(0)
     bgru = TinyGRU(vocab_size=bins.size); train_briefly(bgru, btrain, steps=60)
     export(bgru, bins, out/'gru_bins.onnx')
@@ -154,11 +151,7 @@ def main(out):
     write_matrix(out/'notes_band.i64', np.concatenate(rows), np.int64)
     ntrain = real[1:]; nprobe = real[0][:200]
     write_seqs(out/'probe_band.seq', [nprobe])
-    nmk = fit_markov(ntrain, order=4, bars=np.tile([96.0, 0.0], (len(ntrain), 1)), tok=band)
-    nmk.beta = 1.0
-    nmk.save(out/'baseline_band.bin')
-    write_matrix(out/'markov_band_plain.f64', np.array([nmk.next_probs(list(nprobe[:i])) for i in range(1, len(nprobe) + 1)]), np.float64)
-    write_matrix(out/'markov_band_rhythm.f64', np.array([nmk.next_probs(list(nprobe[:i]), np.array([96.0, 0.0])) for i in range(1, len(nprobe) + 1)]), np.float64)
+    markov_fixtures(out, '_band', band, ntrain, nprobe)
     torch.manual_seed(0)
     ngru = TinyGRU(vocab_size=band.size); train_briefly(ngru, ntrain, steps=80)
     export(ngru, band, out/'gru_band.onnx'); quantize_int8(out/'gru_band.onnx', out/'gru_band_int8.onnx')
