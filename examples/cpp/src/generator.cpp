@@ -10,9 +10,21 @@ Generator::Generator(OnnxStream& model, const SamplingParams& sp, uint64_t seed,
 
 Generator::~Generator() { stop(); }
 
+void Generator::set_instruments(const std::vector<int>& programs, bool drums) {
+    Grammar(model_.vocab()).set_instruments(programs, drums);   // refuses a single-stream model and bad programs now
+    stop();
+    programs_ = programs; drums_ = drums; choose_ = true;
+}
+
+Grammar Generator::grammar() const {
+    Grammar g(model_.vocab());
+    if (choose_) g.set_instruments(programs_, drums_);
+    return g;
+}
+
 void Generator::start(const std::vector<int>& primer) {
     stop();
-    Grammar g(model_.vocab());
+    Grammar g = grammar();
     std::vector<int> p = {BOS};
     p.insert(p.end(), primer.begin(), primer.end());
     if (g.check(p) != -1) throw Error("the primer is not a legal token stream (first bad token at " + std::to_string(g.check(p) - 1) + ")");
@@ -26,7 +38,7 @@ void Generator::stop() {
 }
 
 void Generator::run(std::vector<int> primer) {
-    Grammar g(model_.vocab());
+    const Grammar g = grammar();
     Sampler smp(seed_);
     const int V = model_.vocab().size();
     bool mask[MAX_VOCAB];

@@ -413,6 +413,29 @@ void band_notes() {
     CHECK(pitched_programs == want_programs.size(), pitched_programs << " program changes for " << want_programs.size() << " instruments");
     std::cout << "band: " << rows << " notes of " << seqs.size() << " streams decoded as Python does; " << out << ": " << ons.size()
               << " channels, " << ons[9] << " drum hits on channel 10\n";
+    // a host asking the Generator for bass and drums gets pieces legal for that choice, with those instruments only
+    OnnxStream s(DIR + "/gru_band_int8.onnx", read_vocab_sha256(DIR + "/vocab_band.json"));
+    std::vector<int> bass; bool kit;
+    parse_instruments("bass,drums", bass, kit);
+    Generator gen(s, {1.0f, 0, 0.95f}, 3, 256, 200);
+    gen.set_instruments(bass, kit);
+    gen.start();
+    Grammar g(v); g.set_instruments(bass, kit);
+    std::vector<int> piece;
+    int tok; size_t pieces = 0;
+    for (int spins = 0; pieces < 2 && spins < 200000; ++spins) {
+        if (!gen.next(tok)) { std::this_thread::sleep_for(std::chrono::microseconds(100)); continue; }
+        piece.push_back(tok);
+        if (tok != EOS) continue;
+        CHECK(g.check(piece) == -1, "a Generator piece is legal for bass and drums (first bad token at " << g.check(piece) << ")");
+        for (const Note& n : decode_notes(piece, v)) CHECK(n.drum || (n.program >= 32 && n.program < 40), "only bass and drums play");
+        piece.clear(); ++pieces;
+    }
+    gen.stop();
+    CHECK(pieces == 2, "the Generator closed two pieces (" << pieces << ")");
+    std::string e = error_of([&] { OnnxStream one(DIR + "/gru_int8.onnx"); Generator g1(one, {}, 1); g1.set_instruments({0}, false); });
+    CHECK(e.find("multi-track") != std::string::npos, "a single-stream Generator refuses instruments: " << e);
+    std::cout << "Generator with bass and drums: " << pieces << " legal pieces, only those instruments\n";
 }
 
 void midi_file() {

@@ -238,6 +238,8 @@ public:
     ~Generator();                                   // stops the worker
     Generator(const Generator&) = delete;
     Generator& operator=(const Generator&) = delete;
+    // Multi-track models: only these instruments play (as Grammar::set_instruments; call before start()).
+    void set_instruments(const std::vector<int>& programs, bool drums);
     void start(const std::vector<int>& primer = {});   // primer: tokens after <BOS> (a legal prefix), fed before sampling
     void stop();
     bool next(int& tok) {                           // audio thread: the next token, false if none is ready (an underrun)
@@ -250,7 +252,10 @@ public:
     size_t pieces() const { return pieces_.load(); }
 private:
     void run(std::vector<int> primer);
+    Grammar grammar() const;                        // the model's grammar, with the instruments chosen
     OnnxStream& model_;
+    std::vector<int> programs_;
+    bool drums_ = true, choose_ = false;
     SamplingParams sp_;
     uint64_t seed_;
     size_t lookahead_, max_tokens_;
