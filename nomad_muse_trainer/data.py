@@ -619,7 +619,7 @@ def _instrument_subsets(paths:list, piece, tok:MuseTokenizer, by_path:dict, d:di
     out = {}
     for p in paths:
         ids = piece(p); n = decode_notes(ids, tok)
-        insts = sorted({(int(dr), int(pr) * (1 - int(dr))) for pr, dr in n[:, 4:6]})
+        insts = sorted({(int(dr), int(pr)) for pr, dr in n[:, 4:6]})          # drums decode as program 0
         if len(insts) < 2: continue
         rng = np.random.default_rng([d['seed'], int(by_path[p]['sha1'][:12], 16)])
         for k in range(d['instrument_subsets']):

@@ -393,10 +393,14 @@ def decode_notes(ids, # token ids of either mode
         i += 1
     for p in list(open_): s = open_[p][0]; close(p, t if t > s else s + max(1, round(500 / tok.time_shift_ms)))   # half a second
     a = np.array(notes, dtype=np.int64).reshape(-1, 4)
-    a = a[np.lexsort((a[:, 0] - a[:, 1], a[:, 2], a[:, 0]))]              # by onset, pitch, longest first
-    keep = np.ones(len(a), bool); keep[1:] = (a[1:, 0] != a[:-1, 0]) | (a[1:, 2] != a[:-1, 2])
-    a = a[keep]                                                            # one note per (onset, pitch)
-    a[:, 1] = np.minimum(a[:, 1], a[:, 0] + _restrike_gap(a[:, 0], a[:, 2]))  # a pitch cannot overlap itself
+    return _one_per_voice(a, a[:, 2])
+
+def _one_per_voice(a, voice):
+    "Decoded rows `a` sorted by onset, `voice`, longest first; one note per (onset, voice), and a voice cannot overlap itself"
+    o = np.lexsort((a[:, 0] - a[:, 1], voice, a[:, 0])); a, voice = a[o], voice[o]
+    keep = np.ones(len(a), bool); keep[1:] = (a[1:, 0] != a[:-1, 0]) | (voice[1:] != voice[:-1])
+    a, voice = a[keep], voice[keep]
+    a[:, 1] = np.minimum(a[:, 1], a[:, 0] + _restrike_gap(a[:, 0], voice))
     return a
 
 # %% ../nbs/00_tokenizer.ipynb #73e38ea9
@@ -420,12 +424,7 @@ def _decode_multi(ids, tok):
             notes.append((t, t + d, x - NOTE_ON, vel, prog, 0)); i += i+1 < n and DUR <= ids[i+1] < PROG
         i += 1
     a = np.array(notes, dtype=np.int64).reshape(-1, 6)
-    a = a[np.lexsort((a[:, 0] - a[:, 1], a[:, 2], a[:, 4], -a[:, 5], a[:, 0]))]   # by onset, drums first, program, pitch, longest first
-    keep = np.ones(len(a), bool); keep[1:] = (a[1:, 0] != a[:-1, 0]) | (a[1:, 2] != a[:-1, 2]) | (a[1:, 4] != a[:-1, 4]) | (a[1:, 5] != a[:-1, 5])
-    a = a[keep]                                                          # one note per (onset, instrument, pitch)
-    voice = (a[:, 4] + 1) * 256 + a[:, 5] * 128 + a[:, 2]                # a pitch of an instrument cannot overlap itself
-    a[:, 1] = np.minimum(a[:, 1], a[:, 0] + _restrike_gap(a[:, 0], voice))
-    return a
+    return _one_per_voice(a, np.where(a[:, 5] == 1, 0, a[:, 4] + 1) * N_PITCHES + a[:, 2])   # voices: drum keys first, then (program, pitch)
 
 # %% ../nbs/00_tokenizer.ipynb #eabd8748
 class MuseTokenizer:
@@ -455,7 +454,7 @@ class MuseTokenizer:
         self.velocity_base = TIME_SHIFT + self.n_shifts
         self.duration_base = self.velocity_base + self.n_velocities
         self.tracks, self.multi = tracks, tracks == 'multi'
-        self.size = self.duration_end = self.duration_base + self.n_durations
+        self.size = self.duration_base + self.n_durations
         if self.multi: self.program_base = self.size; self.drum_base = self.size + N_PROGRAMS; self.size = self.drum_base + N_DRUMS
         else: self.program_base = self.drum_base = self.size        # no PROGRAM or DRUM ids
         extra = N_PROGRAMS + N_DRUMS if self.multi else 0

@@ -457,6 +457,27 @@ const double* MarkovStream::step(int tok) {
 // ------------------------------------------------------------------------------------------------ MIDI
 // A port of nomad_muse_trainer.tokenizer.decode_notes: lenient about anything that is not canonical.
 namespace {
+// nomad_muse_trainer.tokenizer._one_per_voice: sorted by onset, voice, longest first; one note per (onset, voice), and a
+// voice cannot overlap itself. Voices: the pitch (single stream); drum keys first, then (program, pitch) (multi).
+std::vector<Note> one_per_voice(std::vector<Note> notes, bool multi) {
+    auto voice = [multi](const Note& n) { return multi ? (n.drum ? 0 : n.program + 1) * N_PITCHES + n.pitch : n.pitch; };
+    std::sort(notes.begin(), notes.end(), [&](const Note& a, const Note& b) {
+        if (a.start != b.start) return a.start < b.start;
+        if (voice(a) != voice(b)) return voice(a) < voice(b);
+        return a.end > b.end;
+    });
+    std::vector<Note> out;
+    for (const Note& n : notes)
+        if (out.empty() || out.back().start != n.start || voice(out.back()) != voice(n)) out.push_back(n);
+    std::map<int, int64_t> next_start;
+    for (size_t i = out.size(); i-- > 0;) {
+        auto it = next_start.find(voice(out[i]));
+        if (it != next_start.end()) out[i].end = std::min(out[i].end, it->second);
+        next_start[voice(out[i])] = out[i].start;
+    }
+    return out;
+}
+
 // nomad_muse_trainer.tokenizer._decode_multi: rows with their program, drum hits 100 ms long
 std::vector<Note> decode_multi(const std::vector<int>& ids, const Vocab& v) {
     const int VELOCITY = v.velocity(), DURATION = v.duration(), PROGRAM = v.program(), DRUM = v.drum();
@@ -477,25 +498,7 @@ std::vector<Note> decode_multi(const std::vector<int>& ids, const Vocab& v) {
             if (d) ++i;
         }
     }
-    std::sort(notes.begin(), notes.end(), [](const Note& a, const Note& b) {   // by onset, drums first, program, pitch, longest first
-        if (a.start != b.start) return a.start < b.start;
-        if (a.drum != b.drum) return a.drum;
-        if (a.program != b.program) return a.program < b.program;
-        if (a.pitch != b.pitch) return a.pitch < b.pitch;
-        return a.end > b.end;
-    });
-    std::vector<Note> out;                                  // one note per (onset, instrument, pitch)
-    for (const Note& n : notes)
-        if (out.empty() || out.back().start != n.start || out.back().pitch != n.pitch || out.back().program != n.program || out.back().drum != n.drum)
-            out.push_back(n);
-    std::map<int, int64_t> next_start;                      // a pitch of an instrument cannot overlap itself
-    for (size_t i = out.size(); i-- > 0;) {
-        int voice = (out[i].program + 1) * 256 + out[i].drum * 128 + out[i].pitch;
-        auto it = next_start.find(voice);
-        if (it != next_start.end()) out[i].end = std::min(out[i].end, it->second);
-        next_start[voice] = out[i].start;
-    }
-    return out;
+    return one_per_voice(std::move(notes), true);
 }
 }  // namespace
 
@@ -521,21 +524,7 @@ std::vector<Note> decode_notes(const std::vector<int>& ids, const Vocab& v) {
         } else if (tok >= NOTE_OFF && tok < TIME_SHIFT && open.count(tok - NOTE_OFF)) close(tok - NOTE_OFF, t);
     }
     while (!open.empty()) { int p = open.begin()->first; int64_t s = open.begin()->second.first; close(p, t > s ? t : s + std::max(1L, std::lround(500.0 / v.time_shift_ms))); }   // half a second
-    std::sort(notes.begin(), notes.end(), [](const Note& a, const Note& b) {   // by onset, pitch, longest first
-        if (a.start != b.start) return a.start < b.start;
-        if (a.pitch != b.pitch) return a.pitch < b.pitch;
-        return a.end > b.end;
-    });
-    std::vector<Note> out;                                  // one note per (onset, pitch)
-    for (const Note& n : notes)
-        if (out.empty() || out.back().start != n.start || out.back().pitch != n.pitch) out.push_back(n);
-    std::map<int, int64_t> next_start;                      // a pitch cannot overlap itself
-    for (size_t i = out.size(); i-- > 0;) {
-        auto it = next_start.find(out[i].pitch);
-        if (it != next_start.end()) out[i].end = std::min(out[i].end, it->second);
-        next_start[out[i].pitch] = out[i].start;
-    }
-    return out;
+    return one_per_voice(std::move(notes), false);
 }
 
 namespace {
