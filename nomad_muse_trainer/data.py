@@ -140,11 +140,11 @@ MIDI_SUFFIXES = ('.mid', '.midi', '.kar', '.smf')
 
 def find_midi(midi_dir # a folder, searched recursively
              )->list:
-    "Every MIDI file under `midi_dir` (by suffix, any case), sorted; a missing folder or none found is a `UserError`"
+    "Every MIDI file under `midi_dir` (by suffix, any case; hidden names, such as another writer's temp files, left out), sorted; a missing folder or none found is a `UserError`"
     d = Path(midi_dir)
     if not d.exists(): raise UserError(f"MIDI folder not found: {d}")
     if not d.is_dir(): raise UserError(f"{d} is a file, not a folder of MIDI files")
-    files = sorted(p for p in d.rglob('*') if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+    files = sorted(p for p in d.rglob('*') if p.suffix.lower() in MIDI_SUFFIXES and not p.name.startswith('.') and p.is_file())
     if not files: raise UserError(f"no MIDI files ({', '.join('*'+s for s in MIDI_SUFFIXES)}) under {d}")
     return files
 
@@ -756,7 +756,7 @@ def bach_dataset(root='..', # the repository root
     "The path of a dataset of the full Bach corpus, exporting and preparing it first if needed"
     root = Path(root)
     midi = root/'data'/'midi'
-    if len(list(midi.glob('*.mid'))) < 400: export_corpus(midi)
+    export_corpus(midi)                                     # idempotent (1 s when done), and complete even beside a concurrent export
     cfg = cfg or load_config(None)
     from nomad_muse_trainer import __version__
     enc = hashlib.sha256(ENCODER.encode()).hexdigest()[:6]
