@@ -4,7 +4,10 @@
 //             [--baseline artifacts/baseline.bin] [--length 512] [--temperature T] [--top-k K] [--top-p P]
 //             [--seed 42] [--tempo 120] [--bench 2000] [--json artifacts/cpp_bench.json] [--tokens ids.txt] [--ort-library PATH]
 //             [--instruments bass,drums]      (multi-track models: only these instruments play)
+//             [--runtime auto|native|onnxruntime]
 //
+// --runtime auto (the default) samples a GRU with this library's native step (NativeGru) and anything else through
+// onnxruntime; --bench then times both on the same stream and prints the ratio.
 // With only --baseline, the piece comes from the Markov model and onnxruntime is never loaded.
 // A user mistake (missing file, wrong vocabulary, damaged .bin, bad flag) prints one `error:` line and exits 2.
 #include "muse/muse.hpp"
@@ -25,7 +28,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 struct Args {
-    std::string model, baseline, vocab, out = "sample_cpp.mid", json, ort, tokens, instruments;
+    std::string model, baseline, vocab, out = "sample_cpp.mid", json, ort, tokens, instruments, runtime = "auto";
     int length = 512, bench = 2000, top_k = -1;
     float temperature = -1, top_p = -1;
     uint64_t seed = 42;
@@ -35,13 +38,13 @@ struct Args {
 const char* USAGE =
     "usage: muse_demo --vocab VOCAB.json (--model MODEL.onnx | --baseline BASELINE.bin) [--out OUT.mid] [--length N]\n"
     "                 [--temperature T] [--top-k K] [--top-p P] [--seed S] [--tempo BPM] [--bench STEPS] [--json OUT.json]\n"
-    "                 [--tokens OUT.txt] [--ort-library libonnxruntime.so] [--instruments bass,drums]\n";
+    "                 [--tokens OUT.txt] [--ort-library libonnxruntime.so] [--instruments bass,drums] [--runtime auto|native|onnxruntime]\n";
 
 Args parse(int argc, char** argv) {
     Args a;
     std::map<std::string, std::string*> str = {{"--model", &a.model}, {"--baseline", &a.baseline}, {"--vocab", &a.vocab},
                                                {"--out", &a.out}, {"--json", &a.json}, {"--ort-library", &a.ort}, {"--tokens", &a.tokens},
-                                               {"--instruments", &a.instruments}};
+                                               {"--instruments", &a.instruments}, {"--runtime", &a.runtime}};
     for (int i = 1; i < argc; ++i) {
         std::string k = argv[i];
         if (k == "-h" || k == "--help") { std::cout << USAGE; std::exit(0); }
@@ -65,6 +68,8 @@ Args parse(int argc, char** argv) {
     }
     if (a.vocab.empty()) throw Error("--vocab is required (the vocab.json the model was trained with)");
     if (a.model.empty() && a.baseline.empty()) throw Error("give --model or --baseline (or both)");
+    if (a.runtime != "auto" && a.runtime != "native" && a.runtime != "onnxruntime")
+        throw Error("--runtime must be auto, native or onnxruntime, got '" + a.runtime + "'");
     return a;
 }
 
@@ -97,7 +102,7 @@ Timing time_steps(int n, NextToken next_tok, Step step) {
     return summarize(us);
 }
 
-// Sample up to `length` tokens after <BOS> under the grammar, from an OnnxStream or a MarkovStream (both reset/step).
+// Sample up to `length` tokens after <BOS> under the grammar, from a StepModel or a MarkovStream (both reset/step).
 template <class Model>
 std::vector<int> generate(Model& model, const Grammar& g, Sampler& smp, const SamplingParams& sp, int length, std::vector<double>& sample_us) {
     std::vector<int> out = {BOS};
@@ -154,14 +159,19 @@ int run(const Args& a) {
     }
     std::unique_ptr<MarkovModel> markov;
     if (!a.baseline.empty()) markov.reset(new MarkovModel(a.baseline, sha));
-    std::unique_ptr<OnnxStream> onnx;
-    if (!a.model.empty()) onnx.reset(new OnnxStream(a.model, sha, a.ort));
+    std::unique_ptr<StepModel> onnx;                 // the model that samples: NativeGru or OnnxStream
+    if (!a.model.empty()) {
+        if (a.runtime == "native") onnx.reset(new NativeGru(a.model, sha));
+        else onnx = open_model(a.model, sha, a.runtime == "auto", a.ort);
+    }
+    const bool native = dynamic_cast<NativeGru*>(onnx.get()) != nullptr;
 
     if (onnx) {
         piece = generate(*onnx, grammar, smp, with_flags(onnx->sampling_defaults(), a), a.length, sample_us);
         source = a.model;
         js << "  \"model\": \"" << json_escape(a.model) << "\",\n  \"model_type\": \"" << onnx->model_type() << "\",\n"
-           << "  \"onnxruntime_version\": \"" << load_onnxruntime() << "\",\n";
+           << "  \"runtime\": \"" << (native ? "native" : "onnxruntime") << "\",\n";
+        if (!native || a.bench > 0) js << "  \"onnxruntime_version\": \"" << load_onnxruntime(a.ort) << "\",\n";
     } else {
         MarkovStream ms(*markov);
         piece = generate(ms, grammar, smp, with_flags({1.0f, 0, 0.95f}, a), a.length, sample_us);
@@ -190,15 +200,46 @@ int run(const Args& a) {
     size_t pos = 0;
     auto next_tok = [&] { int t = stream[pos]; pos = (pos + 1) % stream.size(); return t; };
     if (a.bench > 0 && onnx) {
-        // a transformer is first filled to its window, so the numbers are for the largest cache a host will see
-        onnx->reset();
-        for (int i = 0; i < 600; ++i) onnx->step(next_tok());     // warm-up
-        Timing t = time_steps(a.bench, next_tok, [&](int tok) { return onnx->step(tok); });
-        std::printf("%s step (batch 1, 1 thread) over %d steps: p50 %.2f us, p99 %.2f us, mean %.2f us%s\n", onnx->model_type().c_str(),
-                    a.bench, t.p50, t.p99, t.mean,
-                    onnx->model_type() == "transformer" ? (" (" + std::to_string(onnx->cached()) + " cached tokens)").c_str() : "");
+        // A transformer is first filled to its window, so the numbers are for the largest cache a host will see.
+        // A GRU the native step runs is timed both ways on the same stream, in alternating blocks of 500 steps (each
+        // runtime alone in its block, as on a host's thread; alternating shares out the machine's slow moments).
+        std::unique_ptr<OnnxStream> ort;
+        if (native) ort.reset(new OnnxStream(a.model, sha, a.ort));
+        StepModel* runs[2] = {onnx.get(), ort.get()};
+        std::vector<double> us[2];
+        for (int r = 0; r < (native ? 2 : 1); ++r) {
+            runs[r]->reset();
+            for (int i = 0; i < 600; ++i) runs[r]->step(next_tok());     // warm-up
+        }
+        volatile double sink = 0;
+        for (int done = 0; done < a.bench; done += 500)
+            for (int r = 0; r < (native ? 2 : 1); ++r) {
+                size_t keep = pos;
+                for (int i = done; i < std::min(a.bench, done + 500); ++i) {
+                    int tok = next_tok();
+                    auto t0 = Clock::now();
+                    const float* out = runs[r]->step(tok);
+                    us[r].push_back(us_since(t0));
+                    sink = sink + out[0];
+                }
+                if (r == 0 && native) pos = keep;                          // the same tokens for onnxruntime
+            }
+        Timing t = summarize(us[0]);
+        auto* os = dynamic_cast<OnnxStream*>(onnx.get());
+        const int64_t cached = os ? os->cached() : 0;
+        std::printf("%s step, %s (batch 1, 1 thread) over %d steps: p50 %.2f us, p99 %.2f us, mean %.2f us%s\n", onnx->model_type().c_str(),
+                    native ? "native" : "onnxruntime", a.bench, t.p50, t.p99, t.mean,
+                    onnx->model_type() == "transformer" ? (" (" + std::to_string(cached) + " cached tokens)").c_str() : "");
         js << "  \"steps\": " << a.bench << ",\n  \"step_us_p50\": " << t.p50 << ",\n  \"step_us_p99\": " << t.p99 << ",\n  \"step_us_mean\": " << t.mean << ",\n"
-           << "  \"cached_tokens\": " << onnx->cached() << ",\n";
+           << "  \"cached_tokens\": " << cached << ",\n";
+        if (native) {
+            Timing o = summarize(us[1]);
+            std::printf("%s step, onnxruntime %s, same stream: p50 %.2f us, p99 %.2f us, mean %.2f us; native / onnxruntime p50 %.3f\n",
+                        onnx->model_type().c_str(), load_onnxruntime(a.ort).c_str(), o.p50, o.p99, o.mean, t.p50 / o.p50);
+            js << "  \"native_step_us_p50\": " << t.p50 << ",\n  \"native_step_us_p99\": " << t.p99 << ",\n"
+               << "  \"ort_step_us_p50\": " << o.p50 << ",\n  \"ort_step_us_p99\": " << o.p99 << ",\n  \"ort_step_us_mean\": " << o.mean << ",\n"
+               << "  \"native_over_ort_p50\": " << t.p50 / o.p50 << ",\n";
+        }
     }
     if (a.bench > 0 && markov) {
         MarkovStream ms(*markov);

@@ -5,7 +5,7 @@
 
 namespace muse {
 
-Generator::Generator(OnnxStream& model, const SamplingParams& sp, uint64_t seed, size_t lookahead, size_t max_tokens)
+Generator::Generator(StepModel& model, const SamplingParams& sp, uint64_t seed, size_t lookahead, size_t max_tokens)
     : model_(model), sp_(sp), seed_(seed), lookahead_(std::min<size_t>(std::max<size_t>(lookahead, 1), 1024)), max_tokens_(max_tokens) {}
 
 Generator::~Generator() { stop(); }

@@ -15,6 +15,7 @@
 #include <onnxruntime_cxx_api.h>
 #undef ORT_API_MANUAL_INIT
 
+#include "detail.hpp"
 #include "muse/muse.hpp"
 
 #include <dlfcn.h>
@@ -31,24 +32,8 @@ namespace muse {
 
 namespace {
 std::string g_ort_version;
-
-// The few JSON values we read from metadata: numbers in a flat list, or "key": number in an object.
-std::vector<std::string> json_list(const std::string& s) {
-    std::vector<std::string> out; std::string cur; bool in = false;
-    for (char c : s) {
-        if (c == '[') { in = true; continue; }
-        if (!in) continue;
-        if (c == ',' || c == ']') { out.push_back(cur); cur.clear(); if (c == ']') break; }
-        else if (c != ' ' && c != '"') cur += c;
-    }
-    return out;
-}
-double json_number(const std::string& s, const std::string& key, double dflt) {
-    auto k = s.find("\"" + key + "\"");
-    if (k == std::string::npos) return dflt;
-    auto c = s.find(':', k);
-    return c == std::string::npos ? dflt : std::strtod(s.c_str() + c + 1, nullptr);
-}
+using detail::json_list;
+using detail::json_number;
 }  // namespace
 
 std::string load_onnxruntime(const std::string& path_arg) {
@@ -112,21 +97,12 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
         std::string msg = e.what();
         throw Error(model_path + ": not a loadable ONNX model (" + msg.substr(0, msg.find('\n')).substr(0, 160) + ")");
     }
-    if (metadata("vocab_sha256").empty()) throw Error(model_path + ": no vocab_sha256 in its metadata (not exported by muse_export)");
-    const std::string sha = metadata("vocab_sha256");
-    if (!expect_sha.empty() && sha != expect_sha)
-        throw Error(model_path + ": made for vocab " + sha.substr(0, 12) + "..., but this vocab is " + expect_sha.substr(0, 12) + "...");
-    kind_ = metadata("model_type");
+    const detail::ModelInfo info = detail::model_info([this](const std::string& k) { return metadata(k); }, model_path, expect_sha);
+    kind_ = info.kind;
+    vocab_ = info.vocab;
+    defaults_ = info.defaults;
     update_ = metadata("state_update");
-    perf_ = metadata("tokenizer_mode") == "performance";
-    if (!metadata("vocab_json").empty()) vocab_ = Vocab::parse(metadata("vocab_json"), model_path + " (its vocab_json)");
-    else if (!metadata("time_shift_ms").empty()) vocab_.time_shift_ms = std::atoi(metadata("time_shift_ms").c_str());
-    vocab_.performance = perf_;
     const int VOCAB = vocab_.size();
-    const std::string sd = metadata("sampling_defaults");
-    defaults_.temperature = (float)json_number(sd, "temperature", 1.0);
-    defaults_.top_k = (int)json_number(sd, "top_k", 0);
-    defaults_.top_p = (float)json_number(sd, "top_p", 1.0);
     if (update_ != "replace" && update_ != "append") throw Error(model_path + ": unknown state_update '" + update_ + "'");
 
     auto dims = json_list(metadata("state_shape"));

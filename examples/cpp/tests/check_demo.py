@@ -30,6 +30,7 @@ def same_notes(mid, ids, tempo, tok=MuseTokenizer()):
 
 vocab = fix/'vocab.json'
 for name, model_args in (('gru_int8', ['--model', fix/'gru_int8.onnx', '--baseline', fix/'baseline.bin']),
+                         ('gru_w8', ['--model', fix/'gru_w8.onnx']),
                          ('markov', ['--baseline', fix/'baseline.bin']),
                          ('tx', ['--model', fix/'tx.onnx'])):
     mid, js, ids_path = tmp/f'{name}.mid', tmp/f'{name}.json', tmp/f'{name}.txt'
@@ -45,6 +46,11 @@ for name, model_args in (('gru_int8', ['--model', fix/'gru_int8.onnx', '--baseli
     keys = {'model', 'model_type', 'sampling_us_p50', 'sample'} | ({'step_us_p50', 'step_us_p99', 'steps', 'onnxruntime_version'} if name != 'markov' else set())
     check(keys <= res.keys(), f"{name}: JSON keys {sorted(keys - res.keys()) or 'all present'}")
     if 'step_us_p50' in res: check(0 < res['step_us_p50'] <= res['step_us_p99'] and res['steps'] == 2000, f"{name}: step p50 {res['step_us_p50']} us, p99 {res['step_us_p99']} us")
+    native = name == 'gru_w8'      # an INT8-weight GRU samples with the native step, and --bench times onnxruntime beside it
+    check(res.get('runtime') == ('native' if native else 'onnxruntime' if name != 'markov' else None), f"{name}: runtime {res.get('runtime')}")
+    if native:
+        check(0 < res['ort_step_us_p50'] <= res['ort_step_us_p99'] and abs(res['native_over_ort_p50'] - res['native_step_us_p50'] / res['ort_step_us_p50']) < 1e-2,
+              f"{name}: native p50 {res['native_step_us_p50']} us, onnxruntime p50 {res['ort_step_us_p50']} us, ratio {res['native_over_ort_p50']}")
 
 # a multi-track model asked for bass and drums: a band piece with those two only, drums on channel 10, and the
 # C++ file read back by the Python tokenizer gives the very tokens the demo sampled
@@ -77,8 +83,24 @@ run('--vocab', vocab, '--model', fix/'gru_int8.onnx', '--out', tmp/'a.mid', '--t
 run('--vocab', vocab, '--model', fix/'gru_int8.onnx', '--out', tmp/'b.mid', '--tokens', b, '--bench', 0, '--seed', 11)
 check(a.exists() and a.read_text() == b.read_text(), "the same seed samples the same piece")
 
+# the native step and onnxruntime sample the same piece from the same file and seed (their logits agree to ~1e-6)
+for dump, name in ((fix/'gru_w8.onnx', 'gru'), (fix/'gru_band_w8.onnx', 'band')):
+    got = {}
+    for rt in ('native', 'onnxruntime'):
+        p = tmp/f'{name}_{rt}.txt'
+        extra = ['--vocab', fix/'vocab_band.json', '--instruments', 'bass,drums'] if name == 'band' else ['--vocab', vocab]
+        r = run(*extra, '--model', dump, '--runtime', rt, '--out', tmp/f'{name}_{rt}.mid', '--tokens', p, '--bench', 0, '--length', 600, '--seed', 7)
+        got[rt] = p.read_text() if r.returncode == 0 and p.exists() else f'failed: {r.stderr.strip()}'
+    check(got['native'] == got['onnxruntime'] and len(got['native'].split()) > 100,
+          f"{name}: --runtime native and --runtime onnxruntime sample the same {len(got['native'].split())} tokens")
+r = run('--vocab', vocab, '--model', fix/'gru_int8.onnx', '--runtime', 'native', '--out', tmp/'x.mid')
+check(r.returncode == 2 and r.stderr.startswith('error:') and '--quantization dynamic' in r.stderr, f"--runtime native on a dynamic INT8 file: {r.stderr.strip()}")
+r = run('--vocab', vocab, '--model', fix/'tx.onnx', '--runtime', 'native', '--out', tmp/'x.mid')
+check(r.returncode == 2 and 'runs the GRU' in r.stderr, f"--runtime native on a transformer: {r.stderr.strip()}")
+
 # user mistakes: one `error:` line, exit 2, nothing written
 trunc = tmp/'trunc.bin'; trunc.write_bytes((fix/'baseline.bin').read_bytes()[:5000])
+trunc_onnx = tmp/'trunc.onnx'; trunc_onnx.write_bytes((fix/'gru_w8.onnx').read_bytes()[:50000])
 out = tmp/'never.mid'
 for what, args, expect in [
     ('missing model', ['--vocab', vocab, '--model', tmp/'nope.onnx'], 'not found'),
@@ -89,6 +111,8 @@ for what, args, expect in [
     ('no model', ['--vocab', vocab], '--model or --baseline'),
     ('bad number', ['--vocab', vocab, '--baseline', fix/'baseline.bin', '--top-p', 'lots'], '--top-p'),
     ('unknown flag', ['--vocab', vocab, '--baseline', fix/'baseline.bin', '--frobnicate', '1'], 'unknown argument'),
+    ('bad runtime', ['--vocab', vocab, '--model', fix/'gru_w8.onnx', '--runtime', 'gpu'], '--runtime must be'),
+    ('damaged model, native', ['--vocab', vocab, '--model', trunc_onnx, '--runtime', 'native'], 'not a loadable ONNX model'),
 ]:
     r = run(*args, '--out', out)
     lines = r.stderr.strip().splitlines()

@@ -33,7 +33,7 @@ import onnx
 from nomad_muse_trainer.tokenizer import MuseTokenizer, Grammar, decode_notes, parse_instruments, random_walk
 from nomad_muse_trainer.markov import fit_markov
 from nomad_muse_trainer.models import TinyGRU, MiniTransformer
-from nomad_muse_trainer.export import gru_to_onnx, transformer_to_onnx, model_metadata, set_metadata, quantize_int8
+from nomad_muse_trainer.export import gru_to_onnx, transformer_to_onnx, model_metadata, set_metadata, quantize_int8, quantize_weights
 from nomad_muse_trainer.runtime import OnnxModel
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -111,13 +111,13 @@ def main(out):
 
     torch.manual_seed(0)
     gru = TinyGRU(); loss = train_briefly(gru, train)
-    export(gru, tok, out/'gru.onnx'); quantize_int8(out/'gru.onnx', out/'gru_int8.onnx')
+    export(gru, tok, out/'gru.onnx'); quantize_int8(out/'gru.onnx', out/'gru_int8.onnx'); quantize_weights(out/'gru.onnx', out/'gru_w8.onnx')
     torch.manual_seed(0)
     tx = MiniTransformer(d_model=64, n_heads=2, n_layers=2, ff_dim=128, max_context=48, time_buckets=64)   # a short window, so the test slides it; with the clock
     train_briefly(tx, train, steps=150)
     with torch.no_grad(): tx.time_bias.add_(torch.randn_like(tx.time_bias))   # a clock that matters, so parity must keep each token's time
     export(tx, tok, out/'tx.onnx')
-    for name in ('gru', 'gru_int8', 'tx'):
+    for name in ('gru', 'gru_int8', 'gru_w8', 'tx'):
         write_matrix(out/f'logits_{name}.f32', stream_logits(out/f'{name}.onnx', probe), np.float32)
 
     wrong = onnx.load(str(out/'gru.onnx'))
@@ -155,7 +155,8 @@ def main(out):
     torch.manual_seed(0)
     ngru = TinyGRU(vocab_size=band.size); train_briefly(ngru, ntrain, steps=80)
     export(ngru, band, out/'gru_band.onnx'); quantize_int8(out/'gru_band.onnx', out/'gru_band_int8.onnx')
-    write_matrix(out/'logits_gru_band.f32', stream_logits(out/'gru_band.onnx', nprobe), np.float32)
+    quantize_weights(out/'gru_band.onnx', out/'gru_band_w8.onnx')
+    for name in ('gru_band', 'gru_band_w8'): write_matrix(out/f'logits_{name}.f32', stream_logits(out/f'{name}.onnx', nprobe), np.float32)
     print(f"fixtures in {out}: {len(GOOD)} pieces, GRU trained to loss {loss:.2f}, probe of {len(probe)} tokens")
 
 if __name__ == '__main__': main(sys.argv[1] if len(sys.argv) > 1 else 'fixtures')

@@ -12,6 +12,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <new>
 #include <sstream>
 #include <string>
@@ -297,6 +298,86 @@ void onnx_refuses() {
     CHECK(!e.empty(), "a file that is not a vocab.json is refused");
 }
 
+// ------------------------------------------------------------------------------------------ native step
+// NativeGru against onnxruntime on the same file: the Python runtime's logits along the probe, and the C++ OnnxStream
+// along whole real pieces and grammar walks (each from an empty state), for INT8-weight and fp32 files; feed() as
+// stepping; no allocation per step; the files it must refuse.
+void native_gru(const std::string& suffix) {
+    const std::string vocab = DIR + "/vocab" + suffix + ".json", sha = read_vocab_sha256(vocab);
+    const std::string base = suffix.empty() ? "gru" : "gru" + suffix;
+    auto probe = read_seqs("probe" + suffix + ".seq")[0];
+    auto pieces = read_seqs(suffix.empty() ? "streams_duration.seq" : "streams" + suffix + ".seq");
+    for (const std::string name : {base + "_w8", base}) {
+        NativeGru n(DIR + "/" + name + ".onnx", sha);
+        OnnxStream o(DIR + "/" + name + ".onnx", sha);
+        const int V = n.vocab().size();
+        CHECK(V == o.vocab().size() && n.vocab().multi == o.vocab().multi, name << ": the native step reads the same layout");
+        CHECK(n.weights() == (name == base ? "fp32" : "int8"), name << ": weights read as " << n.weights());
+        uint32_t rows, cols;
+        auto ref = read_matrix<float>("logits_" + name + ".f32", rows, cols);
+        CHECK(rows == probe.size() && (int)cols == V, "reference shape");
+        double worst_py = 0;
+        for (size_t i = 0; i < probe.size(); ++i) {
+            const float* lg = n.step(probe[i]);
+            for (int k = 0; k < V; ++k) worst_py = std::max(worst_py, (double)std::fabs(lg[k] - ref[i * V + k]));
+        }
+        CHECK(worst_py <= 1e-4, name << ": native logits differ from the Python runtime's by " << worst_py);
+        double worst = 0; size_t tokens = 0;
+        for (const auto& piece : pieces) {
+            n.reset(); o.reset();
+            for (int t : piece) {
+                if (t == EOS) break;
+                const float* a = n.step(t); const float* b = o.step(t);
+                for (int k = 0; k < V; ++k) worst = std::max(worst, (double)std::fabs(a[k] - b[k]));
+                ++tokens;
+            }
+        }
+        CHECK(tokens > 1000 && worst <= 1e-3, name << ": native vs onnxruntime " << worst << " over " << tokens << " tokens");
+        n.reset();
+        std::vector<int64_t> head(probe.begin(), probe.begin() + 100);
+        const float* fed = n.feed(head);
+        std::vector<float> a(fed, fed + V);
+        n.reset();
+        const float* lg = nullptr;
+        for (int64_t t : head) lg = n.step(t);
+        CHECK(std::equal(a.begin(), a.end(), lg), name << ": feed() reaches the state stepping does");
+        size_t allocs = 0;
+        for (int i = 0; i < 500; ++i) {
+            g_allocs = 0; g_count_allocs = true;
+            n.step(probe[i % probe.size()]);
+            g_count_allocs = false; allocs += g_allocs;
+        }
+        CHECK(allocs == 0, name << ": the native step allocated " << allocs << " times in 500 steps");
+        std::cout << name << " (" << n.weights() << " weights, " << V << " ids, " << n.layers() << "x" << n.hidden() << "): native vs Python "
+                  << worst_py << " over " << probe.size() << " tokens; native vs onnxruntime (C++) " << worst << " over " << tokens
+                  << " tokens of " << pieces.size() << " pieces; 0 allocations per step\n";
+    }
+    if (!suffix.empty()) return;
+    std::string e = error_of([&] { NativeGru n(DIR + "/gru_int8.onnx", sha); });
+    CHECK(e.find("--quantization dynamic") != std::string::npos, "a dynamic INT8 file is refused, got '" << e << "'");
+    std::cout << "dynamic INT8 -> " << e << "\n";
+    e = error_of([&] { NativeGru n(DIR + "/tx.onnx", sha); });
+    CHECK(e.find("runs the GRU") != std::string::npos, "a transformer is refused, got '" << e << "'");
+    e = error_of([&] { NativeGru n(DIR + "/gru_wrong_vocab.onnx", sha); });
+    CHECK(e.find("vocab") != std::string::npos, "a model for another vocab is refused, got '" << e << "'");
+    e = error_of([&] { NativeGru n(DIR + "/missing.onnx", sha); });
+    CHECK(e.find("not found") != std::string::npos, "a missing model, got '" << e << "'");
+    spit(DIR + "/garbage_native.onnx", "this is not a model at all, only text");
+    e = error_of([&] { NativeGru n(DIR + "/garbage_native.onnx"); });
+    CHECK(e.find("not a loadable ONNX model") != std::string::npos, "a non-ONNX file, got '" << e << "'");
+    std::string cut = slurp(DIR + "/gru_w8.onnx");
+    spit(DIR + "/cut_native.onnx", cut.substr(0, cut.size() / 2));
+    e = error_of([&] { NativeGru n(DIR + "/cut_native.onnx"); });
+    CHECK(e.find("not a loadable ONNX model") != std::string::npos, "a truncated file, got '" << e << "'");
+    std::remove((DIR + "/garbage_native.onnx").c_str()); std::remove((DIR + "/cut_native.onnx").c_str());
+    NativeGru n(DIR + "/gru_w8.onnx", sha);
+    e = error_of([&] { n.step(316); });
+    CHECK(e.find("outside") != std::string::npos, "a bad token id, got '" << e << "'");
+    CHECK(dynamic_cast<NativeGru*>(open_model(DIR + "/gru_w8.onnx", sha).get()) != nullptr, "open_model runs an INT8-weight GRU natively");
+    CHECK(dynamic_cast<OnnxStream*>(open_model(DIR + "/gru_int8.onnx", sha).get()) != nullptr, "and a dynamic one through onnxruntime");
+    CHECK(dynamic_cast<OnnxStream*>(open_model(DIR + "/gru_w8.onnx", sha, false).get()) != nullptr, "and any file through onnxruntime when asked");
+}
+
 // Allocations per step after warm-up: none in this library (grammar, sampler, Markov stream, the GRU's
 // buffers and tensors); onnxruntime's own Run is counted separately and reported.
 void allocations() {
@@ -340,9 +421,11 @@ void allocations() {
 // The audio-thread side of Generator: pops tokens at 1,000 a second (ten times a fast piece's rate) while the worker
 // runs the INT8 GRU; the consumer must never allocate, never find the queue empty after the first fill, and every
 // piece it receives must be legal.
-void realtime() {
+void realtime(bool native) {
     const std::string sha = read_vocab_sha256(DIR + "/vocab.json");
-    OnnxStream s(DIR + "/gru_int8.onnx", sha);
+    std::unique_ptr<StepModel> model = native ? std::unique_ptr<StepModel>(new NativeGru(DIR + "/gru_w8.onnx", sha))
+                                              : std::unique_ptr<StepModel>(new OnnxStream(DIR + "/gru_int8.onnx", sha));
+    StepModel& s = *model;
     Generator gen(s, {1.0f, 0, 0.95f}, 5, 256, 300);  // pieces of about 300 sampled tokens, so restarts happen
     auto probe = read_seqs("probe.seq")[0];
     gen.start(std::vector<int>(probe.begin() + 1, probe.begin() + 40));   // a primer of 39 real tokens
@@ -379,7 +462,7 @@ void realtime() {
             start = i + 1;
         }
     CHECK(pieces >= 3, "the generator restarted after <EOS>: " << pieces << " pieces");
-    std::cout << "realtime: 1,000 tokens popped at 1 kHz, " << pieces << " piece(s), 0 allocations and "
+    std::cout << "realtime (" << (native ? "native step" : "onnxruntime") << "): 1,000 tokens popped at 1 kHz, " << pieces << " piece(s), 0 allocations and "
               << gen.underruns() - under0 << " underruns on the consumer side\n";
 }
 
@@ -480,7 +563,11 @@ int main(int argc, char** argv) {
         {"onnx_gru_bins", [] { onnx_parity("gru_bins", 1e-4, "_bins"); }},
         {"onnx_refuses", onnx_refuses},
         {"allocations", allocations},
-        {"realtime", realtime},
+        {"realtime", [] { realtime(false); }},
+        {"realtime_native", [] { realtime(true); }},
+        {"onnx_gru_w8", [] { onnx_parity("gru_w8", 1e-4); }},
+        {"native_gru", [] { native_gru(""); }},
+        {"native_gru_band", [] { native_gru("_band"); }},
         {"midi_file", midi_file},
     };
     if (std::string(argv[1]) == "--list") { for (auto& c : cases) std::cout << c.first << "\n"; return 0; }

@@ -2,6 +2,7 @@
 //
 //  - OnnxStream: streams tokens through muse_quantized.onnx (or the transformer) with the state kept
 //    between calls, in buffers allocated once: a step allocates nothing in this library.
+//  - NativeGru: the GRU step computed here from the same file, without onnxruntime, for the audio thread.
 //  - MarkovModel / MarkovStream: read baseline.bin as documented in nbs/02_markov.ipynb and give
 //    next-token probabilities, for hosts that want no neural runtime at all.
 //  - Grammar: the tokenizer's grammar (nbs/00_tokenizer.ipynb), so sampling only emits canonical streams.
@@ -174,32 +175,81 @@ struct OrtHandles;                                  // onnxruntime objects, kept
 // Loaded once (dlopen) with the API version of the headers; returns its version string.
 std::string load_onnxruntime(const std::string& path = "");
 
-// One stream (one voice, one state); not for use from two threads at once: give each thread its own.
-class OnnxStream {
+// What Generator and a host's sampling loop need from a model: one token in, the next token's logits out, with the
+// state kept inside. OnnxStream (onnxruntime) and NativeGru (this library's own GRU step) both are one.
+// Not for use from two threads at once: give each thread its own.
+class StepModel {
+public:
+    virtual ~StepModel() = default;
+    virtual const std::string& model_type() const = 0;    // "gru" or "transformer"
+    virtual const Vocab& vocab() const = 0;
+    bool performance() const { return vocab().performance; }
+    int time_shift_ms() const { return vocab().time_shift_ms; }
+    virtual SamplingParams sampling_defaults() const = 0;
+    virtual void reset() = 0;                                  // empty state
+    virtual const float* step(int64_t token) = 0;              // logits[vocab().size()], valid until the next call
+    virtual const float* feed(const std::vector<int64_t>& ids) = 0;   // many tokens (priming); the last token's logits
+};
+
+// A model through onnxruntime: the GRU or the transformer, any quantization muse_export writes.
+class OnnxStream : public StepModel {
 public:
     // Refuses a model whose vocab_sha256 metadata differs from `expect_sha` (when given).
     explicit OnnxStream(const std::string& model_path, const std::string& expect_sha = "", const std::string& ort_library = "");
-    ~OnnxStream();
+    ~OnnxStream() override;
     OnnxStream(const OnnxStream&) = delete;
     OnnxStream& operator=(const OnnxStream&) = delete;
     std::string metadata(const std::string& key) const;   // "" if absent
-    const std::string& model_type() const { return kind_; }
-    bool performance() const { return perf_; }
-    int time_shift_ms() const { return vocab_.time_shift_ms; }
-    const Vocab& vocab() const { return vocab_; }     // from the model's vocab_json metadata
-    SamplingParams sampling_defaults() const { return defaults_; }
+    const std::string& model_type() const override { return kind_; }
+    const Vocab& vocab() const override { return vocab_; }     // from the model's vocab_json metadata
+    SamplingParams sampling_defaults() const override { return defaults_; }
     int64_t cached() const { return cached_; }      // tokens in the transformer's cache (0 for the GRU)
-    void reset();                                   // empty state
-    const float* step(int64_t token);               // one token in, logits[vocab().size()] out; allocation-free in this library
-    const float* feed(const std::vector<int64_t>& ids);   // many tokens at once (priming); the last token's logits
+    void reset() override;
+    const float* step(int64_t token) override;      // allocation-free in this library (onnxruntime's Run allocates)
+    const float* feed(const std::vector<int64_t>& ids) override;
 private:
     std::unique_ptr<OrtHandles> h_;
     std::string kind_, update_;
-    bool perf_ = false;
     Vocab vocab_;
     int64_t cached_ = 0;
     SamplingParams defaults_;
 };
+
+// The GRU computed by this library, without onnxruntime: for a host's audio thread. It reads the weights from the
+// exported file itself (muse_export's default INT8 weights, int8 with a scale per output column or embedding row,
+// or the fp32 twin) with a small ONNX reader, and runs the step with fp32 activations in buffers made once: a step
+// allocates nothing, takes no lock and makes no system call. Its logits equal onnxruntime's on the same file to
+// about 1e-6 (ctest native_gru). Files written with `--quantization dynamic` are refused: their activations are
+// rounded to 8 bits on every step in a way only onnxruntime reproduces.
+class NativeGru : public StepModel {
+public:
+    explicit NativeGru(const std::string& model_path, const std::string& expect_sha = "");
+    ~NativeGru() override;
+    NativeGru(const NativeGru&) = delete;
+    NativeGru& operator=(const NativeGru&) = delete;
+    std::string metadata(const std::string& key) const;   // "" if absent
+    const std::string& model_type() const override { return kind_; }
+    const Vocab& vocab() const override { return vocab_; }
+    SamplingParams sampling_defaults() const override { return defaults_; }
+    void reset() override;
+    const float* step(int64_t token) override;      // no allocation, no lock
+    const float* feed(const std::vector<int64_t>& ids) override;
+    int layers() const;
+    int hidden() const;
+    const std::string& weights() const { return weights_; }   // "int8" or "fp32": what the file stored
+    const float* state() const;                     // [layers * hidden]
+private:
+    struct Impl;
+    std::unique_ptr<Impl> p_;
+    std::string kind_ = "gru", weights_;
+    Vocab vocab_;
+    SamplingParams defaults_;
+};
+
+// A StepModel for `path`: NativeGru where it can run the file (a GRU with INT8 or fp32 weights) and `native` is set,
+// OnnxStream otherwise.
+std::unique_ptr<StepModel> open_model(const std::string& path, const std::string& expect_sha = "", bool native = true,
+                                      const std::string& ort_library = "");
 
 // ---------------------------------------------------------------------------------------------- real time
 // A wait-free single-producer, single-consumer queue of token ids: the only thing an audio thread touches.
@@ -229,12 +279,12 @@ private:
 };
 
 // Runs a model on its own thread and keeps up to `lookahead` sampled tokens ready, so the audio thread never calls
-// onnxruntime (whose Run allocates): it only calls next(), which is wait-free and allocation-free. Each piece starts at
+// the model (onnxruntime's Run allocates; a transformer step is long): it only calls next(), which is wait-free and allocation-free. Each piece starts at
 // <BOS> (after an optional primer); after <EOS> a new piece starts, with the model's state reset. With `max_tokens`,
 // a piece is closed with <EOS> at the first legal point after that many sampled tokens.
 class Generator {
 public:
-    Generator(OnnxStream& model, const SamplingParams& sp, uint64_t seed, size_t lookahead = 256, size_t max_tokens = 0);
+    Generator(StepModel& model, const SamplingParams& sp, uint64_t seed, size_t lookahead = 256, size_t max_tokens = 0);
     ~Generator();                                   // stops the worker
     Generator(const Generator&) = delete;
     Generator& operator=(const Generator&) = delete;
@@ -253,7 +303,7 @@ public:
 private:
     void run(std::vector<int> primer);
     Grammar grammar() const;                        // the model's grammar, with the instruments chosen
-    OnnxStream& model_;
+    StepModel& model_;
     std::vector<int> programs_;
     bool drums_ = true, choose_ = false;
     SamplingParams sp_;

@@ -1,0 +1,39 @@
+// Internal helpers shared by the library's sources (not part of the public header).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "muse/muse.hpp"
+
+namespace muse {
+namespace detail {
+
+// The few JSON values read from model metadata: the items of the first flat list in `s` (quotes and spaces dropped),
+// and the number after "key": in `s` (`dflt` if absent).
+std::vector<std::string> json_list(const std::string& s);
+double json_number(const std::string& s, const std::string& key, double dflt);
+
+// What every model file says of itself (its metadata, read through `meta`): checked against `expect_sha` when given.
+struct ModelInfo { std::string sha, kind; Vocab vocab; SamplingParams defaults; };
+ModelInfo model_info(const std::function<std::string(const std::string&)>& meta, const std::string& path, const std::string& expect_sha);
+
+// An ONNX file read with a minimal protobuf reader: the metadata and the main graph's initializers, which is all the
+// native step needs (no onnxruntime, no protobuf library). Tensors stored inline (raw_data, float_data, int32_data).
+struct OnnxTensor {
+    enum Type { FLOAT = 1, UINT8 = 2, INT8 = 3, INT32 = 6, INT64 = 7 };
+    int type = 0;
+    std::vector<int64_t> dims;
+    std::string raw;                                // little-endian elements, as raw_data holds them
+    size_t count() const { size_t n = 1; for (int64_t d : dims) n *= (size_t)d; return n; }
+};
+struct OnnxFile {
+    std::map<std::string, std::string> metadata;
+    std::map<std::string, OnnxTensor> initializers;
+};
+OnnxFile read_onnx(const std::string& path);         // an Error naming `path` if it is missing or not an ONNX model
+
+}  // namespace detail
+}  // namespace muse

@@ -1,0 +1,247 @@
+// NativeGru: the exported GRU's step computed here, for a host's audio thread (see muse.hpp).
+//
+// The file's graph (nbs/05_export.ipynb, gru_to_onnx) is, per token t and layer l (gates r, z, n; H hidden units):
+//   x    = embed[t] W_ih0 + b_ih0                       (layer 0; above it, x = h_{l-1} W_ih_l + b_ih_l)
+//   g    = h_l W_hh_l + b_hh_l
+//   r    = sigmoid(x_r + g_r),  z = sigmoid(x_z + g_z),  n = tanh(x_n + r * g_n)
+//   h_l' = n + z * (h_l - n)
+//   logits = h_top W_out + b_out
+// Layer 0's input term depends on the token only, so it is a table of vocab x 3H rows computed once at load.
+// The weights are what onnxruntime computes from the file: float(int8) * scale, per output column (per row for the
+// embedding), or the fp32 values of an unquantized file.
+//
+// The matrix-vector products run over weights stored in column blocks of BLOCK outputs, [N / BLOCK][K][BLOCK], so the
+// inner loop is BLOCK independent multiply-adds on contiguous memory with the accumulators in registers: plain loops
+// the compiler vectorizes (measured against onnxruntime in `muse_demo --bench`). exp is a small polynomial the compiler
+// vectorizes too (the C library's expf is a call per element: 768 calls a step would cost more than the products).
+#include "detail.hpp"
+#include "muse/muse.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
+namespace muse {
+
+namespace {
+
+// 64-byte aligned float storage (vector loads on cache-line boundaries), allocated once.
+struct Floats {
+    float* p = nullptr;
+    size_t n = 0;
+    Floats() = default;
+    explicit Floats(size_t count) : n(count) {
+        p = static_cast<float*>(std::aligned_alloc(64, ((count * sizeof(float) + 63) / 64) * 64));
+        if (!p) throw std::bad_alloc();
+        std::memset(p, 0, ((count * sizeof(float) + 63) / 64) * 64);
+    }
+    Floats(Floats&& o) noexcept : p(o.p), n(o.n) { o.p = nullptr; o.n = 0; }
+    Floats& operator=(Floats&& o) noexcept { std::swap(p, o.p); std::swap(n, o.n); return *this; }
+    ~Floats() { std::free(p); }
+};
+
+// Eight floats: one AVX register, two SSE or NEON ones. GCC and Clang vector extensions, so the accumulators below are
+// registers whatever the target (the same loops over a float array were compiled to stack loads and stores), and the
+// compiler picks the instructions (FMA where the target has it).
+typedef float f8 __attribute__((vector_size(32)));
+
+// y[N] = x[K] W[K][N] + b, W stored in column blocks of BLOCK: [N / BLOCK][K][BLOCK] (N padded with zero columns;
+// y must hold the padding). Each block keeps BLOCK / 8 = 8 independent accumulators in registers, enough to hide the
+// multiply-add latency on two pipes.
+struct Dense {
+    static constexpr int BLOCK = 64;
+    int K = 0, N = 0, NP = 0;
+    Floats w, b;
+    Dense() = default;
+    Dense(const std::vector<float>& W, const std::vector<float>& bias, int k, int n)
+        : K(k), N(n), NP((n + BLOCK - 1) / BLOCK * BLOCK), w((size_t)NP * k), b(NP) {
+        for (int jb = 0; jb < NP; jb += BLOCK)
+            for (int kk = 0; kk < K; ++kk)
+                for (int j = 0; j < BLOCK && jb + j < N; ++j) w.p[(size_t)jb * K + (size_t)kk * BLOCK + j] = W[(size_t)kk * N + jb + j];
+        for (int j = 0; j < N; ++j) b.p[j] = bias[j];
+    }
+    void apply(const float* __restrict x, float* __restrict y) const {
+        for (int jb = 0; jb < NP; jb += BLOCK) {
+            const f8* __restrict wk = reinterpret_cast<const f8*>(w.p + (size_t)jb * K);
+            const f8* bb = reinterpret_cast<const f8*>(b.p + jb);
+            f8 a0 = bb[0], a1 = bb[1], a2 = bb[2], a3 = bb[3], a4 = bb[4], a5 = bb[5], a6 = bb[6], a7 = bb[7];
+            for (int k = 0; k < K; ++k, wk += 8) {
+                const f8 xk = f8{} + x[k];
+                a0 += xk * wk[0]; a1 += xk * wk[1]; a2 += xk * wk[2]; a3 += xk * wk[3];
+                a4 += xk * wk[4]; a5 += xk * wk[5]; a6 += xk * wk[6]; a7 += xk * wk[7];
+            }
+            f8* yy = reinterpret_cast<f8*>(y + jb);
+            yy[0] = a0; yy[1] = a1; yy[2] = a2; yy[3] = a3; yy[4] = a4; yy[5] = a5; yy[6] = a6; yy[7] = a7;
+        }
+    }
+};
+
+// e^x for x in about [-87, 87] (clamped there), relative error about 2e-7: x = (n + f) ln 2 with n an integer and
+// |f| <= 1/2, e^(f ln 2) by its Taylor series to degree 7, times 2^n put in the exponent bits. No branches, no calls.
+inline float exp_poly(float x) {
+    x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
+    const float t = x * 1.44269504088896341f;
+    const float n = (t + 12582912.0f) - 12582912.0f;             // round to nearest (1.5 * 2^23 pushes the fraction out)
+    const float g = (t - n) * 0.693147180559945309f;
+    float p = 1.0f / 5040;
+    p = p * g + 1.0f / 720; p = p * g + 1.0f / 120; p = p * g + 1.0f / 24;
+    p = p * g + 1.0f / 6; p = p * g + 0.5f; p = p * g + 1.0f; p = p * g + 1.0f;
+    const int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, 4);
+    return p * scale;
+}
+}  // namespace
+
+struct NativeGru::Impl {
+    int L = 0, H = 0, V = 0;
+    detail::OnnxFile file;
+    Floats xtab;                                     // V x 3H: embed[t] W_ih0 + b_ih0
+    std::vector<Dense> ih, hh;                       // ih[0] unused (the table)
+    Dense out;
+    Floats h, gi, gh, logits;                        // state L x H; scratch 3H (padded); logits (padded)
+};
+
+namespace {
+// A weight matrix [rows, cols] from `f`: `name` (fp32) or `name`_int8 with `name`_scale (per column, or per row).
+// Returns the int8 values and per-column scales when the file has them, and always the fp32 values onnxruntime
+// computes from the file (float(q) * scale, one rounding).
+struct Weight { std::vector<float> f; std::vector<int8_t> q; std::vector<float> col_scale; };
+Weight weight(const detail::OnnxFile& f, const std::string& path, const std::string& name, int rows, int cols) {
+    using T = detail::OnnxTensor;
+    auto shape_ok = [&](const T& t, int r, int c) { return t.dims.size() == 2 && t.dims[0] == r && t.dims[1] == c; };
+    Weight w;
+    w.f.resize((size_t)rows * cols);
+    auto it = f.initializers.find(name);
+    if (it != f.initializers.end()) {
+        if (it->second.type != T::FLOAT || !shape_ok(it->second, rows, cols)) throw Error(path + ": " + name + " is not a float [" + std::to_string(rows) + ", " + std::to_string(cols) + "] tensor");
+        std::memcpy(w.f.data(), it->second.raw.data(), w.f.size() * 4);
+        return w;
+    }
+    auto q = f.initializers.find(name + "_int8"), s = f.initializers.find(name + "_scale");
+    if (q == f.initializers.end() || s == f.initializers.end()) {
+        if (f.initializers.count(name + "_quantized"))
+            throw Error(path + ": written with --quantization dynamic, whose activations only onnxruntime computes; export with the default "
+                        "(INT8 weights) for the native step, or run this file through onnxruntime");
+        throw Error(path + ": no weight " + name + " (not a GRU exported by muse_export)");
+    }
+    const bool per_col = shape_ok(s->second, 1, cols), per_row = shape_ok(s->second, rows, 1);
+    if (q->second.type != T::INT8 || !shape_ok(q->second, rows, cols) || s->second.type != T::FLOAT || !(per_col || per_row))
+        throw Error(path + ": " + name + "_int8 / " + name + "_scale have unexpected types or shapes");
+    const int8_t* qv = reinterpret_cast<const int8_t*>(q->second.raw.data());
+    std::vector<float> sc(s->second.count());
+    std::memcpy(sc.data(), s->second.raw.data(), sc.size() * 4);
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) w.f[(size_t)r * cols + c] = (float)qv[(size_t)r * cols + c] * sc[per_col ? c : r];
+    if (per_col) { w.q.assign(qv, qv + (size_t)rows * cols); w.col_scale = sc; }
+    return w;
+}
+
+// A Dense layer of `w`'s fp32 values (exactly those onnxruntime computes from the file)
+Dense dense(const Weight& w, const std::vector<float>& bias, int k, int n) { return Dense(w.f, bias, k, n); }
+
+std::vector<float> vec(const detail::OnnxFile& f, const std::string& path, const std::string& name, int n) {
+    auto it = f.initializers.find(name);
+    if (it == f.initializers.end() || it->second.type != detail::OnnxTensor::FLOAT || it->second.count() != (size_t)n)
+        throw Error(path + ": no float [" + std::to_string(n) + "] tensor " + name + " (not a GRU exported by muse_export)");
+    std::vector<float> v(n);
+    std::memcpy(v.data(), it->second.raw.data(), 4 * (size_t)n);
+    return v;
+}
+}  // namespace
+
+NativeGru::NativeGru(const std::string& path, const std::string& expect_sha) : p_(new Impl) {
+    auto& m = *p_;
+    m.file = detail::read_onnx(path);
+    const auto& meta = m.file.metadata;
+    auto get = [&](const std::string& k) { auto it = meta.find(k); return it == meta.end() ? std::string() : it->second; };
+    const detail::ModelInfo info = detail::model_info(get, path, expect_sha);
+    if (info.kind != "gru") throw Error(path + ": a " + (info.kind.empty() ? std::string("model of no type") : info.kind) + "; the native step runs the GRU (use OnnxStream)");
+    vocab_ = info.vocab;
+    defaults_ = info.defaults;
+    const std::string cfg = get("config_json");
+    m.L = (int)detail::json_number(cfg, "layers", 0);
+    m.H = (int)detail::json_number(cfg, "hidden", 0);
+    m.V = vocab_.size();
+    const int E = (int)detail::json_number(cfg, "embed_dim", 0), L = m.L, H = m.H, V = m.V;
+    if (L < 1 || H < 1 || E < 1 || (int)detail::json_number(cfg, "vocab_size", V) != V)
+        throw Error(path + ": its config_json does not describe a GRU of this vocabulary");
+    weights_ = m.file.initializers.count("w_out_int8") ? "int8" : "fp32";
+    // layer 0's input term, per token
+    const auto emb = weight(m.file, path, "embed", V, E).f, w_ih0 = weight(m.file, path, "w_ih0", E, 3 * H).f;
+    const auto b_ih0 = vec(m.file, path, "b_ih0", 3 * H);
+    m.xtab = Floats((size_t)V * 3 * H);
+    for (int t = 0; t < V; ++t)
+        for (int j = 0; j < 3 * H; ++j) {
+            float acc = 0.0f;
+            for (int e = 0; e < E; ++e) acc += emb[(size_t)t * E + e] * w_ih0[(size_t)e * 3 * H + j];
+            m.xtab.p[(size_t)t * 3 * H + j] = acc + b_ih0[j];
+        }
+    m.ih.resize(L); m.hh.resize(L);
+    for (int l = 0; l < L; ++l) {
+        const std::string s = std::to_string(l);
+        if (l > 0) m.ih[l] = dense(weight(m.file, path, "w_ih" + s, H, 3 * H), vec(m.file, path, "b_ih" + s, 3 * H), H, 3 * H);
+        m.hh[l] = dense(weight(m.file, path, "w_hh" + s, H, 3 * H), vec(m.file, path, "b_hh" + s, 3 * H), H, 3 * H);
+    }
+    m.out = dense(weight(m.file, path, "w_out", H, V), vec(m.file, path, "b_out", V), H, V);
+    m.file.initializers.clear();                     // the weights live in the blocks now; keep the metadata
+    const int P = (3 * H + Dense::BLOCK - 1) / Dense::BLOCK * Dense::BLOCK;
+    m.h = Floats((size_t)L * H); m.gi = Floats(P); m.gh = Floats(P); m.logits = Floats(m.out.NP);
+    reset();
+}
+
+NativeGru::~NativeGru() = default;
+
+std::string NativeGru::metadata(const std::string& key) const {
+    auto it = p_->file.metadata.find(key);
+    return it == p_->file.metadata.end() ? std::string() : it->second;
+}
+
+int NativeGru::layers() const { return p_->L; }
+int NativeGru::hidden() const { return p_->H; }
+const float* NativeGru::state() const { return p_->h.p; }
+
+void NativeGru::reset() { std::memset(p_->h.p, 0, sizeof(float) * p_->L * p_->H); }
+
+const float* NativeGru::step(int64_t token) {
+    auto& m = *p_;
+    if (token < 0 || token >= m.V) throw Error("token id " + std::to_string(token) + " is outside 0-" + std::to_string(m.V - 1));
+    const int H = m.H;
+    const float* x = m.xtab.p + (size_t)token * 3 * H;
+    float* __restrict gh = m.gh.p;
+    for (int l = 0; l < m.L; ++l) {
+        float* __restrict h = m.h.p + (size_t)l * H;
+        if (l > 0) { m.ih[l].apply(h - H, m.gi.p); x = m.gi.p; }
+        m.hh[l].apply(h, gh);
+        for (int j = 0; j < 2 * H; ++j) gh[j] = 1.0f / (1.0f + exp_poly(-(x[j] + gh[j])));           // r, z
+        for (int j = 0; j < H; ++j) {
+            const float a = x[2 * H + j] + gh[j] * gh[2 * H + j];
+            const float n = 1.0f - 2.0f / (exp_poly(2.0f * a) + 1.0f);                                 // tanh(a)
+            h[j] = n + gh[H + j] * (h[j] - n);
+        }
+    }
+    m.out.apply(m.h.p + (size_t)(m.L - 1) * H, m.logits.p);
+    return m.logits.p;
+}
+
+const float* NativeGru::feed(const std::vector<int64_t>& ids) {
+    if (ids.empty()) throw Error("nothing to feed");
+    for (int64_t t : ids) if (t < 0 || t >= p_->V) throw Error("token id " + std::to_string(t) + " is outside 0-" + std::to_string(p_->V - 1));
+    const float* lg = nullptr;
+    for (int64_t t : ids) lg = step(t);
+    return lg;
+}
+
+std::unique_ptr<StepModel> open_model(const std::string& path, const std::string& expect_sha, bool native, const std::string& ort_library) {
+    if (native) {
+        const detail::OnnxFile f = detail::read_onnx(path);
+        auto it = f.metadata.find("model_type");
+        const bool gru = it != f.metadata.end() && it->second == "gru";
+        const bool dynamic = f.initializers.count("w_out_quantized") > 0;
+        if (gru && !dynamic) return std::unique_ptr<StepModel>(new NativeGru(path, expect_sha));
+    }
+    return std::unique_ptr<StepModel>(new OnnxStream(path, expect_sha, ort_library));
+}
+
+}  // namespace muse

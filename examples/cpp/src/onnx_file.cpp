@@ -1,0 +1,146 @@
+// A minimal reader of ONNX files (protobuf wire format), for the native step: metadata_props and the main graph's
+// initializers. Field numbers are those of onnx/onnx.proto (ModelProto, GraphProto, TensorProto,
+// StringStringEntryProto); everything else is skipped by its wire type.
+#include "detail.hpp"
+#include "muse/muse.hpp"
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace muse {
+namespace detail {
+
+std::vector<std::string> json_list(const std::string& s) {
+    std::vector<std::string> out; std::string cur; bool in = false;
+    for (char c : s) {
+        if (c == '[') { in = true; continue; }
+        if (!in) continue;
+        if (c == ',' || c == ']') { out.push_back(cur); cur.clear(); if (c == ']') break; }
+        else if (c != ' ' && c != '"') cur += c;
+    }
+    return out;
+}
+
+double json_number(const std::string& s, const std::string& key, double dflt) {
+    auto k = s.find("\"" + key + "\"");
+    if (k == std::string::npos) return dflt;
+    auto c = s.find(':', k);
+    return c == std::string::npos ? dflt : std::strtod(s.c_str() + c + 1, nullptr);
+}
+
+ModelInfo model_info(const std::function<std::string(const std::string&)>& meta, const std::string& path, const std::string& expect_sha) {
+    ModelInfo m;
+    m.sha = meta("vocab_sha256");
+    if (m.sha.empty()) throw Error(path + ": no vocab_sha256 in its metadata (not exported by muse_export)");
+    if (!expect_sha.empty() && m.sha != expect_sha)
+        throw Error(path + ": made for vocab " + m.sha.substr(0, 12) + "..., but this vocab is " + expect_sha.substr(0, 12) + "...");
+    m.kind = meta("model_type");
+    const bool perf = meta("tokenizer_mode") == "performance";
+    if (!meta("vocab_json").empty()) m.vocab = Vocab::parse(meta("vocab_json"), path + " (its vocab_json)");
+    else if (!meta("time_shift_ms").empty()) m.vocab.time_shift_ms = std::atoi(meta("time_shift_ms").c_str());
+    m.vocab.performance = perf;
+    const std::string sd = meta("sampling_defaults");
+    m.defaults.temperature = (float)json_number(sd, "temperature", 1.0);
+    m.defaults.top_k = (int)json_number(sd, "top_k", 0);
+    m.defaults.top_p = (float)json_number(sd, "top_p", 1.0);
+    return m;
+}
+
+namespace {
+struct Bad {};                                      // thrown inside the parser, turned into an Error naming the file
+
+struct Reader {
+    const uint8_t* p; const uint8_t* end;
+    bool done() const { return p >= end; }
+    uint64_t varint() {
+        uint64_t v = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            if (p >= end) throw Bad{};
+            uint8_t b = *p++;
+            v |= uint64_t(b & 0x7f) << shift;
+            if (!(b & 0x80)) return v;
+        }
+        throw Bad{};
+    }
+    Reader sub() {                                  // a length-delimited field's bytes
+        uint64_t n = varint();
+        if (n > uint64_t(end - p)) throw Bad{};
+        Reader r{p, p + n}; p += n; return r;
+    }
+    std::string bytes() { Reader r = sub(); return std::string((const char*)r.p, r.end - r.p); }
+    void skip(int wire) {
+        switch (wire) {
+            case 0: varint(); break;
+            case 1: if (end - p < 8) throw Bad{}; p += 8; break;
+            case 2: sub(); break;
+            case 5: if (end - p < 4) throw Bad{}; p += 4; break;
+            default: throw Bad{};
+        }
+    }
+};
+
+void read_tensor(Reader r, std::string& name, OnnxTensor& t) {
+    std::vector<int32_t> int32s;
+    while (!r.done()) {
+        uint64_t key = r.varint(); int field = int(key >> 3), wire = int(key & 7);
+        if (field == 1 && wire == 0) t.dims.push_back((int64_t)r.varint());
+        else if (field == 1 && wire == 2) { Reader d = r.sub(); while (!d.done()) t.dims.push_back((int64_t)d.varint()); }
+        else if (field == 2 && wire == 0) t.type = (int)r.varint();
+        else if (field == 8 && wire == 2) name = r.bytes();
+        else if (field == 9 && wire == 2) t.raw = r.bytes();
+        else if (field == 4 && wire == 2) t.raw += r.bytes();             // packed float_data: the same bytes as raw_data
+        else if (field == 4 && wire == 5) { if (r.end - r.p < 4) throw Bad{}; t.raw.append((const char*)r.p, 4); r.p += 4; }
+        else if (field == 5 && wire == 2) { Reader d = r.sub(); while (!d.done()) int32s.push_back((int32_t)d.varint()); }
+        else if (field == 5 && wire == 0) int32s.push_back((int32_t)r.varint());
+        else if (field == 14 && wire == 0) { if (r.varint() == 1) throw Bad{}; }   // data_location EXTERNAL: not ours
+        else r.skip(wire);
+    }
+    if (t.raw.empty() && !int32s.empty()) {         // int8/uint8 values in int32_data: one byte each
+        for (int32_t v : int32s) t.raw.push_back((char)(uint8_t)v);
+    }
+}
+}  // namespace
+
+OnnxFile read_onnx(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw Error("model not found: " + path);
+    std::stringstream ss; ss << f.rdbuf();
+    const std::string data = ss.str();
+    OnnxFile out;
+    try {
+        Reader model{(const uint8_t*)data.data(), (const uint8_t*)data.data() + data.size()};
+        bool graph = false;
+        while (!model.done()) {
+            uint64_t key = model.varint(); int field = int(key >> 3), wire = int(key & 7);
+            if (field == 7 && wire == 2) {
+                graph = true;
+                Reader g = model.sub();
+                while (!g.done()) {
+                    uint64_t k = g.varint(); int gf = int(k >> 3), gw = int(k & 7);
+                    if (gf == 5 && gw == 2) {
+                        std::string name; OnnxTensor t;
+                        read_tensor(g.sub(), name, t);
+                        size_t width = t.type == OnnxTensor::FLOAT || t.type == OnnxTensor::INT32 ? 4 : t.type == OnnxTensor::INT64 ? 8 : 1;
+                        if (t.raw.size() != t.count() * width) throw Bad{};
+                        out.initializers[name] = std::move(t);
+                    } else g.skip(gw);
+                }
+            } else if (field == 14 && wire == 2) {
+                Reader e = model.sub(); std::string k, v;
+                while (!e.done()) {
+                    uint64_t kk = e.varint(); int ef = int(kk >> 3), ew = int(kk & 7);
+                    if (ef == 1 && ew == 2) k = e.bytes(); else if (ef == 2 && ew == 2) v = e.bytes(); else e.skip(ew);
+                }
+                out.metadata[k] = v;
+            } else model.skip(wire);
+        }
+        if (!graph) throw Bad{};
+    } catch (const Bad&) {
+        throw Error(path + ": not a loadable ONNX model (damaged, or not an ONNX file)");
+    }
+    return out;
+}
+
+}  // namespace detail
+}  // namespace muse
