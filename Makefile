@@ -13,7 +13,7 @@ ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test band band-cpp docs all test test-slow sync-check readme clean
+.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test lv2 band band-cpp docs all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -85,7 +85,7 @@ bench-prep: $(STAMPS)/install ## tokenizing speed against MidiTok's REMI, one co
 CPP_BUILD ?= build/cpp
 # cmake from PyPI when the machine has a compiler but no cmake
 CMAKE = $(shell command -v cmake || { $(PIP) install -q "cmake>=3.16" >&2 && command -v cmake; })
-$(CPP_BUILD)/muse_tests: $(STAMPS)/install $(wildcard examples/cpp/CMakeLists.txt examples/cpp/*/*.cpp examples/cpp/include/muse/*.hpp)
+$(CPP_BUILD)/muse_tests: $(STAMPS)/install $(wildcard examples/cpp/CMakeLists.txt examples/cpp/*/*.cpp examples/cpp/*/*.hpp examples/cpp/include/muse/*.hpp examples/cpp/lv2/*.ttl)
 	$(CMAKE) -S examples/cpp -B $(CPP_BUILD) -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$$(command -v $(PYTHON))
 	$(CMAKE) --build $(CPP_BUILD) -j2
 
@@ -95,6 +95,12 @@ cpp-test: $(CPP_BUILD)/muse_tests ## build the C++ host example (examples/cpp) a
 cpp: cpp-test $(ART)/muse_quantized.onnx $(ART)/baseline.bin ## C++: build, ctest, then sample and time the INT8 GRU and the .bin: artifacts/sample_cpp.mid, cpp_bench.json
 	$(CPP_BUILD)/muse_demo --vocab $(ART)/vocab.json --model $(ART)/muse_quantized.onnx --baseline $(ART)/baseline.bin \
 	  --out $(ART)/sample_cpp.mid --json $(ART)/cpp_bench.json --length 512 --seed 42 --bench 5000
+
+LV2_BUNDLE := $(CPP_BUILD)/lv2/nomad_muse.lv2
+lv2: $(CPP_BUILD)/muse_tests $(ART)/muse_quantized.onnx ## the LV2 plugin with the Bach GRU inside: build/cpp/lv2/nomad_muse.lv2 (needs Debian's lv2-dev; copy the folder to ~/.lv2)
+	@test -f $(LV2_BUNDLE)/nomad_muse.so || { echo "error: the LV2 plugin was not built: install the LV2 headers (Debian: sudo apt install lv2-dev) and run make lv2 again" >&2; exit 2; }
+	cp $(ART)/muse_quantized.onnx $(LV2_BUNDLE)/.model.onnx.tmp && mv $(LV2_BUNDLE)/.model.onnx.tmp $(LV2_BUNDLE)/model.onnx
+	@echo "$(LV2_BUNDLE): the plugin, its Turtle and model.onnx ($$(du -k $(LV2_BUNDLE)/model.onnx | cut -f1) KB); install with: cp -r $(LV2_BUNDLE) ~/.lv2/"
 
 # `make all MIDI_DIR=~/my_midi` trains on the user's folder alone: the default corpus is exported only when it is used
 all: install $(if $(filter $(CORPUS_DIR),$(MIDI_DIR)),corpus) index prep baseline train train-tx export eval demo ## the whole pipeline on the default corpus (about fifteen minutes on 2 cores)

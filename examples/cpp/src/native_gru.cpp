@@ -233,15 +233,4 @@ const float* NativeGru::feed(const std::vector<int64_t>& ids) {
     return lg;
 }
 
-std::unique_ptr<StepModel> open_model(const std::string& path, const std::string& expect_sha, bool native, const std::string& ort_library) {
-    if (native) {
-        const detail::OnnxFile f = detail::read_onnx(path);
-        auto it = f.metadata.find("model_type");
-        const bool gru = it != f.metadata.end() && it->second == "gru";
-        const bool dynamic = f.initializers.count("w_out_quantized") > 0;
-        if (gru && !dynamic) return std::unique_ptr<StepModel>(new NativeGru(path, expect_sha));
-    }
-    return std::unique_ptr<StepModel>(new OnnxStream(path, expect_sha, ort_library));
-}
-
 }  // namespace muse

@@ -61,6 +61,8 @@ std::string load_onnxruntime(const std::string& path_arg) {
 struct OrtHandles {
     Ort::Env env{nullptr};
     Ort::Session session{nullptr};
+    Ort::Session step_session{nullptr};            // a GRU's step-only graph (the file itself, or its *_step.onnx twin)
+    bool step_only = false;                         // the file is a step graph: feed() steps token by token
     Ort::MemoryInfo mem{nullptr};
     Ort::RunOptions run{nullptr};
     std::vector<int64_t> state_shape;               // with batch 1, and the cached axis (if any) as -1
@@ -93,6 +95,21 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
         so.SetExecutionMode(ORT_SEQUENTIAL);
         so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
         h.session = Ort::Session(h.env, model_path.c_str(), so);
+        h.step_only = metadata("step_only") == "1";
+        // A GRU's step graph beside it (muse_export writes X_step.onnx next to X.onnx), with the same weights'
+        // fingerprint: single tokens go through it (no Scan: onnxruntime's fastest step), priming through the file.
+        const size_t dot = model_path.rfind(".onnx");
+        const std::string twin = dot == std::string::npos ? "" : model_path.substr(0, dot) + "_step.onnx";
+        if (!h.step_only && !twin.empty() && std::ifstream(twin).good() && !metadata("model_sha256").empty()) {
+            try {
+                Ort::Session s(h.env, twin.c_str(), so);
+                Ort::AllocatorWithDefaultOptions alloc;
+                auto meta = s.GetModelMetadata();
+                auto get = [&](const char* k) { auto v = meta.LookupCustomMetadataMapAllocated(k, alloc); return v ? std::string(v.get()) : std::string(); };
+                if (get("step_only") == "1" && get("model_sha256") == metadata("model_sha256") && get("vocab_sha256") == metadata("vocab_sha256"))
+                    h.step_session = std::move(s);
+            } catch (const Ort::Exception&) {}      // an unreadable twin is not used
+        }
     } catch (const Ort::Exception& e) {
         std::string msg = e.what();
         throw Error(model_path + ": not a loadable ONNX model (" + msg.substr(0, msg.find('\n')).substr(0, 160) + ")");
@@ -131,7 +148,7 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
         for (int b = 0; b < 2; ++b)   // step from buffer b writes into the other one
             h.state_out.push_back(Ort::Value::CreateTensor<float>(h.mem, h.state_buf[1 - b].data(), elems, h.state_shape.data(), h.state_shape.size()));
         for (int b = 0; b < 2; ++b) {
-            h.bind.emplace_back(h.session);
+            h.bind.emplace_back(h.step_session ? h.step_session : h.session);
             h.bind[b].BindInput("input_ids", h.ids);
             h.bind[b].BindInput("state", h.state_in[b]);
             h.bind[b].BindOutput("logits", h.logits);
@@ -158,6 +175,8 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
 
 OnnxStream::~OnnxStream() = default;
 
+bool OnnxStream::step_graph() const { return h_->step_only || (bool)h_->step_session; }
+
 std::string OnnxStream::metadata(const std::string& key) const {
     Ort::AllocatorWithDefaultOptions alloc;
     auto v = h_->session.GetModelMetadata().LookupCustomMetadataMapAllocated(key.c_str(), alloc);
@@ -178,7 +197,7 @@ const float* OnnxStream::step(int64_t token) {
     h.ids_buf[0] = token;
     if (update_ == "replace") {
         // Ort::Session::Run takes arrays of Values; ours are made once, so move them in and back out.
-        h.session.Run(h.run, h.bind[h.cur]);        // inputs and outputs bound once to our buffers
+        (h.step_session ? h.step_session : h.session).Run(h.run, h.bind[h.cur]);   // inputs and outputs bound once to our buffers
         h.cur = 1 - h.cur;
         return h.logits_buf.data();
     }
@@ -211,6 +230,7 @@ const float* OnnxStream::feed(const std::vector<int64_t>& ids) {
     const int VOCAB = vocab_.size();
     for (int64_t t : ids) if (t < 0 || t >= VOCAB) throw Error("token id " + std::to_string(t) + " is outside 0-" + std::to_string(VOCAB - 1));
     auto& h = *h_;
+    if (h.step_only) { const float* lg = nullptr; for (int64_t t : ids) lg = step(t); return lg; }
     const int64_t m = (int64_t)ids.size();
     const int64_t ishape[2] = {1, m};
     std::vector<int64_t> idv(ids);
@@ -241,6 +261,17 @@ const float* OnnxStream::feed(const std::vector<int64_t>& ids) {
     std::memcpy(h.state_buf[0].data(), merged.data(), sizeof(float) * merged.size());
     cached_ = keep;
     return h.logits_buf.data();
+}
+
+std::unique_ptr<StepModel> open_model(const std::string& path, const std::string& expect_sha, bool native, const std::string& ort_library) {
+    if (native) {
+        const detail::OnnxFile f = detail::read_onnx(path);
+        auto it = f.metadata.find("model_type");
+        const bool gru = it != f.metadata.end() && it->second == "gru";
+        const bool dynamic = f.initializers.count("w_out_quantized") > 0;
+        if (gru && !dynamic) return std::unique_ptr<StepModel>(new NativeGru(path, expect_sha));
+    }
+    return std::unique_ptr<StepModel>(new OnnxStream(path, expect_sha, ort_library));
 }
 
 }  // namespace muse

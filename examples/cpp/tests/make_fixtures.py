@@ -33,7 +33,7 @@ import onnx
 from nomad_muse_trainer.tokenizer import MuseTokenizer, Grammar, decode_notes, parse_instruments, random_walk
 from nomad_muse_trainer.markov import fit_markov
 from nomad_muse_trainer.models import TinyGRU, MiniTransformer
-from nomad_muse_trainer.export import gru_to_onnx, transformer_to_onnx, model_metadata, set_metadata, quantize_int8, quantize_weights
+from nomad_muse_trainer.export import gru_to_onnx, gru_step_to_onnx, transformer_to_onnx, model_metadata, set_metadata, quantize_int8, quantize_weights
 from nomad_muse_trainer.runtime import OnnxModel
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -71,9 +71,10 @@ def train_briefly(m, seqs, steps=200, seq_len=64, seed=0):
     m.eval()
     return float(loss.detach())
 
-def export(m, tok, path):
-    proto = gru_to_onnx(m) if m.config['kind'] == 'gru' else transformer_to_onnx(m)
-    set_metadata(proto, model_metadata(m, tok.vocab, tok.sha256))
+def export(m, tok, path, step=False):
+    "`m` as muse_export writes it (fp32); `step`: a GRU's step-only graph"
+    proto = (gru_step_to_onnx(m) if step else gru_to_onnx(m)) if m.config['kind'] == 'gru' else transformer_to_onnx(m)
+    set_metadata(proto, {**model_metadata(m, tok.vocab, tok.sha256), 'step_only': '1' if step else '0'})
     onnx.save(proto, str(path))
 
 def stream_logits(path, ids):
@@ -112,6 +113,7 @@ def main(out):
     torch.manual_seed(0)
     gru = TinyGRU(); loss = train_briefly(gru, train)
     export(gru, tok, out/'gru.onnx'); quantize_int8(out/'gru.onnx', out/'gru_int8.onnx'); quantize_weights(out/'gru.onnx', out/'gru_w8.onnx')
+    export(gru, tok, out/'gru_step_fp32.onnx', step=True); quantize_weights(out/'gru_step_fp32.onnx', out/'gru_w8_step.onnx')   # its step twin
     torch.manual_seed(0)
     tx = MiniTransformer(d_model=64, n_heads=2, n_layers=2, ff_dim=128, max_context=48, time_buckets=64)   # a short window, so the test slides it; with the clock
     train_briefly(tx, train, steps=150)

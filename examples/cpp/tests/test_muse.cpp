@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -273,8 +274,9 @@ void onnx_parity(const std::string& name, double tol, const std::string& suffix 
         for (int k = 0; k < VOCAB; ++k) worst_feed = std::max(worst_feed, (double)std::fabs(lg[k] - ref[i * VOCAB + k]));
     }
     CHECK(worst_feed <= std::max(tol, 1e-4), name << ": after feed(), logits differ by " << worst_feed);
+    CHECK(s.step_graph() == (name == "gru_w8"), name << (s.step_graph() ? ": steps through its step graph" : ": steps through the file itself"));
     std::cout << name << " (" << s.model_type() << ", " << VOCAB << " ids): max |C++ - Python| over " << probe.size() << " streamed tokens " << worst
-              << "; after priming 100 at once " << worst_feed << (s.model_type() == "transformer" ? "; cache " + std::to_string(s.cached()) + " tokens (window slid)" : "") << "\n";
+              << "; after priming 100 at once " << worst_feed << (s.step_graph() ? "; steps through the step-only twin" : "") << (s.model_type() == "transformer" ? "; cache " + std::to_string(s.cached()) + " tokens (window slid)" : "") << "\n";
 }
 
 void onnx_refuses() {
@@ -466,6 +468,75 @@ void realtime(bool native) {
               << gen.underruns() - under0 << " underruns on the consumer side\n";
 }
 
+// ------------------------------------------------------------------------------------------ live notes
+// NoteStream, fed one token at a time and asked for the offs as time moves, gives decode_notes' notes; and
+// encode_notes gives back the very tokens of real pieces from their decoded notes (the Python tokenizer's stream).
+void live_notes() {
+    struct Layout { std::string seqs; Vocab v; bool reencode; };
+    Vocab perf; perf.performance = true;
+    std::vector<Layout> layouts = {{"streams_duration.seq", Vocab{}, true}, {"streams_performance.seq", perf, false},
+                                   {"streams_bins.seq", Vocab::read(DIR + "/vocab_bins.json"), true},
+                                   {"streams_band.seq", Vocab::read(DIR + "/vocab_band.json"), false},
+                                   {"streams_band_bd.seq", Vocab::read(DIR + "/vocab_band.json"), false}};
+    size_t total = 0, reencoded = 0;
+    for (const auto& L : layouts) {
+        NoteStream ns(L.v);
+        Grammar g(L.v);
+        for (const auto& piece : read_seqs(L.seqs)) {
+            if (g.check(piece) != -1 || piece.back() != EOS) continue;   // legal, whole pieces (walks are cut anywhere)
+            std::vector<std::vector<int64_t>> got;
+            std::map<int, size_t> open;
+            NoteEvent ev[2 + NoteStream::MAX_SOUNDING];
+            auto take = [&](int k) {
+                for (int i = 0; i < k; ++i) {
+                    const NoteEvent& e = ev[i];
+                    const int key = e.drum ? e.pitch : (e.program + 1) * 128 + e.pitch;
+                    if (e.on) { open[key] = got.size(); got.push_back({e.step, -1, e.pitch, e.velocity, e.program, e.drum}); }
+                    else { CHECK(open.count(key), "an off without its on"); got[open[key]][1] = e.step; open.erase(key); }
+                }
+            };
+            ns.reset();
+            size_t allocs = 0;
+            for (int tok : piece) {
+                g_allocs = 0; g_count_allocs = true;
+                int before = (int)ns.step();
+                int k = ns.push(tok, ev);
+                g_count_allocs = false; allocs += g_allocs;
+                if (ns.step() != before) {                        // time moved: offs due before the new time first
+                    NoteEvent offs[NoteStream::MAX_SOUNDING];
+                    int m = ns.pop_offs(ns.step(), offs, NoteStream::MAX_SOUNDING);
+                    std::copy(offs, offs + m, ev + 2); std::copy(ev + 2, ev + 2 + m, ev);   // offs only: this token made no ons
+                    take(m);
+                } else take(k);
+            }
+            take(ns.pop_offs(INT64_MAX, ev, 2 + NoteStream::MAX_SOUNDING));
+            CHECK(allocs == 0, L.seqs << ": NoteStream::push allocated " << allocs << " times");
+            std::vector<std::vector<int64_t>> want;
+            for (const Note& n : decode_notes(piece, L.v)) want.push_back({n.start, n.end, n.pitch, n.velocity, L.v.multi ? n.program : 0, n.drum});
+            std::sort(got.begin(), got.end()); std::sort(want.begin(), want.end());
+            for (size_t i = 0; i < std::min(got.size(), want.size()); ++i)
+                if (got[i] != want[i]) { std::cerr << "first difference at note " << i << ": got"; for (auto x : got[i]) std::cerr << " " << x; std::cerr << ", want"; for (auto x : want[i]) std::cerr << " " << x; std::cerr << "\n"; break; }
+            CHECK(got == want, L.seqs << ": NoteStream gives " << got.size() << " notes, decode_notes " << want.size());
+            total += want.size();
+            if (L.reencode) {
+                std::vector<PlayedNote> played;
+                for (const Note& n : decode_notes(piece, L.v)) played.push_back({(double)n.start, (double)n.end, n.pitch, n.velocity});
+                std::vector<int> ids;
+                ids.reserve(piece.size() + 8);
+                encode_notes(played.data(), played.size(), L.v, ids);
+                std::vector<int> want_ids(piece.begin(), piece.end() - 1);
+                CHECK(ids == want_ids, L.seqs << ": encode_notes(decode_notes(piece)) differs from the piece (" << ids.size() << " vs " << want_ids.size() << " tokens)");
+                ++reencoded;
+            }
+        }
+    }
+    CHECK(total > 1000 && reencoded >= 5, "enough real material: " << total << " notes, " << reencoded << " pieces re-encoded");
+    std::cout << "live notes: NoteStream = decode_notes on " << total << " notes (5 layouts), no allocation; encode_notes gives back "
+              << reencoded << " real pieces token for token\n";
+    std::string e = error_of([&] { Vocab p; p.performance = true; std::vector<int> o; PlayedNote n{0, 4, 60, 90}; encode_notes(&n, 1, p, o); });
+    CHECK(e.find("duration-mode") != std::string::npos, "encode_notes refuses performance mode, got '" << e << "'");
+}
+
 // ------------------------------------------------------------------------------------------ MIDI
 // The multi-track decoder against Python's on real band pieces and walks, and the multi-track MIDI file's channels
 void band_notes() {
@@ -567,6 +638,7 @@ int main(int argc, char** argv) {
         {"realtime_native", [] { realtime(true); }},
         {"onnx_gru_w8", [] { onnx_parity("gru_w8", 1e-4); }},
         {"native_gru", [] { native_gru(""); }},
+        {"live_notes", live_notes},
         {"native_gru_band", [] { native_gru("_band"); }},
         {"midi_file", midi_file},
     };

@@ -204,6 +204,9 @@ public:
     const Vocab& vocab() const override { return vocab_; }     // from the model's vocab_json metadata
     SamplingParams sampling_defaults() const override { return defaults_; }
     int64_t cached() const { return cached_; }      // tokens in the transformer's cache (0 for the GRU)
+    // A GRU's steps go through its step-only graph (no Scan): the file itself, or the X_step.onnx muse_export writes
+    // beside X.onnx when its metadata carries the same weights' fingerprint (model_sha256).
+    bool step_graph() const;
     void reset() override;
     const float* step(int64_t token) override;      // allocation-free in this library (onnxruntime's Run allocates)
     const float* feed(const std::vector<int64_t>& ids) override;
@@ -314,6 +317,41 @@ private:
     std::atomic<size_t> underruns_{0}, pieces_{0};
     std::thread worker_;
 };
+
+// ---------------------------------------------------------------------------------------------- live notes
+// Tokens to timed note events as they are sampled, for a host that plays them live (decode_notes one token at a time,
+// with the same notes on a legal stream). push(tok) returns the note-ons a token makes; the note-offs wait inside until
+// the host asks for those due by a time step (pop_offs), so a note that restarts its voice early is cut there; a
+// performance-mode note sounds until its NOTE_OFF (all_off at the end of a piece). All buffers are made in the
+// constructor: push, pop_offs and all_off allocate nothing.
+struct NoteEvent { int64_t step; bool on; int pitch, velocity, program; bool drum; };
+
+class NoteStream {
+public:
+    static constexpr int MAX_SOUNDING = 256;
+    explicit NoteStream(const Vocab& v = Vocab{});
+    void reset();                                   // time 0, nothing sounding
+    int push(int tok, NoteEvent* out);              // out[0..1]: the note-ons (and offs of cut notes) this token makes
+    int pop_offs(int64_t until_step, NoteEvent* out, int cap);   // note-offs due at or before `until_step`, in time order
+    int all_off(NoteEvent* out, int cap);           // every sounding note's off, at the current time (transport stop)
+    int64_t step() const { return t_; }             // the time the stream has reached
+    int sounding() const { return n_; }
+private:
+    struct Voice { int64_t end, start; int key; };     // end: INT64_MAX while a performance-mode note waits for its NOTE_OFF
+    int start_note(int64_t end, int pitch, int program, bool drum, NoteEvent* out);
+    Vocab v_;
+    int64_t t_ = 0, hit_ = 5;
+    int vel_ = 64, prog_ = 0, pending_ = -1;        // pending_: a NOTE_ON waiting for its DURATION (duration mode)
+    Voice voices_[MAX_SOUNDING];
+    int n_ = 0;
+};
+
+// A played phrase as tokens: what the Python tokenizer gives for these notes (duration mode; a multi-track vocabulary
+// plays them as program 0): <BOS>, then the events from the first onset on, no <EOS>. Times in time steps (fractions
+// allowed), velocities 1-127. `out` is cleared and filled; with capacity reserved, nothing is allocated.
+// An Error for a performance-mode vocabulary.
+struct PlayedNote { double start, end; int pitch, velocity; };
+void encode_notes(PlayedNote* notes, size_t n, const Vocab& v, std::vector<int>& out);   // sorts `notes` in place
 
 // ---------------------------------------------------------------------------------------------- MIDI
 struct Note { int64_t start, end; int pitch, velocity; int program = 0; bool drum = false; };   // times in time steps

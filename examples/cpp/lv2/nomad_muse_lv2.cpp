@@ -1,0 +1,369 @@
+// Nomad Muse as an LV2 plugin: a MIDI generator that plays an exported GRU in time with the host.
+//
+// The model runs on the audio thread with the native step (NativeGru: no allocation, no lock, about a fifth of an
+// onnxruntime step), a token at a time, just far enough ahead to know every note that starts in the current block.
+// Time: the model's time steps (20 ms at the default bins) are read as beats at 120 bpm, 25 steps a beat, so the music
+// follows the host's tempo, and a piece starts on a beat when the transport starts. Each note is placed at its own
+// frame inside the block. Parameters: temperature, top-p, note density (a bias on the NOTE_ON and DRUM logits, log
+// density), and the mode: 0 generates continuously; 1 listens to the MIDI input and, one beat after the player stops,
+// continues what was played (the phrase is encoded as the tokenizer would, fed to the model, and the model goes on).
+// The model is `model.onnx` in the bundle (a GRU exported by muse_export with INT8 weights, or its fp32 twin), or the
+// file $MUSE_LV2_MODEL names.
+#include "muse/muse.hpp"
+
+#include <lv2/atom/atom.h>
+#include <lv2/atom/forge.h>
+#include <lv2/atom/util.h>
+#include <lv2/core/lv2.h>
+#include <lv2/midi/midi.h>
+#include <lv2/time/time.h>
+#include <lv2/urid/urid.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#define MUSE_LV2_URI "https://github.com/nomad-muse/nomad-muse-trainer#generator"
+
+namespace {
+using namespace muse;
+
+enum PortIndex : uint32_t { CONTROL = 0, MIDI_OUT = 1, TEMPERATURE = 2, TOP_P = 3, DENSITY = 4, MODE = 5, LATE = 6 };
+
+struct Uris {
+    LV2_URID atom_Blank, atom_Object, atom_Float, atom_Double, atom_Int, atom_Long, atom_Sequence, midi_MidiEvent,
+        time_Position, time_bar, time_barBeat, time_beat, time_beatsPerBar, time_beatsPerMinute, time_speed;
+    explicit Uris(LV2_URID_Map* m) {
+        auto u = [m](const char* s) { return m->map(m->handle, s); };
+        atom_Blank = u(LV2_ATOM__Blank); atom_Object = u(LV2_ATOM__Object); atom_Float = u(LV2_ATOM__Float);
+        atom_Double = u(LV2_ATOM__Double); atom_Int = u(LV2_ATOM__Int); atom_Long = u(LV2_ATOM__Long);
+        atom_Sequence = u(LV2_ATOM__Sequence); midi_MidiEvent = u(LV2_MIDI__MidiEvent);
+        time_Position = u(LV2_TIME__Position); time_bar = u(LV2_TIME__bar); time_barBeat = u(LV2_TIME__barBeat);
+        time_beat = u(LV2_TIME__beat); time_beatsPerBar = u(LV2_TIME__beatsPerBar);
+        time_beatsPerMinute = u(LV2_TIME__beatsPerMinute); time_speed = u(LV2_TIME__speed);
+    }
+};
+
+constexpr int MAX_PHRASE = 256;          // notes of the player's phrase kept (the latest)
+constexpr double REF_BPM = 120.0;        // the tempo the model's seconds are read at
+
+struct Plugin {
+    // ports
+    const LV2_Atom_Sequence* control = nullptr;
+    LV2_Atom_Sequence* midi_out = nullptr;
+    const float *temperature = nullptr, *top_p = nullptr, *density = nullptr, *mode = nullptr;
+    float* late_out = nullptr;
+    // host
+    Uris uris;
+    LV2_Atom_Forge forge;
+    double rate;
+    double bpm = REF_BPM, speed = 1.0, beat = 0.0;   // without time:Position from the host: 120 bpm, rolling
+    // model
+    std::unique_ptr<NativeGru> model;
+    Grammar grammar;
+    GrammarState st, st0;
+    Sampler sampler{0x5eed};
+    NoteStream notes;
+    const float* logits = nullptr;
+    double steps_per_beat;
+    double anchor = 0.0;                 // the host beat of the piece's step 0
+    bool generating = false;
+    float scratch[MAX_VOCAB];
+    bool mask[MAX_VOCAB];
+    NoteEvent ev[2 + NoteStream::MAX_SOUNDING];
+    // the MIDI channel of each program (multi-track models), assigned as programs first play
+    int channel_of[N_PROGRAMS];
+    int next_channel = 0;
+    // continue mode
+    int cur_mode = -1;
+    PlayedNote phrase[MAX_PHRASE];
+    int n_phrase = 0, held[N_PITCHES], n_held = 0;
+    double phrase_origin = 0.0, last_release = -1e9;
+    std::vector<int> feed;               // the phrase's tokens, fed a few per block (capacity reserved at instantiate)
+    size_t fed = 0;
+    bool feeding = false;
+    uint32_t late = 0;
+
+    Plugin(LV2_URID_Map* map, double sr, std::unique_ptr<NativeGru> m)
+        : uris(map), rate(sr), model(std::move(m)), grammar(model->vocab()), notes(model->vocab()) {
+        lv2_atom_forge_init(&forge, map);
+        st0 = grammar.initial();
+        st = st0;
+        steps_per_beat = 60000.0 / (REF_BPM * model->vocab().time_shift_ms);
+        feed.reserve(8 * MAX_PHRASE + 4096);
+        std::fill(channel_of, channel_of + N_PROGRAMS, -1);
+        std::fill(held, held + N_PITCHES, -1);
+    }
+
+    double beat_of(int64_t step) const { return anchor + step / steps_per_beat; }
+    // The frame of host beat `b` in a block segment that starts at frame f0 on beat b0 (unrounded).
+    double frame_at(double b, double b0, uint32_t f0) const { return f0 + (b - b0) * rate * 60.0 / (bpm * speed); }
+    uint32_t frame_of(double b, double b0, uint32_t f0, uint32_t f1) {
+        const double f = std::floor(frame_at(b, b0, f0) + 0.5);
+        if (f < f0) { ++late; return f0; }                // a note generated too late for its time: played now
+        return (uint32_t)std::min<double>(f, f1 - 1);
+    }
+
+    void midi(uint32_t frame, uint8_t status, uint8_t a, uint8_t b) {
+        struct { LV2_Atom_Event ev; uint8_t msg[3]; } e;
+        e.ev.time.frames = frame;
+        e.ev.body.type = uris.midi_MidiEvent;
+        e.ev.body.size = 3;
+        e.msg[0] = status; e.msg[1] = a; e.msg[2] = b;
+        if (lv2_atom_forge_frame_time(&forge, frame)) lv2_atom_forge_write(&forge, &e.ev.body, sizeof(LV2_Atom) + 3);
+    }
+
+    int channel(const NoteEvent& n, uint32_t frame) {
+        if (n.drum) return 9;
+        if (!model->vocab().multi) return 0;
+        int& c = channel_of[n.program];
+        if (c < 0) {                                     // first note of this program: a channel and its program change
+            c = next_channel;
+            if (next_channel < 15) next_channel += next_channel == 8 ? 2 : 1;   // skip 9 (drums); beyond 15 share the last
+            midi(frame, (uint8_t)(0xC0 | c), (uint8_t)n.program, 0);
+        }
+        return c;
+    }
+
+    void emit(const NoteEvent& n, double b0, uint32_t f0, uint32_t f1) {
+        const uint32_t fr = frame_of(beat_of(n.step), b0, f0, f1);
+        const int ch = channel(n, fr);
+        if (n.on) midi(fr, (uint8_t)(0x90 | ch), (uint8_t)n.pitch, (uint8_t)std::max(1, std::min(127, n.velocity)));
+        else midi(fr, (uint8_t)(0x80 | ch), (uint8_t)n.pitch, 0);
+    }
+
+    void stop_all(uint32_t frame) {
+        int k = notes.all_off(ev, NoteStream::MAX_SOUNDING);
+        for (int i = 0; i < k; ++i) {
+            const int ch = ev[i].drum ? 9 : (model->vocab().multi ? std::max(0, channel_of[ev[i].program]) : 0);
+            midi(frame, (uint8_t)(0x80 | ch), (uint8_t)ev[i].pitch, 0);
+        }
+    }
+
+    // A new piece from <BOS>, its step 0 on beat `at`.
+    void new_piece(double at) {
+        model->reset();
+        notes.reset();
+        st = st0;                                        // the same size: no allocation
+        grammar.advance(st, BOS);
+        notes.push(BOS, ev);
+        logits = model->step(BOS);
+        anchor = at;
+        generating = true;
+    }
+
+    int sample() {
+        grammar.allowed(st, mask);
+        const Vocab& v = model->vocab();
+        const int V = v.size();
+        const float bias = std::log(std::max(0.05f, *density));
+        for (int i = 0; i < V; ++i) {
+            const bool note = (i >= NOTE_ON && i < NOTE_OFF) || (v.multi && i >= v.drum());
+            scratch[i] = logits[i] + (note ? bias : 0.0f);
+        }
+        SamplingParams sp;
+        sp.temperature = std::max(0.05f, *temperature);
+        sp.top_p = std::min(1.0f, std::max(0.05f, *top_p));
+        return sampler.sample(scratch, mask, V, sp);
+    }
+
+    // Play the block's frames [f0, f1): the host beat moves on; every note due in it is placed at its frame.
+    void play(uint32_t f0, uint32_t f1) {
+        if (f1 <= f0) return;
+        if (speed <= 0.0) return;                         // transport stopped
+        const double b0 = beat, b1 = beat + (f1 - f0) * speed * bpm / (60.0 * rate);
+        // continue mode: once the player has been silent for a beat, feed the phrase, then answer it
+        if (cur_mode == 1 && !generating && !feeding && n_phrase > 0 && n_held == 0 && b0 - last_release >= 1.0) start_answer(b0);
+        if (feeding) {
+            for (int k = 0; k < 48 && fed < feed.size(); ++k, ++fed) {   // at most 48 tokens a block
+                grammar.advance(st, feed[fed]);
+                notes.push(feed[fed], ev);                // the stream's time moves on;
+                notes.all_off(ev, NoteStream::MAX_SOUNDING);   // the player's notes are not played back
+                logits = model->step(feed[fed]);
+            }
+            if (fed == feed.size()) { feeding = false; generating = true; }
+        }
+        const int budget = std::max(16, (int)(f1 - f0) / 8);
+        // tokens until the stream's time reaches a frame of the next block (rounded as frame_of rounds)
+        for (int k = 0; generating && k < budget && frame_at(beat_of(notes.step()), b0, f0) < f1 - 0.5; ++k) {
+            int n = notes.pop_offs(notes.step(), ev, NoteStream::MAX_SOUNDING);
+            for (int i = 0; i < n; ++i) emit(ev[i], b0, f0, f1);
+            const int tok = sample();
+            if (tok < 0 || tok == EOS) {                  // the piece ends: the next one starts on the next beat
+                const double end = std::max(b0, beat_of(notes.step()));
+                stop_all(frame_of(end, b0, f0, f1));
+                new_piece(std::ceil(end + 1e-9));
+                continue;
+            }
+            grammar.advance(st, tok);
+            n = notes.push(tok, ev);
+            for (int i = 0; i < n; ++i) emit(ev[i], b0, f0, f1);
+            logits = model->step(tok);
+        }
+        // offs due before the block ends: those of steps whose frame falls in it, up to where the stream has reached
+        if (generating && notes.sounding()) {
+            int64_t last = notes.step();
+            while (last > 0 && frame_at(beat_of(last), b0, f0) >= f1 - 0.5) --last;
+            int n = notes.pop_offs(last, ev, NoteStream::MAX_SOUNDING);
+            for (int i = 0; i < n; ++i) emit(ev[i], b0, f0, f1);
+        }
+        beat = b1;
+    }
+
+    void start_answer(double now) {
+        const Vocab& v = model->vocab();
+        if (v.performance) { n_phrase = 0; return; }     // encode_notes needs duration mode: the phrase is dropped
+        const double answer = std::ceil(now - 1e-9);      // the answer starts on the next beat
+        for (int i = 0; i < n_phrase; ++i) { phrase[i].start = (phrase[i].start - phrase_origin) * steps_per_beat; phrase[i].end = (phrase[i].end - phrase_origin) * steps_per_beat; }
+        double first = phrase[0].start, last_on = phrase[0].start;
+        for (int i = 0; i < n_phrase; ++i) { first = std::min(first, phrase[i].start); last_on = std::max(last_on, phrase[i].start); }
+        encode_notes(phrase, (size_t)n_phrase, v, feed);
+        // silence from the phrase's last onset to the answer, as TIME_SHIFTs (the model hears the pause)
+        int64_t gap = (int64_t)std::llround((answer - phrase_origin) * steps_per_beat - std::nearbyint(first)) - (int64_t)(std::nearbyint(last_on) - std::nearbyint(first));
+        for (; gap >= v.n_shifts; gap -= v.n_shifts) feed.push_back(TIME_SHIFT + v.n_shifts - 1);
+        if (gap > 0) feed.push_back(TIME_SHIFT + (int)gap - 1);
+        model->reset(); notes.reset(); st = st0;
+        logits = nullptr;
+        fed = 0; feeding = true;
+        anchor = phrase_origin + std::nearbyint(first) / steps_per_beat;   // step 0 is the phrase's first onset
+        n_phrase = 0;
+    }
+
+    void player_note(bool on, int pitch, int velocity, double at) {
+        if (on) {
+            if (generating || feeding) {                  // the player takes over: the model falls silent
+                generating = feeding = false;
+            }
+            if (n_phrase == 0) phrase_origin = at;
+            if (n_phrase == MAX_PHRASE) {                 // keep the latest notes
+                std::memmove(phrase, phrase + 1, sizeof(PlayedNote) * (MAX_PHRASE - 1));
+                for (int& h : held) if (h > 0) --h; else if (h == 0) h = -1;
+                --n_phrase;
+            }
+            if (held[pitch] >= 0) { phrase[held[pitch]].end = at; --n_held; }
+            phrase[n_phrase] = {at, at + 0.25, pitch, velocity};
+            held[pitch] = n_phrase++;
+            ++n_held;
+        } else if (held[pitch] >= 0) {
+            phrase[held[pitch]].end = std::max(at, phrase[held[pitch]].start + 1e-3);
+            held[pitch] = -1;
+            --n_held;
+            last_release = at;
+        }
+    }
+
+    void run(uint32_t n_frames) {
+        const uint32_t capacity = midi_out->atom.size;
+        lv2_atom_forge_set_buffer(&forge, reinterpret_cast<uint8_t*>(midi_out), capacity);
+        LV2_Atom_Forge_Frame seq;
+        lv2_atom_forge_sequence_head(&forge, &seq, 0);
+        const int m = (int)std::lround(*mode);
+        if (m != cur_mode) {                              // mode change: silence, then generate or listen
+            stop_all(0);
+            generating = feeding = false;
+            n_phrase = n_held = 0;
+            std::fill(held, held + N_PITCHES, -1);
+            if (m == 0 && speed > 0.0) new_piece(std::ceil(beat - 1e-9));
+            cur_mode = m;
+        }
+        uint32_t done = 0;
+        LV2_ATOM_SEQUENCE_FOREACH(control, e) {
+            const uint32_t at = (uint32_t)std::min<int64_t>(std::max<int64_t>(e->time.frames, done), n_frames);
+            play(done, at);
+            done = at;
+            if (e->body.type == uris.midi_MidiEvent && e->body.size >= 3) {
+                const uint8_t* msg = reinterpret_cast<const uint8_t*>(e + 1);
+                const uint8_t kind = msg[0] & 0xF0;
+                if (cur_mode == 1 && (kind == 0x90 || kind == 0x80) && msg[1] < N_PITCHES) {
+                    if (generating) stop_all(at);                      // the player takes over
+                    else if (feeding) notes.all_off(ev, NoteStream::MAX_SOUNDING);   // (the phrase's own notes never sounded)
+                    player_note(kind == 0x90 && msg[2] > 0, msg[1], msg[2], beat);
+                }
+            } else if (e->body.type == uris.atom_Object || e->body.type == uris.atom_Blank) {
+                const auto* obj = reinterpret_cast<const LV2_Atom_Object*>(&e->body);
+                if (obj->body.otype == uris.time_Position) position(obj, at);
+            }
+        }
+        play(done, n_frames);
+        lv2_atom_forge_pop(&forge, &seq);
+        if (late_out) *late_out = (float)late;
+    }
+
+    double number(const LV2_Atom* a, double dflt) const {
+        if (!a) return dflt;
+        if (a->type == uris.atom_Float) return ((const LV2_Atom_Float*)a)->body;
+        if (a->type == uris.atom_Double) return ((const LV2_Atom_Double*)a)->body;
+        if (a->type == uris.atom_Int) return ((const LV2_Atom_Int*)a)->body;
+        if (a->type == uris.atom_Long) return (double)((const LV2_Atom_Long*)a)->body;
+        return dflt;
+    }
+
+    // time:Position from the host: tempo, transport and where it is (a jump or a restart starts a new piece)
+    void position(const LV2_Atom_Object* obj, uint32_t frame) {
+        const LV2_Atom *bar = nullptr, *bar_beat = nullptr, *abs_beat = nullptr, *per_bar = nullptr, *tempo = nullptr, *spd = nullptr;
+        lv2_atom_object_get(obj, uris.time_bar, &bar, uris.time_barBeat, &bar_beat, uris.time_beat, &abs_beat,
+                            uris.time_beatsPerBar, &per_bar, uris.time_beatsPerMinute, &tempo, uris.time_speed, &spd, 0);
+        if (tempo) bpm = std::max(1.0, number(tempo, bpm));
+        double where = beat;
+        if (abs_beat) where = number(abs_beat, beat);
+        else if (bar && bar_beat && per_bar) where = number(bar, 0) * number(per_bar, 4) + number(bar_beat, 0);
+        const double was = speed;
+        if (spd) speed = number(spd, speed);
+        const bool jumped = std::fabs(where - beat) > 1e-3;
+        beat = where;
+        if (speed <= 0.0 && was > 0.0) { stop_all(frame); generating = feeding = false; return; }
+        if (speed > 0.0 && (was <= 0.0 || jumped) && cur_mode == 0) {
+            stop_all(frame);
+            new_piece(std::ceil(beat - 1e-9));
+        }
+    }
+};
+
+LV2_Handle instantiate(const LV2_Descriptor*, double rate, const char* bundle_path, const LV2_Feature* const* features) {
+    LV2_URID_Map* map = nullptr;
+    for (int i = 0; features && features[i]; ++i)
+        if (!std::strcmp(features[i]->URI, LV2_URID__map)) map = static_cast<LV2_URID_Map*>(features[i]->data);
+    if (!map) { std::fprintf(stderr, "nomad_muse: the host does not provide urid:map\n"); return nullptr; }
+    const char* env = std::getenv("MUSE_LV2_MODEL");
+    const std::string path = env && *env ? std::string(env) : std::string(bundle_path) + "/model.onnx";
+    try {
+        std::unique_ptr<NativeGru> m(new NativeGru(path));
+        return new Plugin(map, rate, std::move(m));
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "nomad_muse: %s\n", e.what());
+        return nullptr;
+    }
+}
+
+void connect_port(LV2_Handle h, uint32_t port, void* data) {
+    auto* p = static_cast<Plugin*>(h);
+    switch (port) {
+        case CONTROL: p->control = static_cast<const LV2_Atom_Sequence*>(data); break;
+        case MIDI_OUT: p->midi_out = static_cast<LV2_Atom_Sequence*>(data); break;
+        case TEMPERATURE: p->temperature = static_cast<const float*>(data); break;
+        case TOP_P: p->top_p = static_cast<const float*>(data); break;
+        case DENSITY: p->density = static_cast<const float*>(data); break;
+        case MODE: p->mode = static_cast<const float*>(data); break;
+        case LATE: p->late_out = static_cast<float*>(data); break;
+    }
+}
+
+void activate(LV2_Handle h) {
+    auto* p = static_cast<Plugin*>(h);
+    p->cur_mode = -1;                                     // the first run() starts a piece (or listens)
+    p->generating = p->feeding = false;
+    p->notes.reset();
+}
+
+void run(LV2_Handle h, uint32_t n) { static_cast<Plugin*>(h)->run(n); }
+void cleanup(LV2_Handle h) { delete static_cast<Plugin*>(h); }
+
+const LV2_Descriptor descriptor = {MUSE_LV2_URI, instantiate, connect_port, activate, run, nullptr, cleanup, nullptr};
+}  // namespace
+
+extern "C" LV2_SYMBOL_EXPORT const LV2_Descriptor* lv2_descriptor(uint32_t index) { return index == 0 ? &descriptor : nullptr; }

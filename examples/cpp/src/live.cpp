@@ -1,0 +1,132 @@
+// NoteStream and encode_notes: tokens to live note events, and a played phrase to tokens (see muse.hpp).
+#include "muse/muse.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+
+namespace muse {
+
+NoteStream::NoteStream(const Vocab& v) : v_(v) {
+    hit_ = std::max(1L, std::lround(100.0 / v.time_shift_ms));          // drum hits: 100 ms, as decode_notes
+    reset();
+}
+
+void NoteStream::reset() {
+    t_ = 0; n_ = 0; prog_ = 0; pending_ = -1;
+    vel_ = v_.velocity_value(v_.default_velocity_bin());
+}
+
+// A note on voice `key` from now to `end`: an off first if that voice still sounds (one note per voice), then the on.
+int NoteStream::start_note(int64_t end, int pitch, int program, bool drum, NoteEvent* out) {
+    const int key = drum ? pitch : (v_.multi ? (program + 1) * N_PITCHES + pitch : N_PITCHES + pitch);
+    int k = 0;
+    for (int i = 0; i < n_; ++i)
+        if (voices_[i].key == key) {
+            out[k++] = {t_, false, pitch, 0, program, drum};
+            voices_[i] = voices_[--n_];
+            break;
+        }
+    if (n_ == MAX_SOUNDING) {                        // more than 256 notes at once: the earliest-ending one stops now
+        int e = 0;
+        for (int i = 1; i < n_; ++i) if (voices_[i].end < voices_[e].end) e = i;
+        voices_[e] = voices_[--n_];
+    }
+    voices_[n_++] = {std::max(end, t_ + 1), t_, key};
+    out[k++] = {t_, true, pitch, vel_, program, drum};
+    return k;
+}
+
+int NoteStream::push(int tok, NoteEvent* out) {
+    if (tok < 0 || tok >= v_.size()) throw Error("token id " + std::to_string(tok) + " is outside 0-" + std::to_string(v_.size() - 1));
+    const int VEL = v_.velocity(), DUR = v_.duration();
+    if (tok == BOS) { t_ = 0; pending_ = -1; prog_ = 0; vel_ = v_.velocity_value(v_.default_velocity_bin()); return 0; }
+    if (v_.is_shift(tok)) { t_ += tok - TIME_SHIFT + 1; pending_ = -1; return 0; }
+    if (tok >= VEL && tok < DUR) { vel_ = v_.velocity_value(tok - VEL + 1); return 0; }
+    if (v_.multi && tok >= v_.program() && tok < v_.drum()) { prog_ = tok - v_.program(); return 0; }
+    if (v_.multi && tok >= v_.drum()) return start_note(t_ + hit_, DRUM_LOW + tok - v_.drum(), 0, true, out);
+    if (tok >= NOTE_ON && tok < NOTE_OFF) {
+        if (!v_.performance) { pending_ = tok - NOTE_ON; return 0; }
+        return start_note(INT64_MAX, tok - NOTE_ON, prog_, false, out);     // open until its NOTE_OFF
+    }
+    if (tok >= NOTE_OFF && tok < TIME_SHIFT && v_.performance) {
+        const int key = N_PITCHES + tok - NOTE_OFF;
+        for (int i = 0; i < n_; ++i) if (voices_[i].key == key && voices_[i].end == INT64_MAX) { voices_[i].end = std::max(t_, voices_[i].start + 1); break; }
+        return 0;
+    }
+    if (v_.is_duration(tok) && pending_ >= 0) {
+        const int p = pending_; pending_ = -1;
+        return start_note(t_ + v_.duration_steps[tok - DUR], p, prog_, false, out);
+    }
+    return 0;                                        // <EOS>, <PAD>, a DURATION without its NOTE_ON
+}
+
+int NoteStream::pop_offs(int64_t until_step, NoteEvent* out, int cap) {
+    int k = 0;
+    while (k < cap) {
+        int e = -1;
+        for (int i = 0; i < n_; ++i) if (voices_[i].end <= until_step && (e < 0 || voices_[i].end < voices_[e].end)) e = i;
+        if (e < 0) break;
+        const int key = voices_[e].key;
+        const bool drum = key < N_PITCHES;
+        out[k++] = {voices_[e].end, false, key % N_PITCHES, 0, drum ? 0 : (v_.multi ? key / N_PITCHES - 1 : 0), drum};
+        voices_[e] = voices_[--n_];
+    }
+    return k;
+}
+
+int NoteStream::all_off(NoteEvent* out, int cap) {
+    int k = 0;
+    while (n_ > 0 && k < cap) {
+        const int key = voices_[n_ - 1].key;
+        const bool drum = key < N_PITCHES;
+        out[k++] = {t_, false, key % N_PITCHES, 0, drum ? 0 : (v_.multi ? key / N_PITCHES - 1 : 0), drum};
+        --n_;
+    }
+    return k;
+}
+
+void encode_notes(PlayedNote* notes, size_t n, const Vocab& v, std::vector<int>& out) {
+    if (v.performance) throw Error("encode_notes needs a duration-mode vocabulary");
+    out.clear();
+    out.push_back(BOS);
+    // by onset step, pitch, longest first, earliest first (the Python tokenizer's order); one note per (onset, pitch)
+    auto on = [](const PlayedNote& a) { return std::nearbyint(a.start); };
+    std::sort(notes, notes + n, [&](const PlayedNote& a, const PlayedNote& b) {
+        if (on(a) != on(b)) return on(a) < on(b);
+        if (a.pitch != b.pitch) return a.pitch < b.pitch;
+        if (a.end - a.start != b.end - b.start) return a.end - a.start > b.end - b.start;
+        return a.start < b.start;
+    });
+    size_t m = 0;
+    for (size_t i = 0; i < n; ++i)
+        if (m == 0 || on(notes[i]) != on(notes[m - 1]) || notes[i].pitch != notes[m - 1].pitch) notes[m++] = notes[i];
+    const int S = v.n_shifts, V = v.n_velocities, D = v.n_durations;
+    const double base = m ? on(notes[0]) : 0;
+    int64_t prev_on = 0;
+    int prev_vb = -1;
+    for (size_t i = 0; i < m; ++i) {
+        const PlayedNote& a = notes[i];
+        const int64_t t = (int64_t)(on(a) - base);
+        double gap = INFINITY;                        // steps until this pitch starts again
+        for (size_t j = i + 1; j < m; ++j) if (notes[j].pitch == a.pitch) { gap = on(notes[j]) - on(a); break; }
+        const double dur = std::min(a.end - a.start, gap);
+        int b = 1;                                    // the nearest bin (ties to the shorter), among those no longer than gap
+        while (b < D && dur > (v.duration_steps[b - 1] + v.duration_steps[b]) / 2.0) ++b;
+        int fit = 0;
+        while (fit < D && v.duration_steps[fit] <= gap) ++fit;
+        b = std::min(b, std::max(fit, 1));
+        int64_t shift = t - prev_on;
+        for (; shift >= S; shift -= S) out.push_back(TIME_SHIFT + S - 1);
+        if (shift > 0) out.push_back(TIME_SHIFT + (int)shift - 1);
+        prev_on = t;
+        const int vb = std::min(std::max((a.velocity - 1) * V / 128 + 1, 1), V);
+        if (v.multi && i == 0) out.push_back(v.program());      // program 0
+        if (vb != prev_vb) out.push_back(v.velocity() + vb - 1);
+        prev_vb = vb;
+        out.push_back(NOTE_ON + a.pitch);
+        out.push_back(v.duration() + b - 1);
+    }
+}
+
+}  // namespace muse

@@ -1,0 +1,319 @@
+// The LV2 plugin in a real host library: lilv (what Ardour, Carla and Zrythm use) loads the bundle from LV2_PATH,
+// instantiates it at 48 kHz and runs thousands of 256-frame blocks, sending the host's time position and a player's
+// MIDI, and checks what comes out:
+//   - legal MIDI: every note-on ends with its note-off, no voice started twice, events in order inside each block;
+//   - on time: each note-on falls on the model's grid (a 25th of a beat from a whole beat), at 120 and at 90 bpm;
+//   - the transport: stopping it silences every note in that block, and nothing plays while stopped;
+//   - continue mode: silent while the player plays, an answer a beat or so after the phrase ends;
+//   - note density: more notes at density 2 than at 0.5, from the same seed;
+//   - real time: no allocation inside run() (malloc itself is counted in this process), no late note, and the time
+//     each run() takes against the block's 5.3 ms (reported; the p99 must fit).
+// Usage: lv2_host FIXTURES_DIR   (LV2_PATH must include the bundle's parent; MUSE_LV2_MODEL the model to load)
+#include "muse/muse.hpp"
+
+#include <lilv/lilv.h>
+#include <lv2/atom/atom.h>
+#include <lv2/atom/forge.h>
+#include <lv2/atom/util.h>
+#include <lv2/midi/midi.h>
+#include <lv2/time/time.h>
+#include <lv2/urid/urid.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+// ------------------------------------------------------------------------------------------ allocation counter
+// malloc and its kin, interposed for the whole process (the plugin's .so resolves them here: linked with -rdynamic)
+extern "C" {
+void* __libc_malloc(size_t);
+void* __libc_calloc(size_t, size_t);
+void* __libc_realloc(void*, size_t);
+void* __libc_memalign(size_t, size_t);
+void __libc_free(void*);
+}
+static thread_local bool g_counting = false;
+static size_t g_allocs = 0;
+extern "C" {
+void* malloc(size_t n) { if (g_counting) ++g_allocs; return __libc_malloc(n); }
+void* calloc(size_t a, size_t b) { if (g_counting) ++g_allocs; return __libc_calloc(a, b); }
+void* realloc(void* p, size_t n) { if (g_counting) ++g_allocs; return __libc_realloc(p, n); }
+void* aligned_alloc(size_t a, size_t n) { if (g_counting) ++g_allocs; return __libc_memalign(a, n); }
+void* memalign(size_t a, size_t n) { if (g_counting) ++g_allocs; return __libc_memalign(a, n); }
+int posix_memalign(void** p, size_t a, size_t n) { if (g_counting) ++g_allocs; *p = __libc_memalign(a, n); return *p ? 0 : 12; }
+void free(void* p) { __libc_free(p); }
+}
+
+namespace {
+constexpr double RATE = 48000.0;
+constexpr uint32_t BLOCK = 256;
+constexpr const char* URI = "https://github.com/nomad-muse/nomad-muse-trainer#generator";
+int g_failures = 0;
+#define CHECK(cond, msg) do { if (!(cond)) { std::cerr << "FAIL " << __LINE__ << ": " << msg << "\n"; ++g_failures; } else std::cout << "ok   " << msg << "\n"; } while (0)
+
+// urid:map for the plugin
+std::map<std::string, LV2_URID> g_urids;
+std::vector<std::string> g_names;
+LV2_URID map_uri(LV2_URID_Map_Handle, const char* uri) {
+    auto it = g_urids.find(uri);
+    if (it != g_urids.end()) return it->second;
+    g_names.push_back(uri);
+    return g_urids[uri] = (LV2_URID)g_names.size();
+}
+LV2_URID_Map g_map = {nullptr, map_uri};
+LV2_Feature g_map_feature = {LV2_URID__map, &g_map};
+const LV2_Feature* g_features[] = {&g_map_feature, nullptr};
+
+struct Midi { int64_t frame; uint8_t status, a, b; };
+
+// One plugin instance with its buffers; `block()` runs one block with the given input events.
+struct Host {
+    LilvWorld* world;
+    const LilvPlugin* plugin;
+    LilvInstance* inst = nullptr;
+    alignas(16) uint8_t in[16384];
+    alignas(16) uint8_t out[65536];
+    float temperature = 1.0f, top_p = 0.95f, density = 1.0f, mode = 0.0f, late = 0.0f;
+    LV2_Atom_Forge forge;
+    LV2_Atom_Forge_Frame seq;
+    int64_t frame = 0;                           // frames run so far
+    std::vector<double> run_us;
+    size_t allocs_in_run = 0;
+    std::vector<Midi> midi;                      // everything the plugin sent, with absolute frames
+    bool order_ok = true;
+
+    Host(LilvWorld* w, const LilvPlugin* p) : world(w), plugin(p) {
+        inst = lilv_plugin_instantiate(plugin, RATE, g_features);
+        if (!inst) return;
+        auto port = [&](const char* sym) { LilvNode* n = lilv_new_string(world, sym); const LilvPort* pt = lilv_plugin_get_port_by_symbol(plugin, n); lilv_node_free(n); return lilv_port_get_index(plugin, pt); };
+        lilv_instance_connect_port(inst, port("control"), in);
+        lilv_instance_connect_port(inst, port("midi_out"), out);
+        lilv_instance_connect_port(inst, port("temperature"), &temperature);
+        lilv_instance_connect_port(inst, port("top_p"), &top_p);
+        lilv_instance_connect_port(inst, port("density"), &density);
+        lilv_instance_connect_port(inst, port("mode"), &mode);
+        lilv_instance_connect_port(inst, port("late"), &late);
+        lv2_atom_forge_init(&forge, &g_map);
+        lilv_instance_activate(inst);
+        begin();
+    }
+    ~Host() { if (inst) { lilv_instance_deactivate(inst); lilv_instance_free(inst); } }
+
+    void begin() {                                // an empty input sequence for the next block
+        lv2_atom_forge_set_buffer(&forge, in, sizeof(in));
+        lv2_atom_forge_sequence_head(&forge, &seq, 0);
+    }
+    void position(uint32_t at, double beat, double bpm, double speed) {
+        lv2_atom_forge_frame_time(&forge, at);
+        LV2_Atom_Forge_Frame obj;
+        lv2_atom_forge_object(&forge, &obj, 0, map_uri(nullptr, LV2_TIME__Position));
+        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__bar)); lv2_atom_forge_long(&forge, (int64_t)std::floor(beat / 4));
+        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__barBeat)); lv2_atom_forge_float(&forge, (float)(beat - 4 * std::floor(beat / 4)));
+        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__beatsPerBar)); lv2_atom_forge_float(&forge, 4.0f);
+        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__beatUnit)); lv2_atom_forge_int(&forge, 4);
+        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__beatsPerMinute)); lv2_atom_forge_float(&forge, (float)bpm);
+        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__speed)); lv2_atom_forge_float(&forge, (float)speed);
+        lv2_atom_forge_pop(&forge, &obj);
+    }
+    void note(uint32_t at, bool on, int pitch, int vel) {
+        uint8_t msg[3] = {(uint8_t)(on ? 0x90 : 0x80), (uint8_t)pitch, (uint8_t)(on ? vel : 0)};
+        lv2_atom_forge_frame_time(&forge, at);
+        lv2_atom_forge_atom(&forge, 3, map_uri(nullptr, LV2_MIDI__MidiEvent));
+        lv2_atom_forge_write(&forge, msg, 3);
+    }
+    void block() {
+        lv2_atom_forge_pop(&forge, &seq);
+        auto* o = reinterpret_cast<LV2_Atom_Sequence*>(out);
+        o->atom.type = 0; o->atom.size = sizeof(out) - sizeof(LV2_Atom);      // the capacity, as hosts do
+        g_allocs = 0; g_counting = true;
+        auto t0 = std::chrono::steady_clock::now();
+        lilv_instance_run(inst, BLOCK);
+        auto t1 = std::chrono::steady_clock::now();
+        g_counting = false;
+        allocs_in_run += g_allocs;
+        run_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+        int64_t prev = -1;
+        LV2_ATOM_SEQUENCE_FOREACH(o, e) {
+            if (e->body.type != map_uri(nullptr, LV2_MIDI__MidiEvent)) continue;
+            const uint8_t* m = reinterpret_cast<const uint8_t*>(e + 1);
+            if (e->time.frames < prev || e->time.frames < 0 || e->time.frames >= BLOCK) order_ok = false;
+            prev = e->time.frames;
+            midi.push_back({frame + e->time.frames, m[0], m[1], e->body.size > 2 ? m[2] : (uint8_t)0});
+        }
+        frame += BLOCK;
+        begin();
+    }
+};
+
+// Legal MIDI from `a` to `b` (indices into h.midi): returns the voices still sounding at the end.
+int legal(const Host& h, size_t a, size_t b, std::string& why) {
+    std::set<int> sounding;
+    for (size_t i = a; i < b; ++i) {
+        const Midi& m = h.midi[i];
+        const int kind = m.status & 0xF0, voice = (m.status & 0x0F) * 128 + m.a;
+        if (kind == 0x90 && m.b > 0) {
+            if (sounding.count(voice)) { why = "a voice started twice at frame " + std::to_string(m.frame); return -1; }
+            sounding.insert(voice);
+        } else if (kind == 0x80 || (kind == 0x90 && m.b == 0)) {
+            if (!sounding.count(voice)) { why = "a note-off without its note-on at frame " + std::to_string(m.frame); return -1; }
+            sounding.erase(voice);
+        }
+    }
+    return (int)sounding.size();
+}
+
+void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix);
+
+std::vector<std::vector<int>> read_seqs(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    uint32_t n = 0; f.read((char*)&n, 4);
+    std::vector<std::vector<int>> out(n);
+    for (auto& s : out) { uint32_t len; f.read((char*)&len, 4); s.resize(len); f.read((char*)s.data(), 4 * len); }
+    return out;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) { std::cerr << "usage: lv2_host FIXTURES_DIR\n"; return 2; }
+    const std::string fix = argv[1];
+    LilvWorld* world = lilv_world_new();
+    lilv_world_load_all(world);
+    LilvNode* uri = lilv_new_uri(world, URI);
+    const LilvPlugin* plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(world), uri);
+    if (!plugin) { std::cerr << "FAIL: " << URI << " not found on LV2_PATH=" << (std::getenv("LV2_PATH") ? std::getenv("LV2_PATH") : "") << "\n"; return 1; }
+    LilvNode* name = lilv_plugin_get_name(plugin);
+    CHECK(lilv_plugin_get_num_ports(plugin) == 7, "lilv reads the bundle: '" << lilv_node_as_string(name) << "', " << lilv_plugin_get_num_ports(plugin) << " ports");
+    lilv_node_free(name);
+    LilvNode* rt = lilv_new_uri(world, LV2_CORE__hardRTCapable);
+    CHECK(lilv_plugin_has_feature(plugin, rt), "it declares lv2:hardRTCapable");
+    lilv_node_free(rt);
+
+    scenario(world, plugin, fix);
+    lilv_node_free(uri);
+    lilv_world_free(world);
+    std::cout << (g_failures ? "FAILED" : "all passed") << "\n";
+    return g_failures ? 1 : 0;
+}
+
+namespace {
+void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix) {
+    // the allocation counter sees what the plugin allocates (its instantiate loads the model)
+    g_allocs = 0; g_counting = true;
+    LilvInstance* probe = lilv_plugin_instantiate(plugin, RATE, g_features);
+    g_counting = false;
+    CHECK(probe && g_allocs > 10, "the malloc counter sees the plugin's own allocations (" << g_allocs << " while it loads its model)");
+    if (probe) lilv_instance_free(probe);
+
+    // ---- 1. generate at 120 bpm (12 s), then 90 bpm (12 s), then stop; ---------------------------------------------
+    Host h(world, plugin);
+    if (!h.inst) { std::cerr << "FAIL: the plugin did not instantiate (MUSE_LV2_MODEL=" << (std::getenv("MUSE_LV2_MODEL") ? std::getenv("MUSE_LV2_MODEL") : "") << ")\n"; ++g_failures; return; }
+    const int B120 = 2250, B90 = 2250, BSTOP = 200;
+    h.position(0, 0.0, 120, 1);
+    for (int i = 0; i < B120; ++i) h.block();
+    const int64_t tempo_frame = h.frame;
+    const double tempo_beat = tempo_frame * 2.0 / RATE;                  // 120 bpm: 2 beats a second
+    h.position(0, tempo_beat, 90, 1);
+    const size_t n120 = h.midi.size();
+    for (int i = 0; i < B90; ++i) h.block();
+    const size_t n90 = h.midi.size();
+    const int64_t stop_frame = h.frame;
+    const double stop_beat = tempo_beat + (stop_frame - tempo_frame) * 1.5 / RATE;
+    h.position(100, stop_beat + 100 * 1.5 / RATE, 90, 0);
+    for (int i = 0; i < BSTOP; ++i) h.block();
+    std::string why;
+    const int left = legal(h, 0, h.midi.size(), why);
+    CHECK(h.order_ok, "events inside each block are in frame order, within the block");
+    CHECK(left == 0, "legal MIDI over " << B120 + B90 + BSTOP << " blocks: " << (left < 0 ? why : std::to_string(left) + " notes left sounding after the stop"));
+    size_t ons120 = 0, ons90 = 0, off_grid = 0, after_stop = 0, offs_at_stop = 0;
+    for (size_t i = 0; i < h.midi.size(); ++i) {
+        const Midi& m = h.midi[i];
+        const bool on = (m.status & 0xF0) == 0x90 && m.b > 0;
+        if (m.frame >= stop_frame + 100) { ++after_stop; if (m.frame == stop_frame + 100 && (m.status & 0xF0) == 0x80) ++offs_at_stop; if (!on) continue; }
+        if (!on) continue;
+        double beat = m.frame < tempo_frame ? m.frame * 2.0 / RATE : tempo_beat + (m.frame - tempo_frame) * 1.5 / RATE;
+        const double frames_per_step = (m.frame < tempo_frame ? RATE / 2 : RATE / 1.5) / 25;
+        if (std::fabs(beat * 25 - std::round(beat * 25)) * frames_per_step > 1.0) {   // more than a frame off the grid
+            if (++off_grid <= 5) std::cerr << "  off the grid: note-on at frame " << m.frame << " (block frame " << m.frame % BLOCK << "), beat " << beat << ", step " << beat * 25 << "\n";
+        }
+        (m.frame < tempo_frame ? ons120 : ons90)++;
+    }
+    CHECK(ons120 > 50 && ons90 > 30, "it plays: " << ons120 << " notes in 12 s at 120 bpm, " << ons90 << " in 12 s at 90 bpm");
+    CHECK(off_grid == 0, "every note-on on the grid, to the frame (" << off_grid << " off it), at both tempos");
+    CHECK(ons90 < ons120, "at 90 bpm the same music is slower: fewer notes in the same time (" << ons90 << " < " << ons120 << ")");
+    CHECK(after_stop == offs_at_stop, "the stop silences the sounding notes at its frame (" << offs_at_stop << " note-offs) and nothing plays after (" << after_stop - offs_at_stop << ")");
+    (void)n120; (void)n90;
+
+    // ---- 2. continue mode: the player plays a phrase from a real chorale; the plugin answers ----------------------
+    const size_t before = h.midi.size();
+    h.mode = 1.0f;
+    double beat = 200.0;                                                   // the transport restarts at beat 200, 120 bpm
+    h.position(0, beat, 120, 1);
+    h.block();
+    const int64_t start = h.frame;                                         // beat 200 + 256 frames
+    const double start_beat = beat + BLOCK * 2.0 / RATE;
+    auto piece = read_seqs(fix + "/streams_duration.seq")[1];
+    auto notes = muse::decode_notes(piece, muse::Vocab{});
+    std::vector<muse::Note> phrase(notes.begin(), notes.begin() + std::min<size_t>(24, notes.size()));
+    struct In { int64_t frame; bool on; int pitch, vel; };
+    std::vector<In> ins;
+    for (const auto& n : phrase) {                                         // 20 ms steps at 120 bpm: 960 frames
+        ins.push_back({start + 960 * n.start, true, n.pitch, n.velocity});
+        ins.push_back({start + 960 * n.end - 1, false, n.pitch, 0});
+    }
+    std::stable_sort(ins.begin(), ins.end(), [](const In& a, const In& b) { return a.frame < b.frame; });
+    const int64_t phrase_end = ins.back().frame;
+    size_t k = 0;
+    while (h.frame < phrase_end + (int64_t)(RATE * 6)) {                  // the phrase, then 6 s
+        while (k < ins.size() && ins[k].frame < h.frame + BLOCK) { h.note((uint32_t)(ins[k].frame - h.frame), ins[k].on, ins[k].pitch, ins[k].vel); ++k; }
+        h.block();
+    }
+    int64_t first_answer = -1;
+    size_t answer_notes = 0, during = 0;
+    for (size_t i = before; i < h.midi.size(); ++i) {
+        const Midi& m = h.midi[i];
+        if ((m.status & 0xF0) != 0x90 || m.b == 0) continue;
+        if (m.frame <= phrase_end) ++during;
+        else { if (first_answer < 0) first_answer = m.frame; ++answer_notes; }
+    }
+    const double gap_beats = first_answer < 0 ? -1 : (first_answer - phrase_end) * 2.0 / RATE;
+    CHECK(during == 0, "continue mode is silent while the player plays " << phrase.size() << " notes of a chorale (" << during << " notes)");
+    CHECK(first_answer > 0 && gap_beats >= 1.0 && gap_beats <= 3.0, "the answer starts " << gap_beats << " beats after the phrase ends (one beat of silence, then the next beat)");
+    CHECK(answer_notes >= 5, "and goes on: " << answer_notes << " notes in the 6 s after the phrase");
+    const int left2 = legal(h, before, h.midi.size(), why);
+    CHECK(left2 >= 0, "legal MIDI in continue mode" << (left2 < 0 ? ": " + why : ""));
+    if (left2 < 0) for (size_t i = before; i < h.midi.size() && i < before + 12; ++i) std::cerr << "  " << h.midi[i].frame << " " << std::hex << (int)h.midi[i].status << std::dec << " " << (int)h.midi[i].a << " " << (int)h.midi[i].b << "\n";
+
+    // ---- 3. real time --------------------------------------------------------------------------------------------
+    std::vector<double> us = h.run_us;
+    std::sort(us.begin(), us.end());
+    const double budget = BLOCK / RATE * 1e6;
+    const double p50 = us[us.size() / 2], p99 = us[us.size() * 99 / 100], mx = us.back();
+    CHECK(h.allocs_in_run == 0, "no allocation inside run() over " << us.size() << " blocks (" << h.allocs_in_run << ")");
+    CHECK(h.late == 0, "no late notes (the plugin's own count: " << h.late << ")");
+    CHECK(p99 < budget, "run() per 256-frame block: p50 " << p50 << " us, p99 " << p99 << " us, max " << mx << " us, against " << budget << " us of audio");
+
+    // ---- 4. note density: the same seed, more notes at 2 than at 0.5 ----------------------------------------------
+    size_t counts[2];
+    const float dens[2] = {0.5f, 2.0f};
+    for (int d = 0; d < 2; ++d) {
+        Host hd(world, plugin);
+        hd.density = dens[d];
+        hd.position(0, 0.0, 120, 1);
+        for (int i = 0; i < 3000; ++i) hd.block();
+        counts[d] = 0;
+        for (const Midi& m : hd.midi) if ((m.status & 0xF0) == 0x90 && m.b > 0) ++counts[d];
+        std::string w;
+        CHECK(legal(hd, 0, hd.midi.size(), w) >= 0, "legal MIDI at density " << dens[d] << (w.empty() ? "" : ": " + w));
+    }
+    CHECK(counts[1] > counts[0] * 1.2, "note density 2 plays more than 0.5: " << counts[1] << " vs " << counts[0] << " notes in 16 s");
+}
+}  // namespace
