@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['QUANTIZATIONS', 'gru_to_onnx', 'gru_step_to_onnx', 'transformer_to_onnx', 'model_metadata', 'weights_sha256',
            'set_metadata', 'read_metadata', 'quantization_report', 'quantize_int8', 'quantize_weights',
-           'to_torchscript', 'quantize_static_step', 'export_checkpoint', 'compare_exports', 'muse_export']
+           'quantize_static_step', 'export_checkpoint', 'to_torchscript', 'compare_exports', 'muse_export']
 
 # %% ../nbs/05_export.ipynb #98fbab56
 import contextlib, json, logging, os, time
@@ -247,28 +247,6 @@ def quantize_weights(fp32_path, out_path, min_elems:int=1024)->dict:
     with atomic_path(out_path) as tmp: onnx.save(m, str(tmp))
     return rep
 
-# %% ../nbs/05_export.ipynb #037fa055
-class _Stream(torch.nn.Module):
-    "The ONNX files' contract in torch: (input_ids, state) -> (logits, next_state); the transformer's next_state holds the new keys and values only"
-    def __init__(self, m): super().__init__(); self.m = m
-    def forward(self, input_ids, state):
-        if self.m.config['kind'] == 'gru': return self.m(input_ids, state)
-        return self.m.cached(input_ids, state)
-
-def to_torchscript(m, out)->Path:
-    "`m` traced to TorchScript with the streaming contract of the ONNX export (fp32), written atomically: load with `torch.jit.load` (Python) or `torch::jit::load` (libtorch)"
-    import warnings
-    m = m.eval()
-    state = m.init_state()
-    if m.config['kind'] != 'gru': state = torch.zeros(*state.shape[:4], 5, state.shape[5])   # a non-empty cache, so its length stays a variable
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter('ignore')
-        ts = torch.jit.trace(_Stream(m), (torch.zeros(1, 3, dtype=torch.long), state), check_trace=False)
-    ts = torch.jit.freeze(ts.eval())
-    meta = {'model_type': m.config['kind'], 'config_json': json.dumps(m.config), 'model_sha256': weights_sha256(m)}
-    with atomic_path(out) as tmp: torch.jit.save(ts, str(tmp), _extra_files={'muse.json': json.dumps(meta)})
-    return Path(out)
-
 # %% ../nbs/05_export.ipynb #3f5abe94
 QUANTIZATIONS = ('weights', 'dynamic', 'static')
 
@@ -351,6 +329,28 @@ def export_checkpoint(ckpt, # a checkpoint from muse_train
             if gru: _quantize(fp32_step, twin(out, '_step'), quantization); res['step'] = str(twin(out, '_step'))
         res.update(int8=str(out), int8_bytes=out.stat().st_size)
     return res
+
+# %% ../nbs/05_export.ipynb #037fa055
+class _Stream(torch.nn.Module):
+    "The ONNX files' contract in torch: (input_ids, state) -> (logits, next_state); the transformer's next_state holds the new keys and values only"
+    def __init__(self, m): super().__init__(); self.m = m
+    def forward(self, input_ids, state):
+        if self.m.config['kind'] == 'gru': return self.m(input_ids, state)
+        return self.m.cached(input_ids, state)
+
+def to_torchscript(m, out)->Path:
+    "`m` traced to TorchScript with the streaming contract of the ONNX export (fp32), written atomically: load with `torch.jit.load` (Python) or `torch::jit::load` (libtorch)"
+    import warnings
+    m = m.eval()
+    state = m.init_state()
+    if m.config['kind'] != 'gru': state = torch.zeros(*state.shape[:4], 5, state.shape[5])   # a non-empty cache, so its length stays a variable
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter('ignore')
+        ts = torch.jit.trace(_Stream(m), (torch.zeros(1, 3, dtype=torch.long), state), check_trace=False)
+    ts = torch.jit.freeze(ts.eval())
+    meta = {'model_type': m.config['kind'], 'config_json': json.dumps(m.config), 'model_sha256': weights_sha256(m)}
+    with atomic_path(out) as tmp: torch.jit.save(ts, str(tmp), _extra_files={'muse.json': json.dumps(meta)})
+    return Path(out)
 
 # %% ../nbs/05_export.ipynb #fed2d91d
 def _bits(logits:np.ndarray, targets)->float:

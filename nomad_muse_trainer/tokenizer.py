@@ -95,9 +95,10 @@ def velocity_bin(velocity, # MIDI velocities 1-127
 # %% ../nbs/00_tokenizer.ipynb #317fde45
 def duration_bin(steps, # durations, in time steps
                  max_steps=None, # per note, the longest bin value allowed (the steps until its pitch starts again)
-                 table:np.ndarray=DURATION_STEPS, # the bins, in steps
+                 table:np.ndarray=None, # the bins, in steps (default: `DURATION_STEPS`)
                 )->np.ndarray:
     "The duration bin (1-n) nearest to `steps`, among bins no longer than `max_steps`; longer than the last bin is clamped to it"
+    table = DURATION_STEPS if table is None else np.asarray(table)
     edges = (table[1:] + table[:-1]) / 2
     b = np.searchsorted(edges, np.asarray(steps, dtype=float), side='left') + 1
     if max_steps is None: return b
