@@ -288,10 +288,21 @@ int Sampler::draw(int n, const SamplingParams& p) {
         n = m;
     }
     if (p.top_p < 1.0f) {
-        std::sort(idx_.begin(), idx_.begin() + n, [&](int a, int b) { return q_[a] > q_[b]; });
+        // The nucleus is the head of the ids sorted by weight; rather than sort all of them (3.6 us of the 4.9 us a
+        // draw took at 316 ids), take the top 16 (then 64, 256, ...) with nth_element until they hold the mass,
+        // and sort only those. The same ids in the same order as a full sort (up to exact ties).
+        auto heavier = [&](int a, int b) { return q_[a] > q_[b]; };
         double total = 0; for (int i = 0; i < n; ++i) total += q_[idx_[i]];
-        double c = 0; int keep = n;
-        for (int i = 0; i < n; ++i) { c += q_[idx_[i]] / total; if (c >= p.top_p) { keep = i + 1; break; } }
+        int k = std::min(n, 16);
+        for (;;) {
+            if (k < n) std::nth_element(idx_.begin(), idx_.begin() + (k - 1), idx_.begin() + n, heavier);
+            double head = 0; for (int i = 0; i < k; ++i) head += q_[idx_[i]];
+            if (head / total >= p.top_p || k == n) break;
+            k = std::min(n, 4 * k);
+        }
+        std::sort(idx_.begin(), idx_.begin() + k, heavier);
+        double c = 0; int keep = k;
+        for (int i = 0; i < k; ++i) { c += q_[idx_[i]] / total; if (c >= p.top_p) { keep = i + 1; break; } }
         n = keep;
     }
     double total = 0; for (int i = 0; i < n; ++i) total += q_[idx_[i]];

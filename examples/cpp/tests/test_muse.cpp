@@ -176,6 +176,17 @@ void sampler() {
     hits.clear();
     for (int i = 0; i < 5000; ++i) hits[s.sample(logits.data(), mask, VOCAB, {1.0f, 0, 0.5f})]++;
     CHECK((int)hits.size() == need, "top-p 0.5 keeps " << need << " ids, drew from " << hits.size());
+    for (float top_p : {0.2f, 0.9f, 0.99f}) {      // the nucleus, found without sorting every id, is the full sort's
+        std::vector<int> nucleus;
+        double c = 0;
+        for (int i : order) { nucleus.push_back(i); c += std::exp(logits[i] - logits[order[0]]) / zall; if (c >= top_p) break; }
+        std::map<int, int> got;
+        for (int i = 0; i < 20000; ++i) got[s.sample(logits.data(), mask, VOCAB, {1.0f, 0, top_p})]++;
+        bool inside = true, all = true;
+        for (auto& h : got) inside &= std::find(nucleus.begin(), nucleus.end(), h.first) != nucleus.end();
+        for (int i : nucleus) all &= std::exp(logits[i] - logits[order[0]]) / zall < 2e-3 || got.count(i) > 0;
+        CHECK(inside && all, "top-p " << top_p << ": draws only from the " << nucleus.size() << " ids of the nucleus, and from each of them");
+    }
     for (int i = 0; i < VOCAB; ++i) mask[i] = false;
     CHECK(s.sample(logits.data(), mask, VOCAB, {}) == -1, "nothing legal gives -1");
     std::cout << "sampler: greedy, top-k (frequencies within 5 sigma), top-p and masks behave\n";
