@@ -227,8 +227,9 @@ int run(const Args& a) {
         Timing t = summarize(us[0]);
         auto* os = dynamic_cast<OnnxStream*>(onnx.get());
         const int64_t cached = os ? os->cached() : 0;
+        auto* ng = dynamic_cast<NativeGru*>(onnx.get());
         std::printf("%s step, %s (batch 1, 1 thread) over %d steps: p50 %.2f us, p99 %.2f us, mean %.2f us%s\n", onnx->model_type().c_str(),
-                    native ? "native" : "onnxruntime", a.bench, t.p50, t.p99, t.mean,
+                    native ? ("native, kernel " + ng->kernel()).c_str() : "onnxruntime", a.bench, t.p50, t.p99, t.mean,
                     onnx->model_type() == "transformer" ? (" (" + std::to_string(cached) + " cached tokens)").c_str() : "");
         js << "  \"steps\": " << a.bench << ",\n  \"step_us_p50\": " << t.p50 << ",\n  \"step_us_p99\": " << t.p99 << ",\n  \"step_us_mean\": " << t.mean << ",\n"
            << "  \"cached_tokens\": " << cached << ",\n";
@@ -236,7 +237,7 @@ int run(const Args& a) {
             Timing o = summarize(us[1]);
             std::printf("%s step, onnxruntime %s, same stream: p50 %.2f us, p99 %.2f us, mean %.2f us; native / onnxruntime p50 %.3f\n",
                         onnx->model_type().c_str(), load_onnxruntime(a.ort).c_str(), o.p50, o.p99, o.mean, t.p50 / o.p50);
-            js << "  \"native_step_us_p50\": " << t.p50 << ",\n  \"native_step_us_p99\": " << t.p99 << ",\n"
+            js << "  \"native_kernel\": \"" << ng->kernel() << "\",\n  \"native_step_us_p50\": " << t.p50 << ",\n  \"native_step_us_p99\": " << t.p99 << ",\n"
                << "  \"ort_step_us_p50\": " << o.p50 << ",\n  \"ort_step_us_p99\": " << o.p99 << ",\n  \"ort_step_us_mean\": " << o.mean << ",\n"
                << "  \"native_over_ort_p50\": " << t.p50 / o.p50 << ",\n";
         }

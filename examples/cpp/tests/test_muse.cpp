@@ -320,8 +320,13 @@ void native_gru(const std::string& suffix) {
     const std::string base = suffix.empty() ? "gru" : "gru" + suffix;
     auto probe = read_seqs("probe" + suffix + ".seq")[0];
     auto pieces = read_seqs(suffix.empty() ? "streams_duration.seq" : "streams" + suffix + ".seq");
-    for (const std::string name : {base + "_w8", base}) {
-        NativeGru n(DIR + "/" + name + ".onnx", sha);
+    struct Run { std::string name; bool exact; };
+    for (const Run run : {Run{base + "_w8", false}, Run{base + "_w8", true}, Run{base, false}}) {
+        const std::string& name = run.name;
+        NativeGru n(DIR + "/" + name + ".onnx", sha, run.exact);
+        // the INT8-weight kernel (Q15 hidden states in the products, where the CPU has AVX-512 VNNI) within the issue's
+        // 1e-3 of onnxruntime; the fp32 kernel (an fp32 file, or exact) within 1e-4
+        const double tol = n.kernel() == "fp32" ? 1e-4 : 1e-3;
         OnnxStream o(DIR + "/" + name + ".onnx", sha);
         const int V = n.vocab().size();
         CHECK(V == o.vocab().size() && n.vocab().multi == o.vocab().multi, name << ": the native step reads the same layout");
@@ -334,7 +339,7 @@ void native_gru(const std::string& suffix) {
             const float* lg = n.step(probe[i]);
             for (int k = 0; k < V; ++k) worst_py = std::max(worst_py, (double)std::fabs(lg[k] - ref[i * V + k]));
         }
-        CHECK(worst_py <= 1e-4, name << ": native logits differ from the Python runtime's by " << worst_py);
+        CHECK(worst_py <= tol, name << " (" << n.kernel() << "): native logits differ from the Python runtime's by " << worst_py);
         double worst = 0; size_t tokens = 0;
         for (const auto& piece : pieces) {
             n.reset(); o.reset();
@@ -345,7 +350,7 @@ void native_gru(const std::string& suffix) {
                 ++tokens;
             }
         }
-        CHECK(tokens > 1000 && worst <= 1e-3, name << ": native vs onnxruntime " << worst << " over " << tokens << " tokens");
+        CHECK(tokens > 1000 && worst <= tol, name << " (" << n.kernel() << "): native vs onnxruntime " << worst << " over " << tokens << " tokens");
         n.reset();
         std::vector<int64_t> head(probe.begin(), probe.begin() + 100);
         const float* fed = n.feed(head);
@@ -361,7 +366,7 @@ void native_gru(const std::string& suffix) {
             g_count_allocs = false; allocs += g_allocs;
         }
         CHECK(allocs == 0, name << ": the native step allocated " << allocs << " times in 500 steps");
-        std::cout << name << " (" << n.weights() << " weights, " << V << " ids, " << n.layers() << "x" << n.hidden() << "): native vs Python "
+        std::cout << name << " (" << n.weights() << " weights, kernel " << n.kernel() << ", " << V << " ids, " << n.layers() << "x" << n.hidden() << "): native vs Python "
                   << worst_py << " over " << probe.size() << " tokens; native vs onnxruntime (C++) " << worst << " over " << tokens
                   << " tokens of " << pieces.size() << " pieces; 0 allocations per step\n";
     }

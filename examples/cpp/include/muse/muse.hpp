@@ -220,13 +220,16 @@ private:
 
 // The GRU computed by this library, without onnxruntime: for a host's audio thread. It reads the weights from the
 // exported file itself (muse_export's default INT8 weights, int8 with a scale per output column or embedding row,
-// or the fp32 twin) with a small ONNX reader, and runs the step with fp32 activations in buffers made once: a step
-// allocates nothing, takes no lock and makes no system call. Its logits equal onnxruntime's on the same file to
-// about 1e-6 (ctest native_gru). Files written with `--quantization dynamic` are refused: their activations are
+// or the fp32 twin) with a small ONNX reader, and runs the step in buffers made once: a step allocates nothing, takes
+// no lock and makes no system call. Two kernels: where the CPU has AVX-512 VNNI (and the library is built for it, as
+// -march=native does), an INT8-weight file runs with its int8 weights and the hidden state in Q15 inside the matrix
+// products (exact int32 sums; logits within about 3e-4 of onnxruntime's on the same file, twice as fast); otherwise,
+// or with `exact`, fp32 products with the weights onnxruntime computes (logits within about 1e-5). ctest native_gru
+// checks both against onnxruntime. Files written with `--quantization dynamic` are refused: their activations are
 // rounded to 8 bits on every step in a way only onnxruntime reproduces.
 class NativeGru : public StepModel {
 public:
-    explicit NativeGru(const std::string& model_path, const std::string& expect_sha = "");
+    explicit NativeGru(const std::string& model_path, const std::string& expect_sha = "", bool exact = false);
     ~NativeGru() override;
     NativeGru(const NativeGru&) = delete;
     NativeGru& operator=(const NativeGru&) = delete;
@@ -240,11 +243,12 @@ public:
     int layers() const;
     int hidden() const;
     const std::string& weights() const { return weights_; }   // "int8" or "fp32": what the file stored
+    const std::string& kernel() const { return kernel_; }     // "int8-q15-vnni" or "fp32": how the step computes
     const float* state() const;                     // [layers * hidden]
 private:
     struct Impl;
     std::unique_ptr<Impl> p_;
-    std::string kind_ = "gru", weights_;
+    std::string kind_ = "gru", weights_, kernel_;
     Vocab vocab_;
     SamplingParams defaults_;
 };
