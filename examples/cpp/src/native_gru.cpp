@@ -96,32 +96,40 @@ struct DenseQ15 {
     int8_t* w = nullptr;
     Floats scale, b;
     DenseQ15() = default;
+    // blocks of 128 columns, the last one 64 wide when that covers the rest (316 ids: 320 columns computed, not 384)
+    static int width(int jb, int np) { return np - jb >= BLOCK ? BLOCK : 64; }
     DenseQ15(const std::vector<int8_t>& q, const std::vector<float>& sc, const std::vector<float>& bias, int k, int n)
-        : K(k), N(n), NP((n + BLOCK - 1) / BLOCK * BLOCK), scale(NP), b(NP) {
+        : K(k), N(n), NP(n % BLOCK && n % BLOCK <= 64 ? (n + 63) / 64 * 64 : (n + BLOCK - 1) / BLOCK * BLOCK), scale(NP), b(NP) {
         w = static_cast<int8_t*>(std::aligned_alloc(64, ((size_t)NP * K + 63) / 64 * 64));
         if (!w) throw std::bad_alloc();
         std::memset(w, 0, (size_t)NP * K);
-        for (int jb = 0; jb < NP; jb += BLOCK)
+        for (int jb = 0; jb < NP; jb += width(jb, NP)) {
+            const int W = width(jb, NP);
             for (int p = 0; p < K / 2; ++p)
-                for (int j = 0; j < BLOCK && jb + j < N; ++j)
-                    for (int e = 0; e < 2; ++e) w[(size_t)jb * K + (size_t)p * 2 * BLOCK + 2 * j + e] = q[(size_t)(2 * p + e) * N + jb + j];
+                for (int j = 0; j < W && jb + j < N; ++j)
+                    for (int e = 0; e < 2; ++e) w[(size_t)jb * K + (size_t)p * 2 * W + 2 * j + e] = q[(size_t)(2 * p + e) * N + jb + j];
+        }
         for (int j = 0; j < N; ++j) { scale.p[j] = sc[j] / 32767.0f; b.p[j] = bias[j]; }
     }
     DenseQ15(DenseQ15&& o) noexcept : K(o.K), N(o.N), NP(o.NP), w(o.w), scale(std::move(o.scale)), b(std::move(o.b)) { o.w = nullptr; }
     DenseQ15& operator=(DenseQ15&& o) noexcept { K = o.K; N = o.N; NP = o.NP; std::swap(w, o.w); scale = std::move(o.scale); b = std::move(o.b); return *this; }
     ~DenseQ15() { std::free(w); }
+    template <int NV>                                   // one block of 16 * NV columns
+    void block(const int32_t* xp, int jb, float* y) const {
+        __m512i a[NV];
+        for (int v = 0; v < NV; ++v) a[v] = _mm512_setzero_si512();
+        const __m256i* wv = reinterpret_cast<const __m256i*>(w + (size_t)jb * K);
+        for (int p = 0; p < K / 2; ++p, wv += NV) {
+            const __m512i x2 = _mm512_set1_epi32(xp[p]);
+            for (int v = 0; v < NV; ++v) a[v] = _mm512_dpwssd_epi32(a[v], x2, _mm512_cvtepi8_epi16(_mm256_load_si256(wv + v)));
+        }
+        for (int v = 0; v < NV; ++v)
+            _mm512_store_ps(y + jb + 16 * v, _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[v]), _mm512_load_ps(scale.p + jb + 16 * v), _mm512_load_ps(b.p + jb + 16 * v)));
+    }
     void apply(const int16_t* xq, float* y) const {
         const int32_t* xp = reinterpret_cast<const int32_t*>(xq);      // the inputs in pairs
-        for (int jb = 0; jb < NP; jb += BLOCK) {
-            __m512i a[8];
-            for (int v = 0; v < 8; ++v) a[v] = _mm512_setzero_si512();
-            const __m256i* wv = reinterpret_cast<const __m256i*>(w + (size_t)jb * K);
-            for (int p = 0; p < K / 2; ++p, wv += 8) {
-                const __m512i x2 = _mm512_set1_epi32(xp[p]);
-                for (int v = 0; v < 8; ++v) a[v] = _mm512_dpwssd_epi32(a[v], x2, _mm512_cvtepi8_epi16(_mm256_load_si256(wv + v)));
-            }
-            for (int v = 0; v < 8; ++v)
-                _mm512_store_ps(y + jb + 16 * v, _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[v]), _mm512_load_ps(scale.p + jb + 16 * v), _mm512_load_ps(b.p + jb + 16 * v)));
+        for (int jb = 0; jb < NP; jb += width(jb, NP)) {
+            if (width(jb, NP) == BLOCK) block<8>(xp, jb, y); else block<4>(xp, jb, y);
         }
     }
 };
