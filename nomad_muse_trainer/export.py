@@ -55,14 +55,14 @@ def _recurrence(L:int)->list:
                  oh.make_node('Add', [f'gi{l}_', f'b_ih{l}'], [f'gi{l}'])] + _gates(l, f'gi{l}', f'h{l}')
     return body
 
-def _gru_model(nodes, m, inits, seq)->onnx.ModelProto:
+def _gru_model(nodes, m, inits, seq, opset:int=17)->onnx.ModelProto:
     "The model around `nodes`: inputs `input_ids` (batch, `seq`) and `state`, outputs `logits` and `next_state`"
     L, H, V = m.config['layers'], m.config['hidden'], m.config['vocab_size']
     vi = lambda name, shape: oh.make_tensor_value_info(name, TP.FLOAT, shape)
     g = oh.make_graph(nodes, 'tiny_gru' if seq == 'seq' else 'tiny_gru_step',
                       [oh.make_tensor_value_info('input_ids', TP.INT64, ['batch', seq]), vi('state', [L, 'batch', H])],
                       [vi('logits', ['batch', seq, V]), vi('next_state', [L, 'batch', H])], inits)
-    model = oh.make_model(g, opset_imports=[oh.make_opsetid('', 17)], producer_name='nomad-muse-trainer')
+    model = oh.make_model(g, opset_imports=[oh.make_opsetid('', opset)], producer_name='nomad-muse-trainer')
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
@@ -84,9 +84,9 @@ def gru_to_onnx(m:TinyGRU, # a trained TinyGRU
     nodes += [oh.make_node('MatMul', ['hs', 'w_out'], ['lo_'], name='readout'), oh.make_node('Add', ['lo_', 'b_out'], ['logits'])]
     nodes += [oh.make_node('Unsqueeze', [f'h_last{l}', 'axis0'], [f'hu{l}']) for l in range(L)]
     nodes.append(oh.make_node('Concat', [f'hu{l}' for l in range(L)], ['next_state'], axis=0))
-    return _gru_model(nodes, m, _gru_inits(m), 'seq')
+    return _gru_model(nodes, m, _gru_inits(m), 'seq', opset)
 
-def gru_step_to_onnx(m:TinyGRU)->onnx.ModelProto:
+def gru_step_to_onnx(m:TinyGRU, opset:int=17)->onnx.ModelProto:
     "The GRU's one-token step without the `Scan`: `input_ids` (batch, 1), the same weights, state and outputs"
     L = m.config['layers']
     nodes = [oh.make_node('Squeeze', ['input_ids', 'axis1'], ['ids']), oh.make_node('Gather', ['embed', 'ids'], ['emb'], name='embedding'),
@@ -97,7 +97,7 @@ def gru_step_to_onnx(m:TinyGRU)->onnx.ModelProto:
               oh.make_node('Unsqueeze', ['lo', 'axis1'], ['logits'])]
     nodes += [oh.make_node('Unsqueeze', [f'h{l}_new', 'axis0'], [f'hu{l}']) for l in range(L)]
     nodes.append(oh.make_node('Concat', [f'hu{l}' for l in range(L)], ['next_state'], axis=0))
-    return _gru_model(nodes, m, _gru_inits(m) + [nh.from_array(np.array([1], np.int64), 'axis1')], 1)
+    return _gru_model(nodes, m, _gru_inits(m) + [nh.from_array(np.array([1], np.int64), 'axis1')], 1, opset)
 
 # %% ../nbs/05_export.ipynb #6ad55dbd
 class _TxStep(torch.nn.Module):
@@ -183,6 +183,13 @@ def _restore_state_input(q:onnx.ModelProto, fp32:onnx.ModelProto)->onnx.ModelPro
         q.graph.initializer.append([t for t in fp32.graph.initializer if t.name == 'state'][0])
     return q
 
+def _without_state(path)->onnx.ModelProto:
+    "The model at `path` without the default `state`, which a quantizer would fold in as a constant"
+    bare = onnx.load(str(path))
+    keep = [t for t in bare.graph.initializer if t.name != 'state']
+    del bare.graph.initializer[:]; bare.graph.initializer.extend(keep)
+    return bare
+
 @contextlib.contextmanager
 def _quiet_root_logger(level=logging.ERROR):
     "The root logger at `level` inside the block, as it was after"
@@ -195,9 +202,7 @@ def quantize_int8(fp32_path, out_path)->dict:
     "Dynamic INT8 quantization of an exported model, written atomically; returns the quantization report"
     from onnxruntime.quantization import quantize_dynamic, QuantType
     fp32 = onnx.load(str(fp32_path))
-    bare = onnx.load(str(fp32_path))             # without the default `state`, which the quantizer would fold in as a constant
-    keep = [t for t in bare.graph.initializer if t.name != 'state']
-    del bare.graph.initializer[:]; bare.graph.initializer.extend(keep)
+    bare = _without_state(fp32_path)
     import tempfile
     with atomic_path(out_path) as tmp, tempfile.TemporaryDirectory() as d:
         bare_path = Path(d)/'bare.onnx'
@@ -274,9 +279,7 @@ def quantize_static_step(fp32_step_path, out_path, streams:list)->dict:
     class Reader(CalibrationDataReader):
         def __init__(self): self.it = iter(feeds)
         def get_next(self): return next(self.it, None)
-    bare = onnx.load(str(fp32_step_path))
-    keep = [t for t in bare.graph.initializer if t.name != 'state']
-    del bare.graph.initializer[:]; bare.graph.initializer.extend(keep)
+    bare = _without_state(fp32_step_path)
     with atomic_path(out_path) as tmp, tempfile.TemporaryDirectory() as d:
         onnx.save(bare, str(Path(d)/'bare.onnx'))
         with _quiet_root_logger():
@@ -287,6 +290,10 @@ def quantize_static_step(fp32_step_path, out_path, streams:list)->dict:
         set_metadata(q, {**read_metadata(fp32_step_path), 'quantization': json.dumps(rep)})
         onnx.save(q, str(tmp))
     return rep
+
+def _twin(p, tag)->Path:
+    "The file beside `p` with `tag` after its stem: `_fp32`, `_step`"
+    p = Path(p); return p.with_name(p.stem + tag + p.suffix)
 
 def _quantize(fp32_path, out_path, quantization:str, streams=None)->dict:
     if quantization == 'weights': return quantize_weights(fp32_path, out_path)
@@ -312,13 +319,12 @@ def export_checkpoint(ckpt, # a checkpoint from muse_train
     meta = model_metadata(m, tok.vocab, tok.sha256)
     proto = set_metadata(gru_to_onnx(m) if gru else transformer_to_onnx(m), meta)
     out = Path(out)
-    twin = lambda p, tag: p.with_name(p.stem + tag + p.suffix)
-    fp32_path = twin(out, '_fp32') if quantize else out
+    fp32_path = _twin(out, '_fp32') if quantize else out
     with atomic_path(fp32_path) as tmp: onnx.save(proto, str(tmp))
     res = {'model_type': m.config['kind'], 'fp32': str(fp32_path), 'fp32_bytes': fp32_path.stat().st_size}
     if gru:        # the step-only graph: the same weights, one token per call, no Scan (onnxruntime's fastest GRU step)
         step = set_metadata(gru_step_to_onnx(m), {**meta, 'step_only': '1'})
-        fp32_step = twin(fp32_path, '_step') if quantize else twin(out, '_step')
+        fp32_step = _twin(fp32_path, '_step') if quantize else _twin(out, '_step')
         with atomic_path(fp32_step) as tmp: onnx.save(step, str(tmp))
         res.update(fp32_step=str(fp32_step))
     if quantize:
@@ -326,7 +332,7 @@ def export_checkpoint(ckpt, # a checkpoint from muse_train
             res['quantization'] = _quantize(fp32_step, out, 'static', streams)
         else:
             res['quantization'] = _quantize(fp32_path, out, quantization)
-            if gru: _quantize(fp32_step, twin(out, '_step'), quantization); res['step'] = str(twin(out, '_step'))
+            if gru: _quantize(fp32_step, _twin(out, '_step'), quantization); res['step'] = str(_twin(out, '_step'))
         res.update(int8=str(out), int8_bytes=out.stat().st_size)
     return res
 
@@ -379,7 +385,7 @@ def compare_exports(ckpt, # a checkpoint from muse_train
     ts_path = to_torchscript(m, out_dir/'torchscript.pt')
     ts = torch.jit.load(str(ts_path))
     total = sum(len(s) - 1 for s in seqs)
-    def torch_logits(fn, x): 
+    def torch_logits(fn, x):
         with torch.no_grad(): return fn(torch.as_tensor(x)[None], m.init_state())[0][0].numpy()
     ref = [torch_logits(_Stream(m), s[:-1]) for s in seqs]
     names = {'fp32': 'fp32 ONNX', 'weights': 'INT8 weights, fp32 activations (default)', 'dynamic': 'dynamic INT8 (onnxruntime)', 'static': 'static INT8, QDQ calibrated (step graph)'}
@@ -392,14 +398,14 @@ def compare_exports(ckpt, # a checkpoint from muse_train
             lg = [torch_logits(ts, s[:-1]) for s in seqs]
             st, ts_us = m.init_state(), []
             with torch.no_grad():
-                for i, t in enumerate(probe):
+                for t in probe:
                     t0 = time.perf_counter(); lo, nxt = ts(torch.tensor([[int(t)]]), st); ts_us.append(time.perf_counter() - t0)
                     st = nxt if gru else torch.cat([st, nxt], 4)[..., -(m.config['max_context'] - 1):, :]
             us, size, graph = float(np.median(ts_us[50:])) * 1e6, ts_path.stat().st_size, 'TorchScript (traced, frozen)'
         else:
             so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.log_severity_level = 3
             sess = ort.InferenceSession(files[key], so, providers=['CPUExecutionProvider'])
-            twin = Path(files[key]).with_name(Path(files[key]).stem + '_step.onnx')
+            twin = _twin(files[key], '_step')
             step_only = read_metadata(files[key]).get('step_only') == '1'
             one = sess if step_only or not twin.is_file() else ort.InferenceSession(str(twin), so, providers=['CPUExecutionProvider'])
             window = m.config.get('max_context', 0) - 1

@@ -137,12 +137,15 @@ struct Plugin {
         else midi(fr, (uint8_t)(0x80 | ch), (uint8_t)n.pitch, 0);
     }
 
-    void stop_all(uint32_t frame) {
-        int k = notes.all_off(ev, NoteStream::MAX_SOUNDING);
-        for (int i = 0; i < k; ++i) {
-            const int ch = ev[i].drum ? 9 : (model->vocab().multi ? std::max(0, channel_of[ev[i].program]) : 0);
-            midi(frame, (uint8_t)(0x80 | ch), (uint8_t)ev[i].pitch, 0);
-        }
+    // the note-offs due at or before `step`, at their frames
+    void emit_offs(int64_t step, double b0, uint32_t f0, uint32_t f1) {
+        const int n = notes.pop_offs(step, ev, NoteStream::MAX_SOUNDING);
+        for (int i = 0; i < n; ++i) emit(ev[i], b0, f0, f1);
+    }
+
+    void stop_all(uint32_t frame) {                       // every sounding note off at `frame`
+        const int k = notes.all_off(ev, NoteStream::MAX_SOUNDING);
+        for (int i = 0; i < k; ++i) midi(frame, (uint8_t)(0x80 | channel(ev[i], frame)), (uint8_t)ev[i].pitch, 0);
     }
 
     // A new piece from <BOS>, its step 0 on beat `at`.
@@ -151,7 +154,6 @@ struct Plugin {
         notes.reset();
         st = st0;                                        // the same size: no allocation
         grammar.advance(st, BOS);
-        notes.push(BOS, ev);
         logits = model->step(BOS);
         anchor = at;
         generating = true;
@@ -191,8 +193,7 @@ struct Plugin {
         const int budget = std::max(16, (int)(f1 - f0) / 8);
         // tokens until the stream's time reaches a frame of the next block (rounded as frame_of rounds)
         for (int k = 0; generating && k < budget && frame_at(beat_of(notes.step()), b0, f0) < f1 - 0.5; ++k) {
-            int n = notes.pop_offs(notes.step(), ev, NoteStream::MAX_SOUNDING);
-            for (int i = 0; i < n; ++i) emit(ev[i], b0, f0, f1);
+            emit_offs(notes.step(), b0, f0, f1);
             const int tok = sample();
             if (tok < 0 || tok == EOS) {                  // the piece ends: the next one starts on the next beat
                 const double end = std::max(b0, beat_of(notes.step()));
@@ -201,7 +202,7 @@ struct Plugin {
                 continue;
             }
             grammar.advance(st, tok);
-            n = notes.push(tok, ev);
+            const int n = notes.push(tok, ev);
             for (int i = 0; i < n; ++i) emit(ev[i], b0, f0, f1);
             logits = model->step(tok);
         }
@@ -209,8 +210,7 @@ struct Plugin {
         if (generating && notes.sounding()) {
             int64_t last = notes.step();
             while (last > 0 && frame_at(beat_of(last), b0, f0) >= f1 - 0.5) --last;
-            int n = notes.pop_offs(last, ev, NoteStream::MAX_SOUNDING);
-            for (int i = 0; i < n; ++i) emit(ev[i], b0, f0, f1);
+            emit_offs(last, b0, f0, f1);
         }
         beat = b1;
     }
@@ -236,9 +236,7 @@ struct Plugin {
 
     void player_note(bool on, int pitch, int velocity, double at) {
         if (on) {
-            if (generating || feeding) {                  // the player takes over: the model falls silent
-                generating = feeding = false;
-            }
+            generating = feeding = false;                 // the player takes over: the model falls silent
             if (n_phrase == 0) phrase_origin = at;
             if (n_phrase == MAX_PHRASE) {                 // keep the latest notes
                 std::memmove(phrase, phrase + 1, sizeof(PlayedNote) * (MAX_PHRASE - 1));

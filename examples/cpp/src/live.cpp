@@ -12,9 +12,16 @@ NoteStream::NoteStream(const Vocab& v) : v_(v) {
     reset();
 }
 
-void NoteStream::reset() {
-    t_ = 0; n_ = 0; prog_ = 0; pending_ = -1;
+void NoteStream::reset() { n_ = 0; start_piece(); }
+
+void NoteStream::start_piece() {                    // what <BOS> resets: time, program, velocity (sounding notes go on)
+    t_ = 0; prog_ = 0; pending_ = -1;
     vel_ = v_.velocity_value(v_.default_velocity_bin());
+}
+
+NoteEvent NoteStream::off_of(const Voice& v, int64_t at) const {
+    const bool drum = v.key < N_PITCHES;
+    return {at, false, v.key % N_PITCHES, 0, drum ? 0 : (v_.multi ? v.key / N_PITCHES - 1 : 0), drum};
 }
 
 // A note on voice `key` from now to `end`: an off first if that voice still sounds (one note per voice), then the on.
@@ -40,7 +47,7 @@ int NoteStream::start_note(int64_t end, int pitch, int program, bool drum, NoteE
 int NoteStream::push(int tok, NoteEvent* out) {
     if (tok < 0 || tok >= v_.size()) throw Error("token id " + std::to_string(tok) + " is outside 0-" + std::to_string(v_.size() - 1));
     const int VEL = v_.velocity(), DUR = v_.duration();
-    if (tok == BOS) { t_ = 0; pending_ = -1; prog_ = 0; vel_ = v_.velocity_value(v_.default_velocity_bin()); return 0; }
+    if (tok == BOS) { start_piece(); return 0; }
     if (v_.is_shift(tok)) { t_ += tok - TIME_SHIFT + 1; pending_ = -1; return 0; }
     if (tok >= VEL && tok < DUR) { vel_ = v_.velocity_value(tok - VEL + 1); return 0; }
     if (v_.multi && tok >= v_.program() && tok < v_.drum()) { prog_ = tok - v_.program(); return 0; }
@@ -67,9 +74,7 @@ int NoteStream::pop_offs(int64_t until_step, NoteEvent* out, int cap) {
         int e = -1;
         for (int i = 0; i < n_; ++i) if (voices_[i].end <= until_step && (e < 0 || voices_[i].end < voices_[e].end)) e = i;
         if (e < 0) break;
-        const int key = voices_[e].key;
-        const bool drum = key < N_PITCHES;
-        out[k++] = {voices_[e].end, false, key % N_PITCHES, 0, drum ? 0 : (v_.multi ? key / N_PITCHES - 1 : 0), drum};
+        out[k++] = off_of(voices_[e], voices_[e].end);
         voices_[e] = voices_[--n_];
     }
     return k;
@@ -77,12 +82,7 @@ int NoteStream::pop_offs(int64_t until_step, NoteEvent* out, int cap) {
 
 int NoteStream::all_off(NoteEvent* out, int cap) {
     int k = 0;
-    while (n_ > 0 && k < cap) {
-        const int key = voices_[n_ - 1].key;
-        const bool drum = key < N_PITCHES;
-        out[k++] = {t_, false, key % N_PITCHES, 0, drum ? 0 : (v_.multi ? key / N_PITCHES - 1 : 0), drum};
-        --n_;
-    }
+    while (n_ > 0 && k < cap) out[k++] = off_of(voices_[--n_], t_);
     return k;
 }
 

@@ -23,26 +23,27 @@
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 #include <immintrin.h>
 #endif
-#include <type_traits>
 
 namespace muse {
 
 namespace {
 
-// 64-byte aligned float storage (vector loads on cache-line boundaries), allocated once.
-struct Floats {
-    float* p = nullptr;
-    size_t n = 0;
-    Floats() = default;
-    explicit Floats(size_t count) : n(count) {
-        p = static_cast<float*>(std::aligned_alloc(64, ((count * sizeof(float) + 63) / 64) * 64));
+// 64-byte aligned storage (vector loads on cache-line boundaries), zeroed, allocated once.
+template <class T>
+struct Aligned {
+    T* p = nullptr;
+    Aligned() = default;
+    explicit Aligned(size_t count) {
+        const size_t bytes = (count * sizeof(T) + 63) / 64 * 64;
+        p = static_cast<T*>(std::aligned_alloc(64, bytes ? bytes : 64));
         if (!p) throw std::bad_alloc();
-        std::memset(p, 0, ((count * sizeof(float) + 63) / 64) * 64);
+        std::memset(p, 0, bytes);
     }
-    Floats(Floats&& o) noexcept : p(o.p), n(o.n) { o.p = nullptr; o.n = 0; }
-    Floats& operator=(Floats&& o) noexcept { std::swap(p, o.p); std::swap(n, o.n); return *this; }
-    ~Floats() { std::free(p); }
+    Aligned(Aligned&& o) noexcept : p(o.p) { o.p = nullptr; }
+    Aligned& operator=(Aligned&& o) noexcept { std::swap(p, o.p); return *this; }
+    ~Aligned() { std::free(p); }
 };
+using Floats = Aligned<float>;
 
 // Eight floats: one AVX register, two SSE or NEON ones. GCC and Clang vector extensions, so the accumulators below are
 // registers whatever the target (the same loops over a float array were compiled to stack loads and stores), and the
@@ -93,32 +94,26 @@ struct Dense {
 struct DenseQ15 {
     static constexpr int BLOCK = 128;
     int K = 0, N = 0, NP = 0;
-    int8_t* w = nullptr;
+    Aligned<int8_t> w;
     Floats scale, b;
     DenseQ15() = default;
     // blocks of 128 columns, the last one 64 wide when that covers the rest (316 ids: 320 columns computed, not 384)
     static int width(int jb, int np) { return np - jb >= BLOCK ? BLOCK : 64; }
     DenseQ15(const std::vector<int8_t>& q, const std::vector<float>& sc, const std::vector<float>& bias, int k, int n)
-        : K(k), N(n), NP(n % BLOCK && n % BLOCK <= 64 ? (n + 63) / 64 * 64 : (n + BLOCK - 1) / BLOCK * BLOCK), scale(NP), b(NP) {
-        w = static_cast<int8_t*>(std::aligned_alloc(64, ((size_t)NP * K + 63) / 64 * 64));
-        if (!w) throw std::bad_alloc();
-        std::memset(w, 0, (size_t)NP * K);
+        : K(k), N(n), NP(n % BLOCK && n % BLOCK <= 64 ? (n + 63) / 64 * 64 : (n + BLOCK - 1) / BLOCK * BLOCK), w((size_t)NP * k), scale(NP), b(NP) {
         for (int jb = 0; jb < NP; jb += width(jb, NP)) {
             const int W = width(jb, NP);
             for (int p = 0; p < K / 2; ++p)
                 for (int j = 0; j < W && jb + j < N; ++j)
-                    for (int e = 0; e < 2; ++e) w[(size_t)jb * K + (size_t)p * 2 * W + 2 * j + e] = q[(size_t)(2 * p + e) * N + jb + j];
+                    for (int e = 0; e < 2; ++e) w.p[(size_t)jb * K + (size_t)p * 2 * W + 2 * j + e] = q[(size_t)(2 * p + e) * N + jb + j];
         }
         for (int j = 0; j < N; ++j) { scale.p[j] = sc[j] / 32767.0f; b.p[j] = bias[j]; }
     }
-    DenseQ15(DenseQ15&& o) noexcept : K(o.K), N(o.N), NP(o.NP), w(o.w), scale(std::move(o.scale)), b(std::move(o.b)) { o.w = nullptr; }
-    DenseQ15& operator=(DenseQ15&& o) noexcept { K = o.K; N = o.N; NP = o.NP; std::swap(w, o.w); scale = std::move(o.scale); b = std::move(o.b); return *this; }
-    ~DenseQ15() { std::free(w); }
     template <int NV>                                   // one block of 16 * NV columns
     void block(const int32_t* xp, int jb, float* y) const {
         __m512i a[NV];
         for (int v = 0; v < NV; ++v) a[v] = _mm512_setzero_si512();
-        const __m256i* wv = reinterpret_cast<const __m256i*>(w + (size_t)jb * K);
+        const __m256i* wv = reinterpret_cast<const __m256i*>(w.p + (size_t)jb * K);
         for (int p = 0; p < K / 2; ++p, wv += NV) {
             const __m512i x2 = _mm512_set1_epi32(xp[p]);
             for (int v = 0; v < NV; ++v) a[v] = _mm512_dpwssd_epi32(a[v], x2, _mm512_cvtepi8_epi16(_mm256_load_si256(wv + v)));
@@ -136,9 +131,9 @@ struct DenseQ15 {
 
 // x (|x| <= 1) to Q15, n a multiple of 16
 inline void to_q15(const float* x, int16_t* q, int n) {
-    const __m512 s = _mm512_set1_ps(32767.0f), hi = _mm512_set1_ps(32767.0f), lo = _mm512_set1_ps(-32767.0f);
+    const __m512 hi = _mm512_set1_ps(32767.0f), lo = _mm512_set1_ps(-32767.0f);
     for (int i = 0; i < n; i += 16) {
-        __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), s), lo), hi);
+        __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), hi), lo), hi);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(v)));
     }
 }
@@ -172,8 +167,7 @@ struct NativeGru::Impl {
     bool q15 = false;                                // the INT8-weight kernel (else the fp32 one)
     std::vector<DenseQ15> qih, qhh;
     DenseQ15 qout;
-    int16_t* xq = nullptr;                           // the current input in Q15
-    ~Impl() { std::free(xq); }
+    Aligned<int16_t> xq;                             // the current input in Q15
 #endif
 };
 
@@ -212,9 +206,6 @@ Weight weight(const detail::OnnxFile& f, const std::string& path, const std::str
     return w;
 }
 
-// A Dense layer of `w`'s fp32 values (exactly those onnxruntime computes from the file)
-Dense dense(const Weight& w, const std::vector<float>& bias, int k, int n) { return Dense(w.f, bias, k, n); }
-
 std::vector<float> vec(const detail::OnnxFile& f, const std::string& path, const std::string& name, int n) {
     auto it = f.initializers.find(name);
     if (it == f.initializers.end() || it->second.type != detail::OnnxTensor::FLOAT || it->second.count() != (size_t)n)
@@ -252,19 +243,18 @@ NativeGru::NativeGru(const std::string& path, const std::string& expect_sha, boo
             for (int e = 0; e < E; ++e) acc += emb[(size_t)t * E + e] * w_ih0[(size_t)e * 3 * H + j];
             m.xtab.p[(size_t)t * 3 * H + j] = acc + b_ih0[j];
         }
-    m.ih.resize(L); m.hh.resize(L);
     std::vector<Weight> w_ih(L), w_hh(L);
     std::vector<std::vector<float>> b_ih(L), b_hh(L);
     for (int l = 0; l < L; ++l) {
         const std::string s = std::to_string(l);
-        if (l > 0) { w_ih[l] = weight(m.file, path, "w_ih" + s, H, 3 * H); b_ih[l] = vec(m.file, path, "b_ih" + s, 3 * H); m.ih[l] = dense(w_ih[l], b_ih[l], H, 3 * H); }
+        if (l > 0) { w_ih[l] = weight(m.file, path, "w_ih" + s, H, 3 * H); b_ih[l] = vec(m.file, path, "b_ih" + s, 3 * H); }
         w_hh[l] = weight(m.file, path, "w_hh" + s, H, 3 * H); b_hh[l] = vec(m.file, path, "b_hh" + s, 3 * H);
-        m.hh[l] = dense(w_hh[l], b_hh[l], H, 3 * H);
     }
     const Weight w_out = weight(m.file, path, "w_out", H, V);
     const std::vector<float> b_out = vec(m.file, path, "b_out", V);
-    m.out = dense(w_out, b_out, H, V);
+    m.file.initializers.clear();                     // the weights live in the blocks now; keep the metadata
     kernel_ = "fp32";
+    int cols = 0, out_cols = 0;                      // the padded widths of the gates' and the logits' buffers
 #ifdef MUSE_Q15_VNNI
     bool int8 = !exact && H % 16 == 0 && !w_out.q.empty();   // INT8 weights with a scale per column everywhere: the fast kernel
     for (int l = 0; l < L; ++l) int8 = int8 && !w_hh[l].q.empty() && (l == 0 || !w_ih[l].q.empty());
@@ -275,24 +265,24 @@ NativeGru::NativeGru(const std::string& path, const std::string& expect_sha, boo
             m.qhh[l] = DenseQ15(w_hh[l].q, w_hh[l].col_scale, b_hh[l], H, 3 * H);
         }
         m.qout = DenseQ15(w_out.q, w_out.col_scale, b_out, H, V);
-        m.xq = static_cast<int16_t*>(std::aligned_alloc(64, ((size_t)H * 2 + 63) / 64 * 64));
-        if (!m.xq) throw std::bad_alloc();
+        m.xq = Aligned<int16_t>(H);
         m.q15 = true;
         kernel_ = "int8-q15-vnni";
+        cols = m.qhh[0].NP; out_cols = m.qout.NP;
     }
 #else
     (void)exact;
 #endif
-    m.file.initializers.clear();                     // the weights live in the blocks now; keep the metadata
-    const int P = (3 * H + Dense::BLOCK - 1) / Dense::BLOCK * Dense::BLOCK;
-    size_t NL = m.out.NP;
-#ifdef MUSE_Q15_VNNI
-    if (m.q15) NL = std::max<size_t>(NL, m.qout.NP);
-    const int PQ = m.q15 ? (3 * H + DenseQ15::BLOCK - 1) / DenseQ15::BLOCK * DenseQ15::BLOCK : 0;
-#else
-    const int PQ = 0;
-#endif
-    m.h = Floats((size_t)L * H); m.gi = Floats(std::max(P, PQ)); m.gh = Floats(std::max(P, PQ)); m.logits = Floats(NL);
+    if (kernel_ == "fp32") {                         // fp32 blocks only where they run
+        m.ih.resize(L); m.hh.resize(L);
+        for (int l = 0; l < L; ++l) {
+            if (l > 0) m.ih[l] = Dense(w_ih[l].f, b_ih[l], H, 3 * H);
+            m.hh[l] = Dense(w_hh[l].f, b_hh[l], H, 3 * H);
+        }
+        m.out = Dense(w_out.f, b_out, H, V);
+        cols = m.hh[0].NP; out_cols = m.out.NP;
+    }
+    m.h = Floats((size_t)L * H); m.gi = Floats(cols); m.gh = Floats(cols); m.logits = Floats(out_cols);
     reset();
 }
 
@@ -319,8 +309,8 @@ const float* NativeGru::step(int64_t token) {
         float* __restrict h = m.h.p + (size_t)l * H;
 #ifdef MUSE_Q15_VNNI
         if (m.q15) {
-            if (l > 0) { to_q15(h - H, m.xq, H); m.qih[l].apply(m.xq, m.gi.p); x = m.gi.p; }
-            to_q15(h, m.xq, H); m.qhh[l].apply(m.xq, gh);
+            if (l > 0) { to_q15(h - H, m.xq.p, H); m.qih[l].apply(m.xq.p, m.gi.p); x = m.gi.p; }
+            to_q15(h, m.xq.p, H); m.qhh[l].apply(m.xq.p, gh);
         } else
 #endif
         {
@@ -335,7 +325,7 @@ const float* NativeGru::step(int64_t token) {
         }
     }
 #ifdef MUSE_Q15_VNNI
-    if (m.q15) { to_q15(m.h.p + (size_t)(m.L - 1) * H, m.xq, H); m.qout.apply(m.xq, m.logits.p); return m.logits.p; }
+    if (m.q15) { to_q15(m.h.p + (size_t)(m.L - 1) * H, m.xq.p, H); m.qout.apply(m.xq.p, m.logits.p); return m.logits.p; }
 #endif
     m.out.apply(m.h.p + (size_t)(m.L - 1) * H, m.logits.p);
     return m.logits.p;

@@ -260,6 +260,18 @@ void markov_refuses() {
 }
 
 // ------------------------------------------------------------------------------------------ ONNX
+// The largest difference between `m`'s logits, stepping `ids[from..]` from its current state, and the reference rows
+// `ref` (one row of `m.vocab().size()` per id)
+double stream_vs(StepModel& m, const std::vector<int>& ids, const std::vector<float>& ref, size_t from = 0) {
+    const int V = m.vocab().size();
+    double worst = 0;
+    for (size_t i = from; i < ids.size(); ++i) {
+        const float* lg = m.step(ids[i]);
+        for (int k = 0; k < V; ++k) worst = std::max(worst, (double)std::fabs(lg[k] - ref[i * V + k]));
+    }
+    return worst;
+}
+
 void onnx_parity(const std::string& name, double tol, const std::string& suffix = "") {
     const std::string sha = read_vocab_sha256(DIR + "/vocab" + suffix + ".json");
     OnnxStream s(DIR + "/" + name + ".onnx", sha);
@@ -269,21 +281,13 @@ void onnx_parity(const std::string& name, double tol, const std::string& suffix 
     uint32_t rows, cols;
     auto ref = read_matrix<float>("logits_" + name + ".f32", rows, cols);
     CHECK(rows == probe.size() && (int)cols == VOCAB, "reference shape");
-    double worst = 0;
-    for (size_t i = 0; i < probe.size(); ++i) {
-        const float* lg = s.step(probe[i]);
-        for (int k = 0; k < VOCAB; ++k) worst = std::max(worst, (double)std::fabs(lg[k] - ref[i * VOCAB + k]));
-    }
+    const double worst = stream_vs(s, probe, ref);
     CHECK(worst <= tol, name << ": C++ streaming logits differ from Python's by " << worst << " (tolerance " << tol << ")");
     // priming with feed() reaches the same state as stepping
     s.reset();
     std::vector<int64_t> head(probe.begin(), probe.begin() + 100);
     s.feed(head);
-    double worst_feed = 0;
-    for (size_t i = 100; i < probe.size(); ++i) {
-        const float* lg = s.step(probe[i]);
-        for (int k = 0; k < VOCAB; ++k) worst_feed = std::max(worst_feed, (double)std::fabs(lg[k] - ref[i * VOCAB + k]));
-    }
+    const double worst_feed = stream_vs(s, probe, ref, 100);
     CHECK(worst_feed <= std::max(tol, 1e-4), name << ": after feed(), logits differ by " << worst_feed);
     CHECK(s.step_graph() == (name == "gru_w8"), name << (s.step_graph() ? ": steps through its step graph" : ": steps through the file itself"));
     std::cout << name << " (" << s.model_type() << ", " << VOCAB << " ids): max |C++ - Python| over " << probe.size() << " streamed tokens " << worst
@@ -334,11 +338,7 @@ void native_gru(const std::string& suffix) {
         uint32_t rows, cols;
         auto ref = read_matrix<float>("logits_" + name + ".f32", rows, cols);
         CHECK(rows == probe.size() && (int)cols == V, "reference shape");
-        double worst_py = 0;
-        for (size_t i = 0; i < probe.size(); ++i) {
-            const float* lg = n.step(probe[i]);
-            for (int k = 0; k < V; ++k) worst_py = std::max(worst_py, (double)std::fabs(lg[k] - ref[i * V + k]));
-        }
+        const double worst_py = stream_vs(n, probe, ref);
         CHECK(worst_py <= tol, name << " (" << n.kernel() << "): native logits differ from the Python runtime's by " << worst_py);
         double worst = 0; size_t tokens = 0;
         for (const auto& piece : pieces) {

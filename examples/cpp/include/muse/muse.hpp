@@ -343,6 +343,8 @@ public:
 private:
     struct Voice { int64_t end, start; int key; };     // end: INT64_MAX while a performance-mode note waits for its NOTE_OFF
     int start_note(int64_t end, int pitch, int program, bool drum, NoteEvent* out);
+    void start_piece();
+    NoteEvent off_of(const Voice& v, int64_t at) const;
     Vocab v_;
     int64_t t_ = 0, hit_ = 5;
     int vel_ = 64, prog_ = 0, pending_ = -1;        // pending_: a NOTE_ON waiting for its DURATION (duration mode)
