@@ -9,6 +9,7 @@ __all__ = ['QUANTIZATIONS', 'gru_to_onnx', 'gru_step_to_onnx', 'transformer_to_o
 
 # %% ../nbs/05_export.ipynb #98fbab56
 import contextlib, json, logging, os, time
+from functools import partial
 from pathlib import Path
 import numpy as np
 from .config import missing_extra, PATHS, UserError, command, atomic_path, load_config
@@ -100,26 +101,115 @@ def gru_step_to_onnx(m:TinyGRU, opset:int=17)->onnx.ModelProto:
     return _gru_model(nodes, m, _gru_inits(m) + [nh.from_array(np.array([1], np.int64), 'axis1')], 1, opset)
 
 # %% ../nbs/05_export.ipynb #6ad55dbd
-class _TxStep(torch.nn.Module):
-    "MiniTransformer over new tokens given a cache; returns logits and only the new keys and values"
-    def __init__(self, m:MiniTransformer): super().__init__(); self.m = m
-    def forward(self, input_ids, state): return self.m.cached(input_ids, state)
+class _Graph:
+    "Nodes and initializers of a hand-written ONNX graph: `g(op, *inputs)` adds a node and returns its output name(s)"
+    def __init__(self): self.nodes, self.inits = [], []
+    def const(self, a, name:str)->str:
+        self.inits.append(nh.from_array(np.asarray(a), name)); return name
+    def __call__(self, op:str, *ins, outs=1, **attrs):
+        k = len(self.nodes)
+        names = [f'{op}_{k}_{i}' for i in range(outs)] if isinstance(outs, int) else outs
+        self.nodes.append(oh.make_node(op, list(ins), names, name=f'{op}_{k}', **attrs))
+        return names[0] if len(names) == 1 else names
 
-def transformer_to_onnx(m:MiniTransformer, opset:int=17)->onnx.ModelProto:
-    "The transformer's cached step as ONNX, with an empty cache as the default `state`"
-    import io, warnings
-    empty = m.init_state()                                                 # (layers, 2, 1, heads, 0, head_dim + clock)
-    ids, past = torch.zeros(1, 3, dtype=torch.long), torch.zeros(*empty.shape[:4], 5, empty.shape[5])
-    buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter('ignore')
-        torch.onnx.export(_TxStep(m.eval()), (ids, past), buf, dynamo=False, opset_version=opset,
-                          input_names=['input_ids', 'state'], output_names=['logits', 'next_state'],
-                          dynamic_axes={'input_ids': {0: 'batch', 1: 'seq'}, 'state': {2: 'batch', 4: 'cached'},
-                                        'logits': {0: 'batch', 1: 'seq'}, 'next_state': {2: 'batch', 4: 'seq'}})
-    model = onnx.load_from_string(buf.getvalue())
-    model.graph.initializer.append(nh.from_array(empty.numpy(), 'state'))
-    model.producer_name = 'nomad-muse-trainer'
+def _i64(*v): return np.array(v, np.int64)
+
+def _tx_weights(m:MiniTransformer, l:int)->tuple:
+    "Layer `l`'s qkv and output projections, the first laid out for a cache of width head_dim + clock: 1/sqrt(head_dim) folded into the queries, zero columns for the clock"
+    c = m.config; d, H = c['d_model'], c['n_heads']; hd = d // H; w = hd + bool(c['time_buckets'])
+    blk = m.blocks[l]
+    Wqkv = blk.qkv.weight.detach().cpu().numpy().T.reshape(d, 3, H, hd).astype(np.float32).copy()
+    bqkv = blk.qkv.bias.detach().cpu().numpy().reshape(3, H, hd).astype(np.float32).copy()
+    Wqkv[:, 0] /= np.sqrt(hd); bqkv[0] /= np.sqrt(hd)
+    W, b = np.zeros((d, 3, H, w), np.float32), np.zeros((3, H, w), np.float32)
+    W[..., :hd], b[..., :hd] = Wqkv, bqkv
+    return W.reshape(d, -1), b.reshape(-1), blk.proj.weight.detach().cpu().numpy().T.astype(np.float32).copy()
+
+def transformer_to_onnx(m:MiniTransformer, # a trained MiniTransformer
+                        opset:int=17,
+                        step:bool=False, # the step graph: one token a call (`input_ids` (batch, 1))
+                       )->onnx.ModelProto:
+    "The transformer's cached step as ONNX: `input_ids` (batch, seq) after `state` (an empty cache by default) -> logits and the new tokens' keys and values"
+    c = m.config; d, H, L, V, M, TB = c['d_model'], c['n_heads'], c['n_layers'], c['vocab_size'], c['max_context'], c['time_buckets']
+    hd = d // H; w = hd + bool(TB)
+    sd = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in m.state_dict().items()}
+    g = _Graph(); k_ = g.const
+    k_(sd['embed.weight'], 'embed'); k_(sd['embed.weight'].T.copy(), 'head')
+    k_(np.zeros((L, 2, 1, H, 0, w), np.float32), 'state')                        # the default: an empty cache
+    for name, v in [('c0', _i64(0)), ('c1', _i64(1)), ('c2', _i64(2)), ('c4', _i64(4)), ('c5', _i64(5)), ('m1', _i64(-1)),
+                    ('s0', np.array(0, np.int64)), ('s1', np.array(1, np.int64)), ('f0', np.float32(0))]: k_(v, name)
+    shape = g('Shape', 'input_ids')
+    B, n = g('Slice', shape, 'c0', 'c1'), (None if step else g('Slice', shape, 'c1', 'c2'))
+    P = g('Slice', g('Shape', 'state'), 'c4', 'c5')                                 # cached tokens
+    x = g('Reshape', g('Gather', 'embed', 'input_ids'), k_(_i64(-1, d), 'rows'))    # (batch*seq, d_model)
+    slopes = m.slopes.numpy().astype(np.float32)
+    if step:   # ALiBi for keys 0..P back: a slice of a constant table, -inf past max_context - 1 (a host keeps at most that many)
+        back = np.arange(2 * M - 1, -1, -1, dtype=np.float32)
+        table = np.where(back < M, -slopes[:, None] * back, -np.inf).astype(np.float32)[:, None, :]   # (heads, 1, 2M)
+        alibi = g('Slice', k_(table, 'alibi'), g('Sub', k_(_i64(2 * M - 1), 'start'), P), k_(_i64(2 * M), 'end'), 'c2')  # (heads, 1, P+1)
+    else:      # distances of the new tokens (P..P+seq-1) to every key (0..P+seq-1): causal, at most max_context - 1 back
+        Pn = g('Squeeze', g('Add', P, n), 'c0')
+        dist = g('Cast', g('Sub', g('Unsqueeze', g('Range', g('Squeeze', P, 'c0'), Pn, 's1'), 'c1'),
+                                  g('Unsqueeze', g('Range', 's0', Pn, 's1'), 'c0')), to=TP.FLOAT)    # (seq, P+seq)
+        allowed = g('And', g('GreaterOrEqual', dist, 'f0'), g('Less', dist, k_(np.float32(M), 'window')))
+        alibi = g('Where', allowed, g('Mul', g('Unsqueeze', dist, 'c0'), k_(-slopes[:, None, None], 'neg_slopes')),
+                  k_(np.float32(-np.inf), 'ninf'))                                   # (heads, seq, P+seq)
+    past = g('Split', g('Reshape', 'state', g('Concat', k_(_i64(2 * L), 'kv'), B, k_(_i64(H, -1, w), 'hcw'), axis=0)),
+             outs=[f'past{i}' for i in range(2 * L)], axis=0)                      # per layer K, V: (1, batch, heads, P, w)
+    if TB:     # the clock: the cached tokens' times are the keys' last channel; the new tokens' run on from the last
+        k_t = g('Reshape', g('Slice', 'past0', k_(_i64(0, hd), 't0'), k_(_i64(1, w), 't1'), k_(_i64(2, 4), 't_axes')),
+                g('Concat', B, 'm1', axis=0))                                        # (batch, P)
+        last = g('Slice', g('Pad', k_t, k_(_i64(0, 1, 0, 0), 'pad1')), 'm1', k_(_i64(2**62), 'to_end'), 'c1')   # (batch, 1); 0 if empty
+        shifts = g('Gather', k_(m.shift_steps.numpy().astype(np.float32), 'shift_steps'), 'input_ids')
+        q_t = g('Add', last, shifts if step else g('CumSum', shifts, 's1'))          # (batch, seq)
+        all_t = g('Concat', k_t, q_t, axis=1)
+        dt = g('Sub', q_t, all_t) if step else g('Sub', g('Unsqueeze', q_t, 'c2'), g('Unsqueeze', all_t, 'c1'))
+        dt = g('Cast', g('Clip', dt, 'f0', k_(np.float32(TB), 'buckets')), to=TP.INT64)                 # (batch, [seq,] P+seq)
+        tb = g('Gather', k_(sd['time_bias'].transpose(2, 0, 1).copy(), 'time_bias'), dt, axis=0)       # (batch, [seq,] P+seq, layers, heads)
+        if step: tb = g('Unsqueeze', g('Transpose', tb, perm=[2, 0, 3, 1]), k_(_i64(3), 'c3'))
+        else: tb = g('Transpose', tb, perm=[3, 0, 4, 1, 2])                          # (layers, batch, heads, seq, P+seq)
+        bias = g('Split', g('Add', tb, alibi), outs=L, axis=0)                        # per layer (1, batch, heads, seq, P+seq)
+        bias = [bias] if L == 1 else bias
+        clock_cols = np.zeros((3, H, w), np.float32); clock_cols[1:, :, hd] = 1      # the keys' and values' time channel
+        t_cols = g('Mul', g('Reshape', q_t, k_(_i64(-1, 1), 'col')), k_(clock_cols.reshape(1, -1), 'clock_cols'))
+    else: bias = [alibi] * L
+    qkv_shape = k_(_i64(0, 3, H, 1, w), 'qkv_shape') if step else g('Concat', B, n, k_(_i64(3, H, w), 'h3w'), axis=0)
+    split_p = g('Concat', P, 'c1' if step else n, axis=0)
+    new = []
+    for l in range(L):
+        p = f'blocks.{l}.'
+        ln = lambda x, nm: g('LayerNormalization', x, k_(sd[p + nm + '.weight'], f'{nm}_w{l}'), k_(sd[p + nm + '.bias'], f'{nm}_b{l}'), axis=-1, epsilon=1e-5)
+        linear = lambda x, W, b, nm: g('Add', g('MatMul', x, k_(W, f'w_{nm}{l}')), k_(b, f'b_{nm}{l}'))
+        W, b, Wp = _tx_weights(m, l)
+        qkv = linear(ln(x, 'ln1'), W, b, 'qkv')
+        if TB: qkv = g('Add', qkv, t_cols)
+        qkv = g('Transpose', g('Reshape', qkv, qkv_shape), perm=[1, 0, 2, 3, 4] if step else [2, 0, 3, 1, 4])    # (3, batch, heads, seq, w)
+        q, kv = g('Split', qkv, k_(_i64(1, 2), f'q_kv{l}'), outs=2, axis=0)
+        k, v = g('Split', kv, outs=2, axis=0)
+        new.append(kv)
+        Kt = lambda t: g('Transpose', t, perm=[0, 1, 2, 4, 3])
+        scores = g('Add', g('Concat', g('MatMul', q, Kt(past[2 * l])), g('MatMul', q, Kt(k)), axis=-1), bias[l])
+        p_past, p_new = g('Split', g('Softmax', scores, axis=-1), split_p, outs=2, axis=-1)
+        y = g('Add', g('MatMul', p_past, past[2 * l + 1]), g('MatMul', p_new, v))    # (1, batch, heads, seq, w)
+        if TB: y = g('Slice', y, 'c0', k_(_i64(hd), f'hd{l}'), 'm1')                    # the values' times stay out of the output
+        if not step: y = g('Transpose', y, perm=[0, 1, 3, 2, 4])
+        x = g('Add', x, linear(g('Reshape', y, k_(_i64(-1, d), f'heads{l}')), Wp, sd[p + 'proj.bias'], 'proj'))
+        f = linear(ln(x, 'ln2'), sd[p + 'ff.0.weight'].T.copy(), sd[p + 'ff.0.bias'], 'ff1')
+        f = g('Mul', g('Mul', f, g('Add', g('Erf', g('Div', f, k_(np.float32(np.sqrt(2)), f'sqrt2_{l}'))), k_(np.float32(1), f'one{l}'))),
+              k_(np.float32(0.5), f'half{l}'))                                      # GELU (onnxruntime fuses the pattern)
+        x = g('Add', x, linear(f, sd[p + 'ff.2.weight'].T.copy(), sd[p + 'ff.2.bias'], 'ff2'))
+    logits = g('MatMul', g('LayerNormalization', x, k_(sd['ln.weight'], 'ln_w'), k_(sd['ln.bias'], 'ln_b'), axis=-1, epsilon=1e-5), 'head')
+    if step: g('Unsqueeze', logits, 'c1', outs=['logits'])
+    else: g('Reshape', logits, g('Concat', B, n, k_(_i64(V), 'vocab'), axis=0), outs=['logits'])
+    g('Reshape', g('Concat', *new, axis=0), g('Concat', k_(_i64(L, 2), 'l2'), B, k_(_i64(H), 'n_heads'), 'c1' if step else n,
+                                             k_(_i64(w), 'width'), axis=0), outs=['next_state'])
+    seq = 1 if step else 'seq'
+    vi = lambda name, shape: oh.make_tensor_value_info(name, TP.FLOAT, shape)
+    graph = oh.make_graph(g.nodes, 'mini_transformer_step' if step else 'mini_transformer', [oh.make_tensor_value_info('input_ids', TP.INT64, ['batch', seq]),
+                          vi('state', [L, 2, 'batch', H, 'cached', w])], [vi('logits', ['batch', seq, V]), vi('next_state', [L, 2, 'batch', H, seq, w])], g.inits)
+    model = oh.make_model(graph, opset_imports=[oh.make_opsetid('', opset)], producer_name='nomad-muse-trainer')
+    model.ir_version = 8
+    onnx.checker.check_model(model)
     return model
 
 # %% ../nbs/05_export.ipynb #aa247566
@@ -198,6 +288,11 @@ def _quiet_root_logger(level=logging.ERROR):
     try: yield
     finally: root.setLevel(old)
 
+def _small_lookups(model:onnx.ModelProto)->list:
+    "Gather nodes that look up something other than an embedding table (the clock's bias, the time-shift lengths): exact tables that stay float"
+    tables = {t.name for t in model.graph.initializer if len(t.dims) == 2 and np.prod(t.dims) >= 1024}
+    return [n.name for n in model.graph.node if n.op_type == 'Gather' and n.input[0] not in tables]
+
 def quantize_int8(fp32_path, out_path)->dict:
     "Dynamic INT8 quantization of an exported model, written atomically; returns the quantization report"
     from onnxruntime.quantization import quantize_dynamic, QuantType
@@ -209,7 +304,7 @@ def quantize_int8(fp32_path, out_path)->dict:
         onnx.save(bare, str(bare_path))
         with _quiet_root_logger():        # the quantizer logs its progress on the root logger; only for this call
             quantize_dynamic(str(bare_path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=['MatMul', 'Gather'],
-                             extra_options={'EnableSubgraph': True})
+                             extra_options={'EnableSubgraph': True}, nodes_to_exclude=_small_lookups(bare))
         q = _restore_state_input(onnx.load(str(tmp)), fp32)
         rep = {**quantization_report(q), 'scheme': 'dynamic'}
         meta = {p.key: p.value for p in fp32.metadata_props}
@@ -307,7 +402,7 @@ def export_checkpoint(ckpt, # a checkpoint from muse_train
                       quantization:str='weights', # `weights`: INT8 weights, fp32 activations; `dynamic`: onnxruntime's dynamic INT8; `static`: calibrated QDQ (GRU step)
                       dataset=PATHS['dataset'], # static: the prepared dataset whose training pieces calibrate the activations
                      )->dict:
-    "Export a checkpoint to ONNX (and INT8); returns paths, sizes and the quantization report. A GRU also gets its step-only graph, `*_step.onnx`"
+    "Export a checkpoint to ONNX (and INT8); returns paths, sizes and the quantization report. The step-only graph goes beside it as `*_step.onnx`"
     if quantization not in QUANTIZATIONS: raise UserError(f"--quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
     cfg = cfg or load_config()
     tok = MuseTokenizer.from_config(cfg)
@@ -317,22 +412,24 @@ def export_checkpoint(ckpt, # a checkpoint from muse_train
     if quantize and quantization == 'static' and not gru: raise UserError("--quantization static is for the GRU (its step graph); export the transformer with weights or dynamic")
     streams = _calibration(dataset) if quantize and quantization == 'static' else None
     meta = model_metadata(m, tok.vocab, tok.sha256)
-    proto = set_metadata(gru_to_onnx(m) if gru else transformer_to_onnx(m), meta)
+    to_onnx = gru_to_onnx if gru else transformer_to_onnx
+    step_to_onnx = gru_step_to_onnx if gru else partial(transformer_to_onnx, step=True)
+    proto = set_metadata(to_onnx(m), meta)
     out = Path(out)
     fp32_path = _twin(out, '_fp32') if quantize else out
     with atomic_path(fp32_path) as tmp: onnx.save(proto, str(tmp))
     res = {'model_type': m.config['kind'], 'fp32': str(fp32_path), 'fp32_bytes': fp32_path.stat().st_size}
-    if gru:        # the step-only graph: the same weights, one token per call, no Scan (onnxruntime's fastest GRU step)
-        step = set_metadata(gru_step_to_onnx(m), {**meta, 'step_only': '1'})
-        fp32_step = _twin(fp32_path, '_step') if quantize else _twin(out, '_step')
-        with atomic_path(fp32_step) as tmp: onnx.save(step, str(tmp))
-        res.update(fp32_step=str(fp32_step))
+    # the step-only graph: the same weights, one token per call (onnxruntime's fastest step)
+    step = set_metadata(step_to_onnx(m), {**meta, 'step_only': '1'})
+    fp32_step = _twin(fp32_path, '_step') if quantize else _twin(out, '_step')
+    with atomic_path(fp32_step) as tmp: onnx.save(step, str(tmp))
+    res.update(fp32_step=str(fp32_step))
     if quantize:
         if quantization == 'static':             # static QDQ exists for the step graph only: OUT is that graph
             res['quantization'] = _quantize(fp32_step, out, 'static', streams)
         else:
             res['quantization'] = _quantize(fp32_path, out, quantization)
-            if gru: _quantize(fp32_step, _twin(out, '_step'), quantization); res['step'] = str(_twin(out, '_step'))
+            _quantize(fp32_step, _twin(out, '_step'), quantization); res['step'] = str(_twin(out, '_step'))
         res.update(int8=str(out), int8_bytes=out.stat().st_size)
     return res
 

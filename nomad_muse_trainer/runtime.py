@@ -28,7 +28,7 @@ def softmax(z:np.ndarray)->np.ndarray:
 
 # %% ../nbs/07_runtime.ipynb #8468aa2f
 def step_twin(path)->Path:
-    "Where muse_export writes a GRU's step-only graph beside `path`"
+    "Where muse_export writes a model's step-only graph beside `path`"
     p = Path(path); return p.with_name(p.stem + '_step' + p.suffix)
 
 class OnnxModel:
@@ -45,7 +45,7 @@ class OnnxModel:
         if 'vocab_sha256' not in self.meta: raise UserError(f"{p}: no vocab_sha256 in its metadata (not exported by muse_export)")
         check_vocab(self.meta['vocab_sha256'], vocab_sha256, p)
         self.path, self.kind, self.update = p, self.meta['model_type'], self.meta['state_update']
-        self.step_only = self.meta.get('step_only') == '1'       # one token a call (a GRU's step graph)
+        self.step_only = self.meta.get('step_only') == '1'       # one token a call (a step graph)
         self.step_sess = self.sess if self.step_only else None   # single tokens go through the step graph when there is one
         twin = step_twin(p)
         if not self.step_only and twin.is_file():

@@ -3,9 +3,9 @@
 Writes into OUT (the first argument):
   streams_{duration,performance}.seq   real tokenized pieces (and grammar random walks)
   masks_{duration,performance}.u8      the Python grammar's mask after every prefix of those streams
-  gru.onnx gru_int8.onnx tx.onnx       small models, trained for a few hundred steps on the fixtures
+  gru.onnx gru_int8.onnx tx.onnx tx_w8.onnx (+ _step twins)  small models, trained for a few hundred steps on the fixtures
   gru_wrong_vocab.onnx                 gru.onnx with another vocab_sha256
-  logits_{gru,gru_int8,tx}.f32         the Python runtime's logits, one streaming step at a time
+  logits_{gru,gru_int8,gru_w8,tx,tx_w8}.f32  the Python runtime's logits, one streaming step at a time
   probe.seq                            the tokens those logits follow
   baseline.bin, markov_plain.f64, markov_rhythm.f64   a Markov model and its next-token probabilities
   vocab.json, vocab_other.json         the vocabulary (and one with another hash)
@@ -72,8 +72,8 @@ def train_briefly(m, seqs, steps=200, seq_len=64, seed=0):
     return float(loss.detach())
 
 def export(m, tok, path, step=False):
-    "`m` as muse_export writes it (fp32); `step`: a GRU's step-only graph"
-    proto = (gru_step_to_onnx(m) if step else gru_to_onnx(m)) if m.config['kind'] == 'gru' else transformer_to_onnx(m)
+    "`m` as muse_export writes it (fp32); `step`: its step-only graph"
+    proto = (gru_step_to_onnx(m) if step else gru_to_onnx(m)) if m.config['kind'] == 'gru' else transformer_to_onnx(m, step=step)
     set_metadata(proto, {**model_metadata(m, tok.vocab, tok.sha256), 'step_only': '1' if step else '0'})
     onnx.save(proto, str(path))
 
@@ -118,8 +118,9 @@ def main(out):
     tx = MiniTransformer(d_model=64, n_heads=2, n_layers=2, ff_dim=128, max_context=48, time_buckets=64)   # a short window, so the test slides it; with the clock
     train_briefly(tx, train, steps=150)
     with torch.no_grad(): tx.time_bias.add_(torch.randn_like(tx.time_bias))   # a clock that matters, so parity must keep each token's time
-    export(tx, tok, out/'tx.onnx')
-    for name in ('gru', 'gru_int8', 'gru_w8', 'tx'):
+    export(tx, tok, out/'tx.onnx'); quantize_weights(out/'tx.onnx', out/'tx_w8.onnx')
+    export(tx, tok, out/'tx_step_fp32.onnx', step=True); quantize_weights(out/'tx_step_fp32.onnx', out/'tx_w8_step.onnx')   # its step twin
+    for name in ('gru', 'gru_int8', 'gru_w8', 'tx', 'tx_w8'):
         write_matrix(out/f'logits_{name}.f32', stream_logits(out/f'{name}.onnx', probe), np.float32)
 
     wrong = onnx.load(str(out/'gru.onnx'))

@@ -289,7 +289,7 @@ void onnx_parity(const std::string& name, double tol, const std::string& suffix 
     s.feed(head);
     const double worst_feed = stream_vs(s, probe, ref, 100);
     CHECK(worst_feed <= std::max(tol, 1e-4), name << ": after feed(), logits differ by " << worst_feed);
-    CHECK(s.step_graph() == (name == "gru_w8"), name << (s.step_graph() ? ": steps through its step graph" : ": steps through the file itself"));
+    CHECK(s.step_graph() == (name == "gru_w8" || name == "tx_w8"), name << (s.step_graph() ? ": steps through its step graph" : ": steps through the file itself"));
     std::cout << name << " (" << s.model_type() << ", " << VOCAB << " ids): max |C++ - Python| over " << probe.size() << " streamed tokens " << worst
               << "; after priming 100 at once " << worst_feed << (s.step_graph() ? "; steps through the step-only twin" : "") << (s.model_type() == "transformer" ? "; cache " + std::to_string(s.cached()) + " tokens (window slid)" : "") << "\n";
 }
@@ -647,6 +647,7 @@ int main(int argc, char** argv) {
         {"onnx_gru_fp32", [] { onnx_parity("gru", 1e-4); }},
         {"onnx_gru_int8", [] { onnx_parity("gru_int8", 1e-4); }},
         {"onnx_transformer_fp32", [] { onnx_parity("tx", 1e-4); }},
+        {"onnx_transformer_w8", [] { onnx_parity("tx_w8", 1e-4); }},
         {"onnx_gru_bins", [] { onnx_parity("gru_bins", 1e-4, "_bins"); }},
         {"onnx_refuses", onnx_refuses},
         {"allocations", allocations},
