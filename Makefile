@@ -13,7 +13,7 @@ ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test lv2 band band-cpp docs all test test-slow sync-check readme clean
+.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test lv2 band band-cpp zoo docs all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -135,6 +135,27 @@ $(BAND)/eval.json: $(BAND)/band.onnx $(BAND)/baseline.bin $(call src,eval metric
 	muse_eval --dataset $(BAND)/dataset.npz --onnx $< --baseline $(BAND)/baseline.bin --vocab $(BAND)/vocab.json --out $@
 $(BAND)/sample.mid: $(BAND)/band.onnx $(call src,runtime sampling)
 	muse_sample --onnx $< --vocab $(BAND)/vocab.json --out $@ --length 1024 --instruments bass,drums,piano --seed 42
+
+# ---------------------------------------------------------------- the model zoo that ships inside the package
+IRISH     := $(ART)/irish
+IRISH_DIR := data/irish
+
+zoo: export eval $(BAND)/eval.json $(IRISH)/eval.json ## rebuild the model zoo in nomad_muse_trainer/zoo/ (Bach GRU and transformer, Irish tunes, band) with cards from the runs' figures
+	$(PYTHON) tools/build_zoo.py
+
+$(STAMPS)/irish: $(STAMPS)/install $(call src,data)
+	muse_corpus --out $(IRISH_DIR) --name oneills
+	@touch $@
+$(IRISH)/dataset.npz: $(STAMPS)/irish $(CONFIG) $(call src,data tokenizer)
+	muse_prep --midi_dir $(IRISH_DIR) --out $@ --config $(CONFIG)
+$(IRISH)/baseline.bin: $(IRISH)/dataset.npz $(call src,markov baseline metrics)
+	muse_baseline --dataset $< --out $@ --config $(CONFIG)
+$(IRISH)/checkpoints/gru/best.pt: $(IRISH)/dataset.npz $(call src,models train)
+	muse_train --dataset $< --model gru --out_dir $(IRISH)/checkpoints --config $(CONFIG)
+$(IRISH)/muse_quantized.onnx: $(IRISH)/checkpoints/gru/best.pt $(call src,export)
+	muse_export --ckpt $< --out $@ --config $(CONFIG)
+$(IRISH)/eval.json: $(IRISH)/muse_quantized.onnx $(IRISH)/baseline.bin $(call src,eval metrics)
+	muse_eval --dataset $(IRISH)/dataset.npz --onnx $< --baseline $(IRISH)/baseline.bin --out $@
 
 sync-check: $(STAMPS)/install ## nbdev_export, nbdev_clean and make readme must leave the tree unchanged
 	@state() { git status --porcelain --untracked-files=all; git diff | sha1sum; }; \

@@ -40,6 +40,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(),
     include_package_data = True,
+    package_data = {cfg['lib_name']: ['zoo/*/*']},     # the model zoo: each model's ONNX files, vocabulary and card
     install_requires = requirements,
     extras_require=extras,
     dependency_links = cfg.get('dep_links','').split(),

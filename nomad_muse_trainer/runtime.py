@@ -14,6 +14,8 @@ from .config import PATHS, UserError, command, atomic_path
 from .tokenizer import VOCAB_SIZE, MuseTokenizer, bar_of, check_vocab, load_vocab, parse_instruments, plot_piano_roll
 from .sampling import generate, primer_tokens
 from .markov import MarkovModel, load_markov
+from .zoo import zoo_model
+from .audio import render_audio, write_wav
 
 # %% ../nbs/07_runtime.ipynb #28c250d3
 def ort_session(path, threads:int=1):
@@ -122,6 +124,7 @@ def write_sample(ids, out, # tokens and the MIDI path to write
 @command
 def muse_sample(onnx:str=None, # an exported model (.onnx)
                 baseline:str=None, # or the Markov baseline (.bin)
+                model:str=None, # or a pre-trained model of the zoo, by name (muse_zoo lists them)
                 out:str=PATHS['sample'], # the MIDI file to write (its piano roll goes beside it as .png)
                 length:int=256, # tokens to sample
                 temperature:float=None, # sampling temperature (default: the model's sampling_defaults)
@@ -132,24 +135,31 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
                 primer:str=None, # a MIDI file to continue
                 vocab:str=None, # a vocab.json to check the model against (default: artifacts/vocab.json if present)
                 instruments:str=None, # multi-track models: who plays, e.g. 'bass,drums' or 'piano' (GM program numbers or names, drums)
+                wav:str=None, # also render the sample to this WAV file (FluidSynth with a General MIDI soundfont when installed, else a built-in synth)
                ):
-    "Sample a piece from an exported model or the Markov baseline, grammar-constrained, to MIDI and a piano-roll PNG"
-    if bool(onnx) == bool(baseline): raise UserError("give exactly one of --onnx and --baseline")
+    "Sample a piece from an exported model, a zoo model or the Markov baseline, grammar-constrained, to MIDI, a piano-roll PNG and, with --wav, audio"
+    if sum(map(bool, (onnx, baseline, model))) != 1: raise UserError("give exactly one of --model, --onnx and --baseline")
     if length < 1: raise UserError(f"--length must be at least 1, got {length}")
     if temperature is not None and temperature < 0: raise UserError(f"--temperature must be >= 0, got {temperature}")
     if top_p is not None and not 0 < top_p <= 1: raise UserError(f"--top_p must be in (0, 1], got {top_p}")
     if top_k is not None and top_k < 0: raise UserError(f"--top_k must be >= 0, got {top_k}")
     if tempo <= 0: raise UserError(f"--tempo must be positive, got {tempo}")
     if primer and not Path(primer).is_file(): raise UserError(f"primer not found: {primer}")
+    if wav and Path(wav).suffix.lower() != '.wav': raise UserError(f"--wav writes a .wav file, got {wav}")
     parts = parse_instruments(instruments) if instruments else None
-    m = load_runtime(onnx or baseline, expected_vocab(vocab))
+    if model: onnx = str(zoo_model(model)/'model.onnx')                # a zoo model carries its own vocabulary: checked only against --vocab
+    m = load_runtime(onnx or baseline, expected_vocab(vocab) if vocab or not model else None)
     if parts and not m.tokenizer.multi: raise UserError(f"--instruments needs a multi-track model (tracks: multi); {Path(onnx or baseline).name} is a single-stream one")
     if isinstance(m, MarkovModel): m.bar = bar_of(tempo, m.time_shift_ms)      # its rhythm weights follow the bar of --tempo
     tok = m.tokenizer
     ids = generate(m, length, temperature, top_k, top_p, seed, primer, instruments=parts)
-    r = write_sample(ids, out, tok, tempo, f"{Path(onnx or baseline).name}, seed {seed}")
+    r = write_sample(ids, out, tok, tempo, f"{model or Path(onnx or baseline).name}, seed {seed}")
     print(f"{r['tokens']} tokens, {r['notes']} notes, {r['seconds']} s -> {r['midi']}"
           + (f" (+ {Path(r['png']).name})" if r['png'] else " (no piano roll: pip install 'nomad-muse-trainer[plot]' for one)"))
+    if wav:
+        a, info = render_audio(r['midi'])
+        write_wav(wav, a, info['sample_rate'])
+        print(f"audio: {info['seconds']} s -> {wav} (rendered by {info['label']})")
 
 def expected_vocab(vocab)->str:
     "The vocabulary sha256 commands check models against: `vocab`'s, else artifacts/vocab.json's if present, else None (accept the model's)"

@@ -7,6 +7,7 @@ import numpy as np
 import pretty_midi
 
 from nomad_muse_trainer.tokenizer import MuseTokenizer, Grammar, decode_notes, parse_instruments
+from nomad_muse_trainer.zoo import zoo_model
 
 demo, fix = sys.argv[1], Path(sys.argv[2])
 tmp = Path(tempfile.mkdtemp())
@@ -32,9 +33,10 @@ vocab = fix/'vocab.json'
 for name, model_args in (('gru_int8', ['--model', fix/'gru_int8.onnx', '--baseline', fix/'baseline.bin']),
                          ('gru_w8', ['--model', fix/'gru_w8.onnx']),
                          ('markov', ['--baseline', fix/'baseline.bin']),
-                         ('tx', ['--model', fix/'tx.onnx'])):
+                         ('tx', ['--model', fix/'tx.onnx']),
+                         ('zoo_bach', ['--model', zoo_model('bach')/'model.onnx'])):   # the package's own Bach GRU, with its vocab.json
     mid, js, ids_path = tmp/f'{name}.mid', tmp/f'{name}.json', tmp/f'{name}.txt'
-    r = run('--vocab', vocab, *model_args, '--out', mid, '--json', js, '--tokens', ids_path, '--length', 300, '--bench', 2000, '--tempo', 100, '--seed', 3)
+    r = run('--vocab', zoo_model('bach')/'vocab.json' if name == 'zoo_bach' else vocab, *model_args, '--out', mid, '--json', js, '--tokens', ids_path, '--length', 300, '--bench', 2000, '--tempo', 100, '--seed', 3)
     print(r.stdout.strip())
     check(r.returncode == 0, f"{name}: exit 0 ({r.stderr.strip()[:200]})")
     if r.returncode: continue
@@ -46,7 +48,7 @@ for name, model_args in (('gru_int8', ['--model', fix/'gru_int8.onnx', '--baseli
     keys = {'model', 'model_type', 'sampling_us_p50', 'sample'} | ({'step_us_p50', 'step_us_p99', 'steps', 'onnxruntime_version'} if name != 'markov' else set())
     check(keys <= res.keys(), f"{name}: JSON keys {sorted(keys - res.keys()) or 'all present'}")
     if 'step_us_p50' in res: check(0 < res['step_us_p50'] <= res['step_us_p99'] and res['steps'] == 2000, f"{name}: step p50 {res['step_us_p50']} us, p99 {res['step_us_p99']} us")
-    native = name == 'gru_w8'      # an INT8-weight GRU samples with the native step, and --bench times onnxruntime beside it
+    native = name in ('gru_w8', 'zoo_bach')      # an INT8-weight GRU samples with the native step, and --bench times onnxruntime beside it
     check(res.get('runtime') == ('native' if native else 'onnxruntime' if name != 'markov' else None), f"{name}: runtime {res.get('runtime')}")
     if native:
         check(0 < res['ort_step_us_p50'] <= res['ort_step_us_p99'] and abs(res['native_over_ort_p50'] - res['native_step_us_p50'] / res['ort_step_us_p50']) < 1e-2,

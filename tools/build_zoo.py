@@ -1,0 +1,141 @@
+"""Build the model zoo (nomad_muse_trainer/zoo/NAME/) from the artifacts each recipe's pipeline wrote.
+
+    python tools/build_zoo.py [NAME ...]      (make zoo runs the pipelines first, then this)
+
+For each model: copies the INT8 model, its step twin and its vocabulary into the package, and writes the model card
+(card.json, card.md) from what the runs measured: the eval.json of the test split (INT8, fp32, Markov), the musical
+statistics of 8 samples against the real test pieces, the files' sizes and sha256, the weights' fingerprint. For
+`bach` it also runs the card's rebuild check (the recipe on 40 steps) and records the fingerprint the zoo's test
+reproduces. Run from the repository root.
+"""
+import datetime, hashlib, json, os, shutil, subprocess, sys, tempfile
+from pathlib import Path
+import numpy as np
+import onnx, onnxruntime, torch
+from nomad_muse_trainer.data import load_dataset, corpus_license, bach_dataset, HELD_OUT
+from nomad_muse_trainer.eval import music_stats, compare_stats
+from nomad_muse_trainer.export import read_metadata
+from nomad_muse_trainer.runtime import OnnxModel
+from nomad_muse_trainer.sampling import generate
+from nomad_muse_trainer.train import load_checkpoint
+from nomad_muse_trainer.zoo import zoo_dir, card_markdown
+
+def _bach(kind):
+    ckpt = 'gru' if kind == 'gru' else 'transformer'
+    onnx_ = 'artifacts/muse_quantized.onnx' if kind == 'gru' else 'artifacts/muse_quantized_tx.onnx'
+    return {'art': 'artifacts', 'onnx': onnx_, 'eval': 'artifacts/eval.json' if kind == 'gru' else 'artifacts/eval_tx.json',
+            'dataset': 'artifacts/dataset.npz', 'ckpt': f'artifacts/checkpoints/{ckpt}/best.pt', 'corpus': 'bach', 'tracks': 'single',
+            'what': "the Bach chorales in music21's corpus (four voices, about 400)",
+            'license': "public-domain works; the encodings ship with music21 (BSD-3-Clause project; corpus files distributed by permission, see music21/corpus/license.txt)",
+            'commands': ['muse_corpus --out data/midi --name bach', 'muse_prep --midi_dir data/midi --out artifacts/dataset.npz --config config.yaml',
+                         'muse_baseline --dataset artifacts/dataset.npz --out artifacts/baseline.bin --order 5 --config config.yaml',
+                         f'muse_train --dataset artifacts/dataset.npz --model {kind} --config config.yaml --out_dir artifacts/checkpoints',
+                         f'muse_export --ckpt artifacts/checkpoints/{ckpt}/best.pt --out {onnx_} --config config.yaml',
+                         f'muse_eval --dataset artifacts/dataset.npz --onnx {onnx_} --baseline artifacts/baseline.bin --out ' + ('artifacts/eval.json' if kind == 'gru' else 'artifacts/eval_tx.json')]}
+
+RECIPES = {
+    'bach': {**_bach('gru'), 'order': 1, 'title': 'Bach chorales (TinyGRU)',
+             'description': "Four-voice chorales in the style of J. S. Bach, from the project's default pipeline (`make all`): the smallest and fastest model, the one the C++ demo and the LV2 plugin ship with.",
+             'rebuild': True},
+    'bach-transformer': {**_bach('transformer'), 'order': 2, 'title': 'Bach chorales (MiniTransformer)',
+             'description': "The same chorales and data as `bach`, learned by the MiniTransformer with its clock (attention biased by time distance): fewer bits per token than the GRU, about twice the file and a costlier step."},
+    'irish': {'order': 3, 'title': "Irish dance tunes (TinyGRU)", 'art': 'artifacts/irish', 'onnx': 'artifacts/irish/muse_quantized.onnx',
+              'eval': 'artifacts/irish/eval.json', 'dataset': 'artifacts/irish/dataset.npz', 'ckpt': 'artifacts/irish/checkpoints/gru/best.pt',
+              'corpus': 'oneills', 'tracks': 'single', 'what': corpus_license('oneills').split(';')[0],
+              'license': "public domain (O'Neill's Music of Ireland, 1850; the ABC encodings ship with music21)",
+              'description': "Jigs, reels, hornpipes and airs from O'Neill's Music of Ireland (1850): single-line melodies, the default settings, nothing tuned for them.",
+              'commands': ['muse_corpus --out data/irish --name oneills', 'muse_prep --midi_dir data/irish --out artifacts/irish/dataset.npz --config config.yaml',
+                           'muse_baseline --dataset artifacts/irish/dataset.npz --out artifacts/irish/baseline.bin --config config.yaml',
+                           'muse_train --dataset artifacts/irish/dataset.npz --model gru --out_dir artifacts/irish/checkpoints --config config.yaml',
+                           'muse_export --ckpt artifacts/irish/checkpoints/gru/best.pt --out artifacts/irish/muse_quantized.onnx --config config.yaml',
+                           'muse_eval --dataset artifacts/irish/dataset.npz --onnx artifacts/irish/muse_quantized.onnx --baseline artifacts/irish/baseline.bin --out artifacts/irish/eval.json']},
+    'band': {'order': 4, 'title': 'Band: drums, bass and chords (TinyGRU, multi-track)', 'art': 'artifacts/band', 'onnx': 'artifacts/band/band.onnx',
+             'eval': 'artifacts/band/eval.json', 'dataset': 'artifacts/band/dataset.npz', 'ckpt': 'artifacts/band/checkpoints/gru/best.pt',
+             'corpus': 'grooves', 'tracks': 'multi', 'config': 'configs/band.yaml',
+             'what': "accompaniment rendered by Debian's mma from its groove library (drums, bass, chords in many styles)",
+             'license': "rendered from mma's groove library (mma is GPL-2.0-or-later; the grooves are patterns in its library files)",
+             'description': "One stream for a whole band: General MIDI programs and drums, each note tagged with its instrument. `--instruments bass,drums` chooses who plays.",
+             'sampling_note': "Multi-track: `muse_sample --model band --instruments bass,drums,piano` (or any GM names) picks the band.",
+             'commands': ['muse_corpus --name grooves --out data/grooves', 'muse_prep --midi_dir data/grooves --out artifacts/band/dataset.npz --config configs/band.yaml',
+                          'muse_baseline --dataset artifacts/band/dataset.npz --out artifacts/band/baseline.bin --order 5 --config configs/band.yaml',
+                          'muse_train --dataset artifacts/band/dataset.npz --model gru --config configs/band.yaml --out_dir artifacts/band/checkpoints',
+                          'muse_export --ckpt artifacts/band/checkpoints/gru/best.pt --out artifacts/band/band.onnx --config configs/band.yaml',
+                          'muse_eval --dataset artifacts/band/dataset.npz --onnx artifacts/band/band.onnx --baseline artifacts/band/baseline.bin --vocab artifacts/band/vocab.json --out artifacts/band/eval.json']},
+}
+HELD = "music21's Essen `altdeu*` files, Debian's `openttd-openmsx` and `planetblupi-music-midi` (kept to judge the project)"
+N_SAMPLES, N_TOKENS, CHECK_STEPS = 8, 512, 40
+
+def sha(p): return hashlib.sha256(Path(p).read_bytes()).hexdigest()
+def r3(x): return round(float(x), 3)
+
+def stats(om, ds):
+    "compare_stats of N_SAMPLES generated pieces (model defaults) against the real test pieces"
+    tok, real = om.tokenizer, ds['test']
+    gen = [generate(om, N_TOKENS, seed=s, min_length=N_TOKENS // 2) for s in range(N_SAMPLES)]
+    a, b = music_stats(real, ds['bars']['test'], tok=tok), music_stats(gen, tok=tok)
+    return {'samples': N_SAMPLES, 'tokens': N_TOKENS, 'compare': compare_stats(a, b)}
+
+def rebuild_check(r, kind, cfg):
+    "The recipe's training and export on CHECK_STEPS steps, from the shared Bach dataset: the fingerprint the zoo's test must reproduce"
+    ds = bach_dataset('.')                                        # from the repository root: data/midi, data/cache
+    a, b = load_dataset(ds), load_dataset(r['dataset'])
+    for split in ('train', 'val', 'test'):                      # the test's dataset is the recipe's, token for token
+        assert len(a[split]) == len(b[split]) and all(np.array_equal(x, y) for x, y in zip(a[split], b[split])), f"{ds} differs from {r['dataset']} ({split})"
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}     # one thread: the same sums in the same order on any number of cores
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run(['muse_train', '--dataset', str(ds), '--model', kind, '--config', cfg, '--max_steps', str(CHECK_STEPS), '--out_dir', f'{d}/ck'], check=True, capture_output=True, env=env)
+        subprocess.run(['muse_export', '--ckpt', f'{d}/ck/{kind}/best.pt', '--out', f'{d}/m.onnx', '--config', cfg], check=True, capture_output=True)
+        fp = read_metadata(f'{d}/m.onnx')['model_sha256']
+    return {'max_steps': CHECK_STEPS, 'model_sha256': fp, 'torch': torch.__version__, 'threads': 1,
+            'commands': [f'OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 muse_train --dataset artifacts/dataset.npz --model {kind} --config {cfg} --max_steps {CHECK_STEPS} --out_dir /tmp/zoo-check',
+                         f'muse_export --ckpt /tmp/zoo-check/{kind}/best.pt --out /tmp/zoo-check/model.onnx --config {cfg}',
+                         "python -c \"from nomad_muse_trainer.export import read_metadata; print(read_metadata('/tmp/zoo-check/model.onnx')['model_sha256'])\""]}
+
+def build(name):
+    r = RECIPES[name]; cfg = r.get('config', 'config.yaml')
+    src = Path(r['onnx']); twin = src.with_name(src.stem + '_step.onnx')
+    for p in (src, twin, r['eval'], r['dataset'], r['ckpt']):
+        if not Path(p).is_file(): sys.exit(f"error: {p} is missing: run the recipe first ({r['commands'][0]} ...)")
+    meta = read_metadata(src)
+    if read_metadata(twin).get('model_sha256') != meta['model_sha256']: sys.exit(f"error: {twin} is not {src}'s step twin")
+    ck = load_checkpoint(r['ckpt'])
+    paths = load_dataset(r['dataset'])
+    npz = np.load(r['dataset'])
+    held = [str(p) for s in ('train', 'val', 'test') for p in npz[f'{s}_paths'] if Path(str(p)).name.startswith(HELD_OUT)]
+    assert not held, f"held-out files in {r['dataset']}: {held[:3]}"
+    out = zoo_dir()/name; tmp = zoo_dir()/f'.{name}.tmp'
+    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+    shutil.copyfile(src, tmp/'model.onnx'); shutil.copyfile(twin, tmp/'model_step.onnx')
+    for f in tmp.iterdir(): f.chmod(0o644)
+    (tmp/'vocab.json').write_text(json.dumps(json.loads(meta['vocab_json']), indent=1))
+    om = OnnxModel(tmp/'model.onnx')
+    e = json.loads(Path(r['eval']).read_text())['models']
+    models = {'INT8': e['onnx'], 'fp32': e['fp32'], 'Markov': e['baseline']}
+    tc = ck['training']
+    card = {'name': name, 'order': r['order'], 'title': r['title'], 'description': r['description'], 'kind': ck['model_config']['kind'],
+            'tracks': r['tracks'], 'parameters': int(sum(v.numel() for v in ck['model_state'].values())),
+            'vocab_size': om.tokenizer.size, 'tokenizer': f"{meta['tokenizer_mode']} mode, {meta['time_shift_ms']} ms steps" + (', multi-track' if r['tracks'] == 'multi' else ''),
+            'data': {'corpus': r['corpus'], 'what': r['what'], 'license': r['license'],
+                     'pieces': {s: len(paths[s]) for s in ('train', 'val', 'test')}, 'tokens': {s: int(sum(len(x) for x in paths[s])) for s in ('train', 'val', 'test')}},
+            'held_out': HELD,
+            'config': {'model': json.loads(meta['config_json']), 'training': {k: tc[k] for k in ('max_steps', 'batch_size', 'learning_rate', 'seed') if k in tc}, 'file': cfg},
+            'commands': r['commands'],
+            'eval': {'split': 'test', 'models': {k: {'bits_per_token': round(v['bits_per_token'], 4), 'top1': round(v['top_k']['1'], 4)} for k, v in models.items()},
+                     'saving': round(1 - models['INT8']['bits_per_token'] / models['Markov']['bits_per_token'], 4)},
+            'stats': stats(om, paths), 'sampling': json.loads(meta['sampling_defaults']),
+            'model_sha256': meta['model_sha256'], 'vocab_sha256': meta['vocab_sha256'],
+            'built': {'date': datetime.date.today().isoformat(), 'torch': torch.__version__, 'onnxruntime': onnxruntime.__version__, 'threads': ck.get('threads')},
+            'files': {f: {'bytes': (tmp/f).stat().st_size, 'sha256': sha(tmp/f)} for f in ('model.onnx', 'model_step.onnx', 'vocab.json')}}
+    if r.get('sampling_note'): card['sampling_note'] = r['sampling_note']
+    if r.get('rebuild'): card['rebuild_check'] = rebuild_check(r, card['kind'], cfg)
+    (tmp/'card.json').write_text(json.dumps(card, indent=1) + '\n')
+    (tmp/'card.md').write_text(card_markdown(card))
+    shutil.rmtree(out, ignore_errors=True); tmp.rename(out)
+    m = card['eval']['models']
+    print(f"{name}: {card['files']['model.onnx']['bytes'] / 1024:.0f} KB, bits/token INT8 {m['INT8']['bits_per_token']} fp32 {m['fp32']['bits_per_token']} Markov {m['Markov']['bits_per_token']} -> {out}")
+
+if __name__ == '__main__':
+    names = sys.argv[1:] or list(RECIPES)
+    bad = [n for n in names if n not in RECIPES]
+    if bad: sys.exit(f"error: no recipe for {', '.join(bad)} (recipes: {', '.join(RECIPES)})")
+    for n in names: build(n)
