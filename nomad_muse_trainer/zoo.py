@@ -37,6 +37,16 @@ STAT_NAMES = {'pitch_low': 'lowest pitch (mean per piece)', 'pitch_high': 'highe
 def _stat_rows(s:dict)->list:
     return [f"| {STAT_NAMES[k]} | {s[k][0]} | {s[k][1]} |" for k in STAT_NAMES if isinstance(s.get(k), (list, tuple))]
 
+def _sweep_lines(sw:dict)->list:
+    if not sw: return []
+    ts, ps = sorted({r['temperature'] for r in sw['rows']}), sorted({r['top_p'] for r in sw['rows']})
+    d = {(r['temperature'], r['top_p']): r['distance'] for r in sw['rows']}
+    return [f"Those settings were chosen, of the {len(sw['rows'])} below, as the ones whose music is nearest the {sw['split']} split's: "
+            f"{sw['samples']} samples of {sw['tokens']} tokens each, the distance summing the pitch-class total variation, the log "
+            "ratios of note density, polyphony and median inter-onset interval, and the on-grid difference (lower is nearer):", '',
+            '| temperature | ' + ' | '.join(f"top-p {p}" for p in ps) + ' |', '|---|' + '---|' * len(ps),
+            *[f"| {t} | " + ' | '.join(f"{d[(t, p)]:.3f}" for p in ps) + ' |' for t in ts], '']
+
 def card_markdown(card:dict)->str:
     "A model card as Markdown"
     e, d, c = card['eval'], card['data'], card['config']
@@ -58,7 +68,8 @@ def card_markdown(card:dict)->str:
          '| statistic | real (test) | generated |', '|---|---|---|', *_stat_rows(card['stats']['compare']),
          f"| {STAT_NAMES['pitch_class_distance']} | 0 | {card['stats']['compare']['pitch_class_distance']} |", '',
          '## Sampling', '', f"Start from temperature {card['sampling']['temperature']}, top-p {card['sampling']['top_p']}" +
-         (f", top-k {card['sampling']['top_k']}" if card['sampling'].get('top_k') else '') + f". {card.get('sampling_note', '')}".rstrip(), '',
+         (f", top-k {card['sampling']['top_k']}" if card['sampling'].get('top_k') else '') + f" (the model file's defaults). {card.get('sampling_note', '')}".rstrip(), '',
+         *_sweep_lines(card.get('sampling_sweep')),
          '## Fingerprints', '', f"- weights (`model_sha256` metadata): `{card['model_sha256']}`", f"- vocabulary: `{card['vocab_sha256']}`",
          *[f"- `{k}` sha256: `{v['sha256']}`" for k, v in card['files'].items()]]
     if card.get('rebuild_check'):

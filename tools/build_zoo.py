@@ -64,6 +64,8 @@ RECIPES = {
 }
 HELD = "music21's Essen `altdeu*` files, Debian's `openttd-openmsx` and `planetblupi-music-midi` (kept to judge the project)"
 N_SAMPLES, N_TOKENS, CHECK_STEPS = 8, 512, 40
+SWEEP = [(t, p) for t in (0.8, 0.9, 1.0, 1.1, 1.2) for p in (0.9, 0.95, 1.0)]      # temperature x top-p tried for the defaults
+SWEEP_SAMPLES, SWEEP_TOKENS = 16, 384
 
 def sha(p): return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 def r3(x): return round(float(x), 3)
@@ -74,6 +76,29 @@ def stats(om, ds):
     gen = [generate(om, N_TOKENS, seed=s, min_length=N_TOKENS // 2) for s in range(N_SAMPLES)]
     a, b = music_stats(real, ds['bars']['test'], tok=tok), music_stats(gen, tok=tok)
     return {'samples': N_SAMPLES, 'tokens': N_TOKENS, 'compare': compare_stats(a, b)}
+
+def distance(real, gen):
+    "How far generated music's statistics are from real music's: pitch classes (total variation), and the log ratios of note density, polyphony and the median inter-onset interval, and the on-grid share's difference"
+    lr = lambda a, b: abs(float(np.log(max(b, 1e-9) / max(a, 1e-9))))
+    return (0.5 * float(np.abs(real['pitch_classes'] - gen['pitch_classes']).sum()) + lr(real['notes_per_s'], gen['notes_per_s'])
+            + lr(real['polyphony'], gen['polyphony']) + lr(np.median(real['ioi_s']), np.median(gen['ioi_s'])) + abs(real['on_grid'] - gen['on_grid']))
+
+def sweep(om, ds):
+    "The sampling settings whose music is nearest the validation split's (by `distance`), and the whole sweep"
+    tok = om.tokenizer
+    real = music_stats(ds['val'], ds['bars']['val'], tok=tok)
+    rows = []
+    for t, p in SWEEP:
+        gen = [generate(om, SWEEP_TOKENS, temperature=t, top_p=p, seed=100 + s, min_length=SWEEP_TOKENS // 2) for s in range(SWEEP_SAMPLES)]
+        rows.append({'temperature': t, 'top_p': p, 'distance': round(distance(real, music_stats(gen, tok=tok)), 4)})
+    return min(rows, key=lambda r: r['distance']), rows
+
+def set_sampling(path, sampling):
+    "Write `sampling` into a model file's sampling_defaults (the runtimes and the C++ demo sample with them)"
+    m = onnx.load(str(path))
+    for p in m.metadata_props:
+        if p.key == 'sampling_defaults': p.value = json.dumps(sampling)
+    onnx.save(m, str(path))
 
 def rebuild_check(r, kind, cfg):
     "The recipe's training and export on CHECK_STEPS steps, from the shared Bach dataset: the fingerprint the zoo's test must reproduce"
@@ -108,6 +133,9 @@ def build(name):
     shutil.copyfile(src, tmp/'model.onnx'); shutil.copyfile(twin, tmp/'model_step.onnx')
     for f in tmp.iterdir(): f.chmod(0o644)
     (tmp/'vocab.json').write_text(json.dumps(json.loads(meta['vocab_json']), indent=1))
+    best, rows = sweep(OnnxModel(tmp/'model.onnx'), paths)
+    sampling = {**json.loads(meta['sampling_defaults']), 'temperature': best['temperature'], 'top_p': best['top_p']}
+    for f in ('model.onnx', 'model_step.onnx'): set_sampling(tmp/f, sampling)
     om = OnnxModel(tmp/'model.onnx')
     e = json.loads(Path(r['eval']).read_text())['models']
     models = {'INT8': e['onnx'], 'fp32': e['fp32'], 'Markov': e['baseline']}
@@ -122,7 +150,8 @@ def build(name):
             'commands': r['commands'],
             'eval': {'split': 'test', 'models': {k: {'bits_per_token': round(v['bits_per_token'], 4), 'top1': round(v['top_k']['1'], 4)} for k, v in models.items()},
                      'saving': round(1 - models['INT8']['bits_per_token'] / models['Markov']['bits_per_token'], 4)},
-            'stats': stats(om, paths), 'sampling': json.loads(meta['sampling_defaults']),
+            'stats': stats(om, paths), 'sampling': om.sampling,
+            'sampling_sweep': {'split': 'val', 'samples': SWEEP_SAMPLES, 'tokens': SWEEP_TOKENS, 'rows': rows},
             'model_sha256': meta['model_sha256'], 'vocab_sha256': meta['vocab_sha256'],
             'built': {'date': datetime.date.today().isoformat(), 'torch': torch.__version__, 'onnxruntime': onnxruntime.__version__, 'threads': ck.get('threads')},
             'files': {f: {'bytes': (tmp/f).stat().st_size, 'sha256': sha(tmp/f)} for f in ('model.onnx', 'model_step.onnx', 'vocab.json')}}
