@@ -6,8 +6,9 @@
 //             [--instruments bass,drums]      (multi-track models: only these instruments play)
 //             [--runtime auto|native|onnxruntime]
 //
-// --runtime auto (the default) samples a GRU with this library's native step (NativeGru) and anything else through
-// onnxruntime; --bench then times both on the same stream and prints the ratio.
+// --runtime auto (the default) samples with this library's native step where it runs the file (NativeGru,
+// NativeTransformer: INT8 or fp32 weights) and through onnxruntime otherwise; --bench then times both on the same
+// stream and prints the ratio.
 // With only --baseline, the piece comes from the Markov model and onnxruntime is never loaded.
 // A user mistake (missing file, wrong vocabulary, damaged .bin, bad flag) prints one `error:` line and exits 2.
 #include "muse/muse.hpp"
@@ -159,12 +160,18 @@ int run(const Args& a) {
     }
     std::unique_ptr<MarkovModel> markov;
     if (!a.baseline.empty()) markov.reset(new MarkovModel(a.baseline, sha));
-    std::unique_ptr<StepModel> onnx;                 // the model that samples: NativeGru or OnnxStream
+    std::unique_ptr<StepModel> onnx;                 // the model that samples: NativeGru, NativeTransformer or OnnxStream
     if (!a.model.empty()) {
-        if (a.runtime == "native") onnx.reset(new NativeGru(a.model, sha));
-        else onnx = open_model(a.model, sha, a.runtime == "auto", a.ort);
+        onnx = open_model(a.model, sha, a.runtime != "onnxruntime", a.ort);
+        if (a.runtime == "native" && dynamic_cast<OnnxStream*>(onnx.get())) {   // the native class of its kind says why not
+            if (onnx->model_type() == "gru") NativeGru n(a.model, sha); else NativeTransformer n(a.model, sha);
+            throw Error(a.model + ": the native step cannot run this file");
+        }
     }
-    const bool native = dynamic_cast<NativeGru*>(onnx.get()) != nullptr;
+    auto* ng = dynamic_cast<NativeGru*>(onnx.get());
+    auto* nt = dynamic_cast<NativeTransformer*>(onnx.get());
+    const bool native = ng || nt;
+    const std::string kernel = ng ? ng->kernel() : "fp32";
 
     if (onnx) {
         piece = generate(*onnx, grammar, smp, with_flags(onnx->sampling_defaults(), a), a.length, sample_us);
@@ -226,10 +233,9 @@ int run(const Args& a) {
             }
         Timing t = summarize(us[0]);
         auto* os = dynamic_cast<OnnxStream*>(onnx.get());
-        const int64_t cached = os ? os->cached() : 0;
-        auto* ng = dynamic_cast<NativeGru*>(onnx.get());
+        const int64_t cached = os ? os->cached() : nt ? nt->cached() : 0;
         std::printf("%s step, %s (batch 1, 1 thread) over %d steps: p50 %.2f us, p99 %.2f us, mean %.2f us%s\n", onnx->model_type().c_str(),
-                    native ? ("native, kernel " + ng->kernel()).c_str() : "onnxruntime", a.bench, t.p50, t.p99, t.mean,
+                    native ? ("native, kernel " + kernel).c_str() : "onnxruntime", a.bench, t.p50, t.p99, t.mean,
                     onnx->model_type() == "transformer" ? (" (" + std::to_string(cached) + " cached tokens)").c_str() : "");
         js << "  \"steps\": " << a.bench << ",\n  \"step_us_p50\": " << t.p50 << ",\n  \"step_us_p99\": " << t.p99 << ",\n  \"step_us_mean\": " << t.mean << ",\n"
            << "  \"cached_tokens\": " << cached << ",\n";
@@ -237,7 +243,7 @@ int run(const Args& a) {
             Timing o = summarize(us[1]);
             std::printf("%s step, onnxruntime %s, same stream: p50 %.2f us, p99 %.2f us, mean %.2f us; native / onnxruntime p50 %.3f\n",
                         onnx->model_type().c_str(), load_onnxruntime(a.ort).c_str(), o.p50, o.p99, o.mean, t.p50 / o.p50);
-            js << "  \"native_kernel\": \"" << ng->kernel() << "\",\n  \"native_step_us_p50\": " << t.p50 << ",\n  \"native_step_us_p99\": " << t.p99 << ",\n"
+            js << "  \"native_kernel\": \"" << kernel << "\",\n  \"native_step_us_p50\": " << t.p50 << ",\n  \"native_step_us_p99\": " << t.p99 << ",\n"
                << "  \"ort_step_us_p50\": " << o.p50 << ",\n  \"ort_step_us_p99\": " << o.p99 << ",\n  \"ort_step_us_mean\": " << o.mean << ",\n"
                << "  \"native_over_ort_p50\": " << t.p50 / o.p50 << ",\n";
         }

@@ -267,9 +267,11 @@ std::unique_ptr<StepModel> open_model(const std::string& path, const std::string
     if (native) {
         const detail::OnnxFile f = detail::read_onnx(path);
         auto it = f.metadata.find("model_type");
-        const bool gru = it != f.metadata.end() && it->second == "gru";
-        const bool dynamic = f.initializers.count("w_out_quantized") > 0;
+        const bool gru = it != f.metadata.end() && it->second == "gru", tx = it != f.metadata.end() && it->second == "transformer";
+        const bool dynamic = f.initializers.count("w_out_quantized") > 0 || f.initializers.count("head_quantized") > 0;
         if (gru && !dynamic) return std::unique_ptr<StepModel>(new NativeGru(path, expect_sha));
+        if (tx && !dynamic && f.initializers.count("w_qkv0_int8") + f.initializers.count("w_qkv0") > 0)   // written node by node (this version's muse_export)
+            return std::unique_ptr<StepModel>(new NativeTransformer(path, expect_sha));
     }
     return std::unique_ptr<StepModel>(new OnnxStream(path, expect_sha, ort_library));
 }

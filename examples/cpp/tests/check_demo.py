@@ -48,7 +48,7 @@ for name, model_args in (('gru_int8', ['--model', fix/'gru_int8.onnx', '--baseli
     keys = {'model', 'model_type', 'sampling_us_p50', 'sample'} | ({'step_us_p50', 'step_us_p99', 'steps', 'onnxruntime_version'} if name != 'markov' else set())
     check(keys <= res.keys(), f"{name}: JSON keys {sorted(keys - res.keys()) or 'all present'}")
     if 'step_us_p50' in res: check(0 < res['step_us_p50'] <= res['step_us_p99'] and res['steps'] == 2000, f"{name}: step p50 {res['step_us_p50']} us, p99 {res['step_us_p99']} us")
-    native = name in ('gru_w8', 'zoo_bach')      # an INT8-weight GRU samples with the native step, and --bench times onnxruntime beside it
+    native = name in ('gru_w8', 'zoo_bach', 'tx')      # a GRU or transformer file the native step runs (INT8 weights or fp32) samples with the native step, and --bench times onnxruntime beside it
     check(res.get('runtime') == ('native' if native else 'onnxruntime' if name != 'markov' else None), f"{name}: runtime {res.get('runtime')}")
     if native:
         check(0 < res['ort_step_us_p50'] <= res['ort_step_us_p99'] and abs(res['native_over_ort_p50'] - res['native_step_us_p50'] / res['ort_step_us_p50']) < 1e-2,
@@ -86,7 +86,7 @@ run('--vocab', vocab, '--model', fix/'gru_int8.onnx', '--out', tmp/'b.mid', '--t
 check(a.exists() and a.read_text() == b.read_text(), "the same seed samples the same piece")
 
 # the native step and onnxruntime sample the same piece from the same file and seed (their logits agree to ~1e-6)
-for dump, name in ((fix/'gru_w8.onnx', 'gru'), (fix/'gru_band_w8.onnx', 'band')):
+for dump, name in ((fix/'gru_w8.onnx', 'gru'), (fix/'gru_band_w8.onnx', 'band'), (fix/'tx_w8.onnx', 'tx')):
     got = {}
     for rt in ('native', 'onnxruntime'):
         p = tmp/f'{name}_{rt}.txt'
@@ -97,8 +97,6 @@ for dump, name in ((fix/'gru_w8.onnx', 'gru'), (fix/'gru_band_w8.onnx', 'band'))
           f"{name}: --runtime native and --runtime onnxruntime sample the same {len(got['native'].split())} tokens")
 r = run('--vocab', vocab, '--model', fix/'gru_int8.onnx', '--runtime', 'native', '--out', tmp/'x.mid')
 check(r.returncode == 2 and r.stderr.startswith('error:') and '--quantization dynamic' in r.stderr, f"--runtime native on a dynamic INT8 file: {r.stderr.strip()}")
-r = run('--vocab', vocab, '--model', fix/'tx.onnx', '--runtime', 'native', '--out', tmp/'x.mid')
-check(r.returncode == 2 and 'runs the GRU' in r.stderr, f"--runtime native on a transformer: {r.stderr.strip()}")
 
 # user mistakes: one `error:` line, exit 2, nothing written
 trunc = tmp/'trunc.bin'; trunc.write_bytes((fix/'baseline.bin').read_bytes()[:5000])

@@ -272,6 +272,33 @@ double stream_vs(StepModel& m, const std::vector<int>& ids, const std::vector<fl
     return worst;
 }
 
+// Allocations (operator new) while `m` steps `n` tokens of `ids`, cycled
+size_t allocations_in_steps(StepModel& m, const std::vector<int>& ids, int n) {
+    size_t allocs = 0;
+    for (int i = 0; i < n; ++i) {
+        g_allocs = 0; g_count_allocs = true;
+        m.step(ids[i % ids.size()]);
+        g_count_allocs = false; allocs += g_allocs;
+    }
+    return allocs;
+}
+
+// The largest logit difference between two models stepping the same pieces (each up to its <EOS>, from reset)
+double worst_between(StepModel& a, StepModel& b, const std::vector<std::vector<int>>& pieces, size_t& tokens) {
+    const int V = a.vocab().size();
+    double worst = 0;
+    for (const auto& piece : pieces) {
+        a.reset(); b.reset();
+        for (int t : piece) {
+            if (t == EOS) break;
+            const float* x = a.step(t); const float* y = b.step(t);
+            for (int k = 0; k < V; ++k) worst = std::max(worst, (double)std::fabs(x[k] - y[k]));
+            ++tokens;
+        }
+    }
+    return worst;
+}
+
 void onnx_parity(const std::string& name, double tol, const std::string& suffix = "") {
     const std::string sha = read_vocab_sha256(DIR + "/vocab" + suffix + ".json");
     OnnxStream s(DIR + "/" + name + ".onnx", sha);
@@ -340,16 +367,8 @@ void native_gru(const std::string& suffix) {
         CHECK(rows == probe.size() && (int)cols == V, "reference shape");
         const double worst_py = stream_vs(n, probe, ref);
         CHECK(worst_py <= tol, name << " (" << n.kernel() << "): native logits differ from the Python runtime's by " << worst_py);
-        double worst = 0; size_t tokens = 0;
-        for (const auto& piece : pieces) {
-            n.reset(); o.reset();
-            for (int t : piece) {
-                if (t == EOS) break;
-                const float* a = n.step(t); const float* b = o.step(t);
-                for (int k = 0; k < V; ++k) worst = std::max(worst, (double)std::fabs(a[k] - b[k]));
-                ++tokens;
-            }
-        }
+        size_t tokens = 0;
+        const double worst = worst_between(n, o, pieces, tokens);
         CHECK(tokens > 1000 && worst <= tol, name << " (" << n.kernel() << "): native vs onnxruntime " << worst << " over " << tokens << " tokens");
         n.reset();
         std::vector<int64_t> head(probe.begin(), probe.begin() + 100);
@@ -359,12 +378,7 @@ void native_gru(const std::string& suffix) {
         const float* lg = nullptr;
         for (int64_t t : head) lg = n.step(t);
         CHECK(std::equal(a.begin(), a.end(), lg), name << ": feed() reaches the state stepping does");
-        size_t allocs = 0;
-        for (int i = 0; i < 500; ++i) {
-            g_allocs = 0; g_count_allocs = true;
-            n.step(probe[i % probe.size()]);
-            g_count_allocs = false; allocs += g_allocs;
-        }
+        const size_t allocs = allocations_in_steps(n, probe, 500);
         CHECK(allocs == 0, name << ": the native step allocated " << allocs << " times in 500 steps");
         std::cout << name << " (" << n.weights() << " weights, kernel " << n.kernel() << ", " << V << " ids, " << n.layers() << "x" << n.hidden() << "): native vs Python "
                   << worst_py << " over " << probe.size() << " tokens; native vs onnxruntime (C++) " << worst << " over " << tokens
@@ -394,6 +408,40 @@ void native_gru(const std::string& suffix) {
     CHECK(dynamic_cast<NativeGru*>(open_model(DIR + "/gru_w8.onnx", sha).get()) != nullptr, "open_model runs an INT8-weight GRU natively");
     CHECK(dynamic_cast<OnnxStream*>(open_model(DIR + "/gru_int8.onnx", sha).get()) != nullptr, "and a dynamic one through onnxruntime");
     CHECK(dynamic_cast<OnnxStream*>(open_model(DIR + "/gru_w8.onnx", sha, false).get()) != nullptr, "and any file through onnxruntime when asked");
+}
+
+// NativeTransformer against the Python runtime's logits (through onnxruntime) and the C++ OnnxStream, on the fixture
+// transformer whose window (47 tokens) slides many times; fp32 and INT8-weight files.
+void native_transformer() {
+    const std::string sha = read_vocab_sha256(DIR + "/vocab.json");
+    auto probe = read_seqs("probe.seq")[0];
+    auto pieces = read_seqs("streams_duration.seq");
+    for (const std::string name : {"tx", "tx_w8"}) {
+        NativeTransformer n(DIR + "/" + name + ".onnx", sha);
+        OnnxStream o(DIR + "/" + name + ".onnx", sha);
+        const int V = n.vocab().size();
+        uint32_t rows, cols;
+        auto ref = read_matrix<float>("logits_" + name + ".f32", rows, cols);
+        const double worst_py = stream_vs(n, probe, ref);
+        CHECK(worst_py <= 1e-4, name << ": native logits differ from the Python runtime's by " << worst_py);
+        CHECK(n.cached() == 47, name << ": the cache holds max_context - 1 tokens after " << probe.size() << " (" << n.cached() << ")");
+        size_t tokens = 0;
+        const double worst = worst_between(n, o, pieces, tokens);
+        CHECK(tokens > 1000 && worst <= 1e-4, name << ": native vs onnxruntime " << worst << " over " << tokens << " tokens");
+        n.reset();
+        std::vector<int64_t> head(probe.begin(), probe.begin() + 100);
+        const double worst_feed = (n.feed(head), stream_vs(n, probe, ref, 100));
+        CHECK(worst_feed <= 1e-4, name << ": after feed(), logits differ by " << worst_feed);
+        const size_t allocs = allocations_in_steps(n, probe, 500);
+        CHECK(allocs == 0, name << ": the native step allocated " << allocs << " times in 500 steps");
+        std::cout << name << " (transformer, " << V << " ids): native vs Python " << worst_py << " over " << probe.size() << " tokens; vs onnxruntime (C++) "
+                  << worst << " over " << tokens << " tokens of " << pieces.size() << " pieces, window sliding; after feed " << worst_feed << "; 0 allocations per step\n";
+    }
+    std::string e = error_of([&] { NativeTransformer n(DIR + "/gru_w8.onnx", sha); });
+    CHECK(e.find("runs the transformer") != std::string::npos, "a GRU is refused, got '" << e << "'");
+    NativeTransformer n(DIR + "/tx_w8.onnx", sha);
+    e = error_of([&] { n.step(316); });
+    CHECK(e.find("outside") != std::string::npos, "a bad token id, got '" << e << "'");
 }
 
 // Allocations per step after warm-up: none in this library (grammar, sampler, Markov stream, the GRU's
@@ -648,6 +696,7 @@ int main(int argc, char** argv) {
         {"onnx_gru_int8", [] { onnx_parity("gru_int8", 1e-4); }},
         {"onnx_transformer_fp32", [] { onnx_parity("tx", 1e-4); }},
         {"onnx_transformer_w8", [] { onnx_parity("tx_w8", 1e-4); }},
+        {"native_transformer", native_transformer},
         {"onnx_gru_bins", [] { onnx_parity("gru_bins", 1e-4, "_bins"); }},
         {"onnx_refuses", onnx_refuses},
         {"allocations", allocations},

@@ -253,8 +253,34 @@ private:
     SamplingParams defaults_;
 };
 
-// A StepModel for `path`: NativeGru where it can run the file (a GRU with INT8 or fp32 weights) and `native` is set,
-// OnnxStream otherwise.
+// The transformer computed by this library, without onnxruntime: for hosts that want the better model on their own
+// thread with no runtime. Reads the weights from the exported file (INT8 weights or fp32; dynamic INT8 is refused) and
+// keeps the cache in rings of max_context - 1 tokens made once, so the window slides without moving memory and a step
+// allocates nothing. Logits match onnxruntime's on the same file (ctest native_transformer).
+class NativeTransformer : public StepModel {
+public:
+    explicit NativeTransformer(const std::string& model_path, const std::string& expect_sha = "");
+    ~NativeTransformer() override;
+    NativeTransformer(const NativeTransformer&) = delete;
+    NativeTransformer& operator=(const NativeTransformer&) = delete;
+    std::string metadata(const std::string& key) const;   // "" if absent
+    const std::string& model_type() const override { return kind_; }
+    const Vocab& vocab() const override { return vocab_; }
+    SamplingParams sampling_defaults() const override { return defaults_; }
+    void reset() override;
+    const float* step(int64_t token) override;      // no allocation, no lock
+    const float* feed(const std::vector<int64_t>& ids) override;
+    int64_t cached() const;                         // tokens in the cache (at most max_context - 1)
+private:
+    struct Impl;
+    std::unique_ptr<Impl> p_;
+    std::string kind_ = "transformer";
+    Vocab vocab_;
+    SamplingParams defaults_;
+};
+
+// A StepModel for `path`: NativeGru or NativeTransformer where they can run the file (INT8 or fp32 weights, written by
+// this version's muse_export) and `native` is set, OnnxStream otherwise.
 std::unique_ptr<StepModel> open_model(const std::string& path, const std::string& expect_sha = "", bool native = true,
                                       const std::string& ort_library = "");
 

@@ -1,0 +1,213 @@
+// NativeTransformer: the exported MiniTransformer's step computed here, without onnxruntime (see muse.hpp).
+//
+// The file's graph (nbs/05_export.ipynb, transformer_to_onnx) is, per new token t at position P after P cached ones:
+//   x = embed[t];  its time q_t = (time of the last cached token) + shift_steps[t]          (the clock, time_buckets > 0)
+//   per layer l:   h = LN1(x);  [q | k | v] = h W_qkv + b   (queries already scaled by 1/sqrt(head_dim))
+//                  per head:    s_j = q.K_j - slope * (P - j) + time_bias[min(q_t - t_j, buckets)][l][head]   (j <= P; j = P: the new key)
+//                               y = softmax(s) [V; v]
+//                  x += y W_proj + b_proj;  x += GELU(LN2(x) W_ff1 + b_ff1) W_ff2 + b_ff2
+//   logits = LN(x) W_head
+// The cache holds each layer's and head's keys and values and each token's time, in rings of max_context - 1 entries,
+// so a step allocates nothing and slides the window without moving memory. Weights are what onnxruntime computes from
+// the file (float(int8) * scale, or the fp32 values), in the same blocked products as NativeGru's fp32 kernel.
+#include "detail.hpp"
+#include "native_kernels.hpp"
+#include "muse/muse.hpp"
+
+#include <cmath>
+#include <cstring>
+
+namespace muse {
+
+using namespace native;
+
+struct NativeTransformer::Impl {
+    int V = 0, D = 0, H = 0, L = 0, F = 0, M = 0, TB = 0, HD = 0, W = 0, CAP = 0;
+    detail::OnnxFile file;
+    std::vector<float> embed, shift, time_bias, slopes;           // [V][D], [V], [TB+1][L][H], [H]
+    std::vector<std::vector<float>> ln1w, ln1b, ln2w, ln2b;
+    std::vector<float> lnw, lnb;
+    std::vector<Dense> qkv, proj, ff1, ff2;
+    Dense head;
+    Floats K, Vc, T;                                  // keys [L][H][HD][CAP] (one row per dimension: scores are row updates), values [L][H][CAP][HD], times [CAP]
+    Floats x, h, q, y, f, s, logits, back;           // back: each slot's distance to the new token
+    Aligned<int32_t> bucket;                          // each slot's clock bucket (its time distance, capped)
+    int count = 0, start = 0;                          // cached tokens, the ring's oldest slot
+    float last_t = 0.0f;
+};
+
+namespace {
+void layer_norm(const float* x, const float* w, const float* b, float* out, int n) {
+    float mean = 0.0f, var = 0.0f;
+    for (int i = 0; i < n; ++i) mean += x[i];
+    mean /= n;
+    for (int i = 0; i < n; ++i) { const float d = x[i] - mean; var += d * d; }
+    const float inv = 1.0f / std::sqrt(var / n + 1e-5f);
+    for (int i = 0; i < n; ++i) out[i] = (x[i] - mean) * inv * w[i] + b[i];
+}
+
+// erf(x) to about 1.5e-7 (Abramowitz and Stegun 7.1.26, with exp_poly): branch-free, so GELU's loop vectorizes
+inline float erf_poly(float x) {
+    const float ax = x < 0 ? -x : x;
+    const float t = 1.0f / (1.0f + 0.3275911f * ax);
+    const float y = 1.0f - (((((1.061405429f * t - 1.453152027f) * t) + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t * exp_poly(-ax * ax);
+    return x < 0 ? -y : y;
+}
+
+float dot(const float* __restrict a, const float* __restrict b, int n) {    // n a multiple of 8
+    f8 acc = {};
+    for (int i = 0; i < n; i += 8) {
+        f8 va, vb;
+        std::memcpy(&va, a + i, 32); std::memcpy(&vb, b + i, 32);
+        acc += va * vb;
+    }
+    float r = 0.0f;
+    for (int k = 0; k < 8; ++k) r += acc[k];
+    return r;
+}
+
+std::vector<float> floats(const detail::OnnxFile& f, const std::string& path, const std::string& name, size_t n) {
+    auto it = f.initializers.find(name);
+    if (it == f.initializers.end() || it->second.type != detail::OnnxTensor::FLOAT || it->second.count() != n)
+        throw Error(path + ": no float tensor " + name + " of " + std::to_string(n) + " values (export it again with this version's muse_export)");
+    std::vector<float> v(n);
+    std::memcpy(v.data(), it->second.raw.data(), 4 * n);
+    return v;
+}
+}  // namespace
+
+NativeTransformer::NativeTransformer(const std::string& path, const std::string& expect_sha) : p_(new Impl) {
+    auto& m = *p_;
+    m.file = detail::read_onnx(path);
+    const auto& meta = m.file.metadata;
+    auto get = [&](const std::string& k) { auto it = meta.find(k); return it == meta.end() ? std::string() : it->second; };
+    const detail::ModelInfo info = detail::model_info(get, path, expect_sha);
+    if (info.kind != "transformer") throw Error(path + ": a " + (info.kind.empty() ? std::string("model of no type") : info.kind) + "; NativeTransformer runs the transformer");
+    if (m.file.initializers.count("w_qkv0_quantized") || m.file.initializers.count("head_quantized"))
+        throw Error(path + ": written with --quantization dynamic, whose activations only onnxruntime computes; export with the default (INT8 weights) for the native step");
+    vocab_ = info.vocab;
+    defaults_ = info.defaults;
+    const std::string cfg = get("config_json");
+    auto num = [&](const char* k) { return (int)detail::json_number(cfg, k, 0); };
+    m.V = vocab_.size(); m.D = num("d_model"); m.H = num("n_heads"); m.L = num("n_layers"); m.F = num("ff_dim");
+    m.M = num("max_context"); m.TB = num("time_buckets");
+    if (m.D < 8 || m.H < 1 || m.D % m.H || (m.D / m.H) % 8 || m.L < 1 || m.F < 1 || m.M < 2 || num("vocab_size") != m.V)
+        throw Error(path + ": its config_json does not describe a transformer this step runs (head size a multiple of 8)");
+    m.HD = m.D / m.H; m.W = m.HD + (m.TB > 0); m.CAP = m.M - 1;
+    const int D = m.D, H = m.H, L = m.L, F = m.F, W = m.W, HD = m.HD;
+    m.embed = weight(m.file, path, "embed", m.V, D).f;
+    m.head = Dense(weight(m.file, path, "head", D, m.V).f, std::vector<float>(m.V, 0.0f), D, m.V);
+    m.lnw = floats(m.file, path, "ln_w", D); m.lnb = floats(m.file, path, "ln_b", D);
+    for (int l = 0; l < L; ++l) {
+        const std::string s = std::to_string(l);
+        m.ln1w.push_back(floats(m.file, path, "ln1_w" + s, D)); m.ln1b.push_back(floats(m.file, path, "ln1_b" + s, D));
+        m.ln2w.push_back(floats(m.file, path, "ln2_w" + s, D)); m.ln2b.push_back(floats(m.file, path, "ln2_b" + s, D));
+        m.qkv.emplace_back(weight(m.file, path, "w_qkv" + s, D, 3 * H * W).f, floats(m.file, path, "b_qkv" + s, 3 * H * W), D, 3 * H * W);
+        m.proj.emplace_back(weight(m.file, path, "w_proj" + s, D, D).f, floats(m.file, path, "b_proj" + s, D), D, D);
+        m.ff1.emplace_back(weight(m.file, path, "w_ff1" + s, D, F).f, floats(m.file, path, "b_ff1" + s, F), D, F);
+        m.ff2.emplace_back(weight(m.file, path, "w_ff2" + s, F, D).f, floats(m.file, path, "b_ff2" + s, D), F, D);
+    }
+    if (m.TB) {
+        m.time_bias = floats(m.file, path, "time_bias", (size_t)(m.TB + 1) * L * H);
+        m.shift = floats(m.file, path, "shift_steps", m.V);
+    }
+    for (int i = 0; i < H; ++i) m.slopes.push_back((float)std::pow(2.0, -8.0 * (i + 1) / H));   // ALiBi's, as alibi_slopes computes them
+    m.file.initializers.clear();
+    m.K = Floats((size_t)L * H * m.CAP * HD); m.Vc = Floats((size_t)L * H * m.CAP * HD); m.T = Floats(m.CAP);
+    m.x = Floats(D); m.h = Floats(D); m.q = Floats(m.qkv[0].NP); m.y = Floats(D); m.f = Floats(m.ff1[0].NP);
+    m.s = Floats(m.M); m.logits = Floats(m.head.NP); m.back = Floats(m.CAP); m.bucket = Aligned<int32_t>(m.CAP);
+    reset();
+}
+
+NativeTransformer::~NativeTransformer() = default;
+
+std::string NativeTransformer::metadata(const std::string& key) const {
+    auto it = p_->file.metadata.find(key);
+    return it == p_->file.metadata.end() ? std::string() : it->second;
+}
+
+int64_t NativeTransformer::cached() const { return p_->count; }
+
+void NativeTransformer::reset() { p_->count = 0; p_->start = 0; p_->last_t = 0.0f; }
+
+const float* NativeTransformer::step(int64_t token) {
+    auto& m = *p_;
+    if (token < 0 || token >= m.V) throw Error("token id " + std::to_string(token) + " is outside 0-" + std::to_string(m.V - 1));
+    const int D = m.D, H = m.H, HD = m.HD, W = m.W, P = m.count, CAP = m.CAP;
+    const float qt = m.TB ? m.last_t + m.shift[token] : 0.0f;
+    std::memcpy(m.x.p, m.embed.data() + (size_t)token * D, 4 * (size_t)D);
+    const int slot = (m.start + P) % CAP;             // where this token's keys go (the oldest, when the ring is full)
+    for (int j = 0; j < P; ++j) {                     // the same for every layer and head: distances back, clock buckets
+        m.back.p[j] = (float)(P - (j >= m.start ? j - m.start : j + CAP - m.start));
+        float dt = qt - m.T.p[j];
+        m.bucket.p[j] = (int32_t)(dt < 0 ? 0 : (dt > m.TB ? (float)m.TB : dt));
+    }
+    for (int l = 0; l < m.L; ++l) {
+        layer_norm(m.x.p, m.ln1w[l].data(), m.ln1b[l].data(), m.h.p, D);
+        m.qkv[l].apply(m.h.p, m.q.p);                  // [3][H][W]
+        for (int hh = 0; hh < H; ++hh) {
+            const float* q = m.q.p + (size_t)hh * W;
+            const float* kn = m.q.p + (size_t)(H + hh) * W;
+            const float* vn = m.q.p + (size_t)(2 * H + hh) * W;
+            const float* Kt = m.K.p + ((size_t)l * H + hh) * HD * CAP;
+            const float* Vv = m.Vc.p + ((size_t)l * H + hh) * CAP * HD;
+            const float slope = m.slopes[hh];
+            const float* tb = m.TB ? m.time_bias.data() + (size_t)l * H + hh : nullptr;   // [bucket][L][H]
+            const size_t tstride = (size_t)m.L * H;
+            // scores over the ring's slots in storage order (softmax and the weighted sum do not care about order);
+            // a slot's distance back is P - its logical index
+            float* __restrict s = m.s.p;
+            for (int j = 0; j < P; ++j) s[j] = 0.0f;
+            for (int d = 0; d < HD; ++d) {
+                const float qd = q[d];
+                const float* __restrict kr = Kt + (size_t)d * CAP;
+                for (int j = 0; j < P; ++j) s[j] += qd * kr[j];
+            }
+            for (int j = 0; j < P; ++j) s[j] -= slope * m.back.p[j];
+            if (tb) for (int j = 0; j < P; ++j) s[j] += tb[(size_t)m.bucket.p[j] * tstride];
+            s[P] = dot(q, kn, HD) + (tb ? tb[0] : 0.0f);
+            float mx = s[P];
+            for (int j = 0; j < P; ++j) mx = s[j] > mx ? s[j] : mx;
+            for (int j = 0; j <= P; ++j) s[j] = exp_poly(s[j] - mx);
+            f8 acc = {};
+            int j8 = 0;
+            for (; j8 + 8 <= P + 1; j8 += 8) { f8 v; std::memcpy(&v, s + j8, 32); acc += v; }
+            float sum = 0.0f;
+            for (int k = 0; k < 8; ++k) sum += acc[k];
+            for (; j8 <= P; ++j8) sum += s[j8];
+            const float inv = 1.0f / sum;
+            float* __restrict y = m.y.p + (size_t)hh * HD;
+            for (int d = 0; d < HD; ++d) y[d] = s[P] * vn[d];
+            for (int j = 0; j < P; ++j) {
+                const float pj = s[j];
+                const float* __restrict v = Vv + (size_t)j * HD;
+                for (int d = 0; d < HD; ++d) y[d] += pj * v[d];
+            }
+            for (int d = 0; d < HD; ++d) y[d] *= inv;
+        }
+        m.proj[l].apply(m.y.p, m.h.p);
+        for (int i = 0; i < D; ++i) m.x.p[i] += m.h.p[i];
+        layer_norm(m.x.p, m.ln2w[l].data(), m.ln2b[l].data(), m.h.p, D);
+        m.ff1[l].apply(m.h.p, m.f.p);
+        for (int i = 0; i < m.F; ++i) m.f.p[i] = 0.5f * m.f.p[i] * (1.0f + erf_poly(m.f.p[i] * 0.70710678118654752f));
+        m.ff2[l].apply(m.f.p, m.h.p);
+        for (int i = 0; i < D; ++i) m.x.p[i] += m.h.p[i];
+        for (int hh = 0; hh < H; ++hh) {             // this token's keys and values join the cache
+            float* kt = m.K.p + ((size_t)l * H + hh) * HD * CAP + slot;
+            for (int d = 0; d < HD; ++d) kt[(size_t)d * CAP] = m.q.p[(size_t)(H + hh) * W + d];
+            std::memcpy(m.Vc.p + (((size_t)l * H + hh) * CAP + slot) * HD, m.q.p + (size_t)(2 * H + hh) * W, 4 * (size_t)HD);
+        }
+    }
+    m.T.p[slot] = qt;
+    m.last_t = qt;
+    if (P < CAP) ++m.count; else m.start = m.start + 1 == CAP ? 0 : m.start + 1;
+    layer_norm(m.x.p, m.lnw.data(), m.lnb.data(), m.h.p, D);
+    m.head.apply(m.h.p, m.logits.p);
+    return m.logits.p;
+}
+
+const float* NativeTransformer::feed(const std::vector<int64_t>& ids) {
+    return feed_steps(*this, ids, p_->V);
+}
+
+}  // namespace muse
