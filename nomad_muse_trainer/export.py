@@ -175,6 +175,8 @@ def transformer_to_onnx(m:MiniTransformer, # a trained MiniTransformer
     else: bias = [alibi] * L
     qkv_shape = k_(_i64(0, 3, H, 1, w), 'qkv_shape') if step else g('Concat', B, n, k_(_i64(3, H, w), 'h3w'), axis=0)
     split_p = g('Concat', P, 'c1' if step else n, axis=0)
+    for name, v in [('q_kv', _i64(1, 2)), ('head_dim', _i64(hd)), ('heads_out', _i64(-1, d)),
+                    ('sqrt2', np.float32(np.sqrt(2))), ('one', np.float32(1)), ('half', np.float32(0.5))]: k_(v, name)
     new = []
     for l in range(L):
         p = f'blocks.{l}.'
@@ -184,19 +186,18 @@ def transformer_to_onnx(m:MiniTransformer, # a trained MiniTransformer
         qkv = linear(ln(x, 'ln1'), W, b, 'qkv')
         if TB: qkv = g('Add', qkv, t_cols)
         qkv = g('Transpose', g('Reshape', qkv, qkv_shape), perm=[1, 0, 2, 3, 4] if step else [2, 0, 3, 1, 4])    # (3, batch, heads, seq, w)
-        q, kv = g('Split', qkv, k_(_i64(1, 2), f'q_kv{l}'), outs=2, axis=0)
+        q, kv = g('Split', qkv, 'q_kv', outs=2, axis=0)
         k, v = g('Split', kv, outs=2, axis=0)
         new.append(kv)
         Kt = lambda t: g('Transpose', t, perm=[0, 1, 2, 4, 3])
         scores = g('Add', g('Concat', g('MatMul', q, Kt(past[2 * l])), g('MatMul', q, Kt(k)), axis=-1), bias[l])
         p_past, p_new = g('Split', g('Softmax', scores, axis=-1), split_p, outs=2, axis=-1)
         y = g('Add', g('MatMul', p_past, past[2 * l + 1]), g('MatMul', p_new, v))    # (1, batch, heads, seq, w)
-        if TB: y = g('Slice', y, 'c0', k_(_i64(hd), f'hd{l}'), 'm1')                    # the values' times stay out of the output
+        if TB: y = g('Slice', y, 'c0', 'head_dim', 'm1')                    # the values' times stay out of the output
         if not step: y = g('Transpose', y, perm=[0, 1, 3, 2, 4])
-        x = g('Add', x, linear(g('Reshape', y, k_(_i64(-1, d), f'heads{l}')), Wp, sd[p + 'proj.bias'], 'proj'))
+        x = g('Add', x, linear(g('Reshape', y, 'heads_out'), Wp, sd[p + 'proj.bias'], 'proj'))
         f = linear(ln(x, 'ln2'), sd[p + 'ff.0.weight'].T.copy(), sd[p + 'ff.0.bias'], 'ff1')
-        f = g('Mul', g('Mul', f, g('Add', g('Erf', g('Div', f, k_(np.float32(np.sqrt(2)), f'sqrt2_{l}'))), k_(np.float32(1), f'one{l}'))),
-              k_(np.float32(0.5), f'half{l}'))                                      # GELU (onnxruntime fuses the pattern)
+        f = g('Mul', g('Mul', f, g('Add', g('Erf', g('Div', f, 'sqrt2')), 'one')), 'half')   # GELU (onnxruntime fuses the pattern)
         x = g('Add', x, linear(f, sd[p + 'ff.2.weight'].T.copy(), sd[p + 'ff.2.bias'], 'ff2'))
     logits = g('MatMul', g('LayerNormalization', x, k_(sd['ln.weight'], 'ln_w'), k_(sd['ln.bias'], 'ln_b'), axis=-1, epsilon=1e-5), 'head')
     if step: g('Unsqueeze', logits, 'c1', outs=['logits'])

@@ -109,13 +109,10 @@ struct NativeGru::Impl {
 NativeGru::NativeGru(const std::string& path, const std::string& expect_sha, bool exact) : p_(new Impl) {
     auto& m = *p_;
     m.file = detail::read_onnx(path);
-    const auto& meta = m.file.metadata;
-    auto get = [&](const std::string& k) { auto it = meta.find(k); return it == meta.end() ? std::string() : it->second; };
-    const detail::ModelInfo info = detail::model_info(get, path, expect_sha);
-    if (info.kind != "gru") throw Error(path + ": a " + (info.kind.empty() ? std::string("model of no type") : info.kind) + "; the native step runs the GRU (use OnnxStream)");
+    const detail::ModelInfo info = native_info(m.file, path, expect_sha, "gru", "the native step runs the GRU (use OnnxStream)");
     vocab_ = info.vocab;
     defaults_ = info.defaults;
-    const std::string cfg = get("config_json");
+    const std::string cfg = meta(m.file, "config_json");
     m.L = (int)detail::json_number(cfg, "layers", 0);
     m.H = (int)detail::json_number(cfg, "hidden", 0);
     m.V = vocab_.size();
@@ -178,10 +175,7 @@ NativeGru::NativeGru(const std::string& path, const std::string& expect_sha, boo
 
 NativeGru::~NativeGru() = default;
 
-std::string NativeGru::metadata(const std::string& key) const {
-    auto it = p_->file.metadata.find(key);
-    return it == p_->file.metadata.end() ? std::string() : it->second;
-}
+std::string NativeGru::metadata(const std::string& key) const { return meta(p_->file, key); }
 
 int NativeGru::layers() const { return p_->L; }
 int NativeGru::hidden() const { return p_->H; }

@@ -112,13 +112,28 @@ inline Weight weight(const detail::OnnxFile& f, const std::string& path, const s
     return w;
 }
 
-inline std::vector<float> vec(const detail::OnnxFile& f, const std::string& path, const std::string& name, int n) {
+inline std::vector<float> vec(const detail::OnnxFile& f, const std::string& path, const std::string& name, size_t n) {
     auto it = f.initializers.find(name);
-    if (it == f.initializers.end() || it->second.type != detail::OnnxTensor::FLOAT || it->second.count() != (size_t)n)
-        throw Error(path + ": no float [" + std::to_string(n) + "] tensor " + name + " (not a model exported by muse_export)");
+    if (it == f.initializers.end() || it->second.type != detail::OnnxTensor::FLOAT || it->second.count() != n)
+        throw Error(path + ": no float [" + std::to_string(n) + "] tensor " + name + " (not a model exported by this version's muse_export)");
     std::vector<float> v(n);
-    std::memcpy(v.data(), it->second.raw.data(), 4 * (size_t)n);
+    std::memcpy(v.data(), it->second.raw.data(), 4 * n);
     return v;
+}
+
+// A metadata value of `f` ("" if absent)
+inline std::string meta(const detail::OnnxFile& f, const std::string& key) {
+    auto it = f.metadata.find(key);
+    return it == f.metadata.end() ? std::string() : it->second;
+}
+
+// What a native model's file says of itself (checked against `expect_sha`), refusing a model of another kind than `kind`
+// with `why` ("the native step runs the GRU (use OnnxStream)")
+inline detail::ModelInfo native_info(const detail::OnnxFile& f, const std::string& path, const std::string& expect_sha,
+                                     const std::string& kind, const std::string& why) {
+    const detail::ModelInfo info = detail::model_info([&](const std::string& k) { return meta(f, k); }, path, expect_sha);
+    if (info.kind != kind) throw Error(path + ": a " + (info.kind.empty() ? std::string("model of no type") : info.kind) + "; " + why);
+    return info;
 }
 
 // A native model's feed(): every id checked first (nothing is stepped on a bad one), then stepped one by one

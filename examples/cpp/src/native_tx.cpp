@@ -66,28 +66,17 @@ float dot(const float* __restrict a, const float* __restrict b, int n) {    // n
     return r;
 }
 
-std::vector<float> floats(const detail::OnnxFile& f, const std::string& path, const std::string& name, size_t n) {
-    auto it = f.initializers.find(name);
-    if (it == f.initializers.end() || it->second.type != detail::OnnxTensor::FLOAT || it->second.count() != n)
-        throw Error(path + ": no float tensor " + name + " of " + std::to_string(n) + " values (export it again with this version's muse_export)");
-    std::vector<float> v(n);
-    std::memcpy(v.data(), it->second.raw.data(), 4 * n);
-    return v;
-}
 }  // namespace
 
 NativeTransformer::NativeTransformer(const std::string& path, const std::string& expect_sha) : p_(new Impl) {
     auto& m = *p_;
     m.file = detail::read_onnx(path);
-    const auto& meta = m.file.metadata;
-    auto get = [&](const std::string& k) { auto it = meta.find(k); return it == meta.end() ? std::string() : it->second; };
-    const detail::ModelInfo info = detail::model_info(get, path, expect_sha);
-    if (info.kind != "transformer") throw Error(path + ": a " + (info.kind.empty() ? std::string("model of no type") : info.kind) + "; NativeTransformer runs the transformer");
+    const detail::ModelInfo info = native_info(m.file, path, expect_sha, "transformer", "NativeTransformer runs the transformer");
     if (m.file.initializers.count("w_qkv0_quantized") || m.file.initializers.count("head_quantized"))
         throw Error(path + ": written with --quantization dynamic, whose activations only onnxruntime computes; export with the default (INT8 weights) for the native step");
     vocab_ = info.vocab;
     defaults_ = info.defaults;
-    const std::string cfg = get("config_json");
+    const std::string cfg = meta(m.file, "config_json");
     auto num = [&](const char* k) { return (int)detail::json_number(cfg, k, 0); };
     m.V = vocab_.size(); m.D = num("d_model"); m.H = num("n_heads"); m.L = num("n_layers"); m.F = num("ff_dim");
     m.M = num("max_context"); m.TB = num("time_buckets");
@@ -97,19 +86,19 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
     const int D = m.D, H = m.H, L = m.L, F = m.F, W = m.W, HD = m.HD;
     m.embed = weight(m.file, path, "embed", m.V, D).f;
     m.head = Dense(weight(m.file, path, "head", D, m.V).f, std::vector<float>(m.V, 0.0f), D, m.V);
-    m.lnw = floats(m.file, path, "ln_w", D); m.lnb = floats(m.file, path, "ln_b", D);
+    m.lnw = vec(m.file, path, "ln_w", D); m.lnb = vec(m.file, path, "ln_b", D);
     for (int l = 0; l < L; ++l) {
         const std::string s = std::to_string(l);
-        m.ln1w.push_back(floats(m.file, path, "ln1_w" + s, D)); m.ln1b.push_back(floats(m.file, path, "ln1_b" + s, D));
-        m.ln2w.push_back(floats(m.file, path, "ln2_w" + s, D)); m.ln2b.push_back(floats(m.file, path, "ln2_b" + s, D));
-        m.qkv.emplace_back(weight(m.file, path, "w_qkv" + s, D, 3 * H * W).f, floats(m.file, path, "b_qkv" + s, 3 * H * W), D, 3 * H * W);
-        m.proj.emplace_back(weight(m.file, path, "w_proj" + s, D, D).f, floats(m.file, path, "b_proj" + s, D), D, D);
-        m.ff1.emplace_back(weight(m.file, path, "w_ff1" + s, D, F).f, floats(m.file, path, "b_ff1" + s, F), D, F);
-        m.ff2.emplace_back(weight(m.file, path, "w_ff2" + s, F, D).f, floats(m.file, path, "b_ff2" + s, D), F, D);
+        m.ln1w.push_back(vec(m.file, path, "ln1_w" + s, D)); m.ln1b.push_back(vec(m.file, path, "ln1_b" + s, D));
+        m.ln2w.push_back(vec(m.file, path, "ln2_w" + s, D)); m.ln2b.push_back(vec(m.file, path, "ln2_b" + s, D));
+        m.qkv.emplace_back(weight(m.file, path, "w_qkv" + s, D, 3 * H * W).f, vec(m.file, path, "b_qkv" + s, 3 * H * W), D, 3 * H * W);
+        m.proj.emplace_back(weight(m.file, path, "w_proj" + s, D, D).f, vec(m.file, path, "b_proj" + s, D), D, D);
+        m.ff1.emplace_back(weight(m.file, path, "w_ff1" + s, D, F).f, vec(m.file, path, "b_ff1" + s, F), D, F);
+        m.ff2.emplace_back(weight(m.file, path, "w_ff2" + s, F, D).f, vec(m.file, path, "b_ff2" + s, D), F, D);
     }
     if (m.TB) {
-        m.time_bias = floats(m.file, path, "time_bias", (size_t)(m.TB + 1) * L * H);
-        m.shift = floats(m.file, path, "shift_steps", m.V);
+        m.time_bias = vec(m.file, path, "time_bias", (size_t)(m.TB + 1) * L * H);
+        m.shift = vec(m.file, path, "shift_steps", m.V);
     }
     for (int i = 0; i < H; ++i) m.slopes.push_back((float)std::pow(2.0, -8.0 * (i + 1) / H));   // ALiBi's, as alibi_slopes computes them
     m.file.initializers.clear();
@@ -121,10 +110,7 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
 
 NativeTransformer::~NativeTransformer() = default;
 
-std::string NativeTransformer::metadata(const std::string& key) const {
-    auto it = p_->file.metadata.find(key);
-    return it == p_->file.metadata.end() ? std::string() : it->second;
-}
+std::string NativeTransformer::metadata(const std::string& key) const { return meta(p_->file, key); }
 
 int64_t NativeTransformer::cached() const { return p_->count; }
 
