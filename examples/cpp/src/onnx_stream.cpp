@@ -11,6 +11,11 @@
 //    max_context - 1 tokens. The cache lives in one buffer of full capacity, laid out exactly as the
 //    `state` input [layers, 2, 1, heads, cached, head_dim] for the current `cached`, with one tensor
 //    view made per possible length up front; appending moves each (layer, k/v, head) block in place.
+//  - a transformer's ring step twin (X_step.onnx, state_update "ring", written by muse_export): the cache is one ring
+//    per layer for keys [1, heads, width, slots] (stored by dimension) and one for values [1, heads, slots, width],
+//    bound once as `past_key.L`/`past_value.L` with `position`; a step writes the new token's keys and values
+//    (next_state) into slot position % slots and nothing else moves. Priming (many tokens) runs the main file with
+//    the rings laid out as its `state`.
 #define ORT_API_MANUAL_INIT
 #include <onnxruntime_cxx_api.h>
 #undef ORT_API_MANUAL_INIT
@@ -78,6 +83,25 @@ struct OrtHandles {
     std::vector<Ort::Value> state_in;               // GRU: 2 (one per buffer); transformer: window+1 views (one per length)
     std::vector<Ort::Value> state_out;              // GRU: 2
     std::vector<Ort::IoBinding> bind;               // GRU: 2, state buffer b in and 1-b out, bound once
+    // transformer with a ring step graph
+    Ort::Session* ring = nullptr;                   // the session that reads the rings (the twin, or the file itself)
+    int64_t layers = 0, heads = 0, width = 0, slots = 0, position = 0;
+    int64_t pos_buf[1] = {0};
+    std::vector<std::vector<float>> keys, values;   // per layer: [heads][width][slots], [heads][slots][width]
+    std::vector<float> new_kv;                      // next_state: [layers][2][heads][width]
+    std::vector<Ort::Value> ring_vals;
+    Ort::IoBinding ring_bind{nullptr};
+    void ring_write(const float* kv, int64_t m, int64_t i) {   // token i of m in next_state-like kv -> slot (position + i) % slots
+        const int64_t s = (position + i) % slots;
+        for (int64_t l = 0; l < layers; ++l)
+            for (int64_t hh = 0; hh < heads; ++hh) {
+                const float* k = kv + (((l * 2 + 0) * heads + hh) * m + i) * width;
+                const float* v = kv + (((l * 2 + 1) * heads + hh) * m + i) * width;
+                float* K = keys[l].data() + hh * width * slots + s;
+                for (int64_t c = 0; c < width; ++c) K[c * slots] = k[c];
+                std::memcpy(values[l].data() + (hh * slots + s) * width, v, sizeof(float) * width);
+            }
+    }
     const char* in_names[2] = {"input_ids", "state"};
     const char* out_names[2] = {"logits", "next_state"};
 };
@@ -106,8 +130,10 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
                 Ort::AllocatorWithDefaultOptions alloc;
                 auto meta = s.GetModelMetadata();
                 auto get = [&](const char* k) { auto v = meta.LookupCustomMetadataMapAllocated(k, alloc); return v ? std::string(v.get()) : std::string(); };
-                if (get("step_only") == "1" && get("model_sha256") == metadata("model_sha256") && get("vocab_sha256") == metadata("vocab_sha256"))
+                if (get("step_only") == "1" && get("model_sha256") == metadata("model_sha256") && get("vocab_sha256") == metadata("vocab_sha256")) {
                     h.step_session = std::move(s);
+                    if (get("state_update") == "ring") { h.ring = &h.step_session; h.slots = std::atoll(get("ring_slots").c_str()); }
+                }
             } catch (const Ort::Exception&) {}      // an unreadable twin is not used
         }
     } catch (const Ort::Exception& e) {
@@ -120,6 +146,7 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
     defaults_ = info.defaults;
     update_ = metadata("state_update");
     const int VOCAB = vocab_.size();
+    if (update_ == "ring" && h.step_only) { h.ring = &h.session; h.slots = std::atoll(metadata("ring_slots").c_str()); update_ = "append"; }
     if (update_ != "replace" && update_ != "append") throw Error(model_path + ": unknown state_update '" + update_ + "'");
 
     auto dims = json_list(metadata("state_shape"));
@@ -169,6 +196,29 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
         }
         shape[h.cached_axis] = 1;
         h.out_state = Ort::Value::CreateTensor<float>(h.mem, h.state_buf[1].data(), h.state_buf[1].size(), shape.data(), shape.size());
+        if (h.ring) {
+            if (h.slots < 1 || h.state_shape.size() != 6) throw Error(model_path + ": a ring step graph needs ring_slots and a 6-axis state_shape");
+            h.layers = h.state_shape[0]; h.heads = h.state_shape[3]; h.width = h.state_shape[5];
+            h.ring_bind = Ort::IoBinding(*h.ring);
+            const int64_t pshape[1] = {1}, kshape[4] = {1, h.heads, h.width, h.slots}, vshape[4] = {1, h.heads, h.slots, h.width};
+            const int64_t nshape[6] = {h.layers, 2, 1, h.heads, 1, h.width};
+            h.new_kv.assign(h.layers * 2 * h.heads * h.width, 0.0f);
+            h.ring_vals.push_back(Ort::Value::CreateTensor<int64_t>(h.mem, h.pos_buf, 1, pshape, 1));
+            h.ring_vals.push_back(Ort::Value::CreateTensor<float>(h.mem, h.new_kv.data(), h.new_kv.size(), nshape, 6));
+            h.ring_bind.BindInput("input_ids", h.ids);
+            h.ring_bind.BindInput("position", h.ring_vals[0]);
+            h.ring_bind.BindOutput("logits", h.logits);
+            h.ring_bind.BindOutput("next_state", h.ring_vals[1]);
+            const int64_t n = h.heads * h.width * h.slots;
+            h.keys.assign(h.layers, std::vector<float>(n, 0.0f));
+            h.values.assign(h.layers, std::vector<float>(n, 0.0f));
+            for (int64_t l = 0; l < h.layers; ++l) {
+                h.ring_vals.push_back(Ort::Value::CreateTensor<float>(h.mem, h.keys[l].data(), n, kshape, 4));
+                h.ring_bind.BindInput(("past_key." + std::to_string(l)).c_str(), h.ring_vals.back());
+                h.ring_vals.push_back(Ort::Value::CreateTensor<float>(h.mem, h.values[l].data(), n, vshape, 4));
+                h.ring_bind.BindInput(("past_value." + std::to_string(l)).c_str(), h.ring_vals.back());
+            }
+        }
     }
     reset();
 }
@@ -176,6 +226,8 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
 OnnxStream::~OnnxStream() = default;
 
 bool OnnxStream::step_graph() const { return h_->step_only || (bool)h_->step_session; }
+
+bool OnnxStream::ring_graph() const { return h_->ring != nullptr; }
 
 std::string OnnxStream::metadata(const std::string& key) const {
     Ort::AllocatorWithDefaultOptions alloc;
@@ -189,6 +241,9 @@ void OnnxStream::reset() {
     cached_ = 0;
     std::fill(h.state_buf[0].begin(), h.state_buf[0].end(), 0.0f);
     std::fill(h.state_buf[1].begin(), h.state_buf[1].end(), 0.0f);
+    h.position = 0;
+    for (auto& k : h.keys) std::fill(k.begin(), k.end(), 0.0f);
+    for (auto& v : h.values) std::fill(v.begin(), v.end(), 0.0f);
 }
 
 const float* OnnxStream::step(int64_t token) {
@@ -199,6 +254,14 @@ const float* OnnxStream::step(int64_t token) {
         // Ort::Session::Run takes arrays of Values; ours are made once, so move them in and back out.
         (h.step_session ? h.step_session : h.session).Run(h.run, h.bind[h.cur]);   // inputs and outputs bound once to our buffers
         h.cur = 1 - h.cur;
+        return h.logits_buf.data();
+    }
+    if (h.ring) {                                   // the ring graph: bound once, one slot written
+        h.pos_buf[0] = h.position;
+        h.ring->Run(h.run, h.ring_bind);
+        h.ring_write(h.new_kv.data(), 1, 0);
+        ++h.position;
+        cached_ = std::min(h.position, h.slots);
         return h.logits_buf.data();
     }
     Ort::Value inputs[2] = {std::move(h.ids), std::move(h.state_in[cached_])};
@@ -231,6 +294,28 @@ const float* OnnxStream::feed(const std::vector<int64_t>& ids) {
     for (int64_t t : ids) if (t < 0 || t >= VOCAB) throw Error("token id " + std::to_string(t) + " is outside 0-" + std::to_string(VOCAB - 1));
     auto& h = *h_;
     if (h.step_only) { const float* lg = nullptr; for (int64_t t : ids) lg = step(t); return lg; }
+    if (h.ring) {                                   // the main graph, from the rings laid out as its state (oldest first)
+        const int64_t m = (int64_t)ids.size(), n = std::min(h.position, h.slots);
+        std::vector<float> lin(h.layers * 2 * h.heads * n * h.width + 1);
+        for (int64_t l = 0; l < h.layers; ++l)
+            for (int64_t hh = 0; hh < h.heads; ++hh)
+                for (int64_t j = 0; j < n; ++j) {
+                    const int64_t s = (h.position - n + j) % h.slots;
+                    float* k = lin.data() + (((l * 2 + 0) * h.heads + hh) * n + j) * h.width;
+                    for (int64_t c = 0; c < h.width; ++c) k[c] = h.keys[l][(hh * h.width + c) * h.slots + s];
+                    std::memcpy(lin.data() + (((l * 2 + 1) * h.heads + hh) * n + j) * h.width, h.values[l].data() + (hh * h.slots + s) * h.width, sizeof(float) * h.width);
+                }
+        const int64_t ishape[2] = {1, m}, sshape[6] = {h.layers, 2, 1, h.heads, n, h.width};
+        std::vector<int64_t> idv(ids);
+        Ort::Value inputs[2] = {Ort::Value::CreateTensor<int64_t>(h.mem, idv.data(), m, ishape, 2),
+                                Ort::Value::CreateTensor<float>(h.mem, lin.data(), lin.size() - 1, sshape, 6)};
+        auto out = h.session.Run(h.run, h.in_names, inputs, 2, h.out_names, 2);
+        std::memcpy(h.logits_buf.data(), out[0].GetTensorData<float>() + (m - 1) * VOCAB, sizeof(float) * VOCAB);
+        for (int64_t i = std::max<int64_t>(0, m - h.slots); i < m; ++i) h.ring_write(out[1].GetTensorData<float>(), m, i);
+        h.position += m;
+        cached_ = std::min(h.position, h.slots);
+        return h.logits_buf.data();
+    }
     const int64_t m = (int64_t)ids.size();
     const int64_t ishape[2] = {1, m};
     std::vector<int64_t> idv(ids);

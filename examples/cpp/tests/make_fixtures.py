@@ -33,7 +33,7 @@ import onnx
 from nomad_muse_trainer.tokenizer import MuseTokenizer, Grammar, decode_notes, parse_instruments, random_walk
 from nomad_muse_trainer.markov import fit_markov
 from nomad_muse_trainer.models import TinyGRU, MiniTransformer
-from nomad_muse_trainer.export import gru_to_onnx, gru_step_to_onnx, transformer_to_onnx, model_metadata, set_metadata, quantize_int8, quantize_weights
+from nomad_muse_trainer.export import gru_to_onnx, gru_step_to_onnx, transformer_to_onnx, transformer_ring_step, model_metadata, set_metadata, quantize_int8, quantize_weights
 from nomad_muse_trainer.runtime import OnnxModel
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -71,10 +71,13 @@ def train_briefly(m, seqs, steps=200, seq_len=64, seed=0):
     m.eval()
     return float(loss.detach())
 
-def export(m, tok, path, step=False):
-    "`m` as muse_export writes it (fp32); `step`: its step-only graph"
-    proto = (gru_step_to_onnx(m) if step else gru_to_onnx(m)) if m.config['kind'] == 'gru' else transformer_to_onnx(m, step=step)
-    set_metadata(proto, {**model_metadata(m, tok.vocab, tok.sha256), 'step_only': '1' if step else '0'})
+def export(m, tok, path, step=False, weights='fp32'):
+    "`m` as muse_export writes it (fp32); `step`: its step-only graph (a transformer's: the ring step, `weights` as muse_export's INT8 twin)"
+    gru, ring = m.config['kind'] == 'gru', {}
+    if gru: proto = gru_step_to_onnx(m) if step else gru_to_onnx(m)
+    elif step: proto, ring = transformer_ring_step(m, weights), {'state_update': 'ring', 'ring_slots': str(m.config['max_context'] - 1)}
+    else: proto = transformer_to_onnx(m)
+    set_metadata(proto, {**model_metadata(m, tok.vocab, tok.sha256), 'step_only': '1' if step else '0', **ring})
     onnx.save(proto, str(path))
 
 def stream_logits(path, ids):
@@ -119,7 +122,7 @@ def main(out):
     train_briefly(tx, train, steps=150)
     with torch.no_grad(): tx.time_bias.add_(torch.randn_like(tx.time_bias))   # a clock that matters, so parity must keep each token's time
     export(tx, tok, out/'tx.onnx'); quantize_weights(out/'tx.onnx', out/'tx_w8.onnx')
-    export(tx, tok, out/'tx_step_fp32.onnx', step=True); quantize_weights(out/'tx_step_fp32.onnx', out/'tx_w8_step.onnx')   # its step twin
+    export(tx, tok, out/'tx_step.onnx', step=True); export(tx, tok, out/'tx_w8_step.onnx', step=True, weights='int8')   # their ring step twins
     for name in ('gru', 'gru_int8', 'gru_w8', 'tx', 'tx_w8'):
         write_matrix(out/f'logits_{name}.f32', stream_logits(out/f'{name}.onnx', probe), np.float32)
 

@@ -316,7 +316,8 @@ void onnx_parity(const std::string& name, double tol, const std::string& suffix 
     s.feed(head);
     const double worst_feed = stream_vs(s, probe, ref, 100);
     CHECK(worst_feed <= std::max(tol, 1e-4), name << ": after feed(), logits differ by " << worst_feed);
-    CHECK(s.step_graph() == (name == "gru_w8" || name == "tx_w8"), name << (s.step_graph() ? ": steps through its step graph" : ": steps through the file itself"));
+    CHECK(s.step_graph() == (name == "gru_w8" || name == "tx" || name == "tx_w8"), name << (s.step_graph() ? ": steps through its step graph" : ": steps through the file itself"));
+    CHECK(s.ring_graph() == (s.model_type() == "transformer"), name << ": a transformer steps through its ring twin");
     std::cout << name << " (" << s.model_type() << ", " << VOCAB << " ids): max |C++ - Python| over " << probe.size() << " streamed tokens " << worst
               << "; after priming 100 at once " << worst_feed << (s.step_graph() ? "; steps through the step-only twin" : "") << (s.model_type() == "transformer" ? "; cache " + std::to_string(s.cached()) + " tokens (window slid)" : "") << "\n";
 }

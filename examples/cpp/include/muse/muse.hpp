@@ -207,6 +207,9 @@ public:
     // A GRU's steps go through its step-only graph (no Scan): the file itself, or the X_step.onnx muse_export writes
     // beside X.onnx when its metadata carries the same weights' fingerprint (model_sha256).
     bool step_graph() const;
+    // A transformer's steps go through its ring step twin (state_update "ring"): the cache is read where it lies, in
+    // rings written in place, instead of being passed and appended as one `state` tensor.
+    bool ring_graph() const;
     void reset() override;
     const float* step(int64_t token) override;      // allocation-free in this library (onnxruntime's Run allocates)
     const float* feed(const std::vector<int64_t>& ids) override;
