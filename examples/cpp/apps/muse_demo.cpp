@@ -171,7 +171,7 @@ int run(const Args& a) {
     auto* ng = dynamic_cast<NativeGru*>(onnx.get());
     auto* nt = dynamic_cast<NativeTransformer*>(onnx.get());
     const bool native = ng || nt;
-    const std::string kernel = ng ? ng->kernel() : "fp32";
+    const std::string kernel = ng ? ng->kernel() : nt ? nt->kernel() : "fp32";
 
     if (onnx) {
         piece = generate(*onnx, grammar, smp, with_flags(onnx->sampling_defaults(), a), a.length, sample_us);

@@ -21,75 +21,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-#include <immintrin.h>
-#endif
 
 namespace muse {
 
 using namespace native;
-
-namespace {
-
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-#define MUSE_Q15_VNNI 1
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"   // GCC 12's AVX-512 headers (their _mm512_undefined_*), not this code
-#endif
-// The fast kernel: y[N] = (sum_k q[k][j] xq[k]) * scale[j] / 32767 + b[j], with the int8 weights q of the file (sign-extended
-// to 16 bits as they are loaded) and the input in Q15 (xq = round(32767 x): every input of these products is a GRU
-// hidden state, |x| <= 1). The sums are exact in int32 (VNNI vpdpwssd, 32 multiply-adds an instruction); the only
-// rounding is the input's, at most 1.5e-5 (logits within about 3e-4 of the fp32 kernel on the Bach GRU). Weights in
-// blocks of 128 columns: [N / 128][k pairs][128 columns x 2 k], 188 KB for the whole step where fp32 needs 750 KB.
-struct DenseQ15 {
-    static constexpr int BLOCK = 128;
-    int K = 0, N = 0, NP = 0;
-    Aligned<int8_t> w;
-    Floats scale, b;
-    DenseQ15() = default;
-    // blocks of 128 columns, the last one 64 wide when that covers the rest (316 ids: 320 columns computed, not 384)
-    static int width(int jb, int np) { return np - jb >= BLOCK ? BLOCK : 64; }
-    DenseQ15(const std::vector<int8_t>& q, const std::vector<float>& sc, const std::vector<float>& bias, int k, int n)
-        : K(k), N(n), NP(n % BLOCK && n % BLOCK <= 64 ? (n + 63) / 64 * 64 : (n + BLOCK - 1) / BLOCK * BLOCK), w((size_t)NP * k), scale(NP), b(NP) {
-        for (int jb = 0; jb < NP; jb += width(jb, NP)) {
-            const int W = width(jb, NP);
-            for (int p = 0; p < K / 2; ++p)
-                for (int j = 0; j < W && jb + j < N; ++j)
-                    for (int e = 0; e < 2; ++e) w.p[(size_t)jb * K + (size_t)p * 2 * W + 2 * j + e] = q[(size_t)(2 * p + e) * N + jb + j];
-        }
-        for (int j = 0; j < N; ++j) { scale.p[j] = sc[j] / 32767.0f; b.p[j] = bias[j]; }
-    }
-    template <int NV>                                   // one block of 16 * NV columns
-    void block(const int32_t* xp, int jb, float* y) const {
-        __m512i a[NV];
-        for (int v = 0; v < NV; ++v) a[v] = _mm512_setzero_si512();
-        const __m256i* wv = reinterpret_cast<const __m256i*>(w.p + (size_t)jb * K);
-        for (int p = 0; p < K / 2; ++p, wv += NV) {
-            const __m512i x2 = _mm512_set1_epi32(xp[p]);
-            for (int v = 0; v < NV; ++v) a[v] = _mm512_dpwssd_epi32(a[v], x2, _mm512_cvtepi8_epi16(_mm256_load_si256(wv + v)));
-        }
-        for (int v = 0; v < NV; ++v)
-            _mm512_store_ps(y + jb + 16 * v, _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[v]), _mm512_load_ps(scale.p + jb + 16 * v), _mm512_load_ps(b.p + jb + 16 * v)));
-    }
-    void apply(const int16_t* xq, float* y) const {
-        const int32_t* xp = reinterpret_cast<const int32_t*>(xq);      // the inputs in pairs
-        for (int jb = 0; jb < NP; jb += width(jb, NP)) {
-            if (width(jb, NP) == BLOCK) block<8>(xp, jb, y); else block<4>(xp, jb, y);
-        }
-    }
-};
-
-// x (|x| <= 1) to Q15, n a multiple of 16
-inline void to_q15(const float* x, int16_t* q, int n) {
-    const __m512 hi = _mm512_set1_ps(32767.0f), lo = _mm512_set1_ps(-32767.0f);
-    for (int i = 0; i < n; i += 16) {
-        __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), hi), lo), hi);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(v)));
-    }
-}
-#endif
-
-}  // namespace
 
 struct NativeGru::Impl {
     int L = 0, H = 0, V = 0;

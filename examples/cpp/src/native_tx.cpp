@@ -8,12 +8,16 @@
 //                  x += y W_proj + b_proj;  x += GELU(LN2(x) W_ff1 + b_ff1) W_ff2 + b_ff2
 //   logits = LN(x) W_head
 // The cache holds each layer's and head's keys and values and each token's time, in rings of max_context - 1 entries,
-// so a step allocates nothing and slides the window without moving memory. Weights are what onnxruntime computes from
-// the file (float(int8) * scale, or the fp32 values), in the same blocked products as NativeGru's fp32 kernel.
+// so a step allocates nothing and slides the window without moving memory. Two kernels for the matrix products, as
+// NativeGru has: for an INT8-weight file on a CPU with AVX-512 VNNI, the file's int8 weights with each product's input
+// in Q15 of its own largest magnitude (exact int32 sums; 0.45 MB of weights a step instead of 1.7 MB, so weights and
+// cache fit this core's L2 together); otherwise, or with `exact`, fp32 products with the weights onnxruntime computes
+// (float(int8) * scale, or the fp32 values), in NativeGru's blocked fp32 products.
 #include "detail.hpp"
 #include "native_kernels.hpp"
 #include "muse/muse.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -27,13 +31,30 @@ struct NativeTransformer::Impl {
     std::vector<float> embed, shift, time_bias, slopes;           // [V][D], [V], [TB+1][L][H], [H]
     std::vector<std::vector<float>> ln1w, ln1b, ln2w, ln2b;
     std::vector<float> lnw, lnb;
-    std::vector<Dense> qkv, proj, ff1, ff2;
+    std::vector<Dense> qkv, proj, ff1, ff2;           // the fp32 kernel's
     Dense head;
+#ifdef MUSE_Q15_VNNI
+    bool q15 = false;                                 // the INT8-weight kernel's
+    std::vector<DenseQ15> qkv8, proj8, ff18, ff28;
+    DenseQ15 head8;
+    Aligned<int16_t> xq;                              // a product's input in Q15
+#endif
     Floats K, Vc, T;                                  // keys [L][H][HD][CAP] (one row per dimension: scores are row updates), values [L][H][CAP][HD], times [CAP]
     Floats x, h, q, y, f, s, logits, back;           // back: each slot's distance to the new token
     Aligned<int32_t> bucket;                          // each slot's clock bucket (its time distance, capped)
     int count = 0, start = 0;                          // cached tokens, the ring's oldest slot
     float last_t = 0.0f;
+    // y = x W + b for layer l's product `which` (0 qkv, 1 proj, 2 ff1, 3 ff2; 4 the head), through the kernel this file runs
+    void linear(int which, int l, const float* x, float* y) {
+#ifdef MUSE_Q15_VNNI
+        if (q15) {
+            const DenseQ15& d = which == 0 ? qkv8[l] : which == 1 ? proj8[l] : which == 2 ? ff18[l] : which == 3 ? ff28[l] : head8;
+            d.apply(xq.p, y, to_q15_scaled(x, xq.p, d.K));
+            return;
+        }
+#endif
+        (which == 0 ? qkv[l] : which == 1 ? proj[l] : which == 2 ? ff1[l] : which == 3 ? ff2[l] : head).apply(x, y);
+    }
 };
 
 namespace {
@@ -68,7 +89,7 @@ float dot(const float* __restrict a, const float* __restrict b, int n) {    // n
 
 }  // namespace
 
-NativeTransformer::NativeTransformer(const std::string& path, const std::string& expect_sha) : p_(new Impl) {
+NativeTransformer::NativeTransformer(const std::string& path, const std::string& expect_sha, bool exact) : p_(new Impl) {
     auto& m = *p_;
     m.file = detail::read_onnx(path);
     const detail::ModelInfo info = native_info(m.file, path, expect_sha, "transformer", "NativeTransformer runs the transformer");
@@ -85,16 +106,48 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
     m.HD = m.D / m.H; m.W = m.HD + (m.TB > 0); m.CAP = m.M - 1;
     const int D = m.D, H = m.H, L = m.L, F = m.F, W = m.W, HD = m.HD;
     m.embed = weight(m.file, path, "embed", m.V, D).f;
-    m.head = Dense(weight(m.file, path, "head", D, m.V).f, std::vector<float>(m.V, 0.0f), D, m.V);
     m.lnw = vec(m.file, path, "ln_w", D); m.lnb = vec(m.file, path, "ln_b", D);
+    // the products: [layer][qkv, proj, ff1, ff2] and the head, each (weight, bias, rows, cols)
+    struct Product { Weight w; std::vector<float> b; int k, n; };
+    std::vector<Product> prods;
     for (int l = 0; l < L; ++l) {
         const std::string s = std::to_string(l);
         m.ln1w.push_back(vec(m.file, path, "ln1_w" + s, D)); m.ln1b.push_back(vec(m.file, path, "ln1_b" + s, D));
         m.ln2w.push_back(vec(m.file, path, "ln2_w" + s, D)); m.ln2b.push_back(vec(m.file, path, "ln2_b" + s, D));
-        m.qkv.emplace_back(weight(m.file, path, "w_qkv" + s, D, 3 * H * W).f, vec(m.file, path, "b_qkv" + s, 3 * H * W), D, 3 * H * W);
-        m.proj.emplace_back(weight(m.file, path, "w_proj" + s, D, D).f, vec(m.file, path, "b_proj" + s, D), D, D);
-        m.ff1.emplace_back(weight(m.file, path, "w_ff1" + s, D, F).f, vec(m.file, path, "b_ff1" + s, F), D, F);
-        m.ff2.emplace_back(weight(m.file, path, "w_ff2" + s, F, D).f, vec(m.file, path, "b_ff2" + s, D), F, D);
+        prods.push_back({weight(m.file, path, "w_qkv" + s, D, 3 * H * W), vec(m.file, path, "b_qkv" + s, 3 * H * W), D, 3 * H * W});
+        prods.push_back({weight(m.file, path, "w_proj" + s, D, D), vec(m.file, path, "b_proj" + s, D), D, D});
+        prods.push_back({weight(m.file, path, "w_ff1" + s, D, F), vec(m.file, path, "b_ff1" + s, F), D, F});
+        prods.push_back({weight(m.file, path, "w_ff2" + s, F, D), vec(m.file, path, "b_ff2" + s, D), F, D});
+    }
+    prods.push_back({weight(m.file, path, "head", D, m.V), std::vector<float>(m.V, 0.0f), D, m.V});
+    kernel_ = "fp32";
+    int qkv_cols = 0, ff_cols = 0, d_cols = 0, head_cols = 0;   // the padded widths of the products' outputs
+#ifdef MUSE_Q15_VNNI
+    bool int8 = !exact && D % 16 == 0 && F % 16 == 0;  // every product's input a multiple of 16, every weight int8 with a scale per column
+    for (const Product& p : prods) int8 = int8 && !p.w.q.empty();
+    if (int8) {
+        auto q = [&](const Product& p) { return DenseQ15(p.w.q, p.w.col_scale, p.b, p.k, p.n); };
+        for (int l = 0; l < L; ++l) {
+            m.qkv8.push_back(q(prods[4 * l])); m.proj8.push_back(q(prods[4 * l + 1]));
+            m.ff18.push_back(q(prods[4 * l + 2])); m.ff28.push_back(q(prods[4 * l + 3]));
+        }
+        m.head8 = q(prods.back());
+        m.xq = Aligned<int16_t>(std::max(D, F));
+        m.q15 = true;
+        kernel_ = "int8-q15-vnni";
+        qkv_cols = m.qkv8[0].NP; ff_cols = m.ff18[0].NP; d_cols = std::max(m.proj8[0].NP, m.ff28[0].NP); head_cols = m.head8.NP;
+    }
+#else
+    (void)exact;
+#endif
+    if (kernel_ == "fp32") {                          // fp32 blocks only where they run
+        auto d = [&](const Product& p) { return Dense(p.w.f, p.b, p.k, p.n); };
+        for (int l = 0; l < L; ++l) {
+            m.qkv.push_back(d(prods[4 * l])); m.proj.push_back(d(prods[4 * l + 1]));
+            m.ff1.push_back(d(prods[4 * l + 2])); m.ff2.push_back(d(prods[4 * l + 3]));
+        }
+        m.head = d(prods.back());
+        qkv_cols = m.qkv[0].NP; ff_cols = m.ff1[0].NP; d_cols = std::max(m.proj[0].NP, m.ff2[0].NP); head_cols = m.head.NP;
     }
     if (m.TB) {
         m.time_bias = vec(m.file, path, "time_bias", (size_t)(m.TB + 1) * L * H);
@@ -103,8 +156,8 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
     for (int i = 0; i < H; ++i) m.slopes.push_back((float)std::pow(2.0, -8.0 * (i + 1) / H));   // ALiBi's, as alibi_slopes computes them
     m.file.initializers.clear();
     m.K = Floats((size_t)L * H * m.CAP * HD); m.Vc = Floats((size_t)L * H * m.CAP * HD); m.T = Floats(m.CAP);
-    m.x = Floats(D); m.h = Floats(D); m.q = Floats(m.qkv[0].NP); m.y = Floats(D); m.f = Floats(m.ff1[0].NP);
-    m.s = Floats(m.M); m.logits = Floats(m.head.NP); m.back = Floats(m.CAP); m.bucket = Aligned<int32_t>(m.CAP);
+    m.x = Floats(D); m.h = Floats(std::max(D, d_cols)); m.q = Floats(qkv_cols); m.y = Floats(D); m.f = Floats(ff_cols);
+    m.s = Floats(m.M); m.logits = Floats(head_cols); m.back = Floats(m.CAP); m.bucket = Aligned<int32_t>(m.CAP);
     reset();
 }
 
@@ -130,7 +183,7 @@ const float* NativeTransformer::step(int64_t token) {
     }
     for (int l = 0; l < m.L; ++l) {
         layer_norm(m.x.p, m.ln1w[l].data(), m.ln1b[l].data(), m.h.p, D);
-        m.qkv[l].apply(m.h.p, m.q.p);                  // [3][H][W]
+        m.linear(0, l, m.h.p, m.q.p);                  // [3][H][W]
         for (int hh = 0; hh < H; ++hh) {
             const float* q = m.q.p + (size_t)hh * W;
             const float* kn = m.q.p + (size_t)(H + hh) * W;
@@ -171,12 +224,12 @@ const float* NativeTransformer::step(int64_t token) {
             }
             for (int d = 0; d < HD; ++d) y[d] *= inv;
         }
-        m.proj[l].apply(m.y.p, m.h.p);
+        m.linear(1, l, m.y.p, m.h.p);
         for (int i = 0; i < D; ++i) m.x.p[i] += m.h.p[i];
         layer_norm(m.x.p, m.ln2w[l].data(), m.ln2b[l].data(), m.h.p, D);
-        m.ff1[l].apply(m.h.p, m.f.p);
+        m.linear(2, l, m.h.p, m.f.p);
         for (int i = 0; i < m.F; ++i) m.f.p[i] = 0.5f * m.f.p[i] * (1.0f + erf_poly(m.f.p[i] * 0.70710678118654752f));
-        m.ff2[l].apply(m.f.p, m.h.p);
+        m.linear(3, l, m.f.p, m.h.p);
         for (int i = 0; i < D; ++i) m.x.p[i] += m.h.p[i];
         for (int hh = 0; hh < H; ++hh) {             // this token's keys and values join the cache
             float* kt = m.K.p + ((size_t)l * H + hh) * HD * CAP + slot;
@@ -188,7 +241,7 @@ const float* NativeTransformer::step(int64_t token) {
     m.last_t = qt;
     if (P < CAP) ++m.count; else m.start = m.start + 1 == CAP ? 0 : m.start + 1;
     layer_norm(m.x.p, m.lnw.data(), m.lnb.data(), m.h.p, D);
-    m.head.apply(m.h.p, m.logits.p);
+    m.linear(4, 0, m.h.p, m.logits.p);
     return m.logits.p;
 }
 

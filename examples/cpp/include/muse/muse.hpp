@@ -259,10 +259,13 @@ private:
 // The transformer computed by this library, without onnxruntime: for hosts that want the better model on their own
 // thread with no runtime. Reads the weights from the exported file (INT8 weights or fp32; dynamic INT8 is refused) and
 // keeps the cache in rings of max_context - 1 tokens made once, so the window slides without moving memory and a step
-// allocates nothing. Logits match onnxruntime's on the same file (ctest native_transformer).
+// allocates nothing. Two kernels, as NativeGru's: with AVX-512 VNNI an INT8-weight file runs its int8 weights with each
+// product's input in Q15 of its own range (logits within about 1e-3 of onnxruntime's); otherwise, or with `exact`, fp32
+// products (within 1e-4). ctest native_transformer checks both.
 class NativeTransformer : public StepModel {
 public:
-    explicit NativeTransformer(const std::string& model_path, const std::string& expect_sha = "");
+    explicit NativeTransformer(const std::string& model_path, const std::string& expect_sha = "", bool exact = false);
+    const std::string& kernel() const { return kernel_; }     // "int8-q15-vnni" or "fp32": how the step computes
     ~NativeTransformer() override;
     NativeTransformer(const NativeTransformer&) = delete;
     NativeTransformer& operator=(const NativeTransformer&) = delete;
@@ -277,7 +280,7 @@ public:
 private:
     struct Impl;
     std::unique_ptr<Impl> p_;
-    std::string kind_ = "transformer";
+    std::string kind_ = "transformer", kernel_;
     Vocab vocab_;
     SamplingParams defaults_;
 };
