@@ -233,7 +233,7 @@ def transformer_ring_step(m:MiniTransformer, # a trained MiniTransformer
         return g('Gemm', x, Wn, k_(b, f'b_{nm}')) if b is not None else g('MatMul', x, Wn)
     if weights != 'fp32': dequantized(*_int8(sd['embed.weight'], 0), 'embed')   # the embedding table as quantize_weights stores it: a scale per row
     else: k_(sd['embed.weight'], 'embed')
-    for name, v in [('rows', _i64(-1, d)), ('R', _i64(R)), ('R_1', _i64(R - 1)), ('f0', np.float32(0))]: k_(v, name)
+    for name, v in [('rows', _i64(-1, d)), ('R', _i64(R)), ('R_1', _i64(R - 1))] + [('f0', np.float32(0))] * bool(TB): k_(v, name)
     x = g('Reshape', g('Gather', 'embed', 'input_ids'), 'rows')                     # (batch, d_model)
     # ALiBi: the slot of token j is j mod R; seen from token `position`, slot s lies ((position - 1 - s) mod R) + 1 back,
     # a window of R entries of one rotated table; -inf on slots no token has written yet
