@@ -187,16 +187,17 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
         if (h.window < 1) throw Error(model_path + ": an 'append' model needs max_context in its metadata");
         h.block_elems = h.state_shape.back();
         for (int i = 0; i < h.cached_axis; ++i) h.blocks *= h.state_shape[i];
-        h.state_buf[0].assign(h.blocks * h.window * h.block_elems + 1, 0.0f);   // +1: a valid pointer for the empty cache
-        h.state_buf[1].assign(h.blocks * h.block_elems, 0.0f);
-        std::vector<int64_t> shape = h.state_shape;
-        for (int64_t n = 0; n <= h.window; ++n) {
-            shape[h.cached_axis] = n;
-            h.state_in.push_back(Ort::Value::CreateTensor<float>(h.mem, h.state_buf[0].data(), h.blocks * n * h.block_elems, shape.data(), shape.size()));
-        }
-        shape[h.cached_axis] = 1;
-        h.out_state = Ort::Value::CreateTensor<float>(h.mem, h.state_buf[1].data(), h.state_buf[1].size(), shape.data(), shape.size());
-        if (h.ring) {
+        if (!h.ring) {                              // the appended cache (no ring twin): one buffer, a view per length
+            h.state_buf[0].assign(h.blocks * h.window * h.block_elems + 1, 0.0f);   // +1: a valid pointer for the empty cache
+            h.state_buf[1].assign(h.blocks * h.block_elems, 0.0f);
+            std::vector<int64_t> shape = h.state_shape;
+            for (int64_t n = 0; n <= h.window; ++n) {
+                shape[h.cached_axis] = n;
+                h.state_in.push_back(Ort::Value::CreateTensor<float>(h.mem, h.state_buf[0].data(), h.blocks * n * h.block_elems, shape.data(), shape.size()));
+            }
+            shape[h.cached_axis] = 1;
+            h.out_state = Ort::Value::CreateTensor<float>(h.mem, h.state_buf[1].data(), h.state_buf[1].size(), shape.data(), shape.size());
+        } else {                                    // the ring twin: one ring per layer for keys and one for values, bound once
             if (h.slots < 1 || h.state_shape.size() != 6) throw Error(model_path + ": a ring step graph needs ring_slots and a 6-axis state_shape");
             h.layers = h.state_shape[0]; h.heads = h.state_shape[3]; h.width = h.state_shape[5];
             h.ring_bind = Ort::IoBinding(*h.ring);
