@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['onnx_logits', 'score_onnx', 'eval_pieces', 'fp32_twin', 'evaluate', 'eval_table', 'music_stats', 'drum_regularity',
-           'instrument_stats', 'compare_stats', 'plot_stats', 'muse_eval']
+           'instrument_stats', 'pitch_class_distance', 'compare_stats', 'plot_stats', 'muse_eval']
 
 # %% ../nbs/06_eval.ipynb #e1332358
 import json
@@ -161,9 +161,13 @@ def instrument_stats(seqs:list, bars=None, tok=None)->dict:
                 **({'pattern_regularity': mean(r['regularity'])} if k == 'drums' else {'pitch_low': mean(r['pitch_low']), 'pitch_high': mean(r['pitch_high'])})}
             for k, r in sorted(out.items(), key=lambda kv: -kv[1]['pieces'])}
 
+def pitch_class_distance(a:dict, b:dict)->float:
+    "Total variation between two `music_stats`' pitch-class distributions: 0 the same, 1 disjoint"
+    return 0.5 * float(np.abs(a['pitch_classes'] - b['pitch_classes']).sum())
+
 def compare_stats(a:dict, b:dict)->dict:
     "A side-by-side summary of two `music_stats`"
-    return {'pitch_class_distance': round(0.5 * float(np.abs(a['pitch_classes'] - b['pitch_classes']).sum()), 4),
+    return {'pitch_class_distance': round(pitch_class_distance(a, b), 4),
             **{k: (round(a[k], 3), round(b[k], 3)) for k in ('pitch_low', 'pitch_high', 'notes_per_s', 'polyphony', 'on_grid')},
             'median_ioi_s': (round(float(np.median(a['ioi_s'])), 3), round(float(np.median(b['ioi_s'])), 3))}
 

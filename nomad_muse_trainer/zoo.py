@@ -94,7 +94,7 @@ def muse_zoo(card:str=None, # print this model's card (Markdown)
             ):
     "List the pre-trained models that ship with the package, or print one's card or folder"
     if card and path: raise UserError("give at most one of --card and --path")
-    if card: print(card_markdown(zoo_cards()[zoo_model(card).name]), end='')
+    if card: print(card_markdown(json.loads((zoo_model(card)/'card.json').read_text())), end='')
     elif path: print(zoo_model(path))
     else:
         cards = zoo_cards()
