@@ -78,6 +78,11 @@ class RingCache:
         n = min(self.position, self.slots); order = np.arange(self.position - n, self.position) % self.slots
         return np.stack([np.stack([k[..., order].transpose(0, 1, 3, 2), v[:, :, order]]) for k, v in zip(self.keys, self.values)])
 
+def _ring_inputs(sess)->bool:
+    "Whether `sess` takes a ring cache as RingCache binds it"
+    names = {i.name for i in sess.get_inputs()}
+    return {'input_ids', 'position', 'past_key.0', 'past_value.0'} <= names and len(sess.get_inputs()[2].shape) == 4
+
 class OnnxModel:
     "An exported model with its state: `feed` tokens, get the next token's distribution"
     def __init__(self, path, # an `.onnx` from muse_export
@@ -100,7 +105,8 @@ class OnnxModel:
             try:
                 s = ort_session(twin, threads)
                 m = dict(s.get_modelmeta().custom_metadata_map)
-                if m.get('step_only') == '1' and m.get('model_sha256') == self.meta.get('model_sha256') and m.get('vocab_sha256') == self.meta['vocab_sha256']:
+                if (m.get('step_only') == '1' and m.get('model_sha256') == self.meta.get('model_sha256') and m.get('vocab_sha256') == self.meta['vocab_sha256']
+                    and (m['state_update'] != 'ring' or _ring_inputs(s))):
                     self.step_sess, step_update = s, m['state_update']   # the same weights: one fingerprint for both files
             except Exception: pass                                # an unreadable twin is not used
         self.tokenizer = (MuseTokenizer.from_vocab(json.loads(self.meta['vocab_json']), p) if 'vocab_json' in self.meta
@@ -108,6 +114,7 @@ class OnnxModel:
         self.mode, self.time_shift_ms = self.tokenizer.mode, self.tokenizer.time_shift_ms
         self.window = int(self.meta.get('max_context', 0)) - 1
         self.ring = step_update == 'ring'                         # the step graph reads a ring cache written in place
+        if self.ring and not _ring_inputs(self.step_sess): raise UserError(f"{p}: a ring step graph without its past_key.L / past_value.L inputs (not written by muse_export)")
         self.sampling = json.loads(self.meta.get('sampling_defaults', '{}'))
         self.reset()
 

@@ -63,6 +63,17 @@ std::string load_onnxruntime(const std::string& path_arg) {
     return g_ort_version;
 }
 
+// whether a ring step graph takes the inputs OnnxStream binds (a file muse_export wrote)
+static bool ring_inputs(Ort::Session& s) {
+    Ort::AllocatorWithDefaultOptions a;
+    int found = 0;
+    for (size_t i = 0; i < s.GetInputCount(); ++i) {
+        const std::string n = s.GetInputNameAllocated(i, a).get();
+        found += n == "position" || n == "past_key.0" || n == "past_value.0";
+    }
+    return found == 3;
+}
+
 struct OrtHandles {
     Ort::Env env{nullptr};
     Ort::Session session{nullptr};
@@ -130,7 +141,8 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
                 Ort::AllocatorWithDefaultOptions alloc;
                 auto meta = s.GetModelMetadata();
                 auto get = [&](const char* k) { auto v = meta.LookupCustomMetadataMapAllocated(k, alloc); return v ? std::string(v.get()) : std::string(); };
-                if (get("step_only") == "1" && get("model_sha256") == metadata("model_sha256") && get("vocab_sha256") == metadata("vocab_sha256")) {
+                if (get("step_only") == "1" && get("model_sha256") == metadata("model_sha256") && get("vocab_sha256") == metadata("vocab_sha256")
+                    && (get("state_update") != "ring" || ring_inputs(s))) {
                     h.step_session = std::move(s);
                     if (get("state_update") == "ring") { h.ring = &h.step_session; h.slots = std::atoll(get("ring_slots").c_str()); }
                 }
@@ -146,7 +158,10 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
     defaults_ = info.defaults;
     update_ = metadata("state_update");
     const int VOCAB = vocab_.size();
-    if (update_ == "ring" && h.step_only) { h.ring = &h.session; h.slots = std::atoll(metadata("ring_slots").c_str()); update_ = "append"; }
+    if (update_ == "ring" && h.step_only) {
+        if (!ring_inputs(h.session)) throw Error(model_path + ": a ring step graph without its position / past_key.L / past_value.L inputs (not written by muse_export)");
+        h.ring = &h.session; h.slots = std::atoll(metadata("ring_slots").c_str()); update_ = "append";
+    }
     if (update_ != "replace" && update_ != "append") throw Error(model_path + ": unknown state_update '" + update_ + "'");
 
     auto dims = json_list(metadata("state_shape"));
