@@ -156,7 +156,8 @@ inline const float* feed_steps(StepModel& m, const std::vector<int64_t>& ids, in
 #endif
 // The fast kernel: y[N] = (sum_k q[k][j] xq[k]) * scale[j] * amax / 32767 + b[j], with the int8 weights q of the file
 // (sign-extended to 16 bits as they are loaded) and the input in Q15 of its own range (xq = round(32767 x / amax); the
-// GRU's inputs are hidden states, |x| <= 1 = amax; the transformer's are scaled by their largest magnitude each call).
+// GRU's inputs are hidden states, |x| <= 1 = amax). apply2 takes an input as two such terms, its value and the residual
+// of that rounding, for inputs whose rounding error would matter (the transformer's, scaled by their largest magnitude).
 // The sums are exact in int32 (VNNI vpdpwssd, 32 multiply-adds an instruction); the only rounding is the input's, at
 // most amax / 65534 (logits within about 3e-4 of the fp32 kernel on the Bach GRU). Weights in blocks of 128 columns:
 // [N / 128][k pairs][128 columns x 2 k], 188 KB for the GRU's step where fp32 needs 750 KB.
@@ -190,6 +191,33 @@ struct DenseQ15 {
         for (int v = 0; v < NV; ++v)
             _mm512_store_ps(y + jb + 16 * v, _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[v]), _mm512_mul_ps(_mm512_load_ps(scale.p + jb + 16 * v), amax), _mm512_load_ps(b.p + jb + 16 * v)));
     }
+    // two inputs at once, a value and its rounding residual (to_q15_split): x = hi * amax_hi + lo * amax_lo, both in
+    // Q15, against the same weights read once; the products then carry the input to about 30 bits
+    template <int NV>
+    void block2(const int32_t* hp, const int32_t* lp, int jb, float* y, __m512 ah, __m512 al) const {
+        __m512i a[NV], c[NV];
+        for (int v = 0; v < NV; ++v) { a[v] = _mm512_setzero_si512(); c[v] = _mm512_setzero_si512(); }
+        const __m256i* wv = reinterpret_cast<const __m256i*>(w.p + (size_t)jb * K);
+        for (int p = 0; p < K / 2; ++p, wv += NV) {
+            const __m512i h2 = _mm512_set1_epi32(hp[p]), l2 = _mm512_set1_epi32(lp[p]);
+            for (int v = 0; v < NV; ++v) {
+                const __m512i wq = _mm512_cvtepi8_epi16(_mm256_load_si256(wv + v));
+                a[v] = _mm512_dpwssd_epi32(a[v], h2, wq); c[v] = _mm512_dpwssd_epi32(c[v], l2, wq);
+            }
+        }
+        for (int v = 0; v < NV; ++v) {
+            const __m512 sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[v]), ah, _mm512_mul_ps(_mm512_cvtepi32_ps(c[v]), al));
+            _mm512_store_ps(y + jb + 16 * v, _mm512_fmadd_ps(sum, _mm512_load_ps(scale.p + jb + 16 * v), _mm512_load_ps(b.p + jb + 16 * v)));
+        }
+    }
+    void apply2(const int16_t* hi, const int16_t* lo, float* y, float amax_hi, float amax_lo) const {
+        const int32_t* hp = reinterpret_cast<const int32_t*>(hi);
+        const int32_t* lp = reinterpret_cast<const int32_t*>(lo);
+        const __m512 ah = _mm512_set1_ps(amax_hi), al = _mm512_set1_ps(amax_lo);
+        for (int jb = 0; jb < NP; jb += width(jb, NP)) {
+            if (width(jb, NP) == BLOCK) block2<8>(hp, lp, jb, y, ah, al); else block2<4>(hp, lp, jb, y, ah, al);
+        }
+    }
     void apply(const int16_t* xq, float* y, float amax = 1.0f) const {
         const int32_t* xp = reinterpret_cast<const int32_t*>(xq);      // the inputs in pairs
         const __m512 a = _mm512_set1_ps(amax);
@@ -205,6 +233,26 @@ inline void to_q15(const float* x, int16_t* q, int n, float amax = 1.0f) {
     for (int i = 0; i < n; i += 16) {
         __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), k), lo), hi);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(v)));
+    }
+}
+
+// x as hi * amax_hi + lo * amax_lo, hi and lo in Q15: hi of x's largest magnitude, lo of what rounding hi left
+// (at most amax_hi / 65534); n a multiple of 16. For DenseQ15::apply2.
+inline void to_q15_split(const float* x, int16_t* hi, int16_t* lo, int n, float& amax_hi, float& amax_lo) {
+    __m512 m = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
+    amax_hi = _mm512_reduce_max_ps(m);
+    if (!(amax_hi > 0.0f)) amax_hi = 1.0f;
+    amax_lo = amax_hi / 32767.0f;
+    const __m512 k = _mm512_set1_ps(32767.0f / amax_hi), step = _mm512_set1_ps(amax_lo), kl = _mm512_set1_ps(32767.0f / amax_lo);
+    const __m512 top = _mm512_set1_ps(32767.0f), bottom = _mm512_set1_ps(-32767.0f);
+    for (int i = 0; i < n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        const __m512i h = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v, k), bottom), top));
+        const __m512 r = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(h), step, v);             // v - h * amax_hi / 32767
+        const __m512i l = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(r, kl), bottom), top));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi + i), _mm512_cvtepi32_epi16(h));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo + i), _mm512_cvtepi32_epi16(l));
     }
 }
 

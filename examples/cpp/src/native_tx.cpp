@@ -10,7 +10,7 @@
 // The cache holds each layer's and head's keys and values and each token's time, in rings of max_context - 1 entries,
 // so a step allocates nothing and slides the window without moving memory. Two kernels for the matrix products, as
 // NativeGru has: for an INT8-weight file on a CPU with AVX-512 VNNI, the file's int8 weights with each product's input
-// in Q15 of its own largest magnitude (exact int32 sums; 0.45 MB of weights a step instead of 1.7 MB, so weights and
+// as two Q15 terms, its value and that rounding's residual, so the products see it to about 30 bits (exact int32 sums; 0.45 MB of weights a step instead of 1.7 MB, so weights and
 // cache fit this core's L2 together); otherwise, or with `exact`, fp32 products with the weights onnxruntime computes
 // (float(int8) * scale, or the fp32 values), in NativeGru's blocked fp32 products.
 #include "detail.hpp"
@@ -37,7 +37,7 @@ struct NativeTransformer::Impl {
     bool q15 = false;                                 // the INT8-weight kernel's
     std::vector<DenseQ15> qkv8, proj8, ff18, ff28;
     DenseQ15 head8;
-    Aligned<int16_t> xq;                              // a product's input in Q15
+    Aligned<int16_t> xq, xlo;                         // a product's input in Q15, and what that rounding left
 #endif
     Floats K, Vc, T;                                  // keys [L][H][HD][CAP] (one row per dimension: scores are row updates), values [L][H][CAP][HD], times [CAP]
     Floats x, h, q, y, f, s, logits, back;           // back: each slot's distance to the new token
@@ -49,7 +49,9 @@ struct NativeTransformer::Impl {
 #ifdef MUSE_Q15_VNNI
         if (q15) {
             const DenseQ15& d = which == 0 ? qkv8[l] : which == 1 ? proj8[l] : which == 2 ? ff18[l] : which == 3 ? ff28[l] : head8;
-            d.apply(xq.p, y, to_q15_scaled(x, xq.p, d.K));
+            float ah, al;
+            to_q15_split(x, xq.p, xlo.p, d.K, ah, al);
+            d.apply2(xq.p, xlo.p, y, ah, al);
             return;
         }
 #endif
@@ -132,7 +134,7 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
             m.ff18.push_back(q(prods[4 * l + 2])); m.ff28.push_back(q(prods[4 * l + 3]));
         }
         m.head8 = q(prods.back());
-        m.xq = Aligned<int16_t>(std::max(D, F));
+        m.xq = Aligned<int16_t>(std::max(D, F)); m.xlo = Aligned<int16_t>(std::max(D, F));
         m.q15 = true;
         kernel_ = "int8-q15-vnni";
         qkv_cols = m.qkv8[0].NP; ff_cols = m.ff18[0].NP; d_cols = std::max(m.proj8[0].NP, m.ff28[0].NP); head_cols = m.head8.NP;

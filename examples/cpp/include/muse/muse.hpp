@@ -260,8 +260,8 @@ private:
 // thread with no runtime. Reads the weights from the exported file (INT8 weights or fp32; dynamic INT8 is refused) and
 // keeps the cache in rings of max_context - 1 tokens made once, so the window slides without moving memory and a step
 // allocates nothing. Two kernels, as NativeGru's: with AVX-512 VNNI an INT8-weight file runs its int8 weights with each
-// product's input in Q15 of its own range (logits within about 1e-3 of onnxruntime's); otherwise, or with `exact`, fp32
-// products (within 1e-4). ctest native_transformer checks both.
+// product's input as two Q15 terms, its value and that rounding's residual (logits within 1e-4 of onnxruntime's); otherwise,
+// or with `exact`, fp32 products (within 1e-4). ctest native_transformer checks both.
 class NativeTransformer : public StepModel {
 public:
     explicit NativeTransformer(const std::string& model_path, const std::string& expect_sha = "", bool exact = false);
