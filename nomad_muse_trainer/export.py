@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['QUANTIZATIONS', 'gru_to_onnx', 'gru_step_to_onnx', 'transformer_to_onnx', 'transformer_ring_step', 'model_metadata',
-           'weights_sha256', 'set_metadata', 'read_metadata', 'quantization_report', 'quantize_int8',
+           'step_metadata', 'weights_sha256', 'set_metadata', 'read_metadata', 'quantization_report', 'quantize_int8',
            'quantize_weights', 'quantize_static_step', 'export_checkpoint', 'to_torchscript', 'compare_exports',
            'muse_export']
 
@@ -311,6 +311,11 @@ def model_metadata(m, vocab:dict, vocab_sha256:str)->dict:
             'time_shift_ms': str(vocab['settings']['time_shift_ms']), 'tokenizer_mode': vocab['settings']['mode'],
             'quantization': json.dumps({'int8': False}), 'model_sha256': weights_sha256(m), 'step_only': '0'}
 
+def step_metadata(m, meta:dict)->dict:
+    "The metadata of `m`'s step twin: the model's `meta`, marked step-only; a transformer's twin reads its cache as rings of max_context - 1 slots"
+    ring = {'state_update': 'ring', 'ring_slots': str(m.config['max_context'] - 1)} if m.config['kind'] == 'transformer' else {}
+    return {**meta, 'step_only': '1', **ring}
+
 def weights_sha256(m)->str:
     "A fingerprint of a model's weights (its state dict, in order): the same for every file exported from them"
     import hashlib
@@ -504,8 +509,7 @@ def export_checkpoint(ckpt, # a checkpoint from muse_train
     with atomic_path(fp32_path) as tmp: onnx.save(proto, str(tmp))
     res = {'model_type': m.config['kind'], 'fp32': str(fp32_path), 'fp32_bytes': fp32_path.stat().st_size}
     # the step-only graph: the same weights, one token per call (onnxruntime's fastest step); a transformer's reads a ring cache
-    ring = {} if gru else {'state_update': 'ring', 'ring_slots': str(m.config['max_context'] - 1)}
-    step = set_metadata(step_to_onnx(m), {**meta, 'step_only': '1', **ring})
+    step = set_metadata(step_to_onnx(m), step_metadata(m, meta))
     fp32_step = _twin(fp32_path, '_step') if quantize else _twin(out, '_step')
     with atomic_path(fp32_step) as tmp: onnx.save(step, str(tmp))
     res.update(fp32_step=str(fp32_step))
@@ -518,7 +522,7 @@ def export_checkpoint(ckpt, # a checkpoint from muse_train
             else:    # the ring step with the INT8 file's arithmetic: int8 weights, and activations as the scheme has them
                 q8 = transformer_ring_step(m, 'int8' if quantization == 'weights' else 'dynamic')
                 rep = {**quantization_report(q8), 'scheme': quantization}
-                with atomic_path(_twin(out, '_step')) as tmp: onnx.save(set_metadata(q8, {**meta, 'step_only': '1', **ring, 'quantization': json.dumps(rep)}), str(tmp))
+                with atomic_path(_twin(out, '_step')) as tmp: onnx.save(set_metadata(q8, {**step_metadata(m, meta), 'quantization': json.dumps(rep)}), str(tmp))
             res['step'] = str(_twin(out, '_step'))
         res.update(int8=str(out), int8_bytes=out.stat().st_size)
     return res

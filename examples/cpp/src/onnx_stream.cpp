@@ -310,8 +310,12 @@ const float* OnnxStream::feed(const std::vector<int64_t>& ids) {
     for (int64_t t : ids) if (t < 0 || t >= VOCAB) throw Error("token id " + std::to_string(t) + " is outside 0-" + std::to_string(VOCAB - 1));
     auto& h = *h_;
     if (h.step_only) { const float* lg = nullptr; for (int64_t t : ids) lg = step(t); return lg; }
+    const int64_t m = (int64_t)ids.size();
+    const int64_t ishape[2] = {1, m};
+    std::vector<int64_t> idv(ids);
+    Ort::Value in_ids = Ort::Value::CreateTensor<int64_t>(h.mem, idv.data(), m, ishape, 2);
     if (h.ring) {                                   // the main graph, from the rings laid out as its state (oldest first)
-        const int64_t m = (int64_t)ids.size(), n = std::min(h.position, h.slots);
+        const int64_t n = std::min(h.position, h.slots);
         std::vector<float> lin(h.layers * 2 * h.heads * n * h.width + 1);
         for (int64_t l = 0; l < h.layers; ++l)
             for (int64_t hh = 0; hh < h.heads; ++hh)
@@ -321,10 +325,8 @@ const float* OnnxStream::feed(const std::vector<int64_t>& ids) {
                     for (int64_t c = 0; c < h.width; ++c) k[c] = h.keys[l][(hh * h.width + c) * h.slots + s];
                     std::memcpy(lin.data() + (((l * 2 + 1) * h.heads + hh) * n + j) * h.width, h.values[l].data() + (hh * h.slots + s) * h.width, sizeof(float) * h.width);
                 }
-        const int64_t ishape[2] = {1, m}, sshape[6] = {h.layers, 2, 1, h.heads, n, h.width};
-        std::vector<int64_t> idv(ids);
-        Ort::Value inputs[2] = {Ort::Value::CreateTensor<int64_t>(h.mem, idv.data(), m, ishape, 2),
-                                Ort::Value::CreateTensor<float>(h.mem, lin.data(), lin.size() - 1, sshape, 6)};
+        const int64_t sshape[6] = {h.layers, 2, 1, h.heads, n, h.width};
+        Ort::Value inputs[2] = {std::move(in_ids), Ort::Value::CreateTensor<float>(h.mem, lin.data(), lin.size() - 1, sshape, 6)};
         auto out = h.session.Run(h.run, h.in_names, inputs, 2, h.out_names, 2);
         std::memcpy(h.logits_buf.data(), out[0].GetTensorData<float>() + (m - 1) * VOCAB, sizeof(float) * VOCAB);
         for (int64_t i = std::max<int64_t>(0, m - h.slots); i < m; ++i) h.ring_write(out[1].GetTensorData<float>(), m, i);
@@ -332,10 +334,6 @@ const float* OnnxStream::feed(const std::vector<int64_t>& ids) {
         cached_ = std::min(h.position, h.slots);
         return h.logits_buf.data();
     }
-    const int64_t m = (int64_t)ids.size();
-    const int64_t ishape[2] = {1, m};
-    std::vector<int64_t> idv(ids);
-    Ort::Value in_ids = Ort::Value::CreateTensor<int64_t>(h.mem, idv.data(), m, ishape, 2);
     if (update_ == "replace") {
         Ort::Value inputs[2] = {std::move(in_ids), std::move(h.state_in[h.cur])};
         auto out = h.session.Run(h.run, h.in_names, inputs, 2, h.out_names, 2);

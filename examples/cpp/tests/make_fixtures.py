@@ -33,7 +33,7 @@ import onnx
 from nomad_muse_trainer.tokenizer import MuseTokenizer, Grammar, decode_notes, parse_instruments, random_walk
 from nomad_muse_trainer.markov import fit_markov
 from nomad_muse_trainer.models import TinyGRU, MiniTransformer
-from nomad_muse_trainer.export import gru_to_onnx, gru_step_to_onnx, transformer_to_onnx, transformer_ring_step, model_metadata, set_metadata, quantize_int8, quantize_weights
+from nomad_muse_trainer.export import gru_to_onnx, gru_step_to_onnx, transformer_to_onnx, transformer_ring_step, model_metadata, step_metadata, set_metadata, quantize_int8, quantize_weights
 from nomad_muse_trainer.runtime import OnnxModel
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -73,11 +73,10 @@ def train_briefly(m, seqs, steps=200, seq_len=64, seed=0):
 
 def export(m, tok, path, step=False, weights='fp32'):
     "`m` as muse_export writes it (fp32); `step`: its step-only graph (a transformer's: the ring step, `weights` as muse_export's INT8 twin)"
-    gru, ring = m.config['kind'] == 'gru', {}
-    if gru: proto = gru_step_to_onnx(m) if step else gru_to_onnx(m)
-    elif step: proto, ring = transformer_ring_step(m, weights), {'state_update': 'ring', 'ring_slots': str(m.config['max_context'] - 1)}
-    else: proto = transformer_to_onnx(m)
-    set_metadata(proto, {**model_metadata(m, tok.vocab, tok.sha256), 'step_only': '1' if step else '0', **ring})
+    if m.config['kind'] == 'gru': proto = gru_step_to_onnx(m) if step else gru_to_onnx(m)
+    else: proto = transformer_ring_step(m, weights) if step else transformer_to_onnx(m)
+    meta = model_metadata(m, tok.vocab, tok.sha256)
+    set_metadata(proto, step_metadata(m, meta) if step else meta)
     onnx.save(proto, str(path))
 
 def stream_logits(path, ids):
