@@ -136,7 +136,7 @@ def muse_corpus(out:str='data/midi', # the folder to write the MIDI files to
     print(f"{r['scores']} score files: {r['written']} MIDI files written, {r['already_there']} already there, {len(r['failed'])} failed -> {out}")
 
 # %% ../nbs/01_data.ipynb #216a22d5
-MIDI_SUFFIXES = ('.mid', '.midi', '.kar', '.smf')
+MIDI_SUFFIXES = ('.mid', '.midi', '.kar', '.smf', '.rmi')      # .rmi: RMID, a MIDI file in a RIFF wrapper
 
 def find_midi(midi_dir # a folder, searched recursively
              )->list:
@@ -422,7 +422,7 @@ def safe_map(fn, # a picklable function of one item
         for w in pool: w.stop(kill=bool(w.pending))
 
 # %% ../nbs/01_data.ipynb #43a05330
-ENCODER = f"symusic {symusic.__version__}, encoder 2"       # what makes rows and tokens: a new one invalidates the cache
+ENCODER = f"symusic {symusic.__version__}, encoder 3"       # what makes rows and tokens: a new one invalidates the cache (3: SMPTE-timed files read)
 
 class TokenCache:
     "Tokenized files kept by content hash (sha1) in immutable shards on disk, so a rerun tokenizes only new or changed files"

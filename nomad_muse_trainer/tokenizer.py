@@ -6,17 +6,17 @@
 __all__ = ['PAD', 'BOS', 'EOS', 'UNK', 'NOTE_ON', 'NOTE_OFF', 'TIME_SHIFT', 'N_PITCHES', 'N_SHIFTS', 'N_VELOCITIES',
            'N_DURATIONS', 'VELOCITY', 'DURATION', 'VOCAB_SIZE', 'MAX_VOCAB', 'N_PROGRAMS', 'DRUM_LOW', 'DRUM_HIGH',
            'N_DRUMS', 'DURATION_STEPS', 'VELOCITY_VALUES', 'DEFAULT_VELOCITY', 'DEFAULT_VELOCITY_BIN', 'TIME_SHIFT_MS',
-           'DEFAULT_BAR', 'DRUM_HIT_MS', 'GM_FAMILIES', 'FAMILY_ALIASES', 'token_names', 'describe', 'velocity_values',
-           'duration_steps', 'bar_of', 'velocity_bin', 'duration_bin', 'MidiError', 'Midi', 'load_midi', 'midi_notes',
-           'decode_notes', 'MuseTokenizer', 'vocab_sha256', 'check_vocab', 'load_vocab', 'GrammarState', 'Grammar',
-           'parse_instruments', 'random_walk', 'complete', 'truncate', 'plot_piano_roll', 'keep_instruments', 'encode',
-           'decode']
+           'DEFAULT_BAR', 'SMPTE_FPS', 'DRUM_HIT_MS', 'GM_FAMILIES', 'FAMILY_ALIASES', 'token_names', 'describe',
+           'velocity_values', 'duration_steps', 'bar_of', 'velocity_bin', 'duration_bin', 'MidiError', 'Midi',
+           'load_midi', 'midi_notes', 'decode_notes', 'MuseTokenizer', 'vocab_sha256', 'check_vocab', 'load_vocab',
+           'GrammarState', 'Grammar', 'parse_instruments', 'random_walk', 'complete', 'truncate', 'plot_piano_roll',
+           'keep_instruments', 'encode', 'decode']
 
 # %% ../nbs/00_tokenizer.ipynb #6e4a657a
 import hashlib, io, json, warnings
 from pathlib import Path
 import numpy as np
-import pretty_midi, symusic
+import mido, pretty_midi, symusic
 from fastcore.basics import patch
 from .config import DEFAULTS, UserError, atomic_write_text
 
@@ -210,11 +210,39 @@ def load_midi(midi # a path to a MIDI file, raw bytes, a `Midi`, or a `pretty_mi
         except IsADirectoryError: raise MidiError(f"{name} is a folder, not a MIDI file") from None
         except OSError as e: raise MidiError(f"{name}: unreadable ({e.strerror})") from None
     if len(midi) == 0: raise MidiError(f"{name}: empty file")
+    if midi[:4] == b'RIFF' and midi[8:12] == b'RMID': midi = _riff_data(midi)    # RMID: a standard MIDI file in a RIFF wrapper (.rmi)
     if not midi.startswith(b'MThd'): raise MidiError(f"{name}: not a MIDI file (no MThd header)")
-    try: return Midi(symusic.Score.from_midi(bytes(midi)))
+    try:
+        if len(midi) >= 14 and midi[12] & 0x80: midi = _smpte_to_quarters(bytes(midi))
+        return Midi(symusic.Score.from_midi(bytes(midi)))
     except Exception as e:
         msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise MidiError(f"{name}: corrupt MIDI ({type(e).__name__}: {msg})") from None
+
+def _riff_data(data:bytes)->bytes:
+    "The `data` chunk of a RIFF RMID file (the MIDI file inside), or b'' when it has none"
+    at = 12
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at+4:at+8], 'little')
+        if data[at:at+4] == b'data': return bytes(data[at+8:at+8+size])
+        at += 8 + size + (size & 1)                  # chunks are padded to an even length
+    return b''
+
+SMPTE_FPS = {24: 24.0, 25: 25.0, 29: 30000/1001, 30: 30.0}   # the header's frame rates; 29 is NTSC's 29.97 (drop frame)
+
+def _smpte_to_quarters(data:bytes)->bytes:
+    "A file timed in SMPTE frames (the header's division negative: frames a second, ticks a frame) rewritten in ticks per quarter at one fixed tempo, so every event keeps its time in seconds"
+    fps, per_frame = SMPTE_FPS.get(256 - data[12]), data[13]
+    if fps is None or per_frame == 0: raise ValueError(f"SMPTE division with {256 - data[12]} frames a second and {per_frame} ticks a frame")
+    tpq = round(fps) * per_frame                     # one quarter = round(fps) frames = 1 s (1.001 s at 29.97)
+    tempo = round(1e6 * tpq / (fps * per_frame))     # microseconds a quarter
+    mf = mido.MidiFile(file=io.BytesIO(data))
+    mf.ticks_per_beat = tpq
+    for tr in mf.tracks:                             # tempo events mean nothing under SMPTE timing: players ignore them
+        for i, msg in enumerate(tr):
+            if msg.type == 'set_tempo': tr[i] = msg.copy(tempo=tempo)
+    if mf.tracks: mf.tracks[0].insert(0, mido.MetaMessage('set_tempo', tempo=tempo, time=0))
+    buf = io.BytesIO(); mf.save(file=buf); return buf.getvalue()
 
 # %% ../nbs/00_tokenizer.ipynb #0e3392b5
 def midi_notes(midi, # a `Midi` (or anything `load_midi` reads)
