@@ -209,14 +209,14 @@ def make_optimizer(model:torch.nn.Module, tc:dict)->torch.optim.Optimizer:
                              lr=tc['learning_rate'])
 
 def _splits(ds:dict, seq_len:int)->tuple:
-    "The training split as one token array (memory-mapped for a dataset folder), and the validation split's (the first training window when there is none)"
+    "The training split as one token array (memory-mapped for a dataset folder), the validation split's (the first training window when there is none), and whether there was one"
     if 'tokens' in ds and isinstance(ds['tokens']['train'], np.memmap):       # a dataset folder: windows are read from disk
-        train = ds['tokens']['train']
-        val = torch.from_numpy(np.asarray(ds['tokens']['val'], np.int64)) if len(ds['tokens']['val']) else torch.from_numpy(train[:seq_len + 1].astype(np.int64))
-        return train, val
+        train, has_val = ds['tokens']['train'], len(ds['tokens']['val']) > 0
+        val = torch.from_numpy(np.asarray(ds['tokens']['val'], np.int64)) if has_val else torch.from_numpy(train[:seq_len + 1].astype(np.int64))
+        return train, val, has_val
     train = torch.from_numpy(np.concatenate(ds['train'])) if ds['train'] else torch.zeros(0, dtype=torch.long)
     val = torch.from_numpy(np.concatenate(ds['val'])).long() if ds['val'] else train[:seq_len + 1].long()
-    return train, val
+    return train, val, bool(ds['val'])
 
 class Run:
     "One training run: its pieces, and the progress (`state`) a checkpoint keeps"
@@ -234,7 +234,8 @@ class Run:
         ck = load_checkpoint(resume, self.sha, kind) if resume else None     # every check before anything is written
         self.B, self.L = tc['batch_size'], cfg['data']['sequence_length']
         if self.B % self.world: raise UserError(f"batch_size {self.B} must be a multiple of the number of processes ({self.world})")
-        train_tokens, val_tokens = _splits(ds, self.L)
+        train_tokens, val_tokens, has_val = _splits(ds, self.L)
+        self.no_val = not has_val
         deterministic(tc['seed'])
         self.model = model_from_config(ck['model_config']) if ck else build_model(kind, cfg, **model_overrides)
         if ck: self.model.load_state_dict(ck['model_state'])
@@ -258,7 +259,8 @@ class Run:
     def describe(self)->str:
         return (f"{self.kind}: {n_params(self.model):,} parameters, {self.total} steps of {self.B} x {self.L} tokens, validation every "
                 f"{self.every}, transposed up to {self.transpose} semitones; {self.world} process(es) on {self.device}, "
-                f"{torch.get_num_threads()} thread(s) each")
+                f"{torch.get_num_threads()} thread(s) each" + ("\nwarning: the dataset has no validation files, so validation reads the first "
+                "training window and best.pt is picked on data the model trains on (give muse_prep more files)" if self.no_val else ''))
 
     def step(self)->float:
         "One optimizer step on one batch (every process draws the global batch and keeps its shard); returns the loss"
