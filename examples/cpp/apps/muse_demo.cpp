@@ -163,15 +163,13 @@ int run(const Args& a) {
     std::unique_ptr<StepModel> onnx;                 // the model that samples: NativeGru, NativeTransformer or OnnxStream
     if (!a.model.empty()) {
         onnx = open_model(a.model, sha, a.runtime != "onnxruntime", a.ort);
-        if (a.runtime == "native" && dynamic_cast<OnnxStream*>(onnx.get())) {   // the native class of its kind says why not
+        if (a.runtime == "native" && onnx->kernel() == "onnxruntime") {   // the native class of its kind says why not
             if (onnx->model_type() == "gru") NativeGru n(a.model, sha); else NativeTransformer n(a.model, sha);
             throw Error(a.model + ": the native step cannot run this file");
         }
     }
-    auto* ng = dynamic_cast<NativeGru*>(onnx.get());
-    auto* nt = dynamic_cast<NativeTransformer*>(onnx.get());
-    const bool native = ng || nt;
-    const std::string kernel = ng ? ng->kernel() : nt ? nt->kernel() : "fp32";
+    const bool native = onnx && onnx->kernel() != "onnxruntime";
+    const std::string kernel = onnx ? onnx->kernel() : "";
 
     if (onnx) {
         piece = generate(*onnx, grammar, smp, with_flags(onnx->sampling_defaults(), a), a.length, sample_us);
@@ -232,8 +230,7 @@ int run(const Args& a) {
                 if (r == 0 && native) pos = keep;                          // the same tokens for onnxruntime
             }
         Timing t = summarize(us[0]);
-        auto* os = dynamic_cast<OnnxStream*>(onnx.get());
-        const int64_t cached = os ? os->cached() : nt ? nt->cached() : 0;
+        const int64_t cached = onnx->cached();
         std::printf("%s step, %s (batch 1, 1 thread) over %d steps: p50 %.2f us, p99 %.2f us, mean %.2f us%s\n", onnx->model_type().c_str(),
                     native ? ("native, kernel " + kernel).c_str() : "onnxruntime", a.bench, t.p50, t.p99, t.mean,
                     onnx->model_type() == "transformer" ? (" (" + std::to_string(cached) + " cached tokens)").c_str() : "");

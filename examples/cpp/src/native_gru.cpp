@@ -41,7 +41,7 @@ struct NativeGru::Impl {
 #endif
 };
 
-NativeGru::NativeGru(const std::string& path, const std::string& expect_sha, bool exact) : p_(new Impl) {
+NativeGru::NativeGru(const std::string& path, const std::string& expect_sha, bool exact) : ExportedModel("gru"), p_(new Impl) {
     auto& m = *p_;
     m.file = detail::read_onnx(path);
     const detail::ModelInfo info = native_info(m.file, path, expect_sha, "gru", "the native step runs the GRU (use OnnxStream)");

@@ -91,7 +91,7 @@ float dot(const float* __restrict a, const float* __restrict b, int n) {    // n
 
 }  // namespace
 
-NativeTransformer::NativeTransformer(const std::string& path, const std::string& expect_sha, bool exact) : p_(new Impl) {
+NativeTransformer::NativeTransformer(const std::string& path, const std::string& expect_sha, bool exact) : ExportedModel("transformer"), p_(new Impl) {
     auto& m = *p_;
     m.file = detail::read_onnx(path);
     const detail::ModelInfo info = native_info(m.file, path, expect_sha, "transformer", "NativeTransformer runs the transformer");

@@ -409,6 +409,16 @@ void native_gru(const std::string& suffix) {
     CHECK(dynamic_cast<NativeGru*>(open_model(DIR + "/gru_w8.onnx", sha).get()) != nullptr, "open_model runs an INT8-weight GRU natively");
     CHECK(dynamic_cast<OnnxStream*>(open_model(DIR + "/gru_int8.onnx", sha).get()) != nullptr, "and a dynamic one through onnxruntime");
     CHECK(dynamic_cast<OnnxStream*>(open_model(DIR + "/gru_w8.onnx", sha, false).get()) != nullptr, "and any file through onnxruntime when asked");
+    // what a host holding open_model's StepModel can ask without knowing the class
+    for (bool native : {true, false}) {
+        std::unique_ptr<StepModel> m = open_model(DIR + "/tx_w8.onnx", sha, native);
+        for (int i = 0; i < 60; ++i) m->step(4 + i % 80);
+        const std::string k = m->kernel();
+        CHECK(native ? (k == "int8-q15-vnni" || k == "fp32") : k == "onnxruntime", "kernel() through StepModel, got '" << k << "'");
+        CHECK(m->cached() == 47, "cached() through StepModel: the window (" << m->cached() << ")");
+        CHECK(m->metadata("model_type") == "transformer" && m->metadata("vocab_sha256") == sha && m->metadata("no such key").empty(),
+              "metadata() through StepModel");
+    }
 }
 
 // NativeTransformer against the Python runtime's logits (through onnxruntime) and the C++ OnnxStream, on the fixture

@@ -176,7 +176,7 @@ struct OrtHandles;                                  // onnxruntime objects, kept
 std::string load_onnxruntime(const std::string& path = "");
 
 // What Generator and a host's sampling loop need from a model: one token in, the next token's logits out, with the
-// state kept inside. OnnxStream (onnxruntime) and NativeGru (this library's own GRU step) both are one.
+// state kept inside: OnnxStream (onnxruntime), NativeGru and NativeTransformer (this library's own steps).
 // Not for use from two threads at once: give each thread its own.
 class StepModel {
 public:
@@ -189,21 +189,36 @@ public:
     virtual void reset() = 0;                                  // empty state
     virtual const float* step(int64_t token) = 0;              // logits[vocab().size()], valid until the next call
     virtual const float* feed(const std::vector<int64_t>& ids) = 0;   // many tokens (priming); the last token's logits
+    // What a host holding any StepModel (open_model's) may ask; a model of its own need not answer ("", 0).
+    virtual std::string metadata(const std::string& key) const { (void)key; return ""; }   // the file's metadata ("" if absent)
+    virtual std::string kernel() const { return ""; }          // how a step computes: "onnxruntime", "int8-q15-vnni" or "fp32"
+    virtual int64_t cached() const { return 0; }               // tokens in a transformer's cache (0 for the GRU)
+};
+
+// A StepModel read from a file muse_export wrote: its kind, vocabulary and sampling defaults are the file's metadata.
+class ExportedModel : public StepModel {
+public:
+    const std::string& model_type() const override { return kind_; }
+    const Vocab& vocab() const override { return vocab_; }     // from the model's vocab_json metadata
+    SamplingParams sampling_defaults() const override { return defaults_; }
+protected:
+    explicit ExportedModel(std::string kind = "") : kind_(std::move(kind)) {}
+    std::string kind_;
+    Vocab vocab_;
+    SamplingParams defaults_;
 };
 
 // A model through onnxruntime: the GRU or the transformer, any quantization muse_export writes.
-class OnnxStream : public StepModel {
+class OnnxStream : public ExportedModel {
 public:
     // Refuses a model whose vocab_sha256 metadata differs from `expect_sha` (when given).
     explicit OnnxStream(const std::string& model_path, const std::string& expect_sha = "", const std::string& ort_library = "");
     ~OnnxStream() override;
     OnnxStream(const OnnxStream&) = delete;
     OnnxStream& operator=(const OnnxStream&) = delete;
-    std::string metadata(const std::string& key) const;   // "" if absent
-    const std::string& model_type() const override { return kind_; }
-    const Vocab& vocab() const override { return vocab_; }     // from the model's vocab_json metadata
-    SamplingParams sampling_defaults() const override { return defaults_; }
-    int64_t cached() const { return cached_; }      // tokens in the transformer's cache (0 for the GRU)
+    std::string metadata(const std::string& key) const override;
+    std::string kernel() const override { return "onnxruntime"; }
+    int64_t cached() const override { return cached_; }
     // A GRU's steps go through its step-only graph (no Scan): the file itself, or the X_step.onnx muse_export writes
     // beside X.onnx when its metadata carries the same weights' fingerprint (model_sha256).
     bool step_graph() const;
@@ -215,10 +230,8 @@ public:
     const float* feed(const std::vector<int64_t>& ids) override;
 private:
     std::unique_ptr<OrtHandles> h_;
-    std::string kind_, update_;
-    Vocab vocab_;
+    std::string update_;
     int64_t cached_ = 0;
-    SamplingParams defaults_;
 };
 
 // The GRU computed by this library, without onnxruntime: for a host's audio thread. It reads the weights from the
@@ -230,30 +243,25 @@ private:
 // or with `exact`, fp32 products with the weights onnxruntime computes (logits within about 1e-5). ctest native_gru
 // checks both against onnxruntime. Files written with `--quantization dynamic` are refused: their activations are
 // rounded to 8 bits on every step in a way only onnxruntime reproduces.
-class NativeGru : public StepModel {
+class NativeGru : public ExportedModel {
 public:
     explicit NativeGru(const std::string& model_path, const std::string& expect_sha = "", bool exact = false);
     ~NativeGru() override;
     NativeGru(const NativeGru&) = delete;
     NativeGru& operator=(const NativeGru&) = delete;
-    std::string metadata(const std::string& key) const;   // "" if absent
-    const std::string& model_type() const override { return kind_; }
-    const Vocab& vocab() const override { return vocab_; }
-    SamplingParams sampling_defaults() const override { return defaults_; }
+    std::string metadata(const std::string& key) const override;
+    std::string kernel() const override { return kernel_; }   // "int8-q15-vnni" or "fp32"
     void reset() override;
     const float* step(int64_t token) override;      // no allocation, no lock
     const float* feed(const std::vector<int64_t>& ids) override;
     int layers() const;
     int hidden() const;
     const std::string& weights() const { return weights_; }   // "int8" or "fp32": what the file stored
-    const std::string& kernel() const { return kernel_; }     // "int8-q15-vnni" or "fp32": how the step computes
     const float* state() const;                     // [layers * hidden]
 private:
     struct Impl;
     std::unique_ptr<Impl> p_;
-    std::string kind_ = "gru", weights_, kernel_;
-    Vocab vocab_;
-    SamplingParams defaults_;
+    std::string weights_, kernel_;
 };
 
 // The transformer computed by this library, without onnxruntime: for hosts that want the better model on their own
@@ -262,27 +270,22 @@ private:
 // allocates nothing. Two kernels, as NativeGru's: with AVX-512 VNNI an INT8-weight file runs its int8 weights with each
 // product's input as two Q15 terms, its value and that rounding's residual (logits within 1e-4 of onnxruntime's); otherwise,
 // or with `exact`, fp32 products (within 1e-4). ctest native_transformer checks both.
-class NativeTransformer : public StepModel {
+class NativeTransformer : public ExportedModel {
 public:
     explicit NativeTransformer(const std::string& model_path, const std::string& expect_sha = "", bool exact = false);
-    const std::string& kernel() const { return kernel_; }     // "int8-q15-vnni" or "fp32": how the step computes
     ~NativeTransformer() override;
     NativeTransformer(const NativeTransformer&) = delete;
     NativeTransformer& operator=(const NativeTransformer&) = delete;
-    std::string metadata(const std::string& key) const;   // "" if absent
-    const std::string& model_type() const override { return kind_; }
-    const Vocab& vocab() const override { return vocab_; }
-    SamplingParams sampling_defaults() const override { return defaults_; }
+    std::string metadata(const std::string& key) const override;
+    std::string kernel() const override { return kernel_; }   // "int8-q15-vnni" or "fp32"
+    int64_t cached() const override;                // at most max_context - 1
     void reset() override;
     const float* step(int64_t token) override;      // no allocation, no lock
     const float* feed(const std::vector<int64_t>& ids) override;
-    int64_t cached() const;                         // tokens in the cache (at most max_context - 1)
 private:
     struct Impl;
     std::unique_ptr<Impl> p_;
-    std::string kind_ = "transformer", kernel_;
-    Vocab vocab_;
-    SamplingParams defaults_;
+    std::string kernel_;
 };
 
 // A StepModel for `path`: NativeGru or NativeTransformer where they can run the file (INT8 or fp32 weights, written by
