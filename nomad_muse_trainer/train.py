@@ -125,7 +125,12 @@ def load_checkpoint(path, # a `best.pt` or `latest.pt`
     if not p.is_file(): raise UserError(f"checkpoint not found: {p}")
     try: ck = torch.load(p, map_location='cpu', weights_only=True)
     except Exception as e:
-        raise UserError(f"{p}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+        why = str(e).splitlines()[0] if str(e) else ''
+        if 'Weights only load failed' in why: why = "not a file of tensors as muse_train writes; it is read with weights_only=True, so nothing in it runs"
+        elif isinstance(e, EOFError): why = "empty, or cut short"
+        elif "failed reading zip archive" in why: why = "damaged or cut short: not a whole zip archive"
+        else: why = f"{type(e).__name__}: {why[:120]}"
+        raise UserError(f"{p}: not a readable checkpoint ({why})") from None
     if not isinstance(ck, dict) or ck.get('format') != FORMAT: raise UserError(f"{p}: not a Nomad Muse checkpoint")
     check_vocab(ck['vocab_sha256'], vocab_sha256, p)
     if kind and ck['model_config']['kind'] != kind: raise UserError(f"{p}: holds a {ck['model_config']['kind']} model, not a {kind}")
