@@ -6,8 +6,8 @@
 __all__ = ['HELD_OUT', 'COLLECTIONS', 'CORPUS_LICENSE', 'MIDI_SUFFIXES', 'PITCH_NAMES', 'DEFAULT_TIMEOUT', 'MANIFEST_COLUMNS',
            'ENCODER', 'DATASET_FORMAT', 'corpus_license', 'corpus_paths', 'export_corpus', 'muse_corpus', 'find_midi',
            'estimate_key', 'main_tempo', 'bar_grid', 'index_files', 'index_file', 'tempo_class', 'assign_splits',
-           'safe_map', 'TokenCache', 'index_folder', 'write_manifest', 'read_manifest', 'prepare', 'Pieces',
-           'load_dataset', 'bach_dataset', 'bench_tokenize', 'muse_index', 'muse_prep', 'muse_bench_prep']
+           'safe_map', 'TokenCache', 'index_folder', 'write_manifest', 'read_manifest', 'check_outputs', 'prepare',
+           'Pieces', 'load_dataset', 'bach_dataset', 'bench_tokenize', 'muse_index', 'muse_prep', 'muse_bench_prep']
 
 # %% ../nbs/01_data.ipynb #1cb924e6
 import csv, functools, hashlib, json, multiprocessing as mp, os, shutil, signal, tempfile, threading, time, warnings
@@ -630,6 +630,26 @@ def _instrument_subsets(paths:list, piece, tok:MuseTokenizer, by_path:dict, d:di
             by_path[f'{p}#{k}'] = row; out[f'{p}#{k}'] = sub
     return out
 
+# %% ../nbs/01_data.ipynb #6d69f70e
+def check_outputs(midi_dir, # the MIDI folder read
+                  out, # the dataset (`.npz` or folder) or manifest to write; the rest goes beside it
+                  dataset:bool=True, # `out` is a dataset (False: a manifest)
+                 ):
+    "Refuse, before any work, an `out` that would write into the MIDI folder, replace it or a folder that holds it, or replace something that is not this kind of output"
+    src, dst = Path(midi_dir).resolve(), Path(out).resolve()
+    what = 'the dataset' if dataset else 'the manifest'
+    if dst == src or dst in src.parents:
+        raise UserError(f"--out {out} is the MIDI folder {midi_dir} or holds it: {what} would replace it; write it elsewhere")
+    if dst.parent == src or src in dst.parent.parents:
+        raise UserError(f"--out {out} is inside the MIDI folder {midi_dir}: {what} and the files beside it (vocab.json, manifest.csv, "
+                        "prep_cache/) are never written into an input folder; write them elsewhere")
+    if not dataset or dst.suffix == '.npz':
+        if dst.is_dir(): raise UserError(f"--out {out} is a folder, not a file")
+    elif dst.is_file():
+        raise UserError(f"--out {out} is a file; a dataset folder (an --out not ending in .npz) would replace it: name a new folder, or a .npz")
+    elif dst.is_dir() and any(dst.iterdir()) and not (dst/'dataset.json').is_file():
+        raise UserError(f"--out {out} is a folder that is not a dataset muse_prep wrote; it is left as it is: name a new or empty folder, or a .npz")
+
 # %% ../nbs/01_data.ipynb #b6c9f852
 def prepare(midi_dir, # a folder of MIDI files
             out=PATHS['dataset'], # `dataset.npz` (one file), or a folder for a memory-mapped dataset; manifest, vocab and stats go beside it
@@ -637,6 +657,7 @@ def prepare(midi_dir, # a folder of MIDI files
            )->dict:
     "Index, dedupe, split and tokenize `midi_dir` (reusing files tokenized before, by content); write the dataset, vocab.json, manifest.csv, stats.json; return the stats"
     cfg = cfg or load_config()
+    check_outputs(midi_dir, out)
     out = Path(out); folder = out.parent
     tok, d = MuseTokenizer.from_config(cfg), cfg['data']
     cache = TokenCache(folder/'prep_cache', _cache_key(tok, d['melody_only']))
@@ -823,6 +844,7 @@ def muse_index(midi_dir:str=None, # the folder of MIDI files, searched recursive
     "Validate and index a folder of MIDI files into manifest.csv: one row per file, with its split or why it is unusable"
     cfg = load_config(config, {'data.workers': workers, 'data.parse_timeout_s': timeout})
     tok = MuseTokenizer.from_config(cfg)
+    check_outputs(midi_dir or cfg['data']['midi_dir'], out, dataset=False)
     cache = TokenCache(Path(out).parent/'prep_cache', _cache_key(tok, cfg['data']['melody_only']))    # muse_prep reuses this work
     rows, _, secs = index_folder(midi_dir or cfg['data']['midi_dir'], cfg, cache=cache)
     write_manifest(rows, out)
