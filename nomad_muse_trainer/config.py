@@ -298,6 +298,7 @@ def atomic_path(path # the file to write
                ):
     "Yield a temporary path beside `path`; on success it replaces `path` in one rename, on failure it is removed"
     path = Path(path)
+    if path.is_dir(): raise UserError(f"{path} is a folder: name the file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=f'.tmp{path.suffix}')
     os.close(fd)
