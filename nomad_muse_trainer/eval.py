@@ -206,7 +206,7 @@ def muse_eval(dataset:str=PATHS['dataset'], # a prepared dataset (ignored when -
     with atomic_path(out) as tmp: Path(tmp).write_text(json.dumps(r, indent=1))
     print(eval_table(r)); print(f"-> {out}")
     if sample:
-        m = load_runtime(onnx or baseline)
+        m = load_runtime(onnx or baseline, markov=None if onnx else True)
         tok = m.tokenizer
         s = write_sample(generate(m, 512, seed=seed, min_length=256), Path(out).parent/'sample_eval.mid', tok, 120, f"{Path(onnx or baseline).name}, seed {seed}")
         print(f"sample: {s['notes']} notes, {s['seconds']} s -> {s['midi']}" + (" (+ .png)" if s['png'] else ''))

@@ -13,7 +13,7 @@ import numpy as np
 from .config import PATHS, UserError, command, atomic_path
 from .tokenizer import VOCAB_SIZE, MuseTokenizer, bar_of, check_vocab, load_vocab, parse_instruments, plot_piano_roll
 from .sampling import generate, primer_tokens
-from .markov import MarkovModel, load_markov
+from .markov import MAGIC as MARKOV_MAGIC, MarkovModel, load_markov
 from .zoo import zoo_model
 from .audio import render_audio, write_wav
 
@@ -153,13 +153,20 @@ class OnnxModel:
     def __repr__(self): return f"OnnxModel({self.path.name}: {self.kind}, state_update={self.update}{', ring step graph' if self.ring else ', step graph' if self.step_sess is not None else ''})"
 
 # %% ../nbs/07_runtime.ipynb #ee29983b
+def _starts_with(path, magic:bytes)->bool:
+    try:
+        with open(path, 'rb') as f: return f.read(len(magic)) == magic
+    except OSError: return False
+
 def load_runtime(path, # an `.onnx` from muse_export or a `.bin` from muse_baseline
                  vocab_sha256:str=None, # the vocabulary the caller uses (None: accept the file's)
                  threads:int=1, # onnxruntime intra-op threads
                  bar=None, # for a `.bin`: the (bar length, phase) in steps its rhythm weights use (default 4/4 at 120 bpm)
+                 markov:bool=None, # True: a `.bin` whatever its name (muse_sample --baseline); None: a `.bin` by its name or its first bytes
                 ):
     "An `OnnxModel` for an `.onnx`, a `MarkovModel` for a `.bin`: either one `generate` can drive"
-    if not str(path).endswith('.bin'): return OnnxModel(path, vocab_sha256, threads)
+    if markov is None: markov = str(path).endswith('.bin') or _starts_with(path, MARKOV_MAGIC)
+    if not markov: return OnnxModel(path, vocab_sha256, threads)
     m = load_markov(path, vocab_sha256)
     if bar is not None: m.bar = np.asarray(bar, float)
     return m
@@ -211,7 +218,7 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
     if wav and Path(wav).suffix.lower() != '.wav': raise UserError(f"--wav writes a .wav file, got {wav}")
     parts = parse_instruments(instruments) if instruments else None
     if model: onnx = str(zoo_model(model)/'model.onnx')                # a zoo model carries its own vocabulary: checked only against --vocab
-    m = load_runtime(onnx or baseline, expected_vocab(vocab) if vocab or not model else None)
+    m = load_runtime(onnx or baseline, expected_vocab(vocab) if vocab or not model else None, markov=None if onnx else True)
     if parts and not m.tokenizer.multi: raise UserError(f"--instruments needs a multi-track model (tracks: multi); {Path(onnx or baseline).name} is a single-stream one")
     if isinstance(m, MarkovModel): m.bar = bar_of(tempo, m.time_shift_ms)      # its rhythm weights follow the bar of --tempo
     tok = m.tokenizer
