@@ -310,7 +310,15 @@ class Run:
         if self.world > 1: dist.barrier()
         return dict(state=st, best=self.folder/'best.pt', latest=self.folder/'latest.pt', tokens_per_s=tps, seconds=secs)
 
+def _warn_replacing(latest:Path):
+    "Say so when a fresh run is about to replace a run's checkpoints (it does at its first checkpoint)"
+    try: ck = torch.load(latest, map_location='cpu', weights_only=True)
+    except Exception: return                                        # none there, or nothing a run wrote
+    print(f"warning: {latest.parent} holds a run (step {ck['step']} of {ck['total_steps']}, best val {ck['best_val'] / math.log(2):.4f} bits/token); "
+          f"this one starts over and replaces it at its first checkpoint (--resume {latest} continues that one)", flush=True)
+
 def train(dataset, # a `dataset.npz`, or one loaded with `load_dataset`
+
           kind:str='gru', # `gru` or `transformer`
           cfg:dict=None, # settings (default: `load_config()`)
           out_dir=PATHS['checkpoints'], # checkpoints go to `out_dir/kind/{best,latest}.pt`
@@ -324,6 +332,7 @@ def train(dataset, # a `dataset.npz`, or one loaded with `load_dataset`
     st, show = run.state, run.main and not quiet
     limit = run.total if stop_at is None else min(run.total, stop_at)
     if show: print(run.describe(), flush=True)
+    if show and not resume: _warn_replacing(run.folder/'latest.pt')
     t0, secs0, tokens = time.time(), st['seconds'], 0
     while st['step'] < limit and not st['stopped']:
         end = min(limit, (st['step'] // run.every + 1) * run.every)
