@@ -633,16 +633,16 @@ def _instrument_subsets(paths:list, piece, tok:MuseTokenizer, by_path:dict, d:di
 # %% ../nbs/01_data.ipynb #6d69f70e
 def check_outputs(midi_dir, # the MIDI folder read
                   out, # the dataset (`.npz` or folder) or manifest to write; the rest goes beside it
-                  dataset:bool=True, # `out` is a dataset (False: a manifest)
+                  dataset:bool=True, # `out` is a dataset (False: one file, such as a manifest or eval.json)
                  ):
     "Refuse, before any work, an `out` that would write into the MIDI folder, replace it or a folder that holds it, or replace something that is not this kind of output"
     src, dst = Path(midi_dir).resolve(), Path(out).resolve()
-    what = 'the dataset' if dataset else 'the manifest'
+    what = 'the dataset' if dataset else Path(out).name
     if dst == src or dst in src.parents:
         raise UserError(f"--out {out} is the MIDI folder {midi_dir} or holds it: {what} would replace it; write it elsewhere")
     if dst.parent == src or src in dst.parent.parents:
-        raise UserError(f"--out {out} is inside the MIDI folder {midi_dir}: {what} and the files beside it (vocab.json, manifest.csv, "
-                        "prep_cache/) are never written into an input folder; write them elsewhere")
+        raise UserError(f"--out {out} is inside the MIDI folder {midi_dir}: nothing is written into an input folder (neither {what} nor "
+                        "the files beside it); write them elsewhere")
     if not dataset or dst.suffix == '.npz':
         if dst.is_dir(): raise UserError(f"--out {out} is a folder, not a file")
     elif dst.is_file():
