@@ -214,6 +214,7 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
     if top_p is not None and not 0 < top_p <= 1: raise UserError(f"--top_p must be in (0, 1], got {top_p}")
     if top_k is not None and top_k < 0: raise UserError(f"--top_k must be >= 0, got {top_k}")
     if tempo <= 0: raise UserError(f"--tempo must be positive, got {tempo}")
+    if Path(out).suffix.lower() not in ('.mid', '.midi'): raise UserError(f"--out writes a MIDI file (.mid), got {out}")
     if primer and Path(primer).resolve() in {Path(out).resolve(), Path(out).resolve().with_suffix(".png")} | ({Path(wav).resolve()} if wav else set()):
         raise UserError(f"--out {out} (or the piano roll or audio beside it) would overwrite the primer {primer}: name another file")
     if primer and not Path(primer).is_file(): raise UserError(f"primer not found: {primer}")
