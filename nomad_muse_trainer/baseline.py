@@ -8,7 +8,7 @@ __all__ = ['build_baseline', 'muse_baseline']
 # %% ../nbs/02_baseline.ipynb #4e40b207
 import time
 from pathlib import Path
-from .config import PATHS, UserError, command, load_config
+from .config import PATHS, UserError, command, check_suffix, load_config
 from .tokenizer import MuseTokenizer
 from .data import load_dataset
 from .markov import MAX_ORDER, fit_markov
@@ -44,7 +44,7 @@ def muse_baseline(dataset:str=PATHS['dataset'], # the dataset from muse_prep
                  ):
     "Build the variable-order Witten-Bell Markov baseline with bar-position rhythm weights, as a .bin a C++ host can read"
     if not 1 <= order <= MAX_ORDER: raise UserError(f"--order must be between 1 and {MAX_ORDER}, got {order}")
-    if Path(out).suffix.lower() != '.bin': raise UserError(f"--out must name a .bin file, got {out}")
+    check_suffix(out, ('.bin',))
     r = build_baseline(dataset, out, order, load_config(config))
     print(f"order {order}, beta {r['beta']:g}: built in {r['build_s']:.2f} s, {r['bytes']/1e6:.2f} MB -> {out}")
     for s in ('val', 'test'):

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['SCHEMA', 'DEFAULTS', 'ALIASES', 'EXTRAS', 'PATHS', 'UserError', 'missing_extra', 'cli_errors', 'muse_train_cli',
-           'muse_export_cli', 'command', 'load_config', 'config_yaml', 'atomic_path', 'atomic_write_text', 'progress',
-           'n_workers']
+           'muse_export_cli', 'command', 'load_config', 'config_yaml', 'check_suffix', 'atomic_path',
+           'atomic_write_text', 'progress', 'n_workers']
 
 # %% ../nbs/00_config.ipynb #b0ec8ef3
 import contextlib, copy, functools, json, os, sys, tempfile, time, types
@@ -293,6 +293,13 @@ PATHS = {   # the default file of each artifact
 }
 
 # %% ../nbs/00_config.ipynb #c84dedca
+def check_suffix(path, # an output path a user gave
+                 suffixes:tuple, # what it may end with (lower case, with the dot)
+                 flag:str='--out', # the flag that gave it, for the message
+                ):
+    "Refuse an output path that does not end in one of `suffixes`: an output never lands on an input of another kind (a model, a dataset, a checkpoint)"
+    if Path(path).suffix.lower() not in suffixes: raise UserError(f"{flag} must name a {'/'.join(suffixes)} file, got {path}")
+
 @contextlib.contextmanager
 def atomic_path(path # the file to write
                ):

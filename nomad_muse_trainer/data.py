@@ -16,7 +16,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 import numpy as np
 import symusic
-from .config import DEFAULTS, PATHS, UserError, command, atomic_path, atomic_write_text, load_config, n_workers, progress
+from .config import DEFAULTS, PATHS, UserError, command, atomic_path, atomic_write_text, check_suffix, load_config, n_workers, progress
 from .grooves import GROOVE_LICENSE, export_grooves
 from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION, VOCAB_SIZE,
                                           DEFAULT_BAR, TIME_SHIFT_MS, Midi, MidiError, MuseTokenizer, check_vocab, load_midi, midi_notes,
@@ -844,7 +844,7 @@ def muse_index(midi_dir:str=None, # the folder of MIDI files, searched recursive
     "Validate and index a folder of MIDI files into manifest.csv: one row per file, with its split or why it is unusable"
     cfg = load_config(config, {'data.workers': workers, 'data.parse_timeout_s': timeout})
     tok = MuseTokenizer.from_config(cfg)
-    check_outputs(midi_dir or cfg['data']['midi_dir'], out, dataset=False)
+    check_suffix(out, ('.csv',)); check_outputs(midi_dir or cfg['data']['midi_dir'], out, dataset=False)
     cache = TokenCache(Path(out).parent/'prep_cache', _cache_key(tok, cfg['data']['melody_only']))    # muse_prep reuses this work
     rows, _, secs = index_folder(midi_dir or cfg['data']['midi_dir'], cfg, cache=cache)
     write_manifest(rows, out)
@@ -880,6 +880,7 @@ def muse_bench_prep(midi_dir:str='data/midi', # folders of MIDI files, separated
                     limit:int=0, # at most this many files per folder (0: all)
                    ):
     "Tokenizing speed against MidiTok's REMI on the same files, one core: files/s of each and the ratio"
+    check_suffix(out, ('.json',))
     r = bench_tokenize([f for f in midi_dir.split(',') if f], repeats, limit)
     atomic_write_text(out, json.dumps(r, indent=1))
     for f, x in r.items():

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 import numpy as np
 import pretty_midi
-from .config import PATHS, UserError, command, atomic_path, load_config
+from .config import PATHS, UserError, command, atomic_path, check_suffix, load_config
 from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, VOCAB_SIZE, DEFAULT_BAR, TIME_SHIFT_MS, MuseTokenizer,
                                           bar_of, decode_notes, plot_piano_roll)
 from .data import load_dataset, index_folder, check_outputs
@@ -202,6 +202,7 @@ def muse_eval(dataset:str=PATHS['dataset'], # a prepared dataset (ignored when -
               config:str=None, # a config.yaml: data.workers and data.parse_timeout_s for --midi_dir (the tokenizer always follows the model)
              ):
     "Perplexity, bits per note and top-k accuracy of an exported model, its fp32 twin and the Markov baseline"
+    check_suffix(out, ('.json',))
     if midi_dir: check_outputs(midi_dir, out, dataset=False)
     r = evaluate(onnx, baseline, dataset, split, midi_dir, vocab, load_config(config))
     with atomic_path(out) as tmp: Path(tmp).write_text(json.dumps(r, indent=1))

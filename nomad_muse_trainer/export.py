@@ -13,7 +13,7 @@ import contextlib, json, logging, os, time
 from functools import partial
 from pathlib import Path
 import numpy as np
-from .config import missing_extra, PATHS, UserError, command, atomic_path, load_config
+from .config import missing_extra, PATHS, UserError, command, atomic_path, check_suffix, load_config
 try:
     import onnx
     from onnx import helper as oh, numpy_helper as nh, TensorProto as TP
@@ -493,7 +493,7 @@ def export_checkpoint(ckpt, # a checkpoint from muse_train
                      )->dict:
     "Export a checkpoint to ONNX (and INT8); returns paths, sizes and the quantization report. The step-only graph goes beside it as `*_step.onnx`"
     if quantization not in QUANTIZATIONS: raise UserError(f"--quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
-    if Path(out).suffix.lower() != '.onnx': raise UserError(f"--out must name an .onnx file (its twins go beside it), got {out}")
+    check_suffix(out, ('.onnx',))                                   # its twins go beside it
     cfg = cfg or load_config()
     tok = MuseTokenizer.from_config(cfg)
     ck = load_checkpoint(ckpt, tok.sha256)

@@ -10,7 +10,7 @@ __all__ = ['ort_session', 'softmax', 'step_twin', 'RingCache', 'OnnxModel', 'loa
 import json, os, sys, time
 from pathlib import Path
 import numpy as np
-from .config import PATHS, UserError, command, atomic_path
+from .config import PATHS, UserError, command, atomic_path, check_suffix
 from .tokenizer import VOCAB_SIZE, MuseTokenizer, bar_of, check_vocab, load_vocab, parse_instruments, plot_piano_roll
 from .sampling import generate, primer_tokens
 from .markov import MAGIC as MARKOV_MAGIC, MarkovModel, load_markov
@@ -214,11 +214,11 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
     if top_p is not None and not 0 < top_p <= 1: raise UserError(f"--top_p must be in (0, 1], got {top_p}")
     if top_k is not None and top_k < 0: raise UserError(f"--top_k must be >= 0, got {top_k}")
     if tempo <= 0: raise UserError(f"--tempo must be positive, got {tempo}")
-    if Path(out).suffix.lower() not in ('.mid', '.midi'): raise UserError(f"--out writes a MIDI file (.mid), got {out}")
+    check_suffix(out, ('.mid', '.midi'))
     if primer and Path(primer).resolve() in {Path(out).resolve(), Path(out).resolve().with_suffix(".png")} | ({Path(wav).resolve()} if wav else set()):
         raise UserError(f"--out {out} (or the piano roll or audio beside it) would overwrite the primer {primer}: name another file")
     if primer and not Path(primer).is_file(): raise UserError(f"primer not found: {primer}")
-    if wav and Path(wav).suffix.lower() != '.wav': raise UserError(f"--wav writes a .wav file, got {wav}")
+    if wav: check_suffix(wav, ('.wav',), '--wav')
     parts = parse_instruments(instruments) if instruments else None
     if model: onnx = str(zoo_model(model)/'model.onnx')                # a zoo model carries its own vocabulary: checked only against --vocab
     m = load_runtime(onnx or baseline, expected_vocab(vocab) if vocab or not model else None, markov=None if onnx else True)
@@ -300,6 +300,7 @@ def muse_bench(onnx:str=PATHS['onnx'], # the exported model to time
               ):
     "Time streaming steps (batch 1; 1 thread and default threads) and a 512-token forward pass; write bench.json"
     if steps < 1 or warmup < 0: raise UserError("--steps must be >= 1 and --warmup >= 0")
+    check_suffix(out, ('.json',))
     r = bench(onnx, steps, warmup, Path(out).parent)
     with atomic_path(out) as tmp: Path(tmp).write_text(json.dumps({k: v for k, v in r.items() if not k.startswith('_')}, indent=1))
     print(f"{r['model_type']} ({r['model_bytes']/1024:.0f} KB, int8 weights {r['int8_weight_fraction']:.0%}): step p50 {r['step_us_p50']:.1f} us, "
