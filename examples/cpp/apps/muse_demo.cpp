@@ -71,7 +71,7 @@ Args parse(int argc, char** argv) {
     if (a.model.empty() && a.baseline.empty()) throw Error("give --model or --baseline (or both)");
     auto ends_with = [](const std::string& s, const std::string& e) { return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0; };
     if (!ends_with(a.out, ".mid") && !ends_with(a.out, ".midi") && !ends_with(a.out, ".MID"))   // never over a model or a .bin it reads
-        throw Error("--out writes a MIDI file (.mid), got " + a.out);
+        throw Error("--out must name a .mid/.midi file, got " + a.out);
     if (a.runtime != "auto" && a.runtime != "native" && a.runtime != "onnxruntime")
         throw Error("--runtime must be auto, native or onnxruntime, got '" + a.runtime + "'");
     return a;

@@ -122,7 +122,7 @@ for what, args, expect in [
 mine = tmp/'mine.onnx'; mine.write_bytes((fix/'gru_w8.onnx').read_bytes())        # --out naming the model it reads
 r = run('--vocab', vocab, '--model', mine, '--out', mine)
 lines = r.stderr.strip().splitlines()
-check(r.returncode == 2 and len(lines) == 1 and lines[0].startswith('error: --out writes a MIDI file')
+check(r.returncode == 2 and len(lines) == 1 and lines[0].startswith('error: --out must name a .mid/.midi file')
       and mine.read_bytes() == (fix/'gru_w8.onnx').read_bytes(), f"--out over the model: exit {r.returncode}, {lines}")
 
 print(f"{len(failures)} failed")
