@@ -114,7 +114,7 @@ class OnnxModel:
         self.mode, self.time_shift_ms = self.tokenizer.mode, self.tokenizer.time_shift_ms
         self.window = int(self.meta.get('max_context', 0)) - 1
         self.ring = step_update == 'ring'                         # the step graph reads a ring cache written in place
-        if self.ring and not _ring_inputs(self.step_sess): raise UserError(f"{p}: a ring step graph without its past_key.L / past_value.L inputs (not written by muse_export)")
+        if self.ring and self.step_only and not _ring_inputs(self.sess): raise UserError(f"{p}: a ring step graph without its past_key.L / past_value.L inputs (not written by muse_export)")
         self.sampling = json.loads(self.meta.get('sampling_defaults', '{}'))
         self.reset()
 
