@@ -14,6 +14,7 @@
 #include "muse/muse.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -69,8 +70,10 @@ Args parse(int argc, char** argv) {
     }
     if (a.vocab.empty()) throw Error("--vocab is required (the vocab.json the model was trained with)");
     if (a.model.empty() && a.baseline.empty()) throw Error("give --model or --baseline (or both)");
-    auto ends_with = [](const std::string& s, const std::string& e) { return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0; };
-    if (!ends_with(a.out, ".mid") && !ends_with(a.out, ".midi") && !ends_with(a.out, ".MID"))   // never over a model or a .bin it reads
+    const size_t dot = a.out.rfind('.');
+    std::string ext = dot == std::string::npos ? "" : a.out.substr(dot);
+    for (char& c : ext) c = (char)std::tolower((unsigned char)c);
+    if (ext != ".mid" && ext != ".midi")             // never over a model or a .bin it reads (any case, as muse_sample)
         throw Error("--out must name a .mid/.midi file, got " + a.out);
     if (a.runtime != "auto" && a.runtime != "native" && a.runtime != "onnxruntime")
         throw Error("--runtime must be auto, native or onnxruntime, got '" + a.runtime + "'");
