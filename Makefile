@@ -18,9 +18,13 @@ STAMPS      := .make
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMPS)/install ## install the package with every extra (train, corpus, plot, dev; torch pinned to the 2.13.0 CPU wheel here)
+install: $(STAMPS)/install ## install the package with every extra (train, corpus, plot, dev; torch pinned to 2.13.0 unless yours sees a GPU)
+# torch: the pinned 2.13.0 (the CPU wheel here), unless the torch already installed sees a GPU: a CUDA build the user
+# chose is kept (pip would otherwise swap it for PyPI's, gigabytes, for whatever CUDA that wheel was built with)
 $(STAMPS)/install: setup.py settings.ini
-	$(PIP) install "torch==2.13.0"
+	@if $(PYTHON) -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then \
+	  echo "keeping torch $$($(PYTHON) -c 'import torch; print(torch.__version__)'): it sees a GPU"; \
+	else $(PIP) install "torch==2.13.0"; fi
 	$(PIP) install -e ".[all]"
 	@mkdir -p $(STAMPS) && touch $@
 

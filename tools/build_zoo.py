@@ -109,11 +109,11 @@ def rebuild_check(r, kind, cfg):
         assert len(a[split]) == len(b[split]) and all(np.array_equal(x, y) for x, y in zip(a[split], b[split])), f"{ds} differs from {r['dataset']} ({split})"
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}     # one thread: the same sums in the same order on any number of cores
     with tempfile.TemporaryDirectory() as d:
-        subprocess.run(['muse_train', '--dataset', str(ds), '--model', kind, '--config', cfg, '--max_steps', str(CHECK_STEPS), '--out_dir', f'{d}/ck'], check=True, capture_output=True, env=env)
+        subprocess.run(['muse_train', '--dataset', str(ds), '--model', kind, '--config', cfg, '--max_steps', str(CHECK_STEPS), '--device', 'cpu', '--out_dir', f'{d}/ck'], check=True, capture_output=True, env=env)
         subprocess.run(['muse_export', '--ckpt', f'{d}/ck/{kind}/best.pt', '--out', f'{d}/m.onnx', '--config', cfg], check=True, capture_output=True)
         fp = read_metadata(f'{d}/m.onnx')['model_sha256']
     return {'max_steps': CHECK_STEPS, 'model_sha256': fp, 'torch': torch.__version__, 'threads': 1,
-            'commands': [f'OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 muse_train --dataset artifacts/dataset.npz --model {kind} --config {cfg} --max_steps {CHECK_STEPS} --out_dir /tmp/zoo-check',
+            'commands': [f'OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 muse_train --dataset artifacts/dataset.npz --model {kind} --config {cfg} --max_steps {CHECK_STEPS} --device cpu --out_dir /tmp/zoo-check',
                          f'muse_export --ckpt /tmp/zoo-check/{kind}/best.pt --out /tmp/zoo-check/model.onnx --config {cfg}',
                          "python -c \"from nomad_muse_trainer.export import read_metadata; print(read_metadata('/tmp/zoo-check/model.onnx')['model_sha256'])\""]}
 
