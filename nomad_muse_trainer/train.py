@@ -111,7 +111,7 @@ def save_checkpoint(path, model, opt, sched, sampler, state:dict, vocab_sha256:s
     m = model.module if hasattr(model, 'module') else model
     ck = {'format': FORMAT, 'version': 1, 'model_config': m.config, 'model_state': m.state_dict(), 'vocab_sha256': vocab_sha256,
           'optimizer': opt.state_dict(), 'scheduler': sched.state_dict(), 'rng': _rng_state(sampler),
-          'training': cfg['training'], **state}
+          'training': cfg['training'], 'sequence_length': cfg['data']['sequence_length'], **state}
     with atomic_path(path) as tmp: torch.save(ck, tmp)
     return Path(path)
 
@@ -223,9 +223,25 @@ def _splits(ds:dict, seq_len:int)->tuple:
     val = torch.from_numpy(np.concatenate(ds['val'])).long() if ds['val'] else train[:seq_len + 1].long()
     return train, val, bool(ds['val'])
 
+_RESUME_OWN = ('device', 'max_minutes')     # a resumed run's own: where it goes on, and its opt-in time guard
+_FLAGS = {'hidden': 'hidden', 'layers': 'layers', 'd_model': 'hidden', 'n_layers': 'layers'}
+
+def _resumed(ck:dict, cfg:dict, given=(), model_overrides:dict=None, say:bool=True)->dict:
+    "The config a resumed run goes on with: its checkpoint's plan (training settings, window length); flags that contradict it are refused"
+    tc, saved = cfg['training'], {k: v for k, v in ck.get('training', {}).items() if k not in _RESUME_OWN}
+    L = ck.get('sequence_length', cfg['data']['sequence_length'])
+    clash = [f"--{k} {tc[k]} (it has {saved[k]})" for k in given if k in saved and tc[k] != saved[k]]
+    clash += [f"--{_FLAGS.get(k, k)} {v} (it has {ck['model_config'].get(k)})" for k, v in (model_overrides or {}).items()
+              if v is not None and ck['model_config'].get(k) != v]
+    if clash: raise UserError(f"--resume goes on with its checkpoint's plan and model: {', '.join(clash)}; leave them out, or start a new run without --resume")
+    moved = [f"{k} {saved[k]} (config: {tc[k]})" for k in saved if k in tc and tc[k] != saved[k]]
+    if L != cfg['data']['sequence_length']: moved.append(f"sequence_length {L} (config: {cfg['data']['sequence_length']})")
+    if moved and say: print(f"warning: resuming with the checkpoint's settings, not the config's: {', '.join(moved)}", file=sys.stderr, flush=True)
+    return {**cfg, 'training': {**tc, **saved}, 'data': {**cfg['data'], 'sequence_length': L}}
+
 class Run:
     "One training run: its pieces, and the progress (`state`) a checkpoint keeps"
-    def __init__(self, dataset, kind:str, cfg:dict, out_dir, resume=None, **model_overrides):
+    def __init__(self, dataset, kind:str, cfg:dict, out_dir, resume=None, given:tuple=(), **model_overrides):
         self.cfg, self.tc, self.kind, self.folder = cfg, cfg['training'], kind, Path(out_dir)/kind
         tc = self.tc
         self.device = pick_device(tc['device'])
@@ -237,6 +253,7 @@ class Run:
         else: ds = load_dataset(dataset, self.sha)
         self.tokenizer = ds['tokenizer']
         ck = load_checkpoint(resume, self.sha, kind) if resume else None     # every check before anything is written
+        if ck: self.cfg = cfg = _resumed(ck, cfg, given, model_overrides, self.main); self.tc = tc = cfg['training']
         self.B, self.L = tc['batch_size'], cfg['data']['sequence_length']
         if self.B % self.world: raise UserError(f"batch_size {self.B} must be a multiple of the number of processes ({self.world})")
         train_tokens, val_tokens, has_val = _splits(ds, self.L)
@@ -302,8 +319,9 @@ class Run:
         st, tps = self.state, tokens / max(secs, 1e-9)
         if self.main:
             atomic_write_text(self.folder/'history.json', json.dumps({**st['history'], 'tokens_per_s': tps}))
-            if verbose: print(f"stopped at step {st['step']}/{self.total} ({st['stopped'] or 'done'}); "
-                              f"best val {st['best_val']/math.log(2):.4f} bits/token; {tps:,.0f} tokens/s", flush=True)
+            why = st['stopped'] or ('done' if st['step'] >= self.total else f"paused by --stop_at; --resume {self.folder/'latest.pt'} continues the plan")
+            best = f"best val {st['best_val']/math.log(2):.4f} bits/token" if math.isfinite(st['best_val']) else "no validation yet"
+            if verbose: print(f"stopped at step {st['step']}/{self.total} ({why}); {best}; {tps:,.0f} tokens/s", flush=True)
             if st['stopped'].startswith('time'):
                 print(f"warning: the time budget (max_minutes {self.tc['max_minutes']:g}) stopped this run at step {st['step']} of {self.total}: "
                       "the model depends on this machine's speed; set training.max_minutes: 0 for a reproducible run", file=sys.stderr, flush=True)
@@ -325,10 +343,11 @@ def train(dataset, # a `dataset.npz`, or one loaded with `load_dataset`
           resume=None, # a checkpoint to continue from
           stop_at:int=None, # stop after this step, as if interrupted (None: run the whole plan)
           quiet:bool=False, # no progress bar and no validation lines
-          **model_overrides, # model settings that beat the config's (ignored when resuming)
+          given:tuple=(), # the training settings the user named (with `resume`, each must agree with the checkpoint's)
+          **model_overrides, # model settings that beat the config's (with `resume`, they must agree with the checkpoint's model)
          )->dict:
     "Train a model; returns the history, the checkpoint paths and the speed"
-    run = Run(dataset, kind, cfg or load_config(), out_dir, resume, **model_overrides)
+    run = Run(dataset, kind, cfg or load_config(), out_dir, resume, given, **model_overrides)
     st, show = run.state, run.main and not quiet
     limit = run.total if stop_at is None else min(run.total, stop_at)
     if show: print(run.describe(), flush=True)
@@ -396,5 +415,6 @@ def muse_train(dataset:str=PATHS['dataset'], # the dataset from muse_prep
                                'training.seed': seed, 'training.max_minutes': max_minutes,
                                'training.max_steps': max_steps, **({'training.epochs': 0} if max_steps else {})})
     names = ('hidden', 'layers') if model == 'gru' else ('d_model', 'n_layers')
-    train(dataset, model, cfg, out_dir, resume, stop_at, **dict(zip(names, (hidden, layers))))
+    given = [n for n, v in (('epochs', epochs), ('batch_size', batch_size), ('seed', seed), ('max_steps', max_steps)) if v is not None]
+    train(dataset, model, cfg, out_dir, resume, stop_at, given=given, **dict(zip(names, (hidden, layers))))
     if dist.is_initialized(): dist.destroy_process_group()
