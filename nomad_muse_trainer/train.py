@@ -143,10 +143,15 @@ def load_model(path, vocab_sha256:str=None)->torch.nn.Module:
     return m.eval()
 
 # %% ../nbs/04_train.ipynb #b38bd7cc
+def _local_gpu()->int:
+    "The GPU of this process under torchrun: its rank on this machine (LOCAL_RANK), over the GPUs there"
+    return int(os.environ.get('LOCAL_RANK', os.environ.get('RANK', '0'))) % torch.cuda.device_count()
+
 def _dist(device:torch.device):
     "(rank, world size), starting the process group when launched by torchrun: nccl for CUDA, gloo for the CPU"
     world = int(os.environ.get('WORLD_SIZE', '1'))
     if world > 1 and not dist.is_initialized():
+        if device.type == 'cuda': torch.cuda.set_device(_local_gpu())   # first: else NCCL's collectives all start on GPU 0
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
     return (dist.get_rank() if world > 1 else 0), world
 
@@ -246,7 +251,7 @@ class Run:
         tc = self.tc
         self.device = pick_device(tc['device'])
         self.rank, self.world = _dist(self.device)
-        if self.world > 1 and self.device.type == 'cuda': self.device = torch.device('cuda', self.rank % torch.cuda.device_count())
+        if self.world > 1 and self.device.type == 'cuda': self.device = torch.device('cuda', _local_gpu())
         self.main = self.rank == 0
         self.sha = MuseTokenizer.from_config(cfg).sha256
         if isinstance(dataset, dict): ds = dataset; check_vocab(ds['vocab_sha256'], self.sha, 'the dataset')
