@@ -8,7 +8,7 @@ __all__ = ['FORMAT', 'pick_device', 'WindowSampler', 'transpose_windows', 'val_w
            'Run', 'train', 'plot_history', 'score_model', 'muse_train']
 
 # %% ../nbs/04_train.ipynb #d8a2d578
-import json, math, os, random, sys, time
+import json, math, os, random, signal, sys, threading, time
 from pathlib import Path
 import numpy as np
 from .config import missing_extra, PATHS, UserError, command, atomic_path, atomic_write_text, load_config, progress
@@ -340,6 +340,20 @@ def _warn_replacing(latest:Path):
     print(f"warning: {latest.parent} holds a run (step {ck['step']} of {ck['total_steps']}, best val {ck['best_val'] / math.log(2):.4f} bits/token); "
           f"this one starts over and replaces it at its first checkpoint (--resume {latest} continues that one)", flush=True)
 
+class _StopRequest:
+    "Ctrl-C or SIGTERM during training: the step under way finishes and the run saves `latest.pt` before it ends; a second one ends it at once"
+    def __init__(self, on:bool): self.on, self.asked, self.old = on, False, {}
+    def __enter__(self):
+        if self.on and threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM): self.old[s] = signal.signal(s, self._ask)
+        return self
+    def _ask(self, signum, frame):
+        if self.asked: raise KeyboardInterrupt
+        self.asked = True
+        print("\nstopping after this step to save latest.pt (interrupt again to stop at once)", file=sys.stderr, flush=True)
+    def __exit__(self, *exc):
+        for s, h in self.old.items(): signal.signal(s, h)
+
 def train(dataset, # a `dataset.npz`, or one loaded with `load_dataset`
 
           kind:str='gru', # `gru` or `transformer`
@@ -358,16 +372,22 @@ def train(dataset, # a `dataset.npz`, or one loaded with `load_dataset`
     if show: print(run.describe(), flush=True)
     if show and not resume: _warn_replacing(run.folder/'latest.pt')
     t0, secs0, tokens = time.time(), st['seconds'], 0
-    while st['step'] < limit and not st['stopped']:
-        end = min(limit, (st['step'] // run.every + 1) * run.every)
-        steps = progress(range(st['step'], end), desc=f"steps {st['step']}-{end} of {run.total}") if show else range(st['step'], end)
-        run.net.train()
-        for _ in steps:
-            loss = run.step(); tokens += run.B * run.L
-            if show: steps.comment = f"loss {loss:.3f} | {tokens / (time.time() - t0):,.0f} tok/s"
-            if run.out_of_time(secs0 + time.time() - t0): break
-        st['seconds'] = secs0 + time.time() - t0
-        run.checkpoint(show)
+    with _StopRequest(run.world == 1) as stop:          # one process: Ctrl-C keeps the steps since the last checkpoint
+        while st['step'] < limit and not st['stopped'] and not stop.asked:
+            end = min(limit, (st['step'] // run.every + 1) * run.every)
+            steps = progress(range(st['step'], end), desc=f"steps {st['step']}-{end} of {run.total}") if show else range(st['step'], end)
+            run.net.train()
+            for _ in steps:
+                loss = run.step(); tokens += run.B * run.L
+                if show: steps.comment = f"loss {loss:.3f} | {tokens / (time.time() - t0):,.0f} tok/s"
+                if run.out_of_time(secs0 + time.time() - t0) or stop.asked: break
+            st['seconds'] = secs0 + time.time() - t0
+            if stop.asked: run.save('latest.pt')          # between two steps, so resuming from it is exact; validation waits for its turn
+            else: run.checkpoint(show)
+    if stop.asked:
+        print(f"interrupted at step {st['step']} of {run.total}: {run.folder/'latest.pt'} holds it (--resume {run.folder/'latest.pt'} continues the plan)",
+              file=sys.stderr, flush=True)
+        raise KeyboardInterrupt
     return run.finish(tokens, time.time() - t0, show)
 
 # %% ../nbs/04_train.ipynb #6ed97b91
