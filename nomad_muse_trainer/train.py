@@ -382,9 +382,8 @@ def train(dataset, # a `dataset.npz`, or one loaded with `load_dataset`
                 if show: steps.comment = f"loss {loss:.3f} | {tokens / (time.time() - t0):,.0f} tok/s"
                 if run.out_of_time(secs0 + time.time() - t0) or stop.asked: break
             st['seconds'] = secs0 + time.time() - t0
-            if stop.asked: run.save('latest.pt')          # between two steps, so resuming from it is exact; validation waits for its turn
-            else: run.checkpoint(show)
-    if stop.asked:
+            run.checkpoint(show)              # latest.pt, also when asked to stop: between two steps, so resuming it is exact
+    if stop.asked and st['step'] < limit and not st['stopped']:      # (asked during the last validation: the run is whole)
         print(f"interrupted at step {st['step']} of {run.total}: {run.folder/'latest.pt'} holds it (--resume {run.folder/'latest.pt'} continues the plan)",
               file=sys.stderr, flush=True)
         raise KeyboardInterrupt
