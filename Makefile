@@ -169,17 +169,22 @@ sync-check: $(STAMPS)/install ## nbdev_export, nbdev_clean and make readme must 
 	  git status --porcelain; exit 1; fi; \
 	echo "sync: notebooks, package and outputs are in sync"
 
-test: install sync-check ## install, check notebooks and package are in sync, build and test the C++ example (when a compiler is present), then run every notebook's tests
+test: install sync-check ## install, check notebooks and package are in sync, build and test the C++ example (when a compiler is present), run every notebook's tests, then render the docs
 	@if command -v c++ >/dev/null || command -v g++ >/dev/null || command -v clang++ >/dev/null; then $(MAKE) --no-print-directory cpp-test; \
 	 else echo "no C++ compiler: skipping the C++ example (examples/cpp)"; fi
 	$(PYTHON) tools/nbtest.py
+	$(MAKE) --no-print-directory docs < /dev/null
 
 test-slow: install ## also run the cells marked slow (full corpus; minutes)
 	$(PYTHON) tools/nbtest.py --flags slow
 
 docs: $(STAMPS)/install ## render the docs site into _docs/ without Quarto (nbdev_proc_nbs, then smalldocs)
 	@echo "nbdev_proc_nbs (it looks for Quarto, which is not needed here, and goes on)"
-	-nbdev_proc_nbs > .make/proc.log 2>&1; test -d _proc || { cat .make/proc.log; exit 1; }
+	rm -rf _proc
+	-nbdev_proc_nbs > .make/proc.log 2>&1
+	@missing=$$(for f in nbs/*.ipynb; do test -f _proc/$$(basename $$f) || echo $$f; done); if [ -n "$$missing" ]; then \
+	  grep -E '^(Exception|[A-Za-z]*Error): ' .make/proc.log | sort -u | head -5; \
+	  echo "error: nbdev_proc_nbs did not process" $$missing "(the whole log: .make/proc.log)"; exit 1; fi
 	cp nbs/styles.css _proc/ 2>/dev/null || true
 	rm -rf _proc/_docs _docs
 	cd _proc && smalldocs render .
