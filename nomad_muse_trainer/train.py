@@ -229,14 +229,15 @@ def _splits(ds:dict, seq_len:int)->tuple:
     return train, val, bool(ds['val'])
 
 _RESUME_OWN = ('device', 'max_minutes')     # a resumed run's own: where it goes on, and its opt-in time guard
-_FLAGS = {'hidden': 'hidden', 'layers': 'layers', 'd_model': 'hidden', 'n_layers': 'layers'}
+_MODEL_ARGS = {'gru': ('hidden', 'layers'), 'transformer': ('d_model', 'n_layers')}   # what muse_train's --hidden and --layers set
 
 def _resumed(ck:dict, cfg:dict, given=(), model_overrides:dict=None, say:bool=True)->dict:
     "The config a resumed run goes on with: its checkpoint's plan (training settings, window length); flags that contradict it are refused"
     tc, saved = cfg['training'], {k: v for k, v in ck.get('training', {}).items() if k not in _RESUME_OWN}
     L = ck.get('sequence_length', cfg['data']['sequence_length'])
     clash = [f"--{k} {tc[k]} (it has {saved[k]})" for k in given if k in saved and tc[k] != saved[k]]
-    clash += [f"--{_FLAGS.get(k, k)} {v} (it has {ck['model_config'].get(k)})" for k, v in (model_overrides or {}).items()
+    flag = dict(zip(_MODEL_ARGS[ck['model_config']['kind']], ('hidden', 'layers')))
+    clash += [f"--{flag.get(k, k)} {v} (it has {ck['model_config'].get(k)})" for k, v in (model_overrides or {}).items()
               if v is not None and ck['model_config'].get(k) != v]
     if clash: raise UserError(f"--resume goes on with its checkpoint's plan and model: {', '.join(clash)}; leave them out, or start a new run without --resume")
     moved = [f"{k} {saved[k]} (config: {tc[k]})" for k in saved if k in tc and tc[k] != saved[k]]
@@ -438,7 +439,7 @@ def muse_train(dataset:str=PATHS['dataset'], # the dataset from muse_prep
     cfg = load_config(config, {'training.epochs': epochs, 'training.batch_size': batch_size, 'training.device': device,
                                'training.seed': seed, 'training.max_minutes': max_minutes,
                                'training.max_steps': max_steps, **({'training.epochs': 0} if max_steps else {})})
-    names = ('hidden', 'layers') if model == 'gru' else ('d_model', 'n_layers')
+    names = _MODEL_ARGS[model]
     given = [n for n, v in (('epochs', epochs), ('batch_size', batch_size), ('seed', seed), ('max_steps', max_steps)) if v is not None]
     train(dataset, model, cfg, out_dir, resume, stop_at, given=given, **dict(zip(names, (hidden, layers))))
     if dist.is_initialized(): dist.destroy_process_group()
