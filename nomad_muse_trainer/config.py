@@ -180,7 +180,7 @@ def _check(name, value, default, where):
         if not isinstance(value, bool): raise UserError(f"{where}: {name} must be true or false, got {value!r}")
     elif isinstance(default, (int, float)):
         v = _number(value)
-        if v is None: raise UserError(f"{where}: {name} must be {auto}a {'whole ' if isinstance(default, int) else ''}number, got {value!r}")
+        if v is None: raise UserError(f"{where}: {name} must be {auto}a number, got {value!r}")
         if isinstance(default, int) and float(v) != int(v):
             raise UserError(f"{where}: {name} must be {auto}a whole number, got {value!r}")
         value = type(default)(v)
