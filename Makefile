@@ -107,7 +107,7 @@ lv2: $(CPP_BUILD)/muse_tests $(ART)/muse_quantized.onnx ## the LV2 plugin with t
 	@echo "$(LV2_BUNDLE): the plugin, its Turtle and model.onnx ($$(du -k $(LV2_BUNDLE)/model.onnx | cut -f1) KB); install with: cp -r $(LV2_BUNDLE) ~/.lv2/"
 
 # `make all MIDI_DIR=~/my_midi` trains on the user's folder alone: the default corpus is exported only when it is used
-all: install $(if $(filter $(CORPUS_DIR),$(MIDI_DIR)),corpus) index prep baseline train train-tx export eval demo ## the whole pipeline on the default corpus (about 20 minutes on 2 cores)
+all: install $(if $(filter $(CORPUS_DIR),$(MIDI_DIR)),corpus) index prep baseline train train-tx export eval demo ## the whole pipeline on the default corpus (about fifteen minutes on 2 cores)
 	@echo; echo "artifacts in $(ART)/:"; ls -1 $(ART) | sed 's/^/  /'
 	@echo; echo "GRU (INT8 and fp32) against the Markov baseline:"; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(ART)/eval.json'))))"
 	@echo; echo "Transformer:"; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(ART)/eval_tx.json'))))"

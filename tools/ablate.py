@@ -11,7 +11,7 @@ from nomad_muse_trainer.config import load_config
 from nomad_muse_trainer.data import load_dataset
 from nomad_muse_trainer.train import train, load_model, score_model
 
-BASE = {  # name: (model, config overrides, what it tests)
+RUNS = {  # name: (model, config overrides, what it tests)
     'gru': ('gru', {}, 'TinyGRU, the shipped config'),
     'gru, no transposition': ('gru', {'training.augment_transpose': 0}, 'the same without pitch transposition'),
     'gru, transpose 3': ('gru', {'training.augment_transpose': 3}, 'transposition up to 3 semitones instead of 6'),
@@ -23,9 +23,6 @@ BASE = {  # name: (model, config overrides, what it tests)
     'transformer, no transposition': ('transformer', {'training.augment_transpose': 0}, 'the same without pitch transposition'),
     'transformer, no clock': ('transformer', {'models.transformer.time_buckets': 0}, 'attention without the time-distance bias'),
 }
-OLD_LR = 0.003   # the one learning rate of both models before `learning_rate: auto`: the first rows of the table ran at it
-RUNS = {**BASE, **{f"{n}, learning rate {OLD_LR:g}": (k, {**o, 'training.learning_rate': OLD_LR}, f"{w}, at learning rate {OLD_LR:g} (the default before auto)")
-                   for n, (k, o, w) in BASE.items()}}
 
 def _row(name, dataset, out, folder):
     "Append the row of the run whose checkpoints are in `folder` (its state from latest.pt, its test bits from best.pt)"
