@@ -8,7 +8,7 @@ __all__ = ['SCHEMA', 'DEFAULTS', 'ALIASES', 'EXTRAS', 'PATHS', 'UserError', 'mis
            'atomic_write_text', 'progress', 'n_workers']
 
 # %% ../nbs/00_config.ipynb #b0ec8ef3
-import contextlib, copy, functools, json, os, sys, tempfile, time, types
+import contextlib, copy, functools, json, math, os, sys, tempfile, time, types
 from pathlib import Path
 import yaml
 
@@ -158,16 +158,24 @@ def command(func):
     return _cmd
 
 # %% ../nbs/00_config.ipynb #f0cfa88e
+def _number(value):
+    "`value` as a number, or None: YAML 1.1 reads `1e-3` (no dot) as a string, so a string holding a finite number counts"
+    if isinstance(value, str):
+        try: value = float(value)
+        except ValueError: return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value): return None
+    return value
+
 def _check(name, value, default, where):
     "The value of setting `name`, checked against the type of its default"
     if isinstance(default, bool):
         if not isinstance(value, bool): raise UserError(f"{where}: {name} must be true or false, got {value!r}")
     elif isinstance(default, (int, float)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"{where}: {name} must be a number, got {value!r}")
-        if isinstance(default, int) and float(value) != int(value):
+        v = _number(value)
+        if v is None: raise UserError(f"{where}: {name} must be a number, got {value!r}")
+        if isinstance(default, int) and float(v) != int(v):
             raise UserError(f"{where}: {name} must be a whole number, got {value!r}")
-        value = type(default)(value)
+        value = type(default)(v)
     elif name == 'data.workers' and value != 'auto':                 # `auto` or a whole number
         if isinstance(value, bool) or not isinstance(value, (int, float, str)) or not str(value).isdigit():
             raise UserError(f"{where}: {name} must be auto or a whole number, got {value!r}")
