@@ -4,14 +4,14 @@
 
 # %% auto #0
 __all__ = ['FORMAT', 'pick_device', 'WindowSampler', 'transpose_windows', 'val_windows', 'lr_factor', 'WarmupCosine',
-           'save_checkpoint', 'load_checkpoint', 'load_model', 'deterministic', 'plan', 'val_loss', 'make_optimizer',
-           'Run', 'train', 'plot_history', 'score_model', 'muse_train']
+           'save_checkpoint', 'load_checkpoint', 'load_model', 'deterministic', 'plan', 'val_loss', 'peak_lr',
+           'make_optimizer', 'Run', 'train', 'plot_history', 'score_model', 'muse_train']
 
 # %% ../nbs/04_train.ipynb #d8a2d578
 import json, math, os, random, signal, sys, threading, time
 from pathlib import Path
 import numpy as np
-from .config import missing_extra, PATHS, UserError, command, atomic_path, atomic_write_text, load_config, progress
+from .config import LEARNING_RATES, missing_extra, PATHS, UserError, command, atomic_path, atomic_write_text, load_config, progress
 try:
     import torch
     import torch.nn.functional as F
@@ -211,12 +211,18 @@ def _validate(model, vwin, device, state:dict, every:int, sched, tc:dict, verbos
     return better
 
 # %% ../nbs/04_train.ipynb #d1b21e25
+def peak_lr(tc:dict, # the config's `training` section
+            kind:str, # `gru` or `transformer`
+           )->float:
+    "The peak learning rate of a `kind` model: `learning_rate`, or the model's own (`LEARNING_RATES`) when it is `auto`"
+    return LEARNING_RATES[kind] if tc['learning_rate'] == 'auto' else tc['learning_rate']
+
 def make_optimizer(model:torch.nn.Module, tc:dict)->torch.optim.Optimizer:
-    "AdamW at `learning_rate`, with `weight_decay` on the weight matrices and embeddings only (not on biases and norms)"
+    "AdamW at the model's peak learning rate, with `weight_decay` on the weight matrices and embeddings only (not on biases and norms)"
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     return torch.optim.AdamW([{'params': decay, 'weight_decay': tc['weight_decay']}, {'params': no_decay, 'weight_decay': 0.0}],
-                             lr=tc['learning_rate'])
+                             lr=peak_lr(tc, model.config['kind']))
 
 def _splits(ds:dict, seq_len:int)->tuple:
     "The training split as one token array (memory-mapped for a dataset folder), the validation split's (the first training window when there is none), and whether there was one"
@@ -248,6 +254,7 @@ def _resumed(ck:dict, cfg:dict, given=(), model_overrides:dict=None, say:bool=Tr
 class Run:
     "One training run: its pieces, and the progress (`state`) a checkpoint keeps"
     def __init__(self, dataset, kind:str, cfg:dict, out_dir, resume=None, given:tuple=(), **model_overrides):
+        cfg = {**cfg, 'training': {**cfg['training'], 'learning_rate': peak_lr(cfg['training'], kind)}}   # `auto` made a number: checkpoints keep it
         self.cfg, self.tc, self.kind, self.folder = cfg, cfg['training'], kind, Path(out_dir)/kind
         tc = self.tc
         self.device = pick_device(tc['device'])
@@ -285,7 +292,7 @@ class Run:
         self.vwin = val_windows(val_tokens, self.L)
 
     def describe(self)->str:
-        return (f"{self.kind}: {n_params(self.model):,} parameters, {self.total} steps of {self.B} x {self.L} tokens, validation every "
+        return (f"{self.kind}: {n_params(self.model):,} parameters, {self.total} steps of {self.B} x {self.L} tokens at a peak learning rate of {self.tc['learning_rate']:g}, validation every "
                 f"{self.every}, transposed up to {self.transpose} semitones; {self.world} process(es) on {self.device}, "
                 f"{torch.get_num_threads()} thread(s) each" + ("\nwarning: the dataset has no validation files, so validation reads the first "
                 "training window and best.pt is picked on data the model trains on (give muse_prep more files)" if self.no_val else ''))
