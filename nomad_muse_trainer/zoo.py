@@ -58,7 +58,7 @@ def card_markdown(card:dict)->str:
          f"- held out, never used: {card['held_out']}", '',
          '## Model', '', f"- {card['kind']}: {card['parameters']:,} parameters, " + ', '.join(f"{k} {v}" for k, v in c['model'].items() if k != 'kind'),
          f"- vocabulary: {card['vocab_size']} ids ({card['tokenizer']})",
-         f"- training: {c['training']['max_steps']} steps of batch {c['training']['batch_size']}" + (f", peak learning rate {c['training']['learning_rate']:g}" if 'learning_rate' in c['training'] else '') + f", seed {c['training']['seed']}, {card['built']['threads']} threads, torch {card['built']['torch']}",
+         f"- training: {c['training']['max_steps']} steps of batch {c['training']['batch_size']}, peak learning rate {c['training']['learning_rate']:g}, seed {c['training']['seed']}, {card['built']['threads']} threads, torch {card['built']['torch']}",
          f"- files: " + ', '.join(f"`{k}` {v['bytes'] / 1024:.0f} KB" for k, v in card['files'].items()), '',
          '## How it was built', '', 'From a clone of the repository (the same commands `make zoo` runs):', '', '```bash', *card['commands'], '```', '',
          '## Evaluation (test split)', '', '| model | bits/token | top-1 |', '|---|---|---|',
