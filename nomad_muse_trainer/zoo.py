@@ -74,8 +74,12 @@ def card_markdown(card:dict)->str:
          *[f"- `{k}` sha256: `{v['sha256']}`" for k, v in card['files'].items()]]
     if card.get('rebuild_check'):
         r = card['rebuild_check']
-        L += ['', '## Rebuild check', '', f"The same recipe on a budget of {r['max_steps']} steps gives weights with fingerprint `{r['model_sha256']}` "
-              f"(torch {r['torch']}, {r['threads']} thread{'s' if r['threads'] > 1 else ''}; another CPU may round differently). The zoo's test rebuilds it:", '', '```bash', *r['commands'], '```']
+        where = f" on {r['cpu']}" if r.get('cpu') else ''
+        L += ['', '## Rebuild check', '', f"The same recipe on a budget of {r['max_steps']} steps gives weights with fingerprint `{r['model_sha256']}`{where} "
+              f"(torch {r['torch']}, {r['threads']} thread{'s' if r['threads'] > 1 else ''})" +
+              (f", a validation loss of {r['val_nats']:.7f} nats/token and the {len(r['losses'])} training losses in `card.json`. Another CPU rounds differently from the first step "
+               f"(the fingerprint then differs), so the zoo's test checks the losses to a relative {r['rtol']:g}:" if r.get('losses') else ". The zoo's test rebuilds it:"),
+              '', '```bash', *r['commands'], '```']
     return '\n'.join(L) + '\n'
 
 def muse_zoo_table(cards:dict)->str:
