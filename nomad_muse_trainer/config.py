@@ -8,7 +8,7 @@ __all__ = ['LEARNING_RATES', 'SCHEMA', 'DEFAULTS', 'ALIASES', 'EXTRAS', 'PATHS',
            'atomic_write_text', 'progress', 'n_workers']
 
 # %% ../nbs/00_config.ipynb #b0ec8ef3
-import contextlib, copy, functools, json, math, os, sys, tempfile, time, types
+import contextlib, copy, functools, json, math, os, re, stat, sys, tempfile, time, types
 from pathlib import Path
 import yaml
 
@@ -314,10 +314,20 @@ def check_suffix(path, # an output path a user gave
     "Refuse an output path that does not end in one of `suffixes`: an output never lands on an input of another kind (a model, a dataset, a checkpoint)"
     if Path(path).suffix.lower() not in suffixes: raise UserError(f"{flag} must name a {'/'.join(suffixes)} file, got {path}")
 
+def _umask()->int:
+    "This process's umask (read from /proc where there is one: setting it to read it is not thread-safe)"
+    try: return int(re.search(r'^Umask:\s*([0-7]+)', Path('/proc/self/status').read_text(), re.M).group(1), 8)
+    except (OSError, AttributeError): mask = os.umask(0o022); os.umask(mask); return mask
+
+def _file_mode(path:Path)->int:
+    "The permissions a file written to `path` should have: those of the file it replaces, or a new file's (0666 less the umask)"
+    try: return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError: return 0o666 & ~_umask()
+
 @contextlib.contextmanager
 def atomic_path(path # the file to write
                ):
-    "Yield a temporary path beside `path`; on success it replaces `path` in one rename, on failure it is removed"
+    "Yield a temporary path beside `path`; on success it replaces `path` in one rename (with the permissions a plain write would give it), on failure it is removed"
     path = Path(path)
     if path.is_dir(): raise UserError(f"{path} is a folder: name the file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -325,6 +335,7 @@ def atomic_path(path # the file to write
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _file_mode(path))              # not mkstemp's 0600: other users, a web server or a plugin host may read it
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.unlink(tmp)
