@@ -33,7 +33,7 @@ struct NativeGru::Impl {
     std::vector<Dense> ih, hh;                       // ih[0] unused (the table)
     Dense out;
     Floats h, gi, gh, logits;                        // state L x H; scratch 3H (padded); logits (padded)
-#ifdef MUSE_Q15_VNNI
+#ifdef MUSE_Q15
     bool q15 = false;                                // the INT8-weight kernel (else the fp32 one)
     std::vector<DenseQ15> qih, qhh;
     DenseQ15 qout;
@@ -77,7 +77,7 @@ NativeGru::NativeGru(const std::string& path, const std::string& expect_sha, boo
     m.file.initializers.clear();                     // the weights live in the blocks now; keep the metadata
     kernel_ = "fp32";
     int cols = 0, out_cols = 0;                      // the padded widths of the gates' and the logits' buffers
-#ifdef MUSE_Q15_VNNI
+#ifdef MUSE_Q15
     bool int8 = !exact && H % 16 == 0 && !w_out.q.empty();   // INT8 weights with a scale per column everywhere: the fast kernel
     for (int l = 0; l < L; ++l) int8 = int8 && !w_hh[l].q.empty() && (l == 0 || !w_ih[l].q.empty());
     if (int8) {
@@ -89,7 +89,7 @@ NativeGru::NativeGru(const std::string& path, const std::string& expect_sha, boo
         m.qout = DenseQ15(w_out.q, w_out.col_scale, b_out, H, V);
         m.xq = Aligned<int16_t>(H);
         m.q15 = true;
-        kernel_ = "int8-q15-vnni";
+        kernel_ = MUSE_Q15_KERNEL;
         cols = m.qhh[0].NP; out_cols = m.qout.NP;
     }
 #else
@@ -126,7 +126,7 @@ const float* NativeGru::step(int64_t token) {
     float* __restrict gh = m.gh.p;
     for (int l = 0; l < m.L; ++l) {
         float* __restrict h = m.h.p + (size_t)l * H;
-#ifdef MUSE_Q15_VNNI
+#ifdef MUSE_Q15
         if (m.q15) {
             if (l > 0) { to_q15(h - H, m.xq.p, H); m.qih[l].apply(m.xq.p, m.gi.p); x = m.gi.p; }
             to_q15(h, m.xq.p, H); m.qhh[l].apply(m.xq.p, gh);
@@ -143,7 +143,7 @@ const float* NativeGru::step(int64_t token) {
             h[j] = n + gh[H + j] * (h[j] - n);
         }
     }
-#ifdef MUSE_Q15_VNNI
+#ifdef MUSE_Q15
     if (m.q15) { to_q15(m.h.p + (size_t)(m.L - 1) * H, m.xq.p, H); m.qout.apply(m.xq.p, m.logits.p); return m.logits.p; }
 #endif
     m.out.apply(m.h.p + (size_t)(m.L - 1) * H, m.logits.p);

@@ -33,7 +33,7 @@ struct NativeTransformer::Impl {
     std::vector<float> lnw, lnb;
     std::vector<Dense> qkv, proj, ff1, ff2;           // the fp32 kernel's
     Dense head;
-#ifdef MUSE_Q15_VNNI
+#ifdef MUSE_Q15
     bool q15 = false;                                 // the INT8-weight kernel's
     std::vector<DenseQ15> qkv8, proj8, ff18, ff28;
     DenseQ15 head8;
@@ -46,7 +46,7 @@ struct NativeTransformer::Impl {
     float last_t = 0.0f;
     // y = x W + b for layer l's product `which` (0 qkv, 1 proj, 2 ff1, 3 ff2; 4 the head), through the kernel this file runs
     void linear(int which, int l, const float* x, float* y) {
-#ifdef MUSE_Q15_VNNI
+#ifdef MUSE_Q15
         if (q15) {
             const DenseQ15& d = which == 0 ? qkv8[l] : which == 1 ? proj8[l] : which == 2 ? ff18[l] : which == 3 ? ff28[l] : head8;
             float ah, al;
@@ -124,7 +124,7 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
     prods.push_back({weight(m.file, path, "head", D, m.V), std::vector<float>(m.V, 0.0f), D, m.V});
     kernel_ = "fp32";
     int qkv_cols = 0, ff_cols = 0, d_cols = 0, head_cols = 0;   // the padded widths of the products' outputs
-#ifdef MUSE_Q15_VNNI
+#ifdef MUSE_Q15
     bool int8 = !exact && D % 16 == 0 && F % 16 == 0;  // every product's input a multiple of 16, every weight int8 with a scale per column
     for (const Product& p : prods) int8 = int8 && !p.w.q.empty();
     if (int8) {
@@ -136,7 +136,7 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
         m.head8 = q(prods.back());
         m.xq = Aligned<int16_t>(std::max(D, F)); m.xlo = Aligned<int16_t>(std::max(D, F));
         m.q15 = true;
-        kernel_ = "int8-q15-vnni";
+        kernel_ = MUSE_Q15_KERNEL;
         qkv_cols = m.qkv8[0].NP; ff_cols = m.ff18[0].NP; d_cols = std::max(m.proj8[0].NP, m.ff28[0].NP); head_cols = m.head8.NP;
     }
 #else

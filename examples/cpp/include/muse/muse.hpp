@@ -191,7 +191,7 @@ public:
     virtual const float* feed(const std::vector<int64_t>& ids) = 0;   // many tokens (priming); the last token's logits
     // What a host holding any StepModel (open_model's) may ask; a model of its own need not answer ("", 0).
     virtual std::string metadata(const std::string& key) const { (void)key; return ""; }   // the file's metadata ("" if absent)
-    virtual std::string kernel() const { return ""; }          // how a step computes: "onnxruntime", "int8-q15-vnni" or "fp32"
+    virtual std::string kernel() const { return ""; }          // how a step computes: "onnxruntime", "int8-q15-vnni", "int8-q15-avx2" or "fp32"
     virtual int64_t cached() const { return 0; }               // tokens in a transformer's cache (0 for the GRU)
 };
 
@@ -237,8 +237,8 @@ private:
 // The GRU computed by this library, without onnxruntime: for a host's audio thread. It reads the weights from the
 // exported file itself (muse_export's default INT8 weights, int8 with a scale per output column or embedding row,
 // or the fp32 twin) with a small ONNX reader, and runs the step in buffers made once: a step allocates nothing, takes
-// no lock and makes no system call. Two kernels: where the CPU has AVX-512 VNNI (and the library is built for it, as
-// -march=native does), an INT8-weight file runs with its int8 weights and the hidden state in Q15 inside the matrix
+// no lock and makes no system call. Two kernels: where the CPU has AVX-512 VNNI, or AVX2 and FMA (and the library is
+// built for it, as -march=native does), an INT8-weight file runs with its int8 weights and the hidden state in Q15 inside the matrix
 // products (exact int32 sums; logits within about 3e-4 of onnxruntime's on the same file, twice as fast); otherwise,
 // or with `exact`, fp32 products with the weights onnxruntime computes (logits within about 1e-5). ctest native_gru
 // checks both against onnxruntime. Files written with `--quantization dynamic` are refused: their activations are
@@ -250,7 +250,7 @@ public:
     NativeGru(const NativeGru&) = delete;
     NativeGru& operator=(const NativeGru&) = delete;
     std::string metadata(const std::string& key) const override;
-    std::string kernel() const override { return kernel_; }   // "int8-q15-vnni" or "fp32"
+    std::string kernel() const override { return kernel_; }   // "int8-q15-vnni", "int8-q15-avx2" or "fp32"
     void reset() override;
     const float* step(int64_t token) override;      // no allocation, no lock
     const float* feed(const std::vector<int64_t>& ids) override;
@@ -277,7 +277,7 @@ public:
     NativeTransformer(const NativeTransformer&) = delete;
     NativeTransformer& operator=(const NativeTransformer&) = delete;
     std::string metadata(const std::string& key) const override;
-    std::string kernel() const override { return kernel_; }   // "int8-q15-vnni" or "fp32"
+    std::string kernel() const override { return kernel_; }   // "int8-q15-vnni", "int8-q15-avx2" or "fp32"
     int64_t cached() const override;                // at most max_context - 1
     void reset() override;
     const float* step(int64_t token) override;      // no allocation, no lock
