@@ -149,6 +149,29 @@ inline const float* feed_steps(StepModel& m, const std::vector<int64_t>& ids, in
     return lg;
 }
 
+// The INT8 kernels' weights (either instruction set): y[N] = x[K] q[K][N] with int8 q, in blocks of 128 columns laid out
+// [N / 128][k pairs][128 columns x 2 k] (each column's two k side by side, as the 16-bit pair products read them), the
+// last block 64 wide when that covers the rest (316 ids: 320 columns computed, not 384); a scale (over 32767, the
+// input's Q15) and a bias per column.
+struct Q15Weights {
+    static constexpr int BLOCK = 128;
+    int K = 0, N = 0, NP = 0;
+    Aligned<int8_t> w;
+    Floats scale, b;
+    Q15Weights() = default;
+    static int width(int jb, int np) { return np - jb >= BLOCK ? BLOCK : 64; }
+    Q15Weights(const std::vector<int8_t>& q, const std::vector<float>& sc, const std::vector<float>& bias, int k, int n)
+        : K(k), N(n), NP(n % BLOCK && n % BLOCK <= 64 ? (n + 63) / 64 * 64 : (n + BLOCK - 1) / BLOCK * BLOCK), w((size_t)NP * k), scale(NP), b(NP) {
+        for (int jb = 0; jb < NP; jb += width(jb, NP)) {
+            const int W = width(jb, NP);
+            for (int p = 0; p < K / 2; ++p)
+                for (int j = 0; j < W && jb + j < N; ++j)
+                    for (int e = 0; e < 2; ++e) w.p[(size_t)jb * K + (size_t)p * 2 * W + 2 * j + e] = q[(size_t)(2 * p + e) * N + jb + j];
+        }
+        for (int j = 0; j < N; ++j) { scale.p[j] = sc[j] / 32767.0f; b.p[j] = bias[j]; }
+    }
+};
+
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 #define MUSE_Q15 1
 #define MUSE_Q15_KERNEL "int8-q15-vnni"
@@ -162,24 +185,8 @@ inline const float* feed_steps(StepModel& m, const std::vector<int64_t>& ids, in
 // The sums are exact in int32 (VNNI vpdpwssd, 32 multiply-adds an instruction); the only rounding is the input's, at
 // most amax / 65534 (logits within about 3e-4 of the fp32 kernel on the Bach GRU). Weights in blocks of 128 columns:
 // [N / 128][k pairs][128 columns x 2 k], 188 KB for the GRU's step where fp32 needs 750 KB.
-struct DenseQ15 {
-    static constexpr int BLOCK = 128;
-    int K = 0, N = 0, NP = 0;
-    Aligned<int8_t> w;
-    Floats scale, b;
-    DenseQ15() = default;
-    // blocks of 128 columns, the last one 64 wide when that covers the rest (316 ids: 320 columns computed, not 384)
-    static int width(int jb, int np) { return np - jb >= BLOCK ? BLOCK : 64; }
-    DenseQ15(const std::vector<int8_t>& q, const std::vector<float>& sc, const std::vector<float>& bias, int k, int n)
-        : K(k), N(n), NP(n % BLOCK && n % BLOCK <= 64 ? (n + 63) / 64 * 64 : (n + BLOCK - 1) / BLOCK * BLOCK), w((size_t)NP * k), scale(NP), b(NP) {
-        for (int jb = 0; jb < NP; jb += width(jb, NP)) {
-            const int W = width(jb, NP);
-            for (int p = 0; p < K / 2; ++p)
-                for (int j = 0; j < W && jb + j < N; ++j)
-                    for (int e = 0; e < 2; ++e) w.p[(size_t)jb * K + (size_t)p * 2 * W + 2 * j + e] = q[(size_t)(2 * p + e) * N + jb + j];
-        }
-        for (int j = 0; j < N; ++j) { scale.p[j] = sc[j] / 32767.0f; b.p[j] = bias[j]; }
-    }
+struct DenseQ15 : Q15Weights {
+    using Q15Weights::Q15Weights;
     template <int NV>                                   // one block of 16 * NV columns
     void block(const int32_t* xp, int jb, float* y, __m512 amax) const {
         __m512i a[NV];
@@ -274,23 +281,8 @@ inline float to_q15_scaled(const float* x, int16_t* q, int n) {
 // pairs and adds them in int32 exactly as vpdpwssd does (then vpaddd accumulates: the sums are exact either way), and
 // the conversions, scalings and fused multiply-adds around the sums are the same operations, 8 lanes instead of 16. On
 // the Bach GRU it reads 188 KB of weights a step where the fp32 kernel reads 750 KB, which a 512 KB L2 cannot hold.
-struct DenseQ15 {
-    static constexpr int BLOCK = 128;
-    int K = 0, N = 0, NP = 0;
-    Aligned<int8_t> w;
-    Floats scale, b;
-    DenseQ15() = default;
-    static int width(int jb, int np) { return np - jb >= BLOCK ? BLOCK : 64; }
-    DenseQ15(const std::vector<int8_t>& q, const std::vector<float>& sc, const std::vector<float>& bias, int k, int n)
-        : K(k), N(n), NP(n % BLOCK && n % BLOCK <= 64 ? (n + 63) / 64 * 64 : (n + BLOCK - 1) / BLOCK * BLOCK), w((size_t)NP * k), scale(NP), b(NP) {
-        for (int jb = 0; jb < NP; jb += width(jb, NP)) {
-            const int W = width(jb, NP);
-            for (int p = 0; p < K / 2; ++p)
-                for (int j = 0; j < W && jb + j < N; ++j)
-                    for (int e = 0; e < 2; ++e) w.p[(size_t)jb * K + (size_t)p * 2 * W + 2 * j + e] = q[(size_t)(2 * p + e) * N + jb + j];
-        }
-        for (int j = 0; j < N; ++j) { scale.p[j] = sc[j] / 32767.0f; b.p[j] = bias[j]; }
-    }
+struct DenseQ15 : Q15Weights {
+    using Q15Weights::Q15Weights;
     // 8 * NV columns from column c of the block at jb (W wide): NV accumulators of 8 int32, 16 bytes of weights each a pair of k
     template <int NV>
     void chunk(const int32_t* xp, int jb, int W, int c, float* y, __m256 amax) const {
