@@ -214,17 +214,23 @@ int run(const Args& a) {
         // A transformer is first filled to its window, so the numbers are for the largest cache a host will see.
         // A GRU the native step runs is timed both ways on the same stream, in alternating blocks of 500 steps (each
         // runtime alone in its block, as on a host's thread; alternating shares out the machine's slow moments).
+        // An INT8 kernel is also timed against the fp32 kernel of the same file (the `exact` twin), a third runtime in the rotation.
         std::unique_ptr<OnnxStream> ort;
+        std::unique_ptr<StepModel> fp32;
         if (native) ort.reset(new OnnxStream(a.model, sha, a.ort));
-        StepModel* runs[2] = {onnx.get(), ort.get()};
-        std::vector<double> us[2];
-        for (int r = 0; r < (native ? 2 : 1); ++r) {
+        if (native && kernel != "fp32") {
+            if (onnx->model_type() == "gru") fp32.reset(new NativeGru(a.model, sha, true)); else fp32.reset(new NativeTransformer(a.model, sha, true));
+        }
+        StepModel* runs[3] = {onnx.get(), ort.get(), fp32.get()};
+        const int n_runs = !native ? 1 : fp32 ? 3 : 2;
+        std::vector<double> us[3];
+        for (int r = 0; r < n_runs; ++r) {
             runs[r]->reset();
             for (int i = 0; i < 600; ++i) runs[r]->step(next_tok());     // warm-up
         }
         volatile double sink = 0;
         for (int done = 0; done < a.bench; done += 500)
-            for (int r = 0; r < (native ? 2 : 1); ++r) {
+            for (int r = 0; r < n_runs; ++r) {
                 size_t keep = pos;
                 for (int i = done; i < std::min(a.bench, done + 500); ++i) {
                     int tok = next_tok();
@@ -233,7 +239,7 @@ int run(const Args& a) {
                     us[r].push_back(us_since(t0));
                     sink = sink + out[0];
                 }
-                if (r == 0 && native) pos = keep;                          // the same tokens for onnxruntime
+                if (r + 1 < n_runs) pos = keep;                               // the same tokens for the next runtime
             }
         Timing t = summarize(us[0]);
         const int64_t cached = onnx->cached();
@@ -249,6 +255,13 @@ int run(const Args& a) {
             js << "  \"native_kernel\": \"" << kernel << "\",\n  \"native_step_us_p50\": " << t.p50 << ",\n  \"native_step_us_p99\": " << t.p99 << ",\n"
                << "  \"ort_step_us_p50\": " << o.p50 << ",\n  \"ort_step_us_p99\": " << o.p99 << ",\n  \"ort_step_us_mean\": " << o.mean << ",\n"
                << "  \"native_over_ort_p50\": " << t.p50 / o.p50 << ",\n";
+        }
+        if (fp32) {
+            Timing f = summarize(us[2]);
+            std::printf("%s step, native, kernel fp32 (the same file's exact twin), same stream: p50 %.2f us, p99 %.2f us; %s / fp32 p50 %.3f\n",
+                        onnx->model_type().c_str(), f.p50, f.p99, kernel.c_str(), t.p50 / f.p50);
+            js << "  \"fp32_kernel_step_us_p50\": " << f.p50 << ",\n  \"fp32_kernel_step_us_p99\": " << f.p99 << ",\n"
+               << "  \"native_over_fp32_kernel_p50\": " << t.p50 / f.p50 << ",\n";
         }
     }
     if (a.bench > 0 && markov) {

@@ -53,6 +53,10 @@ for name, model_args in (('gru_int8', ['--model', fix/'gru_int8.onnx', '--baseli
     if native:
         check(0 < res['ort_step_us_p50'] <= res['ort_step_us_p99'] and abs(res['native_over_ort_p50'] - res['native_step_us_p50'] / res['ort_step_us_p50']) < 1e-2,
               f"{name}: native p50 {res['native_step_us_p50']} us, onnxruntime p50 {res['ort_step_us_p50']} us, ratio {res['native_over_ort_p50']}")
+        if res['native_kernel'] != 'fp32':                # an INT8 kernel is timed against the fp32 one of the same file too
+            check(0 < res['fp32_kernel_step_us_p50'] <= res['fp32_kernel_step_us_p99'] and abs(res['native_over_fp32_kernel_p50'] - res['native_step_us_p50'] / res['fp32_kernel_step_us_p50']) < 1e-2,
+                  f"{name}: {res['native_kernel']} p50 {res['native_step_us_p50']} us, fp32 kernel p50 {res['fp32_kernel_step_us_p50']} us")
+        else: check('fp32_kernel_step_us_p50' not in res, f"{name}: an fp32 kernel is not timed against itself")
 
 # a multi-track model asked for bass and drums: a band piece with those two only, drums on channel 10, and the
 # C++ file read back by the Python tokenizer gives the very tokens the demo sampled
