@@ -136,8 +136,19 @@ const float* NativeGru::step(int64_t token) {
             if (l > 0) { m.ih[l].apply(h - H, m.gi.p); x = m.gi.p; }
             m.hh[l].apply(h, gh);
         }
-        for (int j = 0; j < 2 * H; ++j) gh[j] = 1.0f / (1.0f + exp_poly(-(x[j] + gh[j])));           // r, z
-        for (int j = 0; j < H; ++j) {
+        int j = 0;                                   // eight lanes at a time, then the rest (H need not be a multiple of 8)
+        for (; j + 8 <= 2 * H; j += 8) {             // r, z
+            const f8 v = *reinterpret_cast<const f8u*>(x + j) + *reinterpret_cast<const f8u*>(gh + j);
+            *reinterpret_cast<f8u*>(gh + j) = 1.0f / (1.0f + exp_poly8(-v));
+        }
+        for (; j < 2 * H; ++j) gh[j] = 1.0f / (1.0f + exp_poly(-(x[j] + gh[j])));
+        for (j = 0; j + 8 <= H; j += 8) {             // tanh(a), and the new state
+            const f8 a = *reinterpret_cast<const f8u*>(x + 2 * H + j) + *reinterpret_cast<const f8u*>(gh + j) * *reinterpret_cast<const f8u*>(gh + 2 * H + j);
+            const f8 n = 1.0f - 2.0f / (exp_poly8(2.0f * a) + 1.0f);
+            const f8 hj = *reinterpret_cast<const f8u*>(h + j);
+            *reinterpret_cast<f8u*>(h + j) = n + *reinterpret_cast<const f8u*>(gh + H + j) * (hj - n);
+        }
+        for (; j < H; ++j) {
             const float a = x[2 * H + j] + gh[j] * gh[2 * H + j];
             const float n = 1.0f - 2.0f / (exp_poly(2.0f * a) + 1.0f);                                 // tanh(a)
             h[j] = n + gh[H + j] * (h[j] - n);

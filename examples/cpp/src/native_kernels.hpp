@@ -82,6 +82,25 @@ inline float exp_poly(float x) {
     std::memcpy(&scale, &bits, 4);
     return p * scale;
 }
+// exp_poly on eight lanes, the same operations lane by lane (GCC/Clang vector extensions): GCC does not vectorize the
+// scalar one inside a loop (the clamp reads as control flow), so the GRU's gates call this eight at a time.
+typedef int32_t i8v __attribute__((vector_size(32)));
+typedef float f8u __attribute__((vector_size(32), aligned(4)));    // for loads and stores at any float's address
+inline f8 exp_poly8(f8 x) {
+    const f8 lo = f8{} - 87.0f, hi = f8{} + 87.0f;
+    x = x < lo ? lo : (x > hi ? hi : x);
+    const f8 t = x * 1.44269504088896341f;
+    const f8 n = (t + 12582912.0f) - 12582912.0f;
+    const f8 g = (t - n) * 0.693147180559945309f;
+    f8 p = f8{} + 1.0f / 5040;
+    p = p * g + 1.0f / 720; p = p * g + 1.0f / 120; p = p * g + 1.0f / 24;
+    p = p * g + 1.0f / 6; p = p * g + 0.5f; p = p * g + 1.0f; p = p * g + 1.0f;
+    const i8v bits = (__builtin_convertvector(n, i8v) + 127) << 23;
+    f8 scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
 // A weight matrix [rows, cols] from `f`: `name` (fp32) or `name`_int8 with `name`_scale (per column, or per row).
 // Returns the int8 values and per-column scales when the file has them, and always the fp32 values onnxruntime
 // computes from the file (float(q) * scale, one rounding).
