@@ -69,37 +69,32 @@ struct Dense {
 
 // e^x for x in about [-87, 87] (clamped there), relative error about 2e-7: x = (n + f) ln 2 with n an integer and
 // |f| <= 1/2, e^(f ln 2) by its Taylor series to degree 7, times 2^n put in the exponent bits. No branches, no calls.
-inline float exp_poly(float x) {
-    x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
-    const float t = x * 1.44269504088896341f;
-    const float n = (t + 12582912.0f) - 12582912.0f;             // round to nearest (1.5 * 2^23 pushes the fraction out)
-    const float g = (t - n) * 0.693147180559945309f;
-    float p = 1.0f / 5040;
-    p = p * g + 1.0f / 720; p = p * g + 1.0f / 120; p = p * g + 1.0f / 24;
-    p = p * g + 1.0f / 6; p = p * g + 0.5f; p = p * g + 1.0f; p = p * g + 1.0f;
-    const int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    std::memcpy(&scale, &bits, 4);
-    return p * scale;
-}
-// exp_poly on eight lanes, the same operations lane by lane (GCC/Clang vector extensions): GCC does not vectorize the
-// scalar one inside a loop (the clamp reads as control flow), so the GRU's gates call this eight at a time.
+// One polynomial for a float and for eight lanes (GCC/Clang vector extensions), the same operations lane by lane: GCC
+// does not vectorize the scalar one inside a loop (the clamp reads as control flow), so loops call exp_poly8.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"   // without AVX (-DMUSE_NATIVE_ARCH=OFF) GCC warns that the inline helpers below return
+#endif                                     // 32-byte vectors differently; they are inline and never cross a library boundary
 typedef int32_t i8v __attribute__((vector_size(32)));
 typedef float f8u __attribute__((vector_size(32), aligned(4)));    // for loads and stores at any float's address
-inline f8 exp_poly8(f8 x) {
-    const f8 lo = f8{} - 87.0f, hi = f8{} + 87.0f;
+inline int32_t to_int(float n) { return (int32_t)n; }
+inline i8v to_int(f8 n) { return __builtin_convertvector(n, i8v); }
+template <class T>
+inline T exp_poly_t(T x) {
+    const T lo = T{} - 87.0f, hi = T{} + 87.0f;
     x = x < lo ? lo : (x > hi ? hi : x);
-    const f8 t = x * 1.44269504088896341f;
-    const f8 n = (t + 12582912.0f) - 12582912.0f;
-    const f8 g = (t - n) * 0.693147180559945309f;
-    f8 p = f8{} + 1.0f / 5040;
+    const T t = x * 1.44269504088896341f;
+    const T n = (t + 12582912.0f) - 12582912.0f;                 // round to nearest (1.5 * 2^23 pushes the fraction out)
+    const T g = (t - n) * 0.693147180559945309f;
+    T p = T{} + 1.0f / 5040;
     p = p * g + 1.0f / 720; p = p * g + 1.0f / 120; p = p * g + 1.0f / 24;
     p = p * g + 1.0f / 6; p = p * g + 0.5f; p = p * g + 1.0f; p = p * g + 1.0f;
-    const i8v bits = (__builtin_convertvector(n, i8v) + 127) << 23;
-    f8 scale;
+    const auto bits = (to_int(n) + 127) << 23;
+    T scale;
     std::memcpy(&scale, &bits, sizeof scale);
     return p * scale;
 }
+inline float exp_poly(float x) { return exp_poly_t(x); }
+inline f8 exp_poly8(f8 x) { return exp_poly_t(x); }
 
 // A weight matrix [rows, cols] from `f`: `name` (fp32) or `name`_int8 with `name`_scale (per column, or per row).
 // Returns the int8 values and per-column scales when the file has them, and always the fp32 values onnxruntime
@@ -263,14 +258,15 @@ inline void to_q15(const float* x, int16_t* q, int n, float amax = 1.0f) {
     }
 }
 
-// x as hi * amax_hi + lo * amax_lo, hi and lo in Q15: hi of x's largest magnitude, lo of what rounding hi left
-// (at most amax_hi / 65534); n a multiple of 16. For DenseQ15::apply2.
-inline void to_q15_split(const float* x, int16_t* hi, int16_t* lo, int n, float& amax_hi, float& amax_lo) {
+// the largest |x[i]|; n a multiple of 16
+inline float max_abs(const float* x, int n) {
     __m512 m = _mm512_setzero_ps();
     for (int i = 0; i < n; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
-    amax_hi = _mm512_reduce_max_ps(m);
-    if (!(amax_hi > 0.0f)) amax_hi = 1.0f;
-    amax_lo = amax_hi / 32767.0f;
+    return _mm512_reduce_max_ps(m);
+}
+
+// x as hi * amax_hi + lo * amax_lo in Q15 (to_q15_split below); n a multiple of 16
+inline void split_q15(const float* x, int16_t* hi, int16_t* lo, int n, float amax_hi, float amax_lo) {
     const __m512 k = _mm512_set1_ps(32767.0f / amax_hi), step = _mm512_set1_ps(amax_lo), kl = _mm512_set1_ps(32767.0f / amax_lo);
     const __m512 top = _mm512_set1_ps(32767.0f), bottom = _mm512_set1_ps(-32767.0f);
     for (int i = 0; i < n; i += 16) {
@@ -281,16 +277,6 @@ inline void to_q15_split(const float* x, int16_t* hi, int16_t* lo, int n, float&
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi + i), _mm512_cvtepi32_epi16(h));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo + i), _mm512_cvtepi32_epi16(l));
     }
-}
-
-// x to Q15 of its own largest magnitude, which it returns (the products' `amax`); n a multiple of 16
-inline float to_q15_scaled(const float* x, int16_t* q, int n) {
-    __m512 m = _mm512_setzero_ps();
-    for (int i = 0; i < n; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
-    float amax = _mm512_reduce_max_ps(m);
-    if (!(amax > 0.0f)) amax = 1.0f;                  // all zeros: any scale gives zeros
-    to_q15(x, q, n, amax);
-    return amax;
 }
 #elif defined(__AVX2__) && defined(__FMA__)
 #define MUSE_Q15 1
@@ -370,12 +356,13 @@ inline void to_q15(const float* x, int16_t* q, int n, float amax = 1.0f) {
     for (int i = 0; i < n; i += 16) store_16(q + i, one(x + i), one(x + i + 8));
 }
 
-inline void to_q15_split(const float* x, int16_t* hi, int16_t* lo, int n, float& amax_hi, float& amax_lo) {
+inline float max_abs(const float* x, int n) {
     __m256 m = _mm256_setzero_ps();
     for (int i = 0; i < n; i += 8) m = _mm256_max_ps(m, abs8(_mm256_loadu_ps(x + i)));
-    amax_hi = reduce_max(m);
-    if (!(amax_hi > 0.0f)) amax_hi = 1.0f;
-    amax_lo = amax_hi / 32767.0f;
+    return reduce_max(m);
+}
+
+inline void split_q15(const float* x, int16_t* hi, int16_t* lo, int n, float amax_hi, float amax_lo) {
     const __m256 k = _mm256_set1_ps(32767.0f / amax_hi), step = _mm256_set1_ps(amax_lo), kl = _mm256_set1_ps(32767.0f / amax_lo);
     const __m256 top = _mm256_set1_ps(32767.0f), bottom = _mm256_set1_ps(-32767.0f);
     auto clamp = [&](__m256 v) { return _mm256_min_ps(_mm256_max_ps(v, bottom), top); };
@@ -390,14 +377,17 @@ inline void to_q15_split(const float* x, int16_t* hi, int16_t* lo, int n, float&
         store_16(hi + i, h[0], h[1]); store_16(lo + i, l[0], l[1]);
     }
 }
+#endif
 
-inline float to_q15_scaled(const float* x, int16_t* q, int n) {
-    __m256 m = _mm256_setzero_ps();
-    for (int i = 0; i < n; i += 8) m = _mm256_max_ps(m, abs8(_mm256_loadu_ps(x + i)));
-    float amax = reduce_max(m);
-    if (!(amax > 0.0f)) amax = 1.0f;
-    to_q15(x, q, n, amax);
-    return amax;
+#ifdef MUSE_Q15
+// Both instruction sets, over their max_abs and split_q15:
+// x as hi * amax_hi + lo * amax_lo, hi and lo in Q15: hi of x's largest magnitude, lo of what rounding hi left
+// (at most amax_hi / 65534); n a multiple of 16. For DenseQ15::apply2.
+inline void to_q15_split(const float* x, int16_t* hi, int16_t* lo, int n, float& amax_hi, float& amax_lo) {
+    amax_hi = max_abs(x, n);
+    if (!(amax_hi > 0.0f)) amax_hi = 1.0f;
+    amax_lo = amax_hi / 32767.0f;
+    split_q15(x, hi, lo, n, amax_hi, amax_lo);
 }
 #endif
 

@@ -69,22 +69,18 @@ void layer_norm(const float* x, const float* w, const float* b, float* out, int 
     for (int i = 0; i < n; ++i) out[i] = (x[i] - mean) * inv * w[i] + b[i];
 }
 
-// erf(x) to about 1.5e-7 (Abramowitz and Stegun 7.1.26, with exp_poly), branch-free
-inline float erf_poly(float x) {
-    const float ax = x < 0 ? -x : x;
-    const float t = 1.0f / (1.0f + 0.3275911f * ax);
-    const float y = 1.0f - (((((1.061405429f * t - 1.453152027f) * t) + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t * exp_poly(-ax * ax);
-    return x < 0 ? -y : y;
-}
-
-// the same on eight lanes, as GCC does not vectorize the scalar one in GELU's loop (its selects read as control flow)
-inline f8 erf_poly8(f8 x) {
-    const f8 zero = {};
-    const f8 ax = x < zero ? -x : x;
-    const f8 t = 1.0f / (1.0f + 0.3275911f * ax);
-    const f8 y = 1.0f - (((((1.061405429f * t - 1.453152027f) * t) + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t * exp_poly8(-ax * ax);
+// erf(x) to about 1.5e-7 (Abramowitz and Stegun 7.1.26, with exp_poly), branch-free; for a float and for eight lanes
+// (GELU's loop calls the second: GCC does not vectorize the scalar one, its selects read as control flow)
+template <class T>
+inline T erf_poly_t(T x) {
+    const T zero = {};
+    const T ax = x < zero ? -x : x;
+    const T t = 1.0f / (1.0f + 0.3275911f * ax);
+    const T y = 1.0f - (((((1.061405429f * t - 1.453152027f) * t) + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t * exp_poly_t(-ax * ax);
     return x < zero ? -y : y;
 }
+inline float erf_poly(float x) { return erf_poly_t(x); }
+inline f8 erf_poly8(f8 x) { return erf_poly_t(x); }
 
 float dot(const float* __restrict a, const float* __restrict b, int n) {    // n a multiple of 8
     f8 acc = {};
