@@ -15,6 +15,7 @@ import datetime, hashlib, json, os, platform, shutil, subprocess, sys, tempfile
 from pathlib import Path
 import numpy as np
 import onnx, onnxruntime, torch
+from nomad_muse_trainer.config import atomic_write_text
 from nomad_muse_trainer.data import load_dataset, corpus_license, bach_dataset, HELD_OUT
 from nomad_muse_trainer.eval import music_stats, compare_stats, pitch_class_distance
 from nomad_muse_trainer.export import read_metadata
@@ -186,8 +187,7 @@ def refresh_rebuild_check(name):
     if not (d/'card.json').is_file(): sys.exit(f"error: {d/'card.json'} is missing: build the zoo first (make zoo)")
     card = json.loads((d/'card.json').read_text())
     card['rebuild_check'] = rebuild_check(r, card['kind'], r.get('config', 'config.yaml'))
-    for f, text in (('card.json', json.dumps(card, indent=1) + '\n'), ('card.md', card_markdown(card))):
-        (d/f'.{f}.tmp').write_text(text); (d/f'.{f}.tmp').rename(d/f)
+    atomic_write_text(d/'card.json', json.dumps(card, indent=1) + '\n'); atomic_write_text(d/'card.md', card_markdown(card))
     rc = card['rebuild_check']
     print(f"{name}: rebuild check on {rc['cpu']}: fingerprint {rc['model_sha256'][:12]}..., validation {rc['val_nats']:.7f} nats/token")
 
@@ -197,4 +197,4 @@ if __name__ == '__main__':
     names = (args[1:] if only_check else args) or ([n for n, r in RECIPES.items() if r.get('rebuild')] if only_check else list(RECIPES))
     bad = [n for n in names if n not in RECIPES]
     if bad: sys.exit(f"error: no recipe for {', '.join(bad)} (recipes: {', '.join(RECIPES)})")
-    for n in names: refresh_rebuild_check(n) if only_check else build(n)
+    for n in names: (refresh_rebuild_check if only_check else build)(n)
