@@ -71,9 +71,8 @@ struct Dense {
 // |f| <= 1/2, e^(f ln 2) by its Taylor series to degree 7, times 2^n put in the exponent bits. No branches, no calls.
 // One polynomial for a float and for eight lanes (GCC/Clang vector extensions), the same operations lane by lane: GCC
 // does not vectorize the scalar one inside a loop (the clamp reads as control flow), so loops call exp_poly8.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"   // without AVX (-DMUSE_NATIVE_ARCH=OFF) GCC warns that the inline helpers below return
-#endif                                     // 32-byte vectors differently; they are inline and never cross a library boundary
+// (Without AVX, -DMUSE_NATIVE_ARCH=OFF, GCC notes that the helpers below pass 32-byte vectors differently since GCC
+// 4.6; they are inline and never cross a library boundary. A pragma does not silence that note: CMakeLists passes -Wno-psabi.)
 typedef int32_t i8v __attribute__((vector_size(32)));
 typedef float f8u __attribute__((vector_size(32), aligned(4)));    // for loads and stores at any float's address
 inline int32_t to_int(float n) { return (int32_t)n; }
@@ -163,19 +162,27 @@ inline const float* feed_steps(StepModel& m, const std::vector<int64_t>& ids, in
     return lg;
 }
 
-// The INT8 kernels' weights (either instruction set): y[N] = x[K] q[K][N] with int8 q, in blocks of 128 columns laid out
-// [N / 128][k pairs][128 columns x 2 k] (each column's two k side by side, as the 16-bit pair products read them), the
-// last block 64 wide when that covers the rest (316 ids: 320 columns computed, not 384); a scale (over 32767, the
-// input's Q15) and a bias per column.
+// The INT8 kernels' weights (either instruction set): y[N] = x[K] q[K][N] with int8 q, in blocks of BLOCK columns laid
+// out [N / BLOCK][k pairs][BLOCK columns x 2 k] (each column's two k side by side, as the 16-bit pair products read
+// them), so a block's weights are one contiguous stream; the last block TAIL wide when that covers the rest (316 ids:
+// 320 columns computed, not 384); a scale (over 32767, the input's Q15) and a bias per column. BLOCK is what one pass
+// keeps in registers: 128 columns with AVX-512 (8 accumulators of 16), 32 with AVX2 (4 of 8: with 8 of 8, the
+// accumulators, the weights being widened and the input do not fit in 16 registers and GCC spills one to the stack on
+// every k; the GRU step on a Zen 3 went from 6.3-7.1 to 4.2 us with 32 columns, logits bit-identical).
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+constexpr int Q15_BLOCK = 128;
+#else
+constexpr int Q15_BLOCK = 32;
+#endif
 struct Q15Weights {
-    static constexpr int BLOCK = 128;
+    static constexpr int BLOCK = Q15_BLOCK, TAIL = BLOCK < 64 ? BLOCK : 64;
     int K = 0, N = 0, NP = 0;
     Aligned<int8_t> w;
     Floats scale, b;
     Q15Weights() = default;
-    static int width(int jb, int np) { return np - jb >= BLOCK ? BLOCK : 64; }
+    static int width(int jb, int np) { return np - jb >= BLOCK ? BLOCK : TAIL; }
     Q15Weights(const std::vector<int8_t>& q, const std::vector<float>& sc, const std::vector<float>& bias, int k, int n)
-        : K(k), N(n), NP(n % BLOCK && n % BLOCK <= 64 ? (n + 63) / 64 * 64 : (n + BLOCK - 1) / BLOCK * BLOCK), w((size_t)NP * k), scale(NP), b(NP) {
+        : K(k), N(n), NP(n % BLOCK && n % BLOCK <= TAIL ? (n + TAIL - 1) / TAIL * TAIL : (n + BLOCK - 1) / BLOCK * BLOCK), w((size_t)NP * k), scale(NP), b(NP) {
         for (int jb = 0; jb < NP; jb += width(jb, NP)) {
             const int W = width(jb, NP);
             for (int p = 0; p < K / 2; ++p)
@@ -191,6 +198,7 @@ struct Q15Weights {
 #define MUSE_Q15_KERNEL "int8-q15-vnni"
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"   // GCC 12's AVX-512 headers (their _mm512_undefined_*), not this code
+#pragma GCC diagnostic ignored "-Wuninitialized"         // the same, in _mm512_reduce_max_ps
 #endif
 // The fast kernel: y[N] = (sum_k q[k][j] xq[k]) * scale[j] * amax / 32767 + b[j], with the int8 weights q of the file
 // (sign-extended to 16 bits as they are loaded) and the input in Q15 of its own range (xq = round(32767 x / amax); the
@@ -334,7 +342,7 @@ struct DenseQ15 : Q15Weights {
         const int32_t* xp = reinterpret_cast<const int32_t*>(xq);
         const __m256 a = _mm256_set1_ps(amax);
         for (int jb = 0; jb < NP; jb += width(jb, NP))
-            for (int c = 0, W = width(jb, NP); c < W; c += 64) chunk<8>(xp, jb, W, c, y, a);
+            for (int c = 0, W = width(jb, NP); c < W; c += 32) chunk<4>(xp, jb, W, c, y, a);
     }
 };
 
