@@ -164,10 +164,13 @@ $(IRISH)/eval.json: $(IRISH)/muse_quantized.onnx $(IRISH)/baseline.bin $(call sr
 
 sync-check: $(STAMPS)/install ## nbdev_export, nbdev_clean and make readme must leave the tree unchanged
 	@state() { git status --porcelain --untracked-files=all; git diff | sha1sum; }; \
-	before="$$(state)"; nbdev_export; nbdev_clean; $(PYTHON) tools/render_readme.py >/dev/null; after="$$(state)"; \
+	before="$$(state)"; mtime() { $(PYTHON) -c "import os; print(os.stat('config.yaml').st_mtime_ns)"; }; t0="$$(mtime)"; \
+	nbdev_export; nbdev_clean; $(PYTHON) tools/render_readme.py >/dev/null; after="$$(state)"; \
 	if [ "$$before" != "$$after" ]; then \
 	  echo "error: nbdev_export, nbdev_clean or make readme changed the tree: edit the notebooks, export, clean, make readme, commit"; \
 	  git status --porcelain; exit 1; fi; \
+	if [ "$$t0" != "$$(mtime)" ]; then \
+	  echo "error: make readme rewrote config.yaml without changing it: every artifact depends on it, so make all would redo them all"; exit 1; fi; \
 	echo "sync: notebooks, package and outputs are in sync"
 
 test: install sync-check ## install, check notebooks and package are in sync, build and test the C++ example (when a compiler is present), run every notebook's tests, then render the docs
