@@ -39,13 +39,24 @@ $(STAMPS)/src-%: FORCE
 	@mkdir -p $(STAMPS); sha1sum $(PKG)/$*.py > $@.new; if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 src = $(foreach m,$(1),$(STAMPS)/src-$(m))
 
+# The MIDI folder as make sees it: every file muse_index reads under MIDI_DIR (find_midi: recursive, any case of the
+# suffixes), with its size and time, in a stamp rewritten only when that list changes. A file added, removed or edited
+# anywhere in the folder re-indexes; a name with a space works (as a wildcard prerequisite, "My Song.mid" was two
+# words and make stopped: "No rule to make target"). A missing folder leaves the stamp empty: muse_index says why. The
+# stamp lives beside the artifacts it describes, so two ART folders over two MIDI folders do not redo each other.
+MIDI_LIST = $(ART)/.midi-list
+$(MIDI_LIST): $(STAMPS)/install FORCE
+	@mkdir -p $(ART); { $(PYTHON) -c "import sys; from nomad_muse_trainer.data import find_midi; \
+	  [print(f'{p}\t{s.st_size}\t{s.st_mtime_ns}') for p in find_midi(sys.argv[1]) for s in [p.stat()]]" "$(MIDI_DIR)" 2>/dev/null || true; } > $@.new; \
+	  if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
 index: $(ART)/manifest.csv ## validate and index the MIDI into artifacts/manifest.csv
-$(ART)/manifest.csv: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid) $(call src,data tokenizer)
-	muse_index --midi_dir $(MIDI_DIR) --out $@ --config $(CONFIG)
+$(ART)/manifest.csv: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,data tokenizer)
+	muse_index --midi_dir "$(MIDI_DIR)" --out $@ --config $(CONFIG)
 
 prep: $(ART)/dataset.npz ## tokenize and split into artifacts/dataset.npz (+ vocab.json, stats.json, manifest.csv)
-$(ART)/dataset.npz: $(STAMPS)/install $(CONFIG) $(wildcard $(MIDI_DIR)/*.mid) $(call src,data tokenizer)
-	muse_prep --midi_dir $(MIDI_DIR) --out $@ --config $(CONFIG)
+$(ART)/dataset.npz: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,data tokenizer)
+	muse_prep --midi_dir "$(MIDI_DIR)" --out $@ --config $(CONFIG)
 
 baseline: $(ART)/baseline.bin ## build the Markov baseline artifacts/baseline.bin (order 5, Witten-Bell, rhythm)
 $(ART)/baseline.bin: $(ART)/dataset.npz $(call src,markov baseline metrics)
