@@ -43,12 +43,14 @@ src = $(foreach m,$(1),$(STAMPS)/src-$(m))
 # suffixes), with its size and time, in a stamp rewritten only when that list changes. A file added, removed or edited
 # anywhere in the folder re-indexes; a name with a space works (as a wildcard prerequisite, "My Song.mid" was two
 # words and make stopped: "No rule to make target"). A missing folder leaves the stamp empty: muse_index says why. The
-# stamp lives beside the artifacts it describes, so two ART folders over two MIDI folders do not redo each other.
+# stamp lives beside the artifacts it describes, so two ART folders over two MIDI folders do not redo each other; a
+# first stamp is dated 1970, so artifacts made before it existed are not all redone for it (a fresh ART has none).
 MIDI_LIST = $(ART)/.midi-list
 $(MIDI_LIST): $(STAMPS)/install FORCE
 	@mkdir -p $(ART); { $(PYTHON) -c "import sys; from nomad_muse_trainer.data import find_midi; \
 	  [print(f'{p}\t{s.st_size}\t{s.st_mtime_ns}') for p in find_midi(sys.argv[1]) for s in [p.stat()]]" "$(MIDI_DIR)" 2>/dev/null || true; } > $@.new; \
-	  if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+	  if [ ! -e $@ ]; then mv $@.new $@; touch -t 197001010000 $@; \
+	  elif cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
 index: $(ART)/manifest.csv ## validate and index the MIDI into artifacts/manifest.csv
 $(ART)/manifest.csv: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,data tokenizer)
