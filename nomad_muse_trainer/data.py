@@ -96,6 +96,11 @@ def _exported(dst)->bool:
     "Whether a job's MIDI (or the first of its collection's) is already there"
     return Path(dst).exists() or _tune_path(dst, 0).exists()
 
+def _export_missing(job):
+    "`_export_one` unless another process exported this job meanwhile: (files written, errors, whether it was already there)"
+    if _exported(job[1]): return 0, [], True
+    return (*_export_one(job), False)
+
 # %% ../nbs/01_data.ipynb #30770bff
 def export_corpus(out='data/midi', # the folder to write the MIDI files to
                   name:str='bach', # the music21 composer, or one of `COLLECTIONS`
@@ -108,12 +113,15 @@ def export_corpus(out='data/midi', # the folder to write the MIDI files to
     taken, jobs = set(), []
     for p in paths: jobs.append((str(p), str(out/_midi_name(p, taken))))
     todo = [j for j in jobs if not _exported(j[1])]
-    failed, written = [], 0
+    # in a random order, each job skipped if it appeared meanwhile: two exports of one corpus at once (two notebooks
+    # under test, two shells) share the work instead of both doing all of it
+    import random; random.Random().shuffle(todo)
+    failed, written, there = [], 0, len(jobs) - len(todo)
     if todo:
         with mp.Pool(max(1, min(workers, len(todo)))) as pool:
-            for n, errs in progress(pool.imap_unordered(_export_one, todo), len(todo), f'{name} -> MIDI'):
-                written += n; failed += errs
-    return {'scores': len(jobs), 'written': written, 'already_there': len(jobs) - len(todo), 'failed': failed}
+            for n, errs, was_there in progress(pool.imap_unordered(_export_missing, todo), len(todo), f'{name} -> MIDI'):
+                written += n; failed += errs; there += was_there
+    return {'scores': len(jobs), 'written': written, 'already_there': there, 'failed': failed}
 
 # %% ../nbs/01_data.ipynb #9400b387
 @command
