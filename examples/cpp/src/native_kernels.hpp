@@ -296,28 +296,31 @@ inline void split_q15(const float* x, int16_t* hi, int16_t* lo, int n, float ama
 // the Bach GRU it reads 188 KB of weights a step where the fp32 kernel reads 750 KB, which a 512 KB L2 cannot hold.
 struct DenseQ15 : Q15Weights {
     using Q15Weights::Q15Weights;
-    // 8 * NV columns from column c of the block at jb (W wide): NV accumulators of 8 int32, 16 bytes of weights each a pair of k
-    template <int NV>
-    void chunk(const int32_t* xp, int jb, int W, int c, float* y, __m256 amax) const {
+    // One block of BLOCK = 32 columns at jb: four accumulators of 8 int32, each k pair 64 contiguous bytes of weights (16
+    // a register). Four accumulators, the weight being widened and the broadcast input fit AVX2's 16 registers; eight
+    // (64 columns) did not, and GCC spilled one to the stack on every k.
+    static constexpr int NV = BLOCK / 8;
+    static_assert(TAIL == BLOCK, "every AVX2 block is BLOCK wide (NP a multiple of BLOCK)");
+    void block(const int32_t* xp, int jb, float* y, __m256 amax) const {
         __m256i a[NV];
         for (int v = 0; v < NV; ++v) a[v] = _mm256_setzero_si256();
-        const int8_t* wp = w.p + (size_t)jb * K + 2 * c;
-        for (int p = 0; p < K / 2; ++p, wp += 2 * W) {
+        const int8_t* wp = w.p + (size_t)jb * K;
+        for (int p = 0; p < K / 2; ++p, wp += 2 * BLOCK) {
             const __m256i x2 = _mm256_set1_epi32(xp[p]);
             for (int v = 0; v < NV; ++v)
                 a[v] = _mm256_add_epi32(a[v], _mm256_madd_epi16(x2, _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(wp + 16 * v)))));
         }
         for (int v = 0; v < NV; ++v) {
-            const int j = jb + c + 8 * v;
+            const int j = jb + 8 * v;
             _mm256_store_ps(y + j, _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[v]), _mm256_mul_ps(_mm256_load_ps(scale.p + j), amax), _mm256_load_ps(b.p + j)));
         }
     }
-    template <int NV>
-    void chunk2(const int32_t* hp, const int32_t* lp, int jb, int W, int c, float* y, __m256 ah, __m256 al) const {
+    // two inputs against the same weights read once (VNNI's block2): 2 x 4 accumulators
+    void block2(const int32_t* hp, const int32_t* lp, int jb, float* y, __m256 ah, __m256 al) const {
         __m256i a[NV], d[NV];
         for (int v = 0; v < NV; ++v) { a[v] = _mm256_setzero_si256(); d[v] = _mm256_setzero_si256(); }
-        const int8_t* wp = w.p + (size_t)jb * K + 2 * c;
-        for (int p = 0; p < K / 2; ++p, wp += 2 * W) {
+        const int8_t* wp = w.p + (size_t)jb * K;
+        for (int p = 0; p < K / 2; ++p, wp += 2 * BLOCK) {
             const __m256i h2 = _mm256_set1_epi32(hp[p]), l2 = _mm256_set1_epi32(lp[p]);
             for (int v = 0; v < NV; ++v) {
                 const __m256i wq = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(wp + 16 * v)));
@@ -325,24 +328,21 @@ struct DenseQ15 : Q15Weights {
             }
         }
         for (int v = 0; v < NV; ++v) {
-            const int j = jb + c + 8 * v;
+            const int j = jb + 8 * v;
             const __m256 sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[v]), ah, _mm256_mul_ps(_mm256_cvtepi32_ps(d[v]), al));
             _mm256_store_ps(y + j, _mm256_fmadd_ps(sum, _mm256_load_ps(scale.p + j), _mm256_load_ps(b.p + j)));
         }
     }
-    // 16 registers: 8 accumulators of 64 columns (or 2 x 4 of 32 for two inputs), the broadcast input and the weights
     void apply2(const int16_t* hi, const int16_t* lo, float* y, float amax_hi, float amax_lo) const {
         const int32_t* hp = reinterpret_cast<const int32_t*>(hi);
         const int32_t* lp = reinterpret_cast<const int32_t*>(lo);
         const __m256 ah = _mm256_set1_ps(amax_hi), al = _mm256_set1_ps(amax_lo);
-        for (int jb = 0; jb < NP; jb += width(jb, NP))
-            for (int c = 0, W = width(jb, NP); c < W; c += 32) chunk2<4>(hp, lp, jb, W, c, y, ah, al);
+        for (int jb = 0; jb < NP; jb += BLOCK) block2(hp, lp, jb, y, ah, al);
     }
     void apply(const int16_t* xq, float* y, float amax = 1.0f) const {
         const int32_t* xp = reinterpret_cast<const int32_t*>(xq);
         const __m256 a = _mm256_set1_ps(amax);
-        for (int jb = 0; jb < NP; jb += width(jb, NP))
-            for (int c = 0, W = width(jb, NP); c < W; c += 32) chunk<4>(xp, jb, W, c, y, a);
+        for (int jb = 0; jb < NP; jb += BLOCK) block(xp, jb, y, a);
     }
 };
 
