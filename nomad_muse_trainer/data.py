@@ -10,7 +10,7 @@ __all__ = ['HELD_OUT', 'COLLECTIONS', 'CORPUS_LICENSE', 'MIDI_SUFFIXES', 'PITCH_
            'Pieces', 'load_dataset', 'bach_dataset', 'bench_tokenize', 'muse_index', 'muse_prep', 'muse_bench_prep']
 
 # %% ../nbs/01_data.ipynb #1cb924e6
-import csv, functools, hashlib, json, multiprocessing as mp, os, shutil, signal, tempfile, threading, time, warnings
+import csv, functools, hashlib, json, multiprocessing as mp, os, random, shutil, signal, tempfile, threading, time, warnings
 from collections import Counter, defaultdict, deque
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -115,7 +115,7 @@ def export_corpus(out='data/midi', # the folder to write the MIDI files to
     todo = [j for j in jobs if not _exported(j[1])]
     # in a random order, each job skipped if it appeared meanwhile: two exports of one corpus at once (two notebooks
     # under test, two shells) share the work instead of both doing all of it
-    import random; random.Random().shuffle(todo)
+    random.Random().shuffle(todo)
     failed, written, there = [], 0, len(jobs) - len(todo)
     if todo:
         with mp.Pool(max(1, min(workers, len(todo)))) as pool:
