@@ -68,7 +68,7 @@ def fp32_twin(onnx_path)->Path:
 def evaluate(onnx=None, baseline=None, dataset=PATHS['dataset'], split:str='test', midi_dir=None, vocab=None, cfg:dict=None)->dict:
     "eval.json: metrics of the ONNX model, its fp32 twin and the baseline on the same pieces"
     if not (onnx or baseline): raise UserError("give --onnx and/or --baseline")
-    sha = expected_vocab(vocab)
+    sha = expected_vocab(vocab, onnx or baseline)
     models = {}
     if onnx:
         models['onnx'] = OnnxModel(onnx, sha)
@@ -197,7 +197,7 @@ def muse_eval(dataset:str=PATHS['dataset'], # a prepared dataset (ignored when -
               baseline:str=None, # the Markov baseline (.bin)
               sample:bool=False, # also write sample_eval.mid (+ .png) beside --out
               out:str=PATHS['eval'], # where to write the metrics
-              vocab:str=None, # a vocab.json to check models against (default: artifacts/vocab.json if present)
+              vocab:str=None, # a vocab.json to check models against (default: the vocab.json beside the model, if any)
               seed:int=42, # the seed of the sample
               config:str=None, # a config.yaml: data.workers and data.parse_timeout_s for --midi_dir (the tokenizer always follows the model)
              ):

@@ -203,7 +203,7 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
                 top_k:int=None, # keep the k most likely tokens (0: all; default: the model's)
                 top_p:float=None, # nucleus sampling mass (default: the model's)
                 primer:str=None, # a MIDI file to continue
-                vocab:str=None, # a vocab.json to check the model against (default: artifacts/vocab.json if present)
+                vocab:str=None, # a vocab.json to check the model against (default: the vocab.json beside the model, if any)
                 instruments:str=None, # multi-track models: who plays, e.g. 'bass,drums' or 'piano' (GM program numbers or names, drums)
                 wav:str=None, # also render the sample to this WAV file (FluidSynth with a General MIDI soundfont when installed, else a built-in synth)
                ):
@@ -221,7 +221,7 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
     if wav: check_suffix(wav, ('.wav',), '--wav')
     parts = parse_instruments(instruments) if instruments else None
     if model: onnx = str(zoo_model(model)/'model.onnx')                # a zoo model carries its own vocabulary: checked only against --vocab
-    m = load_runtime(onnx or baseline, expected_vocab(vocab) if vocab or not model else None, markov=None if onnx else True)
+    m = load_runtime(onnx or baseline, expected_vocab(vocab, onnx or baseline) if vocab or not model else None, markov=None if onnx else True)
     if parts and not m.tokenizer.multi: raise UserError(f"--instruments needs a multi-track model (tracks: multi); {Path(onnx or baseline).name} is a single-stream one")
     if isinstance(m, MarkovModel): m.bar = bar_of(tempo, m.time_shift_ms)      # its rhythm weights follow the bar of --tempo
     tok = m.tokenizer
@@ -234,11 +234,13 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
         write_wav(wav, a, info['sample_rate'])
         print(f"audio: {info['seconds']} s -> {wav} (rendered by {info['label']})")
 
-def expected_vocab(vocab)->str:
-    "The vocabulary sha256 commands check models against: `vocab`'s, else artifacts/vocab.json's if present, else None (accept the model's)"
-    p = Path(vocab) if vocab else Path(PATHS['vocab'])
-    if vocab and not p.is_file(): raise UserError(f"vocab file not found: {p}")
-    return load_vocab(p).sha256 if p.is_file() else None
+def expected_vocab(vocab, # a vocab.json the user named, or None
+                   near=None, # the model or .bin being loaded: the vocab.json `muse_prep` wrote beside it is the default
+                  )->str:
+    "The vocabulary sha256 commands check models against: `vocab`'s, else that of the vocab.json beside `near` (a run's folder: a model and a vocabulary made apart are refused), else None (accept the model's)"
+    if vocab and not Path(vocab).is_file(): raise UserError(f"vocab file not found: {vocab}")
+    p = Path(vocab) if vocab else Path(near).parent/'vocab.json' if near else None
+    return load_vocab(p).sha256 if p and p.is_file() else None
 
 # %% ../nbs/07_runtime.ipynb #057cc3c0
 def _percentiles(ts)->dict:
