@@ -204,7 +204,7 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
                 top_p:float=None, # nucleus sampling mass (default: the model's)
                 primer:str=None, # a MIDI file to continue
                 vocab:str=None, # a vocab.json to check the model against (default: the vocab.json beside the model, if any)
-                instruments:str=None, # multi-track models: who plays, e.g. 'bass,drums' or 'piano' (GM program numbers or names, drums)
+                instruments:str=None, # multi-track models: who plays, e.g. 'bass,drums' or 'piano' (GM program numbers or names, drums), after a --primer that plays as it is
                 wav:str=None, # also render the sample to this WAV file (FluidSynth with a General MIDI soundfont when installed, else a built-in synth)
                ):
     "Sample a piece from an exported model, a zoo model or the Markov baseline, grammar-constrained, to MIDI, a piano-roll PNG and, with --wav, audio"

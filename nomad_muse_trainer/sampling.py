@@ -49,24 +49,26 @@ def generate(model, # anything with reset(), feed(ids) -> probabilities, mode, t
              seed:int=42, # the random seed
              primer=None, # a MIDI path, token ids, or None for `<BOS>`
              min_length:int=0, # no `<EOS>` before this many sampled tokens (unless `<EOS>` is the only legal token)
-             instruments=None, # multi-track models: only these play, a spec such as 'bass,drums' or (programs, drums); None: any
+             instruments=None, # multi-track models: only these play in what is sampled (a primer plays as it is), a spec such as 'bass,drums' or (programs, drums); None: any
             )->np.ndarray:
     "A complete, grammar-legal token stream: the primer and up to `length` sampled tokens, closed with `<EOS>`"
     d = {**SAMPLING_DEFAULTS, **(getattr(model, 'sampling', None) or {})}
     temperature, top_k, top_p = [d[k] if v is None else v for k, v in (('temperature', temperature), ('top_k', top_k), ('top_p', top_p))]
     tok = getattr(model, 'tokenizer', None) or MuseTokenizer(model.mode, model.time_shift_ms)
     if isinstance(instruments, str): instruments = parse_instruments(instruments)
-    g, rng = (tok.grammar if instruments is None else Grammar(tok.mode, tok, instruments)), np.random.default_rng(seed)
+    full = tok.grammar
+    g, rng = (full if instruments is None else Grammar(tok.mode, tok, instruments)), np.random.default_rng(seed)
     out = primer_tokens(primer, tok)
-    try: st = g.state_after(out)
+    try: st = full.state_after(out)                     # the primer may have any instruments: `instruments` choose who plays next
     except ValueError as e: raise UserError(f"the primer is not a canonical token stream: {e}") from None
     model.reset()
     p = model.feed(out)
     for i in range(length):
         mask = g.allowed(st)
+        if not mask.any(): mask = full.allowed(st)       # a primer that stops inside a note of an instrument not chosen: end that note
         if i < min_length and mask.sum() > 1: mask[EOS] = False
         t = sample_token(p, mask, rng, temperature, top_k, top_p)
-        g.advance(st, t); out.append(t)
+        full.advance(st, t); out.append(t)
         if t == EOS: break
         p = model.feed([t])
-    return complete(g, out)
+    return complete(full, out)

@@ -1,6 +1,7 @@
 // Generator: the model on a worker thread, a wait-free queue for the audio thread (see muse.hpp).
 #include "muse/muse.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace muse {
@@ -24,10 +25,10 @@ Grammar Generator::grammar() const {
 
 void Generator::start(const std::vector<int>& primer) {
     stop();
-    Grammar g = grammar();
+    const Grammar full(model_.vocab());               // the primer may have any instruments: the chosen ones play after it
     std::vector<int> p = {BOS};
     p.insert(p.end(), primer.begin(), primer.end());
-    if (g.check(p) != -1) throw Error("the primer is not a legal token stream (first bad token at " + std::to_string(g.check(p) - 1) + ")");
+    if (full.check(p) != -1) throw Error("the primer is not a legal token stream (first bad token at " + std::to_string(full.check(p) - 1) + ")");
     running_ = true;
     worker_ = std::thread(&Generator::run, this, std::move(p));
 }
@@ -38,7 +39,7 @@ void Generator::stop() {
 }
 
 void Generator::run(std::vector<int> primer) {
-    const Grammar g = grammar();
+    const Grammar g = grammar(), full(model_.vocab());
     Sampler smp(seed_);
     const int V = model_.vocab().size();
     bool mask[MAX_VOCAB];
@@ -48,14 +49,15 @@ void Generator::run(std::vector<int> primer) {
     };
     while (running_) {
         // a new piece: <BOS> and the primer, fed at once
-        GrammarState st = g.initial();
-        for (int t : primer) g.advance(st, t);
+        GrammarState st = full.initial();
+        for (int t : primer) full.advance(st, t);
         model_.reset();
         const float* logits = model_.feed(std::vector<int64_t>(primer.begin(), primer.end()));
         for (int t : primer) { if (!wait_for_room()) return; queue_.push(t); }
         ++pieces_;
         for (size_t n = 0; running_; ++n) {
             g.allowed(st, mask);
+            if (std::none_of(mask, mask + V, [](bool b) { return b; })) full.allowed(st, mask);   // a primer that stops inside a note of an instrument not chosen: end that note
             int tok;
             if (max_tokens_ && n >= max_tokens_ && mask[EOS]) tok = EOS;          // the piece is long enough: close it
             else {
@@ -63,7 +65,7 @@ void Generator::run(std::vector<int> primer) {
                     for (int i = NOTE_ON; i < NOTE_OFF; ++i) mask[i] = false;
                 tok = smp.sample(logits, mask, V, sp_);
             }
-            g.advance(st, tok);
+            full.advance(st, tok);
             if (!wait_for_room()) return;
             queue_.push(tok);
             if (tok == EOS) break;

@@ -668,9 +668,44 @@ void band_notes() {
     }
     gen.stop();
     CHECK(pieces == 2, "the Generator closed two pieces (" << pieces << ")");
+    // primed with the start of a whole band (comping instruments too), the same choice continues it with bass and drums:
+    // the primer plays as it is (it was refused as illegal for bass and drums)
+    size_t cut = 200;
+    while (cut < seqs[0].size() && !(seqs[0][cut] >= TIME_SHIFT && seqs[0][cut] < v.velocity())) ++cut;
+    const std::vector<int> primer(seqs[0].begin() + 1, seqs[0].begin() + cut);   // after <BOS>, up to a time shift
+    auto count = [&](const std::vector<int>& ids) {                              // notes per (program, drum)
+        std::map<std::pair<int, bool>, int> c;
+        for (const Note& n : decode_notes(ids, v)) ++c[{n.drum ? -1 : n.program, n.drum}];
+        return c;
+    };
+    auto before = count(std::vector<int>(seqs[0].begin(), seqs[0].begin() + cut));
+    CHECK(std::any_of(before.begin(), before.end(), [](auto& kv) { return !kv.first.second && (kv.first.first < 32 || kv.first.first >= 40); }),
+          "the primer has instruments other than bass and drums");
+    Generator primed(s, {1.0f, 0, 0.95f}, 4, 256, 200);
+    primed.set_instruments(bass, kit);
+    primed.start(primer);
+    piece.clear();
+    for (int spins = 0; spins < 200000; ++spins) {
+        if (!primed.next(tok)) { std::this_thread::sleep_for(std::chrono::microseconds(100)); continue; }
+        piece.push_back(tok);
+        if (tok == EOS) break;
+    }
+    primed.stop();
+    CHECK(!piece.empty() && piece.back() == EOS, "the primed Generator closed a piece");
+    CHECK(piece.size() > cut && std::equal(seqs[0].begin(), seqs[0].begin() + cut, piece.begin()), "the piece starts with <BOS> and the primer");
+    CHECK(Grammar(v).check(piece) == -1, "the primed piece is legal (first bad token at " << Grammar(v).check(piece) << ")");
+    auto after = count(piece);
+    int added = 0;
+    for (auto& kv : after) {
+        int extra = kv.second - before[kv.first];
+        CHECK(extra >= 0, "the primer's notes are all there");
+        if (extra > 0) { added += extra; CHECK(kv.first.second || (kv.first.first >= 32 && kv.first.first < 40), "after the primer only bass and drums play"); }
+    }
+    CHECK(added > 0, "the Generator added notes after the primer");
     std::string e = error_of([&] { OnnxStream one(DIR + "/gru_int8.onnx"); Generator g1(one, {}, 1); g1.set_instruments({0}, false); });
     CHECK(e.find("multi-track") != std::string::npos, "a single-stream Generator refuses instruments: " << e);
-    std::cout << "Generator with bass and drums: " << pieces << " legal pieces, only those instruments\n";
+    std::cout << "Generator with bass and drums: " << pieces << " legal pieces, only those instruments; primed with " << primer.size()
+              << " tokens of a whole band, " << added << " notes of bass and drums after them\n";
 }
 
 void midi_file() {

@@ -330,7 +330,8 @@ public:
     ~Generator();                                   // stops the worker
     Generator(const Generator&) = delete;
     Generator& operator=(const Generator&) = delete;
-    // Multi-track models: only these instruments play (as Grammar::set_instruments; call before start()).
+    // Multi-track models: only these instruments play in what is sampled (as Grammar::set_instruments; call before
+    // start()); a primer plays as it is, whatever its instruments.
     void set_instruments(const std::vector<int>& programs, bool drums);
     void start(const std::vector<int>& primer = {});   // primer: tokens after <BOS> (a legal prefix), fed before sampling
     void stop();
