@@ -32,7 +32,7 @@ SCHEMA = {   # section: {key: (default, what it means)} or {subsection: (what it
         'min_midi_length': (64, "tokens; shorter files are skipped (too_short)"),
         'max_midi_length': (200_000, "tokens; longer files are truncated (cut after a whole note, then ended)"),
         'melody_only': (False, "keep only the highest note at each onset (a skyline melody)"),
-        'train_split': (0.8, "shares of the files (they add up to 1), stratified by instrumentation, tempo and key, duplicates together"),
+        'train_split': (0.8, "shares of the files (they add up to 1), stratified by tempo and key, duplicates together"),
         'val_split': (0.1, "validation: picks the best checkpoint and the baseline's rhythm weight"),
         'test_split': (0.1, "test: what muse_eval reports"),
         'seed': (42, "the seed of the split"),

@@ -319,7 +319,7 @@ def assign_splits(rows:list, # manifest rows (dicts)
                   test_fraction:float=0.1, # share of files for test
                   seed:int=42, # the shuffle seed
                  )->list:
-    "Fill `split` (train/val/test, '' for unusable rows) and `duplicate_of`, stratified by instrumentation, tempo and key, duplicates together"
+    "Fill `split` (train/val/test, '' for unusable rows) and `duplicate_of`, stratified by tempo and key, duplicates together"
     root = _duplicate_groups(rows)
     groups = defaultdict(list)
     for i, r in enumerate(rows):
@@ -329,8 +329,7 @@ def assign_splits(rows:list, # manifest rows (dicts)
     rng = np.random.default_rng(seed)
     order = sorted(groups)
     rng.shuffle(order)
-    stratum = lambda g: (bool(rows[g].get('has_drums')), rows[g].get('n_instruments') == 1,     # a band, an ensemble, a solo
-                         tempo_class(float(rows[g]['tempo_bpm'])), rows[g]['key'])
+    stratum = lambda g: (tempo_class(float(rows[g]['tempo_bpm'])), rows[g]['key'])
     order.sort(key=stratum)                      # stable: shuffled within each stratum
     want = {'test': test_fraction, 'val': val_fraction, 'train': 1 - test_fraction - val_fraction}
     got, n = Counter(), 0
