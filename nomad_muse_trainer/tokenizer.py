@@ -214,6 +214,7 @@ def load_midi(midi # a path to a MIDI file, raw bytes, a `Midi`, or a `pretty_mi
     if not midi.startswith(b'MThd'): raise MidiError(f"{name}: not a MIDI file (no MThd header)")
     try:
         if len(midi) >= 14 and midi[12] & 0x80: midi = _smpte_to_quarters(bytes(midi))
+        elif len(midi) >= 14 and midi[12] == midi[13] == 0: raise ValueError("the header's division is 0 ticks a quarter note")   # every time would be infinite
         return Midi(symusic.Score.from_midi(bytes(midi)))
     except Exception as e:
         msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
