@@ -18,10 +18,10 @@ from .data import load_dataset, index_folder, check_outputs
 from .metrics import TOKEN_CLASSES, score_rows, token_class
 from .sampling import generate
 from .markov import load_markov
-from .runtime import OnnxModel, load_runtime, write_sample, expected_vocab
+from .runtime import FEED_CHUNK, OnnxModel, load_runtime, write_sample, expected_vocab
 
 # %% ../nbs/06_eval.ipynb #39e44935
-def onnx_logits(model:OnnxModel, ids, chunk:int=256)->np.ndarray:
+def onnx_logits(model:OnnxModel, ids, chunk:int=FEED_CHUNK)->np.ndarray:
     "Logits (len(ids), 316) of a whole piece, fed in chunks with the state carried"
     model.reset()
     return np.concatenate([model.step(np.asarray(ids[a:a + chunk], np.int64)[None])[0] for a in range(0, len(ids), chunk)])

@@ -310,6 +310,12 @@ const float* OnnxStream::feed(const std::vector<int64_t>& ids) {
     for (int64_t t : ids) if (t < 0 || t >= VOCAB) throw Error("token id " + std::to_string(t) + " is outside 0-" + std::to_string(VOCAB - 1));
     auto& h = *h_;
     if (h.step_only) { const float* lg = nullptr; for (int64_t t : ids) lg = step(t); return lg; }
+    if (ids.size() > FEED_CHUNK) {                  // a long primer in runs: one run's attention grows with the square of its tokens
+        const float* lg = nullptr;
+        for (size_t a = 0; a < ids.size(); a += FEED_CHUNK)
+            lg = feed(std::vector<int64_t>(ids.begin() + a, ids.begin() + std::min(ids.size(), a + FEED_CHUNK)));
+        return lg;
+    }
     const int64_t m = (int64_t)ids.size();
     const int64_t ishape[2] = {1, m};
     std::vector<int64_t> idv(ids);

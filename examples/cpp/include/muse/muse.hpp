@@ -175,6 +175,10 @@ struct OrtHandles;                                  // onnxruntime objects, kept
 // Loaded once (dlopen) with the API version of the headers; returns its version string.
 std::string load_onnxruntime(const std::string& path = "");
 
+// Tokens OnnxStream::feed gives onnxruntime a run when priming with many (a whole piece as a primer keeps memory flat;
+// the Python runtime's FEED_CHUNK).
+constexpr size_t FEED_CHUNK = 256;
+
 // What Generator and a host's sampling loop need from a model: one token in, the next token's logits out, with the
 // state kept inside: OnnxStream (onnxruntime), NativeGru and NativeTransformer (this library's own steps).
 // Not for use from two threads at once: give each thread its own.
