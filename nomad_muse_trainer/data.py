@@ -319,7 +319,7 @@ def assign_splits(rows:list, # manifest rows (dicts)
                   test_fraction:float=0.1, # share of files for test
                   seed:int=42, # the shuffle seed
                  )->list:
-    "Fill `split` (train/val/test, '' for unusable rows) and `duplicate_of`, stratified by tempo and key, duplicates together"
+    "Fill `split` (train/val/test, '' for unusable rows) and `duplicate_of`, stratified by tempo and key, duplicates together, drums in every split"
     root = _duplicate_groups(rows)
     groups = defaultdict(list)
     for i, r in enumerate(rows):
@@ -338,7 +338,22 @@ def assign_splits(rows:list, # manifest rows (dicts)
         split = max(want, key=lambda s: (want[s]*n - got[s], s == 'train'))   # the split furthest behind its share
         got[split] += len(groups[g])
         for i in groups[g]: rows[i]['split'] = split
+    _cover_drums(rows, groups, order, [s for s in ('val', 'test') if want[s] > 0])
     return rows
+
+def _cover_drums(rows, groups, order, held:list):
+    "Where a held-out split has no group with drums (or none without) that train could spare, swap one in for a group of the other kind"
+    drums = lambda g: bool(rows[g].get('has_drums'))
+    split = lambda g: rows[g]['split']
+    for kind in (True, False):
+        for s in held:
+            if sum(drums(g) == kind for g in order) < 1 + len(held) or any(drums(g) == kind and split(g) == s for g in order): continue
+            give = [g for g in reversed(order) if drums(g) == kind and split(g) == 'train']
+            take = [g for g in order if drums(g) != kind and split(g) == s]
+            if not give or not take: continue
+            a = give[0]; b = min(take, key=lambda g: abs(len(groups[g]) - len(groups[a])))   # the nearest in size
+            for i in groups[a]: rows[i]['split'] = s
+            for i in groups[b]: rows[i]['split'] = 'train'
 
 # %% ../nbs/01_data.ipynb #4c53c5b3
 def _worker_loop(conn, fn, parent:int):
