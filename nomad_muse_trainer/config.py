@@ -156,6 +156,7 @@ def command(func):
         p = anno_parser(func, prog=func.__name__)
         p.error = types.MethodType(_one_line_error, p)
         ns = vars(p.parse_args()); ns.pop('pdb', None); ns.pop('xtra', None)
+        if isinstance(ns.get('seed'), int) and ns['seed'] < 0: p.error(f"argument --seed: must be 0 or more, got {ns['seed']}")   # numpy refuses it
         return run(**ns)
     return _cmd
 
@@ -210,6 +211,8 @@ def _validate(cfg, where):
         raise UserError(f"{where}: data.train_split + data.val_split + data.test_split must add up to 1, got "
                         f"{d['train_split']:g} + {d['val_split']:g} + {d['test_split']:g}")
     if d['train_split'] <= 0: raise UserError(f"{where}: data.train_split must be above 0")
+    for s_ in ('data', 'training'):
+        if cfg[s_]['seed'] < 0: raise UserError(f"{where}: {s_}.seed must be 0 or more, got {cfg[s_]['seed']!r}")
     t = cfg['training']
     for k in ('max_steps', 'epochs', 'steps_per_epoch', 'eval_every', 'augment_transpose', 'warmup_steps', 'early_stop_patience'):
         if t[k] < 0: raise UserError(f"{where}: training.{k} must be 0 or more, got {t[k]!r}")
@@ -271,10 +274,11 @@ def load_config(path=None, # a `config.yaml`; None reads `./config.yaml` if ther
             raise UserError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
         if not isinstance(raw or {}, dict): raise UserError(f"{p}: the file must be a mapping of sections to keys, got {raw!r}")
         given |= _apply(cfg, _flat(raw or {}), str(p))
-    given |= _apply(cfg, {k: v for k, v in (overrides or {}).items() if v is not None}, 'command line')
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    given |= _apply(cfg, flags, 'command line')
     d = cfg['data']
     if 'data.train_split' not in given: d['train_split'] = round(1 - d['val_split'] - d['test_split'], 10)   # the rest
-    return _validate(cfg, str(path) if path and not overrides else 'command line' if overrides else 'defaults')
+    return _validate(cfg, f"{path} (with the command line's flags)" if path and flags else str(path) if path else 'command line' if flags else 'defaults')
 
 # %% ../nbs/00_config.ipynb #e81b31d1
 def _yaml_value(v)->str:
