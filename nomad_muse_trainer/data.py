@@ -445,7 +445,7 @@ def safe_map(fn, # a picklable function of one item
         for w in pool: w.stop(kill=bool(w.pending))
 
 # %% ../nbs/01_data.ipynb #43a05330
-ENCODER = f"symusic {symusic.__version__}, encoder 3"       # what makes rows and tokens: a new one invalidates the cache (3: SMPTE-timed files read)
+ENCODER = f"symusic {symusic.__version__}, encoder 4"       # what makes rows and tokens: a new one invalidates the cache (3: SMPTE-timed files read; 4: the sustain pedal held)
 
 class TokenCache:
     "Tokenized files kept by content hash (sha1) in immutable shards on disk, so a rerun tokenizes only new or changed files"

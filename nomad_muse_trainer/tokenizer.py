@@ -122,6 +122,32 @@ def _tick_seconds(tempos, tpq:int):
     for i in range(1, len(ticks)): start[i] = start[i-1] + scales[i-1]*(ticks[i] - ticks[i-1])
     return ticks, start, scales
 
+_NEVER = np.iinfo(np.int64).max
+
+def _pedal_spans(ctrl:dict)->np.ndarray:
+    "The sustain pedal's (down, up) tick pairs in a track's control changes (CC64: 64 and above is down); one never lifted stays down"
+    sel = ctrl['number'] == 64
+    if not sel.any(): return np.zeros((0, 2), np.int64)
+    o = np.argsort(ctrl['time'][sel], kind='stable')
+    t, down = ctrl['time'][sel][o].astype(np.int64), ctrl['value'][sel][o] >= 64
+    edge = np.flatnonzero(down != np.r_[False, down[:-1]])      # where it goes down, up, down, ... in turn
+    downs, ups = t[edge[0::2]], t[edge[1::2]]
+    return np.c_[downs, np.r_[ups, np.full(len(downs) - len(ups), _NEVER)]]
+
+def _sustain(on, end, pitch, spans)->np.ndarray:
+    "Note ends (ticks) as they sound: a note let go while the pedal is down rings until it lifts, or until its pitch is struck again"
+    i = np.searchsorted(spans[:, 0], end, side='right') - 1
+    lift = spans[np.maximum(i, 0), 1]
+    held = (i >= 0) & (end < lift)
+    if not held.any(): return end
+    o = np.lexsort((on, pitch))                                   # by pitch, then time: each row's next is its pitch's next strike
+    again = np.full(len(on), _NEVER)
+    same = pitch[o][1:] == pitch[o][:-1]
+    again[o[:-1][same]] = on[o][1:][same]
+    out = end.copy()
+    out[held] = np.maximum(end, np.minimum(np.minimum(lift, again), end.max()))[held]   # a pedal never lifted: to the track's last note
+    return out
+
 class Midi:
     "A parsed MIDI file as the pipeline uses it: its notes in seconds (with program and drum flag), tempo map, meter, key and tracks"
     def __init__(self, score):
@@ -130,7 +156,12 @@ class Midi:
         cols, self.tracks = [], []
         for tr in score.tracks:
             n = tr.note_num()
-            if n: cols.append(tr.notes.numpy()); self.tracks.append((int(tr.program), bool(tr.is_drum), n))
+            if not n: continue
+            d = tr.notes.numpy()
+            if not tr.is_drum and len(tr.controls):               # the sustain pedal holds what the keys let go
+                spans = _pedal_spans(tr.controls.numpy())
+                if len(spans): on = d['time'].astype(np.int64); d['duration'] = (_sustain(on, on + d['duration'], d['pitch'], spans) - on).astype(d['duration'].dtype)
+            cols.append(d); self.tracks.append((int(tr.program), bool(tr.is_drum), n))
         n = sum(k for *_, k in self.tracks)
         t = np.zeros((n, 6), np.int64)                            # rows (start tick, end tick, pitch, velocity, program, drum)
         if cols:
