@@ -82,7 +82,8 @@ struct Plugin {
     // continue mode
     int cur_mode = -1;
     PlayedNote phrase[MAX_PHRASE];
-    int n_phrase = 0, held[N_PITCHES], n_held = 0;
+    int n_phrase = 0, held[N_PITCHES], n_held = 0;   // held: the phrase's note a pitch sounds (key down, or up under the pedal)
+    bool pedal = false, sustained[N_PITCHES];        // the player's sustain pedal (CC64), and the notes only it holds
     double phrase_origin = 0.0, last_release = -1e9;
     std::vector<int> feed;               // the phrase's tokens, fed a few per block (capacity reserved at instantiate)
     size_t fed = 0;
@@ -98,6 +99,7 @@ struct Plugin {
         feed.reserve(8 * MAX_PHRASE + 4096);
         std::fill(channel_of, channel_of + N_PROGRAMS, -1);
         std::fill(held, held + N_PITCHES, -1);
+        std::fill(sustained, sustained + N_PITCHES, false);
     }
 
     double beat_of(int64_t step) const { return anchor + step / steps_per_beat; }
@@ -240,19 +242,32 @@ struct Plugin {
             if (n_phrase == 0) phrase_origin = at;
             if (n_phrase == MAX_PHRASE) {                 // keep the latest notes
                 std::memmove(phrase, phrase + 1, sizeof(PlayedNote) * (MAX_PHRASE - 1));
-                for (int& h : held) if (h > 0) --h; else if (h == 0) h = -1;
+                for (int q = 0; q < N_PITCHES; ++q)
+                    if (held[q] > 0) --held[q];
+                    else if (held[q] == 0) { held[q] = -1; sustained[q] = false; --n_held; }   // the oldest, still sounding, is forgotten
                 --n_phrase;
             }
-            if (held[pitch] >= 0) { phrase[held[pitch]].end = at; --n_held; }
+            if (held[pitch] >= 0) { phrase[held[pitch]].end = at; --n_held; sustained[pitch] = false; }   // struck again: the last one ends
             phrase[n_phrase] = {at, at + 0.25, pitch, velocity};
             held[pitch] = n_phrase++;
             ++n_held;
-        } else if (held[pitch] >= 0) {
-            phrase[held[pitch]].end = std::max(at, phrase[held[pitch]].start + 1e-3);
-            held[pitch] = -1;
-            --n_held;
-            last_release = at;
-        }
+        } else if (held[pitch] >= 0 && pedal) {
+            sustained[pitch] = true;                      // the key is up, the pedal holds the note: it ends when the pedal lifts
+        } else if (held[pitch] >= 0) release(pitch, at);
+    }
+
+    void release(int pitch, double at) {
+        phrase[held[pitch]].end = std::max(at, phrase[held[pitch]].start + 1e-3);
+        held[pitch] = -1;
+        sustained[pitch] = false;
+        --n_held;
+        last_release = at;
+    }
+
+    // The sustain pedal, as the tokenizer reads it in files: notes let go under it sound until it lifts.
+    void player_pedal(bool down, double at) {
+        pedal = down;
+        if (!down) for (int q = 0; q < N_PITCHES; ++q) if (sustained[q]) release(q, at);
     }
 
     void run(uint32_t n_frames) {
@@ -266,6 +281,8 @@ struct Plugin {
             generating = feeding = false;
             n_phrase = n_held = 0;
             std::fill(held, held + N_PITCHES, -1);
+            std::fill(sustained, sustained + N_PITCHES, false);
+            pedal = false;
             if (m == 0 && speed > 0.0) new_piece(std::ceil(beat - 1e-9));
             cur_mode = m;
         }
@@ -281,7 +298,7 @@ struct Plugin {
                     if (generating) stop_all(at);                      // the player takes over
                     else if (feeding) notes.all_off(ev, NoteStream::MAX_SOUNDING);   // (the phrase's own notes never sounded)
                     player_note(kind == 0x90 && msg[2] > 0, msg[1], msg[2], beat);
-                }
+                } else if (cur_mode == 1 && kind == 0xB0 && msg[1] == 64) player_pedal(msg[2] >= 64, beat);
             } else if (e->body.type == uris.atom_Object || e->body.type == uris.atom_Blank) {
                 const auto* obj = reinterpret_cast<const LV2_Atom_Object*>(&e->body);
                 if (obj->body.otype == uris.time_Position) position(obj, at);

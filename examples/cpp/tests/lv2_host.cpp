@@ -130,6 +130,12 @@ struct Host {
         lv2_atom_forge_atom(&forge, 3, map_uri(nullptr, LV2_MIDI__MidiEvent));
         lv2_atom_forge_write(&forge, msg, 3);
     }
+    void cc(uint32_t at, int number, int value) {
+        uint8_t msg[3] = {0xB0, (uint8_t)number, (uint8_t)value};
+        lv2_atom_forge_frame_time(&forge, at);
+        lv2_atom_forge_atom(&forge, 3, map_uri(nullptr, LV2_MIDI__MidiEvent));
+        lv2_atom_forge_write(&forge, msg, 3);
+    }
     void block() {
         lv2_atom_forge_pop(&forge, &seq);
         auto* o = reinterpret_cast<LV2_Atom_Sequence*>(out);
@@ -153,6 +159,34 @@ struct Host {
         begin();
     }
 };
+
+// What the player sends: a note, or a controller change (`cc`: pitch is the controller, vel its value).
+struct In { int64_t frame; bool on; int pitch, vel; bool cc = false; };
+
+// Play `ins` (sorted by frame) into the host, block by block, until frame `until`.
+void play_in(Host& h, const std::vector<In>& ins, int64_t until) {
+    size_t k = 0;
+    while (h.frame < until) {
+        for (; k < ins.size() && ins[k].frame < h.frame + BLOCK; ++k) {
+            const uint32_t at = (uint32_t)std::max<int64_t>(0, ins[k].frame - h.frame);
+            if (ins[k].cc) h.cc(at, ins[k].pitch, ins[k].vel); else h.note(at, ins[k].on, ins[k].pitch, ins[k].vel);
+        }
+        h.block();
+    }
+}
+
+// The plugin's note-ons from h.midi[from] on: how many by frame `quiet_until`, and the first and the count after it.
+struct Answer { size_t during = 0, notes = 0; int64_t first = -1; };
+Answer answer_after(const Host& h, size_t from, int64_t quiet_until) {
+    Answer a;
+    for (size_t i = from; i < h.midi.size(); ++i) {
+        const Midi& m = h.midi[i];
+        if ((m.status & 0xF0) != 0x90 || m.b == 0) continue;
+        if (m.frame <= quiet_until) ++a.during;
+        else { if (a.first < 0) a.first = m.frame; ++a.notes; }
+    }
+    return a;
+}
 
 // Legal MIDI from `a` to `b` (indices into h.midi): returns the voices still sounding at the end.
 int legal(const Host& h, size_t a, size_t b, std::string& why) {
@@ -262,7 +296,6 @@ void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix
     auto piece = read_seqs(fix + "/streams_duration.seq")[1];
     auto notes = muse::decode_notes(piece, muse::Vocab{});
     std::vector<muse::Note> phrase(notes.begin(), notes.begin() + std::min<size_t>(24, notes.size()));
-    struct In { int64_t frame; bool on; int pitch, vel; };
     std::vector<In> ins;
     for (const auto& n : phrase) {                                         // 20 ms steps at 120 bpm: 960 frames
         ins.push_back({start + 960 * n.start, true, n.pitch, n.velocity});
@@ -270,19 +303,10 @@ void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix
     }
     std::stable_sort(ins.begin(), ins.end(), [](const In& a, const In& b) { return a.frame < b.frame; });
     const int64_t phrase_end = ins.back().frame;
-    size_t k = 0;
-    while (h.frame < phrase_end + (int64_t)(RATE * 6)) {                  // the phrase, then 6 s
-        while (k < ins.size() && ins[k].frame < h.frame + BLOCK) { h.note((uint32_t)(ins[k].frame - h.frame), ins[k].on, ins[k].pitch, ins[k].vel); ++k; }
-        h.block();
-    }
-    int64_t first_answer = -1;
-    size_t answer_notes = 0, during = 0;
-    for (size_t i = before; i < h.midi.size(); ++i) {
-        const Midi& m = h.midi[i];
-        if ((m.status & 0xF0) != 0x90 || m.b == 0) continue;
-        if (m.frame <= phrase_end) ++during;
-        else { if (first_answer < 0) first_answer = m.frame; ++answer_notes; }
-    }
+    play_in(h, ins, phrase_end + (int64_t)(RATE * 6));                    // the phrase, then 6 s
+    const Answer ans = answer_after(h, before, phrase_end);
+    const size_t during = ans.during, answer_notes = ans.notes;
+    const int64_t first_answer = ans.first;
     const double gap_beats = first_answer < 0 ? -1 : (first_answer - phrase_end) * 2.0 / RATE;
     CHECK(during == 0, "continue mode is silent while the player plays " << phrase.size() << " notes of a chorale (" << during << " notes)");
     CHECK(first_answer > 0 && gap_beats >= 1.0 && gap_beats <= 3.0, "the answer starts " << gap_beats << " beats after the phrase ends (one beat of silence, then the next beat)");
@@ -290,6 +314,33 @@ void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix
     const int left2 = legal(h, before, h.midi.size(), why);
     CHECK(left2 >= 0, "legal MIDI in continue mode" << (left2 < 0 ? ": " + why : ""));
     if (left2 < 0) for (size_t i = before; i < h.midi.size() && i < before + 12; ++i) std::cerr << "  " << h.midi[i].frame << " " << std::hex << (int)h.midi[i].status << std::dec << " " << (int)h.midi[i].a << " " << (int)h.midi[i].b << "\n";
+
+    // ---- 2b. the player's sustain pedal: the phrase played detached on the pedal, lifted two beats after the last key.
+    // Its notes sound until the pedal lifts, so the answer waits for the lift (one beat of silence after it), as the
+    // tokenizer reads the pedal in files; before, it came a beat after the last key, over the still sounding notes.
+    {
+        const size_t before_p = h.midi.size();
+        const int64_t s0 = h.frame + BLOCK;
+        std::vector<In> pins;
+        for (const auto& n : phrase) {
+            pins.push_back({s0 + 960 * n.start, true, n.pitch, n.velocity});
+            pins.push_back({s0 + 960 * n.start + std::max<int64_t>(1, 384 * (n.end - n.start)) - 1, false, n.pitch, 0});   // keys held 40%
+        }
+        std::stable_sort(pins.begin(), pins.end(), [](const In& a, const In& b) { return a.frame < b.frame; });
+        const int64_t keys_up = pins.back().frame, lift = keys_up + RATE;        // 1 s: two beats at 120 bpm
+        pins.insert(pins.begin(), In{h.frame, true, 64, 127, true});            // the pedal goes down before the first note
+        pins.push_back(In{lift, false, 64, 0, true});                            // and lifts
+        play_in(h, pins, lift + (int64_t)(RATE * 6));
+        const Answer ans_p = answer_after(h, before_p, lift);
+        const size_t under = ans_p.during, answered = ans_p.notes;
+        const int64_t first = ans_p.first;
+        const double after_lift = first < 0 ? -1 : (first - lift) * 2.0 / RATE;
+        CHECK(under == 0, "with the pedal down, silent until it lifts, 2 beats after the last key (" << under << " notes over the pedalled phrase)");
+        CHECK(first > 0 && after_lift >= 1.0 && after_lift <= 3.0, "the answer starts " << after_lift << " beats after the pedal lifts");
+        CHECK(answered >= 5, "and goes on: " << answered << " notes");
+        std::string whyp;
+        CHECK(legal(h, before_p, h.midi.size(), whyp) >= 0, "legal MIDI with the pedal" << (whyp.empty() ? "" : ": " + whyp));
+    }
 
     // ---- 3. real time --------------------------------------------------------------------------------------------
     std::vector<double> us = h.run_us;
