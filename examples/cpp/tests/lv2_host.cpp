@@ -342,6 +342,25 @@ void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix
         CHECK(legal(h, before_p, h.midi.size(), whyp) >= 0, "legal MIDI with the pedal" << (whyp.empty() ? "" : ": " + whyp));
     }
 
+    // ---- 2c. a long phrase over a held bass: 300 notes (more than the 256 the plugin keeps) while a C2 is held from the
+    // start. Dropping the oldest note, still held, must not leave it counted as held: the answer comes after its release.
+    {
+        const size_t before_l = h.midi.size();
+        const int64_t s0 = h.frame + BLOCK;
+        std::vector<In> lin{{s0, true, 36, 80}};
+        for (int i = 0; i < 300; ++i) {
+            lin.push_back({s0 + 4800 * (i + 1), true, 60 + (i * 7) % 24, 70});           // eighth notes at 120 bpm
+            lin.push_back({s0 + 4800 * (i + 1) + 3000, false, 60 + (i * 7) % 24, 0});
+        }
+        const int64_t bass_up = s0 + 4800 * 302;
+        lin.push_back({bass_up, false, 36, 0});
+        play_in(h, lin, bass_up + (int64_t)(RATE * 6));
+        const Answer a = answer_after(h, before_l, bass_up);
+        const double gap = a.first < 0 ? -1 : (a.first - bass_up) * 2.0 / RATE;
+        CHECK(a.during == 0 && a.first > 0 && gap >= 1.0 && gap <= 3.0 && a.notes >= 5,
+              "a 301-note phrase over a held bass: " << a.during << " notes during it, the answer " << gap << " beats after the bass lets go, " << a.notes << " notes");
+    }
+
     // ---- 3. real time --------------------------------------------------------------------------------------------
     std::vector<double> us = h.run_us;
     std::sort(us.begin(), us.end());
