@@ -11,7 +11,7 @@ import json, os, sys, time
 from pathlib import Path
 import numpy as np
 from .config import PATHS, UserError, command, atomic_path, check_suffix
-from .tokenizer import VOCAB_SIZE, MuseTokenizer, bar_of, check_vocab, load_vocab, parse_instruments, plot_piano_roll
+from .tokenizer import VOCAB_SIZE, MuseTokenizer, VocabSha, bar_of, check_vocab, load_vocab, parse_instruments, plot_piano_roll
 from .sampling import generate, primer_tokens
 from .markov import MAGIC as MARKOV_MAGIC, MarkovModel, load_markov
 from .zoo import zoo_model
@@ -243,7 +243,7 @@ def expected_vocab(vocab, # a vocab.json the user named, or None
     "The vocabulary sha256 commands check models against: `vocab`'s, else that of the vocab.json beside `near` (a run's folder: a model and a vocabulary made apart are refused), else None (accept the model's)"
     if vocab and not Path(vocab).is_file(): raise UserError(f"vocab file not found: {vocab}")
     p = Path(vocab) if vocab else Path(near).parent/'vocab.json' if near else None
-    return load_vocab(p).sha256 if p and p.is_file() else None
+    return VocabSha(load_vocab(p).sha256, p) if p and p.is_file() else None
 
 # %% ../nbs/07_runtime.ipynb #057cc3c0
 def _percentiles(ts)->dict:

@@ -8,9 +8,9 @@ __all__ = ['PAD', 'BOS', 'EOS', 'UNK', 'NOTE_ON', 'NOTE_OFF', 'TIME_SHIFT', 'N_P
            'N_DRUMS', 'DURATION_STEPS', 'VELOCITY_VALUES', 'DEFAULT_VELOCITY', 'DEFAULT_VELOCITY_BIN', 'TIME_SHIFT_MS',
            'DEFAULT_BAR', 'SMPTE_FPS', 'DRUM_HIT_MS', 'GM_FAMILIES', 'FAMILY_ALIASES', 'token_names', 'describe',
            'velocity_values', 'duration_steps', 'bar_of', 'velocity_bin', 'duration_bin', 'MidiError', 'Midi',
-           'load_midi', 'midi_notes', 'decode_notes', 'MuseTokenizer', 'vocab_sha256', 'check_vocab', 'load_vocab',
-           'GrammarState', 'Grammar', 'parse_instruments', 'random_walk', 'complete', 'truncate', 'plot_piano_roll',
-           'keep_instruments', 'encode', 'decode']
+           'load_midi', 'midi_notes', 'decode_notes', 'MuseTokenizer', 'vocab_sha256', 'VocabSha', 'check_vocab',
+           'load_vocab', 'GrammarState', 'Grammar', 'parse_instruments', 'random_walk', 'complete', 'truncate',
+           'plot_piano_roll', 'keep_instruments', 'encode', 'decode']
 
 # %% ../nbs/00_tokenizer.ipynb #6e4a657a
 import hashlib, io, json, warnings
@@ -631,13 +631,18 @@ def vocab_sha256(vocab:dict)->str:
     body = {k: v for k, v in vocab.items() if k != 'sha256'}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(',', ':')).encode()).hexdigest()
 
+class VocabSha(str):
+    "A vocabulary sha256 that remembers the vocab.json it was read from, so that a mismatch names the file"
+    def __new__(cls, sha:str, source):
+        o = super().__new__(cls, sha); o.source = str(source); return o
+
 def check_vocab(found:str, # the vocabulary sha256 an artifact records
                 expected:str, # the one the caller uses (None or '': accept any)
                 what, # the artifact, as the message names it (a path)
                ):
     "Refuse an artifact made for another vocabulary: the one check every loader (dataset, .bin, checkpoint, ONNX, vocab.json) makes"
     if expected and found != expected:
-        raise UserError(f"{what}: made for vocab {str(found)[:12]}..., but this vocab is {expected[:12]}... "
+        raise UserError(f"{what}: made for vocab {str(found)[:12]}..., but {getattr(expected, 'source', 'this vocab')} is {expected[:12]}... "
                         "(re-run the stages after muse_prep with one config)")
     return found
 
