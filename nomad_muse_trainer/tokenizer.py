@@ -145,7 +145,8 @@ def _sustain(on, end, pitch, spans)->np.ndarray:
     same = pitch[o][1:] == pitch[o][:-1]
     again[o[:-1][same]] = on[o][1:][same]
     out = end.copy()
-    out[held] = np.maximum(end, np.minimum(np.minimum(lift, again), end.max()))[held]   # a pedal never lifted: to the track's last note
+    lift = np.where(lift == _NEVER, end.max(), lift)                # a pedal never lifted: to the track's last note end
+    out[held] = np.maximum(end, np.minimum(lift, again))[held]
     return out
 
 class Midi:
