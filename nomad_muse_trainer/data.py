@@ -350,7 +350,7 @@ def _cover_drums(rows, groups, order, held:list):
             if sum(drums(g) == kind for g in order) < 1 + len(held) or any(drums(g) == kind and split(g) == s for g in order): continue
             give = [g for g in reversed(order) if drums(g) == kind and split(g) == 'train']
             take = [g for g in order if drums(g) != kind and split(g) == s]
-            if not give or not take: continue
+            if not give or len(take) < 2: continue                   # a split of one group cannot hold both kinds
             a = give[0]; b = min(take, key=lambda g: abs(len(groups[g]) - len(groups[a])))   # the nearest in size
             for i in groups[a]: rows[i]['split'] = s
             for i in groups[b]: rows[i]['split'] = 'train'
