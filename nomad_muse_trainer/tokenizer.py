@@ -108,6 +108,16 @@ def duration_bin(steps, # durations, in time steps
 class MidiError(UserError):
     "A MIDI file that cannot be read or holds no usable notes"
 
+# %% ../nbs/00_tokenizer.ipynb #f10e2039
+def _restrike_gap(on, pitch):
+    "Steps from each note's start to the next start of its pitch (inf for the last note of a pitch); `on` must be sorted"
+    o = np.argsort(pitch, kind='stable')
+    po, oo = pitch[o], on[o]
+    same = po[1:] == po[:-1]
+    gap = np.full(len(on), np.inf)
+    gap[o[:-1][same]] = (oo[1:] - oo[:-1])[same]
+    return gap
+
 # %% ../nbs/00_tokenizer.ipynb #6a997267
 def _tick_seconds(tempos, tpq:int):
     "The tempo map as segments (start tick, start s, s per tick), read as pretty_midi reads it (its arithmetic, so times agree to the last bit)"
@@ -140,10 +150,8 @@ def _sustain(on, end, pitch, spans)->np.ndarray:
     lift = spans[np.maximum(i, 0), 1]
     held = (i >= 0) & (end < lift)
     if not held.any(): return end
-    o = np.lexsort((on, pitch))                                   # by pitch, then time: each row's next is its pitch's next strike
-    again = np.full(len(on), _NEVER)
-    same = pitch[o][1:] == pitch[o][:-1]
-    again[o[:-1][same]] = on[o][1:][same]
+    s = np.argsort(on, kind='stable')                             # by onset, as `_restrike_gap` reads them
+    again = np.empty(len(on)); again[s] = on[s] + _restrike_gap(on[s], pitch[s])   # its pitch's next strike (inf: none)
     out = end.copy()
     lift = np.where(lift == _NEVER, end.max(), lift)                # a pedal never lifted: to the track's last note end
     out[held] = np.maximum(end, np.minimum(lift, again))[held]
@@ -288,16 +296,6 @@ def midi_notes(midi, # a `Midi` (or anything `load_midi` reads)
 def _notes(m, include_drums:bool=False)->np.ndarray:
     "The (start s, end s, pitch, velocity) rows of a `Midi`, in file order"
     return m.notes[:, :4] if include_drums or not m.has_drums else m.notes[m.notes[:, 5] == 0, :4]
-
-# %% ../nbs/00_tokenizer.ipynb #f10e2039
-def _restrike_gap(on, pitch):
-    "Steps from each note's start to the next start of its pitch (inf for the last note of a pitch); `on` must be sorted"
-    o = np.argsort(pitch, kind='stable')
-    po, oo = pitch[o], on[o]
-    same = po[1:] == po[:-1]
-    gap = np.full(len(on), np.inf)
-    gap[o[:-1][same]] = (oo[1:] - oo[:-1])[same]
-    return gap
 
 # %% ../nbs/00_tokenizer.ipynb #17c5b691
 def _starts(f)->np.ndarray:
