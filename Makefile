@@ -56,9 +56,16 @@ index: $(ART)/manifest.csv ## validate and index the MIDI into artifacts/manifes
 $(ART)/manifest.csv: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,data tokenizer)
 	muse_index --midi_dir "$(MIDI_DIR)" --out $@ --config $(CONFIG)
 
+# muse_prep leaves a dataset.npz as it was (the file and its time) when it would write the same arrays, so a new data.py
+# or tokenizer.py that changes nothing in a corpus's dataset retrains nothing. Each prep rule below makes a stamp beside
+# its dataset, and the dataset follows its stamp (made again if it was deleted).
+%/dataset.npz: %/.prep-done
+	@test -f $@ || { rm -f $<; $(MAKE) --no-print-directory $@; }
+
 prep: $(ART)/dataset.npz ## tokenize and split into artifacts/dataset.npz (+ vocab.json, stats.json, manifest.csv)
-$(ART)/dataset.npz: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,data tokenizer)
-	muse_prep --midi_dir "$(MIDI_DIR)" --out $@ --config $(CONFIG)
+$(ART)/.prep-done: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,data tokenizer)
+	muse_prep --midi_dir "$(MIDI_DIR)" --out $(@D)/dataset.npz --config $(CONFIG)
+	@touch $@
 
 baseline: $(ART)/baseline.bin ## build the Markov baseline artifacts/baseline.bin (order 5, Witten-Bell, rhythm)
 $(ART)/baseline.bin: $(ART)/dataset.npz $(call src,markov baseline metrics)
@@ -141,8 +148,9 @@ band-cpp: $(CPP_BUILD)/muse_tests $(BAND)/band.onnx ## the C++ demo streams the 
 $(STAMPS)/grooves: $(STAMPS)/install $(call src,grooves)
 	muse_corpus --name grooves --out $(BAND_DIR)
 	@touch $@
-$(BAND)/dataset.npz: $(STAMPS)/grooves $(BAND_CONFIG) $(call src,data tokenizer)
-	muse_prep --midi_dir $(BAND_DIR) --out $@ --config $(BAND_CONFIG)
+$(BAND)/.prep-done: $(STAMPS)/grooves $(BAND_CONFIG) $(call src,data tokenizer)
+	muse_prep --midi_dir $(BAND_DIR) --out $(@D)/dataset.npz --config $(BAND_CONFIG)
+	@touch $@
 $(BAND)/baseline.bin: $(BAND)/dataset.npz $(call src,markov baseline metrics)
 	muse_baseline --dataset $< --out $@ --order 5 --config $(BAND_CONFIG)
 $(BAND)/checkpoints/gru/best.pt: $(BAND)/dataset.npz $(call src,models train)
@@ -164,8 +172,9 @@ zoo: export eval $(BAND)/eval.json $(IRISH)/eval.json ## rebuild the model zoo i
 $(STAMPS)/irish: $(STAMPS)/install $(call src,data)
 	muse_corpus --out $(IRISH_DIR) --name oneills
 	@touch $@
-$(IRISH)/dataset.npz: $(STAMPS)/irish $(CONFIG) $(call src,data tokenizer)
-	muse_prep --midi_dir $(IRISH_DIR) --out $@ --config $(CONFIG)
+$(IRISH)/.prep-done: $(STAMPS)/irish $(CONFIG) $(call src,data tokenizer)
+	muse_prep --midi_dir $(IRISH_DIR) --out $(@D)/dataset.npz --config $(CONFIG)
+	@touch $@
 $(IRISH)/baseline.bin: $(IRISH)/dataset.npz $(call src,markov baseline metrics)
 	muse_baseline --dataset $< --out $@ --config $(CONFIG)
 $(IRISH)/checkpoints/gru/best.pt: $(IRISH)/dataset.npz $(call src,models train)

@@ -10,7 +10,7 @@ __all__ = ['HELD_OUT', 'COLLECTIONS', 'CORPUS_LICENSE', 'MIDI_SUFFIXES', 'PITCH_
            'Pieces', 'load_dataset', 'bach_dataset', 'bench_tokenize', 'muse_index', 'muse_prep', 'muse_bench_prep']
 
 # %% ../nbs/01_data.ipynb #1cb924e6
-import csv, functools, hashlib, json, multiprocessing as mp, os, random, shutil, signal, tempfile, threading, time, warnings
+import copy, csv, functools, hashlib, json, multiprocessing as mp, os, random, re, shutil, signal, tempfile, threading, time, warnings
 from collections import Counter, defaultdict, deque
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -67,26 +67,63 @@ def _midi_name(path, taken):
     else: name = f"{stem}_{len(taken)}.mid"
     taken.add(name); return name
 
+def _corpus_label(src)->str:
+    "A corpus file as music21's corpus names it (`beethoven/opus59no1/movement3.mxl`), for messages"
+    parts = Path(src).parts
+    return '/'.join(parts[len(parts) - parts[::-1].index('corpus'):]) if 'corpus' in parts else Path(src).name
+
+def _tidy(s)->None:
+    "What music21's ABC reader leaves that its MIDI writer refuses: a part with no notes (a voice declared, never written) is dropped, and each bar gets its own copy of an object the reader put into several (a metre that returns)"
+    from music21 import stream
+    for part in list(s.getElementsByClass(stream.Stream)):
+        if not part.recurse().notes: s.remove(part)
+    seen = set()
+    for m in list(s.recurse().getElementsByClass(stream.Measure)):
+        for el in list(m):
+            if id(el) in seen: m.replace(el, copy.deepcopy(el))
+            else: seen.add(id(el))
+
+def _once_through(s)->None:
+    "Drop the repeat signs (repeat barlines, volta brackets, segno and D.C. marks) of a score whose repeats music21 cannot expand"
+    from music21 import stream, bar, repeat, spanner
+    for m in s.recurse().getElementsByClass(stream.Measure):
+        if isinstance(m.leftBarline, bar.Repeat): m.leftBarline = None
+        if isinstance(m.rightBarline, bar.Repeat): m.rightBarline = bar.Barline('regular')
+    for e in list(s.recurse().getElementsByClass((repeat.RepeatExpression, spanner.RepeatBracket))): e.activeSite.remove(e)
+
+def _write_score(s, out)->str:
+    "Write score `s` as MIDI at `out` (temp file, then rename); returns what had to be given up to write it ('' when nothing)"
+    from music21.repeat import ExpanderException
+    _tidy(s)
+    try:
+        with atomic_path(out) as tmp: s.write('midi', fp=str(tmp))
+        return ''
+    except ExpanderException: _once_through(s)      # repeats music21 cannot expand: the notes as notated, once through
+    with atomic_path(out) as tmp: s.write('midi', fp=str(tmp))
+    return "its repeats are badly formed (music21 cannot expand them): written once through, as notated"
+
 def _export_one(job):
-    "Write one score as MIDI, or each score of a collection (an ABC file of many tunes) as `name_0001.mid`, ...; returns (files written, errors)"
+    "Write one score as MIDI, or each score of a collection (an ABC file of many tunes) as `name_0001.mid`, ...; returns (files written, errors, what was given up to write some)"
     src, dst = job
     import warnings
     from music21 import converter, stream
+    label = _corpus_label(src)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             score = converter.parse(src)
-    except Exception as e: return 0, [f"{Path(src).name}: {type(e).__name__}: {e}"]
+    except Exception as e: return 0, [f"{label}: {type(e).__name__}: {e}"], []
     scores = list(score.scores) if isinstance(score, stream.Opus) else [score]
-    errors = []
+    errors, repaired = [], []
     for i, s in enumerate(scores):
         out = Path(dst) if len(scores) == 1 else _tune_path(dst, i)
+        which = label if len(scores) == 1 else f"{label} #{i + 1}"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                with atomic_path(out) as tmp: s.write('midi', fp=str(tmp))
-        except Exception as e: errors.append(f"{Path(src).name} #{i + 1}: {type(e).__name__}: {str(e)[:100]}")
-    return len(scores) - len(errors), errors
+                if why := _write_score(s, out): repaired.append(f"{which}: {why}")
+        except Exception as e: errors.append(f"{which}: {type(e).__name__}: {str(e)[:100]}")
+    return len(scores) - len(errors), errors, repaired
 
 def _tune_path(dst, i:int)->Path:
     "Where tune `i` (from 0) of a collection file goes: `name_0001.mid`, ..."
@@ -97,17 +134,21 @@ def _exported(dst)->bool:
     return Path(dst).exists() or _tune_path(dst, 0).exists()
 
 def _export_missing(job):
-    "`_export_one` unless another process exported this job meanwhile: (files written, errors, whether it was already there)"
-    if _exported(job[1]): return 0, [], True
+    "`_export_one` unless another process exported this job meanwhile: (files written, errors, repairs, whether it was already there)"
+    if _exported(job[1]): return 0, [], [], True
     return (*_export_one(job), False)
 
 # %% ../nbs/01_data.ipynb #30770bff
+def _in_order(message:str)->list:
+    "A sort key that puts `book6.abc #3` before `book6.abc #175`"
+    return [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', message)]
+
 def export_corpus(out='data/midi', # the folder to write the MIDI files to
                   name:str='bach', # the music21 composer, or one of `COLLECTIONS`
                   limit:int=0, # export only the first `limit` score files (0: all)
                   workers:int=2, # processes
                  )->dict:
-    "Write music21's corpus for `name` as MIDI files into `out`; returns counts of source files, MIDI files written, files skipped and failures"
+    "Write music21's corpus for `name` as MIDI files into `out`; returns counts of source files, MIDI files written and files skipped, the failures, and what was given up to write some"
     paths = corpus_paths(name)[:limit or None]          # first: an unknown name or no music21 writes nothing
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     taken, jobs = set(), []
@@ -116,12 +157,12 @@ def export_corpus(out='data/midi', # the folder to write the MIDI files to
     # in a random order, each job skipped if it appeared meanwhile: two exports of one corpus at once (two notebooks
     # under test, two shells) share the work instead of both doing all of it
     random.Random().shuffle(todo)
-    failed, written, there = [], 0, len(jobs) - len(todo)
+    failed, repaired, written, there = [], [], 0, len(jobs) - len(todo)
     if todo:
         with mp.Pool(max(1, min(workers, len(todo)))) as pool:
-            for n, errs, was_there in progress(pool.imap_unordered(_export_missing, todo), len(todo), f'{name} -> MIDI'):
-                written += n; failed += errs; there += was_there
-    return {'scores': len(jobs), 'written': written, 'already_there': there, 'failed': failed}
+            for n, errs, fixes, was_there in progress(pool.imap_unordered(_export_missing, todo), len(todo), f'{name} -> MIDI'):
+                written += n; failed += errs; repaired += fixes; there += was_there
+    return {'scores': len(jobs), 'written': written, 'already_there': there, 'failed': sorted(failed, key=_in_order), 'repaired': sorted(repaired, key=_in_order)}
 
 # %% ../nbs/01_data.ipynb #9400b387
 @command
@@ -139,7 +180,7 @@ def muse_corpus(out:str='data/midi', # the folder to write the MIDI files to
         print(f"{r['songs']} songs: {r['written']} MIDI files written, {r['already_there']} already there, {len(r['failed'])} failed -> {out}")
         return
     r = export_corpus(out, name, limit, workers)
-    for f in r['failed']: print(f"warning: {f}")
+    for f in r['repaired'] + r['failed']: print(f"warning: {f}")
     print(f"{name}: {corpus_license(name)}")
     print(f"{r['scores']} score files: {r['written']} MIDI files written, {r['already_there']} already there, {len(r['failed'])} failed -> {out}")
 
@@ -674,11 +715,19 @@ def check_outputs(midi_dir, # the MIDI folder read
         raise UserError(f"--out {out} is a folder that is not a dataset muse_prep wrote; it is left as it is: name a new or empty folder, or a .npz")
 
 # %% ../nbs/01_data.ipynb #b6c9f852
+def _same_npz(path, arrays:dict)->bool:
+    "Whether the `.npz` at `path` holds exactly `arrays`: the same names, types, shapes and values"
+    try:
+        with np.load(path, allow_pickle=False) as old:
+            return sorted(old.files) == sorted(arrays) and all(
+                old[k].dtype == v.dtype and old[k].shape == v.shape and np.array_equal(old[k], v) for k, v in arrays.items())
+    except Exception: return False           # none there, unreadable, or not an .npz: written anew
+
 def prepare(midi_dir, # a folder of MIDI files
             out=PATHS['dataset'], # `dataset.npz` (one file), or a folder for a memory-mapped dataset; manifest, vocab and stats go beside it
             cfg:dict=None, # a loaded config (default: `load_config()`)
            )->dict:
-    "Index, dedupe, split and tokenize `midi_dir` (reusing files tokenized before, by content); write the dataset, vocab.json, manifest.csv, stats.json; return the stats"
+    "Index, dedupe, split and tokenize `midi_dir` (reusing files tokenized before, by content); write the dataset (an `.npz` holding the same arrays is left as it was), vocab.json, manifest.csv, stats.json; return the stats and whether the dataset was `kept`"
     cfg = cfg or load_config()
     check_outputs(midi_dir, out)
     out = Path(out); folder = out.parent
@@ -717,15 +766,17 @@ def prepare(midi_dir, # a folder of MIDI files
             hists[s] = (len(paths), np.bincount(arrays[f'{s}_tokens'].astype(np.int64), minlength=tok.size))
         arrays['vocab_sha256'] = np.array(tok.sha256)
         arrays['vocab_json'] = np.array(json.dumps({**tok.vocab, 'sha256': tok.sha256}))
-        with atomic_path(out) as tmp: np.savez_compressed(tmp, **arrays)
-    else: hists = _write_folder(out, used, piece, tok, by_path)
+        kept = _same_npz(out, arrays)           # the same arrays: the file and its time stay, so nothing made from it is redone
+        if not kept:
+            with atomic_path(out) as tmp: np.savez_compressed(tmp, **arrays)
+    else: hists, kept = _write_folder(out, used, piece, tok, by_path), False
     hists = {s: (n_real[s], h) for s, (_, h) in hists.items()}               # files, not the instrument subsets made from them
     stats = _stats(rows, hists, lens, tok, secs, len(rows))
     stats['files'].update(truncated=n_cut, tokenized=len(cache) - before, instrument_subsets=len(variants))
     tok.save_vocab(folder/'vocab.json')
     write_manifest(rows, folder/'manifest.csv')
     atomic_write_text(folder/'stats.json', json.dumps(stats, indent=1))
-    return stats
+    return {**stats, 'kept': kept}
 
 # %% ../nbs/01_data.ipynb #2670e23d
 class Pieces:
@@ -894,6 +945,7 @@ def muse_prep(midi_dir:str=None, # the folder of MIDI files, searched recursivel
     subsets = f" (+ {s['files']['instrument_subsets']} instrument subsets)" if s['files'].get('instrument_subsets') else ''
     print(f"train {sp['train']['files']} files{subsets} / {sp['train']['tokens']:,} tokens, val {sp['val']['files']} / {sp['val']['tokens']:,}, "
           f"test {sp['test']['files']} / {sp['test']['tokens']:,} -> {out}")
+    if s['kept']: print(f"{out} already held these arrays: left as it was, so nothing made from it is redone")
 
 # %% ../nbs/01_data.ipynb #0b91e616
 @command
