@@ -91,20 +91,25 @@ def _once_through(s)->None:
         if isinstance(m.rightBarline, bar.Repeat): m.rightBarline = bar.Barline('regular')
     for e in list(s.recurse().getElementsByClass((repeat.RepeatExpression, spanner.RepeatBracket))): e.activeSite.remove(e)
 
-def _write_score(s, out)->str:
-    "Write score `s` as MIDI at `out` (temp file, then rename); returns what had to be given up to write it ('' when nothing)"
+class _Skipped(Exception): "A score left out on purpose (its message says why)"
+
+def _write_score(s, out, twin:str='')->str:
+    "Write score `s` as MIDI at `out` (temp file, then rename); returns what had to be given up to write it ('' when nothing). `twin`: another file of the corpus holding the same work, which is written instead of a degraded copy"
     from music21.repeat import ExpanderException
     _tidy(s)
     try:
         with atomic_path(out) as tmp: s.write('midi', fp=str(tmp))
         return ''
-    except ExpanderException: _once_through(s)      # repeats music21 cannot expand: the notes as notated, once through
+    except ExpanderException:                        # repeats music21 cannot expand
+        why = "its repeats are badly formed (music21 cannot expand them)"
+        if twin: raise _Skipped(f"{why}, and {twin} holds the same work: not written") from None
+        _once_through(s)                             # the notes as notated, once through
     with atomic_path(out) as tmp: s.write('midi', fp=str(tmp))
-    return "its repeats are badly formed (music21 cannot expand them): written once through, as notated"
+    return f"{why}: written once through, as notated"
 
 def _export_one(job):
-    "Write one score as MIDI, or each score of a collection (an ABC file of many tunes) as `name_0001.mid`, ...; returns (files written, errors, what was given up to write some)"
-    src, dst = job
+    "Write one score as MIDI, or each score of a collection (an ABC file of many tunes) as `name_0001.mid`, ...; returns (files written, errors, what was given up, written or not)"
+    src, dst, twin = job
     import warnings
     from music21 import converter, stream
     label = _corpus_label(src)
@@ -114,16 +119,17 @@ def _export_one(job):
             score = converter.parse(src)
     except Exception as e: return 0, [f"{label}: {type(e).__name__}: {e}"], []
     scores = list(score.scores) if isinstance(score, stream.Opus) else [score]
-    errors, repaired = [], []
+    errors, repaired, skipped = [], [], 0
     for i, s in enumerate(scores):
         out = Path(dst) if len(scores) == 1 else _tune_path(dst, i)
         which = label if len(scores) == 1 else f"{label} #{i + 1}"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                if why := _write_score(s, out): repaired.append(f"{which}: {why}")
+                if why := _write_score(s, out, twin): repaired.append(f"{which}: {why}")
+        except _Skipped as e: repaired.append(f"{which}: {e}"); skipped += 1
         except Exception as e: errors.append(f"{which}: {type(e).__name__}: {str(e)[:100]}")
-    return len(scores) - len(errors), errors, repaired
+    return len(scores) - len(errors) - skipped, errors, repaired
 
 def _tune_path(dst, i:int)->Path:
     "Where tune `i` (from 0) of a collection file goes: `name_0001.mid`, ..."
@@ -148,11 +154,12 @@ def export_corpus(out='data/midi', # the folder to write the MIDI files to
                   limit:int=0, # export only the first `limit` score files (0: all)
                   workers:int=2, # processes
                  )->dict:
-    "Write music21's corpus for `name` as MIDI files into `out`; returns counts of source files, MIDI files written and files skipped, the failures, and what was given up to write some"
+    "Write music21's corpus for `name` as MIDI files into `out`; returns counts of source files, MIDI files written and files already there, the failures, and what was given up (`repaired`: written or not)"
     paths = corpus_paths(name)[:limit or None]          # first: an unknown name or no music21 writes nothing
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    taken, jobs = set(), []
-    for p in paths: jobs.append((str(p), str(out/_midi_name(p, taken))))
+    taken, jobs, works = set(), [], defaultdict(list)
+    for p in paths: works[p.with_suffix('')].append(p)        # bwv277.krn and bwv277.mxl: one chorale, two encodings
+    for p in paths: jobs.append((str(p), str(out/_midi_name(p, taken)), ', '.join(_corpus_label(q) for q in works[p.with_suffix('')] if q != p)))
     todo = [j for j in jobs if not _exported(j[1])]
     # in a random order, each job skipped if it appeared meanwhile: two exports of one corpus at once (two notebooks
     # under test, two shells) share the work instead of both doing all of it
