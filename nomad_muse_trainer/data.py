@@ -852,6 +852,10 @@ def load_dataset(path=PATHS['dataset'], # a `dataset.npz` or a dataset folder fr
     return out
 
 # %% ../nbs/01_data.ipynb #f3bf74ab
+def _folder_key(folder)->str:
+    "A short fingerprint of the MIDI files under `folder` (names and sizes): a cache made from other files is another cache"
+    return hashlib.sha256(''.join(f"{p.relative_to(folder)}\t{p.stat().st_size}\n" for p in find_midi(folder)).encode()).hexdigest()[:8]
+
 def bach_dataset(root='..', # the repository root
                  cfg:dict=None, # settings (default: the defaults)
                 )->Path:
@@ -862,7 +866,8 @@ def bach_dataset(root='..', # the repository root
     cfg = cfg or load_config(None)
     from nomad_muse_trainer import __version__
     enc = hashlib.sha256(ENCODER.encode()).hexdigest()[:6]
-    out = root/'data'/'cache'/f"bach_{__version__}_{MuseTokenizer.from_config(cfg).sha256[:12]}_{enc}"/'dataset.npz'
+    key = f"{__version__}_{MuseTokenizer.from_config(cfg).sha256[:12]}_{enc}_{_folder_key(midi)}"   # a corpus file added or changed: made again
+    out = root/'data'/'cache'/f"bach_{key}"/'dataset.npz'
     if not out.exists(): prepare(midi, out, cfg)
     return out
 
