@@ -58,12 +58,12 @@ $(ART)/manifest.csv: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,data to
 
 # muse_prep leaves a dataset.npz as it was (the file and its time) when it would write the same arrays, so a new data.py
 # or tokenizer.py that changes nothing in a corpus's dataset retrains nothing. Each prep rule below makes a stamp beside
-# its dataset, and the dataset follows its stamp (made again if it was deleted).
-%/dataset.npz: %/.prep-done
-	@test -f $@ || { rm -f $<; $(MAKE) --no-print-directory $@; }
+# its dataset, and the dataset follows its stamp; a stamp whose dataset is missing is always made again.
+%/dataset.npz: %/.prep-done ;
+unless = $(if $(wildcard $(1)),,FORCE)
 
 prep: $(ART)/dataset.npz ## tokenize and split into artifacts/dataset.npz (+ vocab.json, stats.json, manifest.csv)
-$(ART)/.prep-done: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,data tokenizer)
+$(ART)/.prep-done: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,data tokenizer) $(call unless,$(ART)/dataset.npz)
 	muse_prep --midi_dir "$(MIDI_DIR)" --out $(@D)/dataset.npz --config $(CONFIG)
 	@touch $@
 
@@ -148,7 +148,7 @@ band-cpp: $(CPP_BUILD)/muse_tests $(BAND)/band.onnx ## the C++ demo streams the 
 $(STAMPS)/grooves: $(STAMPS)/install $(call src,grooves)
 	muse_corpus --name grooves --out $(BAND_DIR)
 	@touch $@
-$(BAND)/.prep-done: $(STAMPS)/grooves $(BAND_CONFIG) $(call src,data tokenizer)
+$(BAND)/.prep-done: $(STAMPS)/grooves $(BAND_CONFIG) $(call src,data tokenizer) $(call unless,$(BAND)/dataset.npz)
 	muse_prep --midi_dir $(BAND_DIR) --out $(@D)/dataset.npz --config $(BAND_CONFIG)
 	@touch $@
 $(BAND)/baseline.bin: $(BAND)/dataset.npz $(call src,markov baseline metrics)
@@ -172,7 +172,7 @@ zoo: export eval $(BAND)/eval.json $(IRISH)/eval.json ## rebuild the model zoo i
 $(STAMPS)/irish: $(STAMPS)/install $(call src,data)
 	muse_corpus --out $(IRISH_DIR) --name oneills
 	@touch $@
-$(IRISH)/.prep-done: $(STAMPS)/irish $(CONFIG) $(call src,data tokenizer)
+$(IRISH)/.prep-done: $(STAMPS)/irish $(CONFIG) $(call src,data tokenizer) $(call unless,$(IRISH)/dataset.npz)
 	muse_prep --midi_dir $(IRISH_DIR) --out $(@D)/dataset.npz --config $(CONFIG)
 	@touch $@
 $(IRISH)/baseline.bin: $(IRISH)/dataset.npz $(call src,markov baseline metrics)
