@@ -726,8 +726,11 @@ def _same_npz(path, arrays:dict)->bool:
     "Whether the `.npz` at `path` holds exactly `arrays`: the same names, types, shapes and values"
     try:
         with np.load(path, allow_pickle=False) as old:
-            return sorted(old.files) == sorted(arrays) and all(
-                old[k].dtype == v.dtype and old[k].shape == v.shape and np.array_equal(old[k], v) for k, v in arrays.items())
+            if sorted(old.files) != sorted(arrays): return False
+            for k, v in arrays.items():
+                a = old[k]                       # each read decompresses the array: once
+                if a.dtype != v.dtype or a.shape != v.shape or not np.array_equal(a, v): return False
+            return True
     except Exception: return False           # none there, unreadable, or not an .npz: written anew
 
 def prepare(midi_dir, # a folder of MIDI files
