@@ -36,6 +36,7 @@ SCHEMA = {   # section: {key: (default, what it means)} or {subsection: (what it
         'val_split': (0.1, "validation: picks the best checkpoint and the baseline's rhythm weight"),
         'test_split': (0.1, "test: what muse_eval reports"),
         'seed': (42, "the seed of the split"),
+        'near_duplicate_similarity': (0.3, "files whose music is this alike (the share of 4-onset patterns in common; transposition, tempo, instruments ignored) go to one split together; 0 = off"),
         'parse_timeout_s': (20.0, "a file that hangs the MIDI parser is recorded as an error after this"),
         'workers': ('auto', "processes for indexing and tokenizing: auto (every core this process may use) or a number"),
         'instrument_subsets': (0, "tracks: multi: extra copies of each training song, each with a random part of its instruments; 0 = off"),
@@ -211,6 +212,7 @@ def _validate(cfg, where):
         raise UserError(f"{where}: data.train_split + data.val_split + data.test_split must add up to 1, got "
                         f"{d['train_split']:g} + {d['val_split']:g} + {d['test_split']:g}")
     if d['train_split'] <= 0: raise UserError(f"{where}: data.train_split must be above 0")
+    if not 0 <= d['near_duplicate_similarity'] <= 1: raise UserError(f"{where}: data.near_duplicate_similarity must be in [0, 1] (0 = off), got {d['near_duplicate_similarity']!r}")
     for s_ in ('data', 'training'):
         if cfg[s_]['seed'] < 0: raise UserError(f"{where}: {s_}.seed must be 0 or more, got {cfg[s_]['seed']!r}")
     t = cfg['training']

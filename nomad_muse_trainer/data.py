@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['HELD_OUT', 'COLLECTIONS', 'CORPUS_LICENSE', 'MIDI_SUFFIXES', 'PITCH_NAMES', 'DEFAULT_TIMEOUT', 'MANIFEST_COLUMNS',
            'ENCODER', 'DATASET_FORMAT', 'corpus_license', 'corpus_paths', 'export_corpus', 'muse_corpus', 'find_midi',
-           'estimate_key', 'main_tempo', 'bar_grid', 'index_files', 'index_file', 'tempo_class', 'assign_splits',
-           'safe_map', 'TokenCache', 'index_folder', 'write_manifest', 'read_manifest', 'check_outputs', 'prepare',
-           'Pieces', 'load_dataset', 'bach_dataset', 'bench_tokenize', 'muse_index', 'muse_prep', 'muse_bench_prep']
+           'estimate_key', 'main_tempo', 'bar_grid', 'music_fingerprint', 'fingerprint_hex', 'index_files',
+           'index_file', 'tempo_class', 'near_duplicate_pairs', 'assign_splits', 'safe_map', 'TokenCache',
+           'index_folder', 'write_manifest', 'read_manifest', 'check_outputs', 'prepare', 'Pieces', 'load_dataset',
+           'bach_dataset', 'bench_tokenize', 'muse_index', 'muse_prep', 'muse_bench_prep']
 
 # %% ../nbs/01_data.ipynb #1cb924e6
 import copy, csv, functools, hashlib, json, multiprocessing as mp, os, random, re, shutil, signal, tempfile, threading, time, warnings
@@ -250,7 +251,7 @@ def bar_grid(midi, # a `Midi` (or anything `load_midi` reads)
 DEFAULT_TIMEOUT = DEFAULTS['data']['parse_timeout_s']
 MANIFEST_COLUMNS = ['path', 'sha1', 'ok', 'error', 'n_notes', 'duration_s', 'tempo_bpm', 'key', 'has_drums', 'split',
                     'content_sha1', 'duplicate_of', 'key_signature', 'time_signature', 'bar_steps', 'bar_phase_steps',
-                    'n_instruments', 'programs', 'size_bytes', 'n_tokens']
+                    'n_instruments', 'programs', 'size_bytes', 'n_tokens', 'near_duplicate_of']
 
 def _blank_row(path, **kw)->dict:
     "A manifest row for `path` with nothing known yet (not usable until filled)"
@@ -268,6 +269,47 @@ def _reason(e:Exception)->str:
                       ('no_notes', 'no notes'), ('corrupt', 'corrupt')):
         if pat in m: return code
     return 'corrupt'
+
+# %% ../nbs/01_data.ipynb #85cb888d
+_FP_N = 64                                       # MinHash values in a fingerprint
+_FP_A, _FP_B = (np.random.default_rng(20261128).integers(1, 2**63, _FP_N, dtype=np.uint64) | np.uint64(1) for _ in range(2))
+
+def _mix(x:np.ndarray)->np.ndarray:
+    "splitmix64's finaliser: a well-spread uint64 of each uint64"
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+def music_fingerprint(notes:np.ndarray, # rows (start s, end s, pitch, ...), as from `midi_notes`
+                      n:int=4, # onsets in one pattern
+                      chord_s:float=0.025, # notes starting within this of the previous one sound as one chord
+                     )->np.ndarray:
+    "A MinHash (64 uint32) of the set of `n`-onset patterns in `notes`, blind to transposition, tempo and instruments; None when there are fewer than `n` + 1 onsets"
+    if len(notes) == 0: return None
+    notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))]
+    start, pitch = notes[:, 0], notes[:, 2].astype(np.int64)
+    first = np.flatnonzero(np.r_[True, np.diff(start) > chord_s])              # the first note of each onset
+    if len(first) < n + 1: return None
+    group = np.cumsum(np.r_[True, np.diff(start) > chord_s]) - 1
+    top = np.maximum.reduceat(pitch, first)
+    below = np.clip(top[group] - pitch, 0, 127).astype(np.uint64)              # each note's distance below its chord's top
+    lo = np.bitwise_or.reduceat(np.where(below < 64, np.uint64(1) << (below % np.uint64(64)), np.uint64(0)), first)
+    hi = np.bitwise_or.reduceat(np.where(below >= 64, np.uint64(1) << (below % np.uint64(64)), np.uint64(0)), first)
+    ioi = np.diff(start[first])
+    ratio = np.zeros(len(first), np.int64)
+    ratio[1:-1] = np.clip(np.rint(2*np.log2(np.maximum(ioi[1:], 1e-3)/np.maximum(ioi[:-1], 1e-3))), -8, 8)   # half-octaves of the duration ratio
+    step = np.clip(np.diff(top), -48, 48)
+    code = _mix(_mix(lo ^ _mix(hi + np.uint64(1)))[1:] + (step + 64).astype(np.uint64) * np.uint64(131) + (ratio[1:] + 8).astype(np.uint64))
+    k = len(code) - n + 1
+    shingle = np.zeros(k, np.uint64)
+    for j in range(n): shingle = _mix(shingle * np.uint64(0x9E3779B97F4A7C15) + code[j:j + k])
+    shingle = np.unique(shingle)
+    return ((np.multiply.outer(_FP_A, shingle) + _FP_B[:, None]) >> np.uint64(32)).min(axis=1).astype(np.uint32)
+
+def fingerprint_hex(fp)->str:
+    "A fingerprint as 512 hex digits ('' for none), as the cache keeps it"
+    return '' if fp is None else fp.astype('>u4').tobytes().hex()
+
 
 # %% ../nbs/01_data.ipynb #ec932c7e
 def index_files(paths:list, # MIDI files
@@ -311,16 +353,18 @@ def _error(e:MidiError)->str:
     return f"{_reason(e)}: {str(e).replace('<bytes>: ', '').replace('<midi>: ', '')}"
 
 def _describe(row:dict, m:Midi, ids, tok:MuseTokenizer):
-    "Fill a usable file's row: notes, duration, tempo, key, meter, bar grid, tracks, tokens"
+    "Fill a usable file's row: notes, duration, tempo, key, meter, bar grid, tracks, tokens, fingerprint"
     notes = _multi_notes(m)[:, :4] if tok.multi else midi_notes(m, tok.include_drums)   # the notes the stream holds
+    pitched = midi_notes(m) if tok.multi or tok.include_drums else notes
     key, ts = m.key_number(), m.time_signature()
     row.update(ok=True, n_notes=len(notes), duration_s=round(float(notes[:, 1].max() - notes[:, 0].min()), 3),
-               tempo_bpm=main_tempo(m), key=estimate_key(midi_notes(m) if tok.multi else notes)[0],   # the key from pitched notes
+               tempo_bpm=main_tempo(m), key=estimate_key(pitched)[0],   # the key from pitched notes
                content_sha1=hashlib.sha1(np.asarray(ids, np.int16).tobytes()).hexdigest(),
                key_signature=_key_name(key) if key is not None else '',
                time_signature=f"{ts[0]}/{ts[1]}" if ts else '',
                **dict(zip(('bar_steps', 'bar_phase_steps'), bar_grid(m, notes[:, 0].min(), tok.step_s))),
-               n_instruments=len(m.tracks), programs=m.programs, n_tokens=len(ids))
+               n_instruments=len(m.tracks), programs=m.programs, n_tokens=len(ids),
+               fingerprint=fingerprint_hex(music_fingerprint(pitched)))   # for near duplicates; in the cache, not the manifest
 
 def index_file(path, # the MIDI file
                tokenizer:MuseTokenizer=None, # tokenizer settings (default: duration mode, 20 ms)
@@ -346,6 +390,37 @@ def tempo_class(bpm:float)->str:
     return 'slow' if bpm < 80 else 'moderate' if bpm < 120 else 'fast'
 
 # %% ../nbs/01_data.ipynb #f2e11900
+def _fingerprints(rows)->tuple:
+    "The indices of rows with a fingerprint, and their fingerprints as an (n, 64) uint32 array"
+    idx = [i for i, r in enumerate(rows) if r['ok'] and r.get('fingerprint')]
+    fps = np.frombuffer(bytes.fromhex(''.join(rows[i]['fingerprint'] for i in idx)), '>u4').reshape(-1, _FP_N).astype(np.uint32)
+    return idx, fps
+
+def near_duplicate_pairs(rows:list, # manifest rows with fingerprints (from `index_files`)
+                         threshold:float=0.3, # the least share of equal MinHash values
+                         bands:int=32, # LSH bands (of 64 // bands values each)
+                         max_bucket:int=2048, # a bucket's files are compared with at most this many of its first files
+                        )->list:
+    "(i, j, similarity) for every pair of rows whose fingerprints agree on at least `threshold` of their values, found through LSH"
+    idx, fps = _fingerprints(rows)
+    if len(idx) < 2 or not threshold: return []
+    r = _FP_N // bands
+    h = np.broadcast_to(np.arange(bands, dtype=np.uint64), (len(idx), bands))   # one hash per band of r values
+    for j in range(r): h = _mix(h * np.uint64(0x9E3779B97F4A7C15) + fps[:, j::r][:, :bands].astype(np.uint64))
+    keys = h.ravel()
+    order = np.argsort(keys, kind='stable')
+    cut = np.flatnonzero(np.diff(keys[order])) + 1
+    seen, out = set(), []
+    for bucket in np.split(order, cut):
+        if len(bucket) < 2: continue
+        files = np.unique(bucket // bands)                                   # rows of fps, in order
+        for a in range(0, len(files), 256):
+            sim = (fps[files[a:a + 256], None, :] == fps[None, files[:max_bucket], :]).mean(-1)
+            for x, y in zip(*np.nonzero(sim >= threshold)):
+                i, j = int(files[a + x]), int(files[y])
+                if j < i and (j, i) not in seen: seen.add((j, i)); out.append((idx[j], idx[i], float(sim[x, y])))
+    return sorted(out)
+
 def _duplicate_groups(rows):
     "For each usable row, the index of the first row it duplicates (by bytes or by content), or itself"
     parent = list(range(len(rows)))
@@ -366,14 +441,24 @@ def assign_splits(rows:list, # manifest rows (dicts)
                   val_fraction:float=0.1, # share of files for validation
                   test_fraction:float=0.1, # share of files for test
                   seed:int=42, # the shuffle seed
+                  near:float=0.3, # files whose fingerprints agree on this share go to one split (`data.near_duplicate_similarity`; 0: off)
                  )->list:
-    "Fill `split` (train/val/test, '' for unusable rows) and `duplicate_of`, stratified by tempo and key, duplicates together, drums in every split"
+    "Fill `split` (train/val/test, '' for unusable rows), `duplicate_of` and `near_duplicate_of`, stratified by tempo and key, duplicates and near duplicates together, drums in every split"
     root = _duplicate_groups(rows)
+    parent = list(root)
+    def find(i):
+        while parent[i] != i: parent[i] = parent[parent[i]]; i = parent[i]
+        return i
+    for i, j, _ in near_duplicate_pairs(rows, near):
+        a, b = find(i), find(j)
+        if a != b: parent[max(a, b)] = min(a, b)
+    group = [find(i) for i in range(len(rows))]
     groups = defaultdict(list)
     for i, r in enumerate(rows):
         r['split'] = ''
         r['duplicate_of'] = rows[root[i]]['path'] if r['ok'] and root[i] != i else ''
-        if r['ok']: groups[root[i]].append(i)
+        r['near_duplicate_of'] = rows[group[i]]['path'] if r['ok'] and root[i] == i and group[i] != i else ''
+        if r['ok']: groups[group[i]].append(i)
     rng = np.random.default_rng(seed)
     order = sorted(groups)
     rng.shuffle(order)
@@ -493,7 +578,7 @@ def safe_map(fn, # a picklable function of one item
         for w in pool: w.stop(kill=bool(w.pending))
 
 # %% ../nbs/01_data.ipynb #43a05330
-ENCODER = f"symusic {symusic.__version__}, encoder 4"       # what makes rows and tokens: a new one invalidates the cache (3: SMPTE-timed files read; 4: the sustain pedal held)
+ENCODER = f"symusic {symusic.__version__}, encoder 5"       # what makes rows and tokens: a new one invalidates the cache (3: SMPTE-timed files read; 4: the sustain pedal held; 5: a fingerprint for near duplicates)
 
 class TokenCache:
     "Tokenized files kept by content hash (sha1) in immutable shards on disk, so a rerun tokenizes only new or changed files"
@@ -609,7 +694,7 @@ def index_folder(midi_dir, # a folder of MIDI files (searched recursively)
             rows[i] = row
             if not row['error'].startswith(_NOT_CACHED) and row['sha1']: cache.add(row, ids)
     finally: cache.flush()                                           # an interrupted run keeps what it finished
-    assign_splits(rows, d['val_split'], d['test_split'], d['seed'])
+    assign_splits(rows, d['val_split'], d['test_split'], d['seed'], d['near_duplicate_similarity'])
     tokens = {r['path']: np.asarray(cache.tokens(r['sha1'])) for r in rows if r['ok']} if keep_tokens else {}
     return rows, tokens, time.time() - t0
 
@@ -643,7 +728,8 @@ def _stats(rows, hists:dict, lens, tok, secs, n_found):
     skipped = Counter(r['skip'] for r in rows if r.get('skip'))
     return {
         'vocab_sha256': tok.sha256, 'mode': tok.mode, 'tracks': tok.tracks, 'vocab_size': tok.size,
-        'files': {'found': n_found, 'ok': sum(r['ok'] for r in rows), 'used': int(sum(f for f, _ in hists.values())), 'skipped': sum(skipped.values())},
+        'files': {'found': n_found, 'ok': sum(r['ok'] for r in rows), 'used': int(sum(f for f, _ in hists.values())), 'skipped': sum(skipped.values()),
+                  'near_duplicates': sum(1 for r in rows if r.get('near_duplicate_of'))},
         'skipped_by_reason': dict(sorted(skipped.items())),
         'splits': {s: {'files': int(f), 'tokens': int(h.sum()), 'notes': int(h[NOTE_ON:NOTE_OFF].sum() + h[tok.drum_base:].sum())} for s, (f, h) in hists.items()},
         'tokens_per_file': {'mean': float(lens.mean()), 'median': float(np.median(lens)), 'min': int(lens.min()), 'max': int(lens.max())},
@@ -940,7 +1026,7 @@ def muse_index(midi_dir:str=None, # the folder of MIDI files, searched recursive
     ok = sum(r['ok'] for r in rows)
     splits = Counter(r['split'] for r in rows if r['split'])
     print(f"{len(rows)} files in {secs:.1f} s ({len(rows)/secs:.1f} files/s): {ok} ok, {len(rows)-ok} unusable, "
-          f"{sum(1 for r in rows if r['duplicate_of'])} duplicates; splits {dict(sorted(splits.items()))} -> {out}")
+          f"{sum(1 for r in rows if r['duplicate_of'])} duplicates, {sum(1 for r in rows if r['near_duplicate_of'])} near duplicates; splits {dict(sorted(splits.items()))} -> {out}")
 
 # %% ../nbs/01_data.ipynb #8e379123
 @command
