@@ -304,7 +304,8 @@ def music_fingerprint(notes:np.ndarray, # rows (start s, end s, pitch, ...), as 
     shingle = np.zeros(k, np.uint64)
     for j in range(n): shingle = _mix(shingle * np.uint64(0x9E3779B97F4A7C15) + code[j:j + k])
     shingle = np.unique(shingle)
-    return ((np.multiply.outer(_FP_A, shingle) + _FP_B[:, None]) >> np.uint64(32)).min(axis=1).astype(np.uint32)
+    return np.min([((np.multiply.outer(_FP_A, shingle[a:a + 65536]) + _FP_B[:, None]) >> np.uint64(32)).min(axis=1)   # 32 MB at a time
+                   for a in range(0, len(shingle), 65536)], axis=0).astype(np.uint32)
 
 def fingerprint_hex(fp)->str:
     "A fingerprint as 512 hex digits ('' for none), as the cache keeps it"
@@ -397,29 +398,27 @@ def _fingerprints(rows)->tuple:
     return idx, fps
 
 def near_duplicate_pairs(rows:list, # manifest rows with fingerprints (from `index_files`)
-                         threshold:float=0.3, # the least share of equal MinHash values
+                         threshold:float=0.3, # the least share of equal MinHash values (0: none)
                          bands:int=32, # LSH bands (of 64 // bands values each)
-                         max_bucket:int=2048, # a bucket's files are compared with at most this many of its first files
+                         window:int=16, # in a band's bucket, each file is compared with this many files before it
                         )->list:
-    "(i, j, similarity) for every pair of rows whose fingerprints agree on at least `threshold` of their values, found through LSH"
+    "(i, j, similarity), i < j, for the pairs of rows whose fingerprints agree on at least `threshold` of their values; the candidates are files that share a band (LSH), so no folder is compared pair by pair"
     idx, fps = _fingerprints(rows)
     if len(idx) < 2 or not threshold: return []
     r = _FP_N // bands
     h = np.broadcast_to(np.arange(bands, dtype=np.uint64), (len(idx), bands))   # one hash per band of r values
     for j in range(r): h = _mix(h * np.uint64(0x9E3779B97F4A7C15) + fps[:, j::r][:, :bands].astype(np.uint64))
     keys = h.ravel()
-    order = np.argsort(keys, kind='stable')
-    cut = np.flatnonzero(np.diff(keys[order])) + 1
-    seen, out = set(), []
-    for bucket in np.split(order, cut):
-        if len(bucket) < 2: continue
-        files = np.unique(bucket // bands)                                   # rows of fps, in order
-        for a in range(0, len(files), 256):
-            sim = (fps[files[a:a + 256], None, :] == fps[None, files[:max_bucket], :]).mean(-1)
-            for x, y in zip(*np.nonzero(sim >= threshold)):
-                i, j = int(files[a + x]), int(files[y])
-                if j < i and (j, i) not in seen: seen.add((j, i)); out.append((idx[j], idx[i], float(sim[x, y])))
-    return sorted(out)
+    order = np.argsort(keys, kind='stable')                                    # a bucket's files in file order
+    k, f = keys[order], (order // bands).astype(np.int64)
+    n = np.int64(len(idx))
+    cand = [f[:-d][k[d:] == k[:-d]]*n + f[d:][k[d:] == k[:-d]] for d in range(1, min(window, len(k) - 1) + 1)]
+    c = np.unique(np.concatenate(cand))                                         # each pair once, as i * n + j
+    c = np.stack([c // n, c % n], 1)
+    c = c[c[:, 0] != c[:, 1]]
+    sims = np.concatenate([np.zeros(0)] + [(fps[c[a:a + 65536, 0]] == fps[c[a:a + 65536, 1]]).mean(1) for a in range(0, len(c), 65536)])
+    keep = sims >= threshold
+    return [(idx[i], idx[j], float(s)) for (i, j), s in zip(c[keep], sims[keep])]
 
 def _duplicate_groups(rows):
     "For each usable row, the index of the first row it duplicates (by bytes or by content), or itself"
