@@ -408,17 +408,18 @@ def near_duplicate_pairs(rows:list, # manifest rows with fingerprints (from `ind
     r = _FP_N // bands
     h = np.broadcast_to(np.arange(bands, dtype=np.uint64), (len(idx), bands))   # one hash per band of r values
     for j in range(r): h = _mix(h * np.uint64(0x9E3779B97F4A7C15) + fps[:, j::r][:, :bands].astype(np.uint64))
-    keys = h.ravel()
-    order = np.argsort(keys, kind='stable')                                    # a bucket's files in file order
-    k, f = keys[order], (order // bands).astype(np.int64)
-    n = np.int64(len(idx))
-    cand = [f[:-d][k[d:] == k[:-d]]*n + f[d:][k[d:] == k[:-d]] for d in range(1, min(window, len(k) - 1) + 1)]
-    c = np.unique(np.concatenate(cand))                                         # each pair once, as i * n + j
-    c = np.stack([c // n, c % n], 1)
-    c = c[c[:, 0] != c[:, 1]]
-    sims = np.concatenate([np.zeros(0)] + [(fps[c[a:a + 65536, 0]] == fps[c[a:a + 65536, 1]]).mean(1) for a in range(0, len(c), 65536)])
-    keep = sims >= threshold
-    return [(idx[i], idx[j], float(s)) for (i, j), s in zip(c[keep], sims[keep])]
+    n, codes, share = np.int64(len(idx)), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    for b in range(bands):                                                      # a band at a time: memory stays small
+        order = np.argsort(h[:, b], kind='stable')                             # a bucket's files in file order
+        k = h[order, b]
+        c = np.sort(np.concatenate([order[:-d][k[d:] == k[:-d]]*n + order[d:][k[d:] == k[:-d]]
+                                    for d in range(1, min(window, len(k) - 1) + 1)]))     # pairs as i * n + j
+        c = c[np.r_[True, c[1:] != c[:-1]]] if len(c) else c                     # each once (np.unique's hashing is slower here)
+        if len(codes): c = c[codes[np.minimum(np.searchsorted(codes, c), len(codes) - 1)] != c]   # not found in an earlier band
+        same = np.concatenate([np.zeros(0, np.int64)] + [(fps[c[a:a + 65536] // n] == fps[c[a:a + 65536] % n]).sum(1) for a in range(0, len(c), 65536)])
+        codes, share = np.concatenate([codes, c[same >= threshold*_FP_N]]), np.concatenate([share, same[same >= threshold*_FP_N]])
+        o = np.argsort(codes, kind='stable'); codes, share = codes[o], share[o]    # sorted, for the next band's lookup
+    return [(idx[i // n], idx[i % n], m / _FP_N) for i, m in zip(codes.tolist(), share.tolist())]
 
 def _duplicate_groups(rows):
     "For each usable row, the index of the first row it duplicates (by bytes or by content), or itself"
