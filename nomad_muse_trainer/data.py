@@ -288,9 +288,10 @@ def music_fingerprint(notes:np.ndarray, # rows (start s, end s, pitch, ...), as 
     if len(notes) == 0: return None
     notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))]
     start, pitch = notes[:, 0], notes[:, 2].astype(np.int64)
-    first = np.flatnonzero(np.r_[True, np.diff(start) > chord_s])              # the first note of each onset
+    new = np.r_[True, np.diff(start) > chord_s]                                 # a note that starts an onset
+    first = np.flatnonzero(new)
     if len(first) < n + 1: return None
-    group = np.cumsum(np.r_[True, np.diff(start) > chord_s]) - 1
+    group = np.cumsum(new) - 1
     top = np.maximum.reduceat(pitch, first)
     below = np.clip(top[group] - pitch, 0, 127).astype(np.uint64)              # each note's distance below its chord's top
     lo = np.bitwise_or.reduceat(np.where(below < 64, np.uint64(1) << (below % np.uint64(64)), np.uint64(0)), first)
@@ -412,8 +413,8 @@ def near_duplicate_pairs(rows:list, # manifest rows with fingerprints (from `ind
     for b in range(bands):                                                      # a band at a time: memory stays small
         order = np.argsort(h[:, b], kind='stable')                             # a bucket's files in file order
         k = h[order, b]
-        c = np.sort(np.concatenate([order[:-d][k[d:] == k[:-d]]*n + order[d:][k[d:] == k[:-d]]
-                                    for d in range(1, min(window, len(k) - 1) + 1)]))     # pairs as i * n + j
+        same_key = [k[d:] == k[:-d] for d in range(1, min(window, len(k) - 1) + 1)]     # file t + d shares file t's bucket
+        c = np.sort(np.concatenate([order[:-d][m]*n + order[d:][m] for d, m in enumerate(same_key, 1)]))   # pairs as i * n + j
         c = c[np.r_[True, c[1:] != c[:-1]]] if len(c) else c                     # each once (np.unique's hashing is slower here)
         if len(codes): c = c[codes[np.minimum(np.searchsorted(codes, c), len(codes) - 1)] != c]   # not found in an earlier band
         same = np.concatenate([np.zeros(0, np.int64)] + [(fps[c[a:a + 65536] // n] == fps[c[a:a + 65536] % n]).sum(1) for a in range(0, len(c), 65536)])
@@ -421,20 +422,23 @@ def near_duplicate_pairs(rows:list, # manifest rows with fingerprints (from `ind
         o = np.argsort(codes, kind='stable'); codes, share = codes[o], share[o]    # sorted, for the next band's lookup
     return [(idx[i // n], idx[i % n], m / _FP_N) for i, m in zip(codes.tolist(), share.tolist())]
 
+def _find(parent:list, i:int)->int:
+    "The root of `i` in a union-find forest (halving its path on the way)"
+    while parent[i] != i: parent[i] = parent[parent[i]]; i = parent[i]
+    return i
+
+def _union(parent:list, i:int, j:int):
+    "Join the sets of `i` and `j`; the smaller index stays the root, so a group's root is its first row"
+    a, b = _find(parent, i), _find(parent, j)
+    if a != b: parent[max(a, b)] = min(a, b)
+
 def _duplicate_groups(rows):
     "For each usable row, the index of the first row it duplicates (by bytes or by content), or itself"
-    parent = list(range(len(rows)))
-    def find(i):
-        while parent[i] != i: parent[i] = parent[parent[i]]; i = parent[i]
-        return i
-    first = {}
+    parent, first = list(range(len(rows))), {}
     for i, r in enumerate(rows):
         if not r['ok']: continue
-        for key in ('sha1', 'content_sha1'):
-            j = first.setdefault((key, r[key]), i)
-            a, b = find(i), find(j)
-            if a != b: parent[max(a, b)] = min(a, b)
-    return [find(i) for i in range(len(rows))]
+        for key in ('sha1', 'content_sha1'): _union(parent, i, first.setdefault((key, r[key]), i))
+    return [_find(parent, i) for i in range(len(rows))]
 
 # %% ../nbs/01_data.ipynb #b4568c33
 def assign_splits(rows:list, # manifest rows (dicts)
@@ -445,14 +449,9 @@ def assign_splits(rows:list, # manifest rows (dicts)
                  )->list:
     "Fill `split` (train/val/test, '' for unusable rows), `duplicate_of` and `near_duplicate_of`, stratified by tempo and key, duplicates and near duplicates together, drums in every split"
     root = _duplicate_groups(rows)
-    parent = list(root)
-    def find(i):
-        while parent[i] != i: parent[i] = parent[parent[i]]; i = parent[i]
-        return i
-    for i, j, _ in near_duplicate_pairs(rows, near):
-        a, b = find(i), find(j)
-        if a != b: parent[max(a, b)] = min(a, b)
-    group = [find(i) for i in range(len(rows))]
+    parent = list(root)                                # duplicates joined; now near duplicates too
+    for i, j, _ in near_duplicate_pairs(rows, near): _union(parent, i, j)
+    group = [_find(parent, i) for i in range(len(rows))]
     groups = defaultdict(list)
     for i, r in enumerate(rows):
         r['split'] = ''
