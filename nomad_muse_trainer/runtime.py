@@ -181,7 +181,7 @@ def write_sample(ids, out, # tokens and the MIDI path to write
     out = Path(out)
     pm = tok.decode(ids, tempo=tempo)
     with atomic_path(out) as tmp: pm.write(str(tmp))
-    r = {'midi': str(out), 'png': None, 'tokens': len(ids), 'notes': len(pm.instruments[0].notes), 'seconds': round(pm.get_end_time(), 2)}
+    r = {'midi': str(out), 'png': None, 'tokens': len(ids), 'notes': sum(len(i.notes) for i in pm.instruments), 'seconds': round(pm.get_end_time(), 2)}
     try:
         import matplotlib; matplotlib.use('Agg', force=False)
         import matplotlib.pyplot as plt
