@@ -159,8 +159,10 @@ $(BAND)/band.onnx: $(BAND)/checkpoints/gru/best.pt $(call src,export)
 	muse_export --ckpt $< --out $@ --config $(BAND_CONFIG)
 $(BAND)/eval.json: $(BAND)/band.onnx $(BAND)/baseline.bin $(call src,eval metrics)
 	muse_eval --dataset $(BAND)/dataset.npz --onnx $< --baseline $(BAND)/baseline.bin --vocab $(BAND)/vocab.json --out $@
+# at the settings the zoo's sweep picked for this model (its card): asked for bass, drums and piano, 10 of 16 seeds bring in
+# all three at temperature 1.2, top-p 1.0, against 5 of 16 at the export's defaults (1.0, 0.95)
 $(BAND)/sample.mid: $(BAND)/band.onnx $(call src,runtime sampling)
-	muse_sample --onnx $< --vocab $(BAND)/vocab.json --out $@ --length 1024 --instruments bass,drums,piano --seed 42
+	muse_sample --onnx $< --vocab $(BAND)/vocab.json --out $@ --length 1024 --instruments bass,drums,piano --seed 42 --temperature 1.2 --top_p 1.0
 
 # ---------------------------------------------------------------- the model zoo that ships inside the package
 IRISH     := $(ART)/irish
