@@ -120,7 +120,7 @@ cpp-test: $(CPP_BUILD)/muse_tests ## build the C++ host example (examples/cpp) a
 cpp: cpp-test $(ART)/muse_quantized.onnx $(ART)/baseline.bin ## C++: build, ctest, then sample and time the INT8 GRU and the .bin (artifacts/sample_cpp.mid, cpp_bench.json), and how near the native step runs to the core's limit
 	$(CPP_BUILD)/muse_demo --vocab $(ART)/vocab.json --model $(ART)/muse_quantized.onnx --baseline $(ART)/baseline.bin \
 	  --out $(ART)/sample_cpp.mid --json $(ART)/cpp_bench.json --length 512 --seed 42 --bench 5000
-	$$(command -v taskset >/dev/null && echo taskset -c 0) $(CPP_BUILD)/muse_kernel_bench $(ART)/muse_quantized.onnx
+	$$(command -v taskset >/dev/null && echo taskset -c $$($(PYTHON) -c 'import os; print(min(os.sched_getaffinity(0)))')) $(CPP_BUILD)/muse_kernel_bench $(ART)/muse_quantized.onnx
 
 LV2_BUNDLE := $(CPP_BUILD)/lv2/nomad_muse.lv2
 lv2: $(CPP_BUILD)/muse_tests $(ART)/muse_quantized.onnx ## the LV2 plugin with the Bach GRU inside: build/cpp/lv2/nomad_muse.lv2 (needs Debian's lv2-dev; copy the folder to ~/.lv2)
