@@ -187,12 +187,12 @@ $(IRISH)/muse_quantized.onnx: $(IRISH)/checkpoints/gru/best.pt $(call src,export
 $(IRISH)/eval.json: $(IRISH)/muse_quantized.onnx $(IRISH)/baseline.bin $(call src,eval metrics)
 	muse_eval --dataset $(IRISH)/dataset.npz --onnx $< --baseline $(IRISH)/baseline.bin --out $@
 
-sync-check: $(STAMPS)/install ## nbdev_export, nbdev_clean and make readme must leave the tree unchanged
+sync-check: $(STAMPS)/install ## nbdev_export, nbdev_clean, tools/media.py and make readme must leave the tree unchanged
 	@state() { git status --porcelain --untracked-files=all; git diff | sha1sum; }; \
 	before="$$(state)"; mtime() { $(PYTHON) -c "import os; print(os.stat('config.yaml').st_mtime_ns)"; }; t0="$$(mtime)"; \
-	nbdev_export; nbdev_clean; $(PYTHON) tools/render_readme.py >/dev/null; after="$$(state)"; \
+	nbdev_export; nbdev_clean; $(PYTHON) tools/media.py; $(PYTHON) tools/render_readme.py >/dev/null; after="$$(state)"; \
 	if [ "$$before" != "$$after" ]; then \
-	  echo "error: nbdev_export, nbdev_clean or make readme changed the tree: edit the notebooks, export, clean, make readme, commit"; \
+	  echo "error: nbdev_export, nbdev_clean, tools/media.py or make readme changed the tree: edit the notebooks, export, clean, python tools/media.py, make readme, commit"; \
 	  git status --porcelain; exit 1; fi; \
 	if [ "$$t0" != "$$(mtime)" ]; then \
 	  echo "error: make readme rewrote config.yaml without changing it: every artifact depends on it, so make all would redo them all"; exit 1; fi; \
@@ -215,6 +215,7 @@ docs: $(STAMPS)/install ## render the docs site into _docs/ without Quarto (nbde
 	  grep -E '^(Exception|[A-Za-z]*Error): ' .make/proc.log | sort -u | head -5; \
 	  echo "error: nbdev_proc_nbs did not process" $$missing "(the whole log: .make/proc.log)"; exit 1; fi
 	cp nbs/styles.css _proc/ 2>/dev/null || true
+	rm -rf _proc/media && cp -r nbs/media _proc/media
 	rm -rf _docs
 	cd _proc && smalldocs render .
 	mv _proc/_docs _docs

@@ -11,7 +11,7 @@ import base64, io, os, shutil, subprocess, tempfile, wave
 from pathlib import Path
 import numpy as np
 import pretty_midi
-from .config import UserError, atomic_path
+from .core import UserError, atomic_path
 
 # %% ../nbs/07_audio.ipynb #24452390
 SOUNDFONTS = ('/usr/share/sounds/sf2/FluidR3_GM.sf2', '/usr/share/sounds/sf2/TimGM6mb.sf2', '/usr/share/sounds/sf2/default-GM.sf2',

@@ -8,7 +8,9 @@ __all__ = ['build_baseline', 'muse_baseline']
 # %% ../nbs/02_baseline.ipynb #4e40b207
 import time
 from pathlib import Path
-from .config import PATHS, UserError, command, check_suffix, load_config
+from .config import PATHS, load_config
+from .core import UserError, check_suffix
+from .cli import command
 from .tokenizer import MuseTokenizer
 from .data import load_dataset
 from .markov import MAX_ORDER, fit_markov

@@ -6,9 +6,9 @@
 __all__ = ['HELD_OUT', 'COLLECTIONS', 'CORPUS_LICENSE', 'MIDI_SUFFIXES', 'PITCH_NAMES', 'DEFAULT_TIMEOUT', 'MANIFEST_COLUMNS',
            'ENCODER', 'DATASET_FORMAT', 'corpus_license', 'corpus_paths', 'export_corpus', 'muse_corpus', 'find_midi',
            'estimate_key', 'main_tempo', 'bar_grid', 'music_fingerprint', 'fingerprint_hex', 'index_files',
-           'index_file', 'tempo_class', 'near_duplicate_pairs', 'assign_splits', 'safe_map', 'TokenCache',
-           'index_folder', 'write_manifest', 'read_manifest', 'check_outputs', 'prepare', 'Pieces', 'load_dataset',
-           'bach_dataset', 'bench_tokenize', 'muse_index', 'muse_prep', 'muse_bench_prep']
+           'index_file', 'tempo_class', 'near_duplicate_pairs', 'assign_splits', 'TokenCache', 'index_folder',
+           'write_manifest', 'read_manifest', 'check_outputs', 'prepare', 'Pieces', 'load_dataset', 'bach_dataset',
+           'bench_tokenize', 'muse_index', 'muse_prep', 'muse_bench_prep']
 
 # %% ../nbs/01_data.ipynb #1cb924e6
 import copy, csv, functools, hashlib, json, multiprocessing as mp, os, random, re, shutil, signal, tempfile, threading, time, warnings
@@ -17,7 +17,10 @@ from multiprocessing.connection import wait
 from pathlib import Path
 import numpy as np
 import symusic
-from .config import DEFAULTS, PATHS, UserError, command, atomic_path, atomic_write_text, check_suffix, load_config, n_workers, progress
+from .config import DEFAULTS, PATHS, load_config
+from .core import UserError, atomic_path, atomic_write_text, check_suffix
+from .cli import command
+from .parallel import n_workers, progress, safe_map
 from .grooves import GROOVE_LICENSE, export_grooves
 from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION, VOCAB_SIZE,
                                           DEFAULT_BAR, TIME_SHIFT_MS, Midi, MidiError, MuseTokenizer, check_vocab, load_midi, midi_notes,
@@ -486,95 +489,6 @@ def _cover_drums(rows, groups, order, held:list):
             a = give[0]; b = min(take, key=lambda g: abs(len(groups[g]) - len(groups[a])))   # the nearest in size
             for i in groups[a]: rows[i]['split'] = s
             for i in groups[b]: rows[i]['split'] = 'train'
-
-# %% ../nbs/01_data.ipynb #4c53c5b3
-def _worker_loop(conn, fn, parent:int):
-    "A worker: run `fn` on each (index, item) of every chunk it is sent, sending back (index, result) one by one"
-    signal.signal(signal.SIGINT, signal.SIG_IGN)          # Ctrl-C is the supervisor's to handle
-    while True:
-        if not conn.poll(1.0):
-            if os.getppid() != parent: return             # the supervisor was killed: do not linger as an orphan
-            continue
-        try: chunk = conn.recv()
-        except (EOFError, OSError): return
-        if chunk is None: return
-        for i, item in chunk:
-            if os.getppid() != parent: return
-            conn.send((i, fn(item)))
-
-class _Worker:
-    def __init__(self, ctx, fn):
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_loop, args=(child, fn, os.getpid()), daemon=True)
-        self.proc.start(); child.close()
-        self.pending, self.since = deque(), time.monotonic()
-    def give(self, chunk):
-        self.pending.extend(chunk); self.since = time.monotonic(); self.conn.send(chunk)
-    def stop(self, kill=False):
-        if kill and self.proc.is_alive(): self.proc.kill()
-        else:
-            try: self.conn.send(None)
-            except (OSError, ValueError): pass
-        self.proc.join(timeout=5)
-        if self.proc.is_alive(): self.proc.kill(); self.proc.join()
-        self.conn.close()
-
-def _death(code)->str:
-    "What a worker's exit code says"
-    if code is None: return 'it stopped answering'
-    if code < 0:
-        try: return f"it was killed by {signal.Signals(-code).name}"
-        except ValueError: return f"it was killed by signal {-code}"
-    return f"it exited with code {code}"
-
-def safe_map(fn, # a picklable function of one item
-             items:list, # the work
-             workers:int=1, # processes
-             timeout:float=None, # seconds one item may take before its worker is killed (None: no limit)
-             on_fail=None, # `on_fail(item, reason)` gives the result for an item whose worker died or timed out
-             chunksize:int=None, # items sent to a worker at a time (default: small enough to keep every worker busy)
-            ):
-    "Yield `(index, fn(item))` in the order they finish, from worker processes that may crash or hang without stopping the run"
-    items = list(items)
-    if not items: return
-    ctx = mp.get_context('fork') if 'fork' in mp.get_all_start_methods() else mp.get_context()
-    workers = max(1, min(workers, len(items)))
-    chunksize = chunksize or max(1, min(64, len(items) // (workers * 8)))
-    todo = deque(enumerate(items))
-    pool = [_Worker(ctx, fn) for _ in range(workers)]
-    def feed(w):
-        chunk = [todo.popleft() for _ in range(min(chunksize, len(todo)))]
-        if chunk: w.give(chunk)
-    def fail(w, reason):                                  # the item the worker was on fails; the rest of its chunk goes back
-        i, item = w.pending.popleft()
-        todo.extendleft(reversed(w.pending)); w.pending.clear()
-        pool[pool.index(w)] = nw = _Worker(ctx, fn)
-        w.stop(kill=True); feed(nw)
-        return i, (on_fail(item, reason) if on_fail else reason)
-    try:
-        for w in pool: feed(w)
-        while any(w.pending for w in pool):
-            busy = [w for w in pool if w.pending]
-            ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=0.2 if timeout else None))
-            for w in busy:
-                dead = False
-                while w.pending and (w.conn in ready or w.proc.sentinel in ready):
-                    try:
-                        if not w.conn.poll(): dead = w.proc.sentinel in ready and not w.proc.is_alive(); break
-                        i, r = w.conn.recv()
-                    except (EOFError, OSError): dead = True; break
-                    w.pending.popleft(); w.since = time.monotonic()
-                    yield i, r
-                if w.pending and (dead or not w.proc.is_alive()):
-                    w.proc.join(timeout=1)
-                    yield fail(w, f"parser_crash: the worker process died on this file ({_death(w.proc.exitcode)})")
-                elif not w.pending: feed(w)
-            if timeout:
-                now = time.monotonic()
-                for w in [w for w in pool if w.pending and now - w.since > timeout]:
-                    yield fail(w, f"timeout: parsing took longer than {timeout:g} s")
-    finally:
-        for w in pool: w.stop(kill=bool(w.pending))
 
 # %% ../nbs/01_data.ipynb #43a05330
 ENCODER = f"symusic {symusic.__version__}, encoder 5"       # what makes rows and tokens: a new one invalidates the cache (3: SMPTE-timed files read; 4: the sustain pedal held; 5: a fingerprint for near duplicates)

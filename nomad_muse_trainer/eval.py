@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 import numpy as np
 import pretty_midi
-from .config import PATHS, UserError, command, atomic_path, check_suffix, load_config
+from .config import PATHS, load_config
+from .core import UserError, atomic_path, check_suffix
+from .cli import command
 from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, VOCAB_SIZE, DEFAULT_BAR, TIME_SHIFT_MS, MuseTokenizer,
                                           bar_of, decode_notes, plot_piano_roll)
 from .data import load_dataset, index_folder, check_outputs

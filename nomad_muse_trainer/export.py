@@ -13,7 +13,9 @@ import contextlib, json, logging, os, time
 from functools import partial
 from pathlib import Path
 import numpy as np
-from .config import missing_extra, PATHS, UserError, command, atomic_path, check_suffix, load_config
+from .core import missing_extra, UserError, atomic_path, check_suffix
+from .config import PATHS, load_config
+from .cli import command
 try:
     import onnx
     from onnx import helper as oh, numpy_helper as nh, TensorProto as TP

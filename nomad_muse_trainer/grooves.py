@@ -10,7 +10,7 @@ __all__ = ['MMA_LIBS', 'GROOVE_LICENSE', 'SKIP', 'PROGRESSIONS', 'KEYS', 'mma_li
 import os, re, shutil, subprocess, tempfile, zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from .config import UserError
+from .core import UserError
 
 # %% ../nbs/01_grooves.ipynb #25533652
 MMA_LIBS = ('/usr/share/mma/lib', '/usr/local/share/mma/lib')

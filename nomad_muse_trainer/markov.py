@@ -11,7 +11,7 @@ import struct, time, zlib
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
-from .config import UserError, atomic_path
+from .core import UserError, atomic_path
 from .tokenizer import (PAD, NOTE_ON, NOTE_OFF, TIME_SHIFT, N_SHIFTS, TIME_SHIFT_MS, MAX_VOCAB, MuseTokenizer,
                                           bar_of, check_vocab)
 from .metrics import summarize

@@ -8,7 +8,7 @@ __all__ = ['CONFIG_ARGS', 'TinyGRU', 'n_params', 'GRUMatMul', 'alibi_slopes', 'c
 
 # %% ../nbs/03_models.ipynb #1ad3a9f6
 import math
-from .config import missing_extra, UserError
+from .core import missing_extra, UserError
 try:
     import torch
     import torch.nn as nn

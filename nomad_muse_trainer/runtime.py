@@ -10,7 +10,9 @@ __all__ = ['FEED_CHUNK', 'ort_session', 'softmax', 'step_twin', 'RingCache', 'On
 import json, os, sys, time
 from pathlib import Path
 import numpy as np
-from .config import PATHS, UserError, command, atomic_path, check_suffix
+from .config import PATHS
+from .core import UserError, atomic_path, check_suffix
+from .cli import command
 from .tokenizer import VOCAB_SIZE, MuseTokenizer, VocabSha, bar_of, check_vocab, load_vocab, parse_instruments, plot_piano_roll
 from .sampling import generate, primer_tokens
 from .markov import MAGIC as MARKOV_MAGIC, MarkovModel, load_markov

@@ -8,7 +8,7 @@ __all__ = ['SAMPLING_DEFAULTS', 'sample_token', 'primer_tokens', 'generate']
 # %% ../nbs/02_sampling.ipynb #86c8f5d6
 from pathlib import Path
 import numpy as np
-from .config import UserError
+from .core import UserError
 from .tokenizer import BOS, EOS, Grammar, MuseTokenizer, complete, parse_instruments
 
 # %% ../nbs/02_sampling.ipynb #627a726e

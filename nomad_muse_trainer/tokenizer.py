@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import mido, pretty_midi, symusic
 from fastcore.basics import patch
-from .config import DEFAULTS, UserError, atomic_write_text
+from .config import DEFAULTS
+from .core import UserError, atomic_write_text
 
 # %% ../nbs/00_tokenizer.ipynb #ba42442c
 PAD, BOS, EOS, UNK = 0, 1, 2, 3

@@ -11,7 +11,10 @@ __all__ = ['FORMAT', 'pick_device', 'WindowSampler', 'transpose_windows', 'val_w
 import json, math, os, random, signal, sys, threading, time
 from pathlib import Path
 import numpy as np
-from .config import LEARNING_RATES, missing_extra, PATHS, UserError, command, atomic_path, atomic_write_text, load_config, progress
+from .config import LEARNING_RATES, PATHS, load_config
+from .core import missing_extra, UserError, atomic_path, atomic_write_text
+from .cli import command
+from .parallel import progress
 try:
     import torch
     import torch.nn.functional as F

@@ -8,7 +8,8 @@ __all__ = ['STAT_NAMES', 'zoo_dir', 'zoo_cards', 'zoo_model', 'card_markdown', '
 # %% ../nbs/10_zoo.ipynb #28fba56f
 import json
 from pathlib import Path
-from .config import UserError, command
+from .core import UserError
+from .cli import command
 
 # %% ../nbs/10_zoo.ipynb #25e3bde6
 def zoo_dir()->Path:

@@ -15,7 +15,7 @@ import datetime, hashlib, json, os, platform, shutil, subprocess, sys, tempfile
 from pathlib import Path
 import numpy as np
 import onnx, onnxruntime, torch
-from nomad_muse_trainer.config import atomic_write_text
+from nomad_muse_trainer.core import atomic_write_text
 from nomad_muse_trainer.data import load_dataset, corpus_license, bach_dataset, HELD_OUT
 from nomad_muse_trainer.eval import music_stats, compare_stats, pitch_class_distance
 from nomad_muse_trainer.export import read_metadata

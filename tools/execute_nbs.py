@@ -1,10 +1,12 @@
 #!/usr/bin/env python
 """Execute notebooks in place (every cell but `#| eval: false`, slow cells included) so their saved outputs,
-which the docs show, are fresh. Then run `nbdev_clean`. Usage: python tools/execute_nbs.py nbs/00_tokenizer.ipynb ..."""
+which the docs show, are fresh, with their audio and large figures moved to nbs/media/ (tools/media.py). Then run `nbdev_clean`. Usage: python tools/execute_nbs.py nbs/00_tokenizer.ipynb ..."""
 import os, sys
 from pathlib import Path
 from execnb.nbio import read_nb, write_nb
 from execnb.shell import CaptureShell
+sys.path.insert(0, str(Path(__file__).parent))
+from media import externalize
 
 def _skip(cell): return '#| eval: false' in cell.get('source', '') or '#|eval: false' in cell.get('source', '')
 
@@ -17,6 +19,7 @@ def execute(path):
         sh.run_all(nb, exc_stop=True, preproc=_skip)
     finally: os.chdir(cwd)
     write_nb(nb, path)
+    externalize(path)
     print(f"executed {path.name}")
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Render README.md from nbs/index.ipynb and its saved outputs, without Quarto (which nbdev_readme needs).
-Hidden cells and `#|` directives are dropped; figures are written to assets/ and linked."""
+Hidden cells and `#|` directives are dropped; inline figures are written to assets/ and linked, figures already in
+nbs/media/ (tools/media.py) are linked there."""
 import base64, re
 from pathlib import Path
 from execnb.nbio import read_nb
@@ -13,7 +14,7 @@ def docs_url():
 
 def write_if_changed(path, data) -> bool:
     "Write `data` (str or bytes) to `path` only when its content differs (atomically): an unchanged file keeps its mtime, so make does not rebuild what depends on it (config.yaml is a prerequisite of every artifact)"
-    from nomad_muse_trainer.config import atomic_path
+    from nomad_muse_trainer.core import atomic_path
     path, data = Path(path), data.encode() if isinstance(data, str) else data
     if path.exists() and path.read_bytes() == data: return False
     with atomic_path(path) as tmp: Path(tmp).write_bytes(data)
@@ -42,6 +43,8 @@ def render(nb_path='nbs/index.ipynb', out='README.md', assets='assets'):
                 name = f"{assets}/readme_{n_img}.png"
                 write_if_changed(name, base64.b64decode(data['image/png'])); written.add(Path(name))
                 parts.append(f"![]({name})")
+            elif (img := re.match(r'<img src="(media/[^"]+)"', ''.join(data.get('text/html', '')))):   # a figure tools/media.py moved out
+                parts.append(f"![](nbs/{img.group(1)})")
             elif 'text/markdown' in data: parts.append(''.join(data['text/markdown']))
             elif 'text/plain' in data: parts.append("```\n" + ''.join(data['text/plain']).rstrip() + "\n```")
             elif o.get('output_type') == 'stream': parts.append("```\n" + ''.join(o.get('text', '')).rstrip() + "\n```")
