@@ -22,9 +22,10 @@ from .core import UserError, atomic_path, atomic_write_text, check_suffix
 from .cli import command
 from .parallel import n_workers, progress, safe_map
 from .grooves import GROOVE_LICENSE, export_grooves
-from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION, VOCAB_SIZE,
-                                          DEFAULT_BAR, TIME_SHIFT_MS, Midi, MidiError, MuseTokenizer, check_vocab, load_midi, midi_notes,
-                                          token_names, truncate, _multi_notes, decode_notes, keep_instruments)
+from .vocab import BOS, EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION, VOCAB_SIZE, DEFAULT_BAR, TIME_SHIFT_MS, check_vocab, token_names
+from .midi import Midi, MidiError, load_midi, midi_notes, band_notes
+from .tokenizer import MuseTokenizer, decode_notes, keep_instruments
+from .grammar import truncate
 
 # %% ../nbs/01_data.ipynb #0e713056
 _SCORE_SUFFIXES = {'.mxl', '.xml', '.musicxml', '.krn', '.mid', '.midi', '.abc'}
@@ -359,7 +360,7 @@ def _error(e:MidiError)->str:
 
 def _describe(row:dict, m:Midi, ids, tok:MuseTokenizer):
     "Fill a usable file's row: notes, duration, tempo, key, meter, bar grid, tracks, tokens, fingerprint"
-    notes = _multi_notes(m)[:, :4] if tok.multi else midi_notes(m, tok.include_drums)   # the notes the stream holds
+    notes = band_notes(m)[:, :4] if tok.multi else midi_notes(m, tok.include_drums)   # the notes the stream holds
     pitched = midi_notes(m) if tok.multi or tok.include_drums else notes
     key, ts = m.key_number(), m.time_signature()
     row.update(ok=True, n_notes=len(notes), duration_s=round(float(notes[:, 1].max() - notes[:, 0].min()), 3),

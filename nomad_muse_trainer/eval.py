@@ -14,8 +14,9 @@ import pretty_midi
 from .config import PATHS, load_config
 from .core import UserError, atomic_path, check_suffix
 from .cli import command
-from .tokenizer import (BOS, EOS, NOTE_ON, NOTE_OFF, VOCAB_SIZE, DEFAULT_BAR, TIME_SHIFT_MS, MuseTokenizer,
-                                          bar_of, decode_notes, plot_piano_roll)
+from .vocab import BOS, EOS, NOTE_ON, NOTE_OFF, VOCAB_SIZE, DEFAULT_BAR, TIME_SHIFT_MS, bar_of
+from .tokenizer import MuseTokenizer, decode_notes
+from .audio import plot_piano_roll
 from .data import load_dataset, index_folder, check_outputs
 from .metrics import TOKEN_CLASSES, score_rows, token_class
 from .sampling import generate

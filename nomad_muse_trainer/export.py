@@ -21,7 +21,8 @@ try:
     from onnx import helper as oh, numpy_helper as nh, TensorProto as TP
     import torch
 except ModuleNotFoundError as e: raise missing_extra(e) from None     # a runtime-only install
-from .tokenizer import MuseTokenizer, VOCAB_SIZE
+from .tokenizer import MuseTokenizer
+from .vocab import VOCAB_SIZE
 from .models import TinyGRU, MiniTransformer
 from .sampling import SAMPLING_DEFAULTS
 from .train import load_checkpoint, model_from_config

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
 from .core import UserError, atomic_path
-from .tokenizer import (PAD, NOTE_ON, NOTE_OFF, TIME_SHIFT, N_SHIFTS, TIME_SHIFT_MS, MAX_VOCAB, MuseTokenizer,
-                                          bar_of, check_vocab)
+from .vocab import PAD, NOTE_ON, NOTE_OFF, TIME_SHIFT, N_SHIFTS, TIME_SHIFT_MS, MAX_VOCAB, bar_of, check_vocab
+from .tokenizer import MuseTokenizer
 from .metrics import summarize
 from .sampling import SAMPLING_DEFAULTS, generate
 

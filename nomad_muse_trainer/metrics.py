@@ -7,7 +7,7 @@ __all__ = ['TOKEN_CLASSES', 'token_class', 'classes_of', 'summarize', 'score_row
 
 # %% ../nbs/02_metrics.ipynb #0a2aefe6
 import numpy as np
-from .tokenizer import EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION, VOCAB_SIZE
+from .vocab import EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION, VOCAB_SIZE
 
 # %% ../nbs/02_metrics.ipynb #68471edd
 TOKEN_CLASSES = ('NOTE_ON', 'NOTE_OFF', 'TIME_SHIFT', 'VELOCITY', 'DURATION', 'EOS', 'PROGRAM', 'DRUM')   # the last two: tracks: multi

@@ -15,7 +15,8 @@ try:
     import torch.nn.functional as F
 except ModuleNotFoundError as e: raise missing_extra(e) from None     # a runtime-only install
 from fastcore.basics import patch
-from .tokenizer import VOCAB_SIZE, TIME_SHIFT, N_SHIFTS, MuseTokenizer
+from .vocab import VOCAB_SIZE, TIME_SHIFT, N_SHIFTS
+from .tokenizer import MuseTokenizer
 
 # %% ../nbs/03_models.ipynb #d0709e0d
 class TinyGRU(nn.Module):

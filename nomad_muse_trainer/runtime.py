@@ -13,7 +13,9 @@ import numpy as np
 from .config import PATHS
 from .core import UserError, atomic_path, check_suffix
 from .cli import command
-from .tokenizer import VOCAB_SIZE, MuseTokenizer, VocabSha, bar_of, check_vocab, load_vocab, parse_instruments, plot_piano_roll
+from .vocab import VOCAB_SIZE, VocabSha, bar_of, check_vocab, parse_instruments
+from .tokenizer import MuseTokenizer, load_vocab
+from .audio import plot_piano_roll
 from .sampling import generate, primer_tokens
 from .markov import MAGIC as MARKOV_MAGIC, MarkovModel, load_markov
 from .zoo import zoo_model

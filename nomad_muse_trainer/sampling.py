@@ -9,7 +9,9 @@ __all__ = ['SAMPLING_DEFAULTS', 'sample_token', 'primer_tokens', 'generate']
 from pathlib import Path
 import numpy as np
 from .core import UserError
-from .tokenizer import BOS, EOS, Grammar, MuseTokenizer, complete, parse_instruments
+from .vocab import BOS, EOS, parse_instruments
+from .grammar import Grammar, complete
+from .tokenizer import MuseTokenizer
 
 # %% ../nbs/02_sampling.ipynb #627a726e
 SAMPLING_DEFAULTS = {'temperature': 1.0, 'top_k': 0, 'top_p': 0.95}   # what a model that names none samples with

@@ -20,7 +20,8 @@ try:
     import torch.nn.functional as F
     import torch.distributed as dist
 except ModuleNotFoundError as e: raise missing_extra(e) from None     # a runtime-only install
-from .tokenizer import MuseTokenizer, VOCAB_SIZE, NOTE_ON, NOTE_OFF, N_PITCHES, check_vocab
+from .tokenizer import MuseTokenizer
+from .vocab import VOCAB_SIZE, NOTE_ON, NOTE_OFF, N_PITCHES, check_vocab
 from .metrics import score_rows
 from .data import load_dataset
 from .models import build_model, model_from_config, n_params

@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from nomad_muse_trainer.tokenizer import MuseTokenizer, Grammar, decode_notes, parse_instruments
+from nomad_muse_trainer.tokenizer import MuseTokenizer, decode_notes
+from nomad_muse_trainer.grammar import Grammar
+from nomad_muse_trainer.vocab import parse_instruments
 from nomad_muse_trainer.zoo import zoo_model
 
 demo, fix = sys.argv[1], Path(sys.argv[2])

@@ -30,7 +30,9 @@ import numpy as np
 import torch
 import onnx
 
-from nomad_muse_trainer.tokenizer import MuseTokenizer, Grammar, decode_notes, parse_instruments, random_walk
+from nomad_muse_trainer.tokenizer import MuseTokenizer, decode_notes
+from nomad_muse_trainer.grammar import Grammar, random_walk
+from nomad_muse_trainer.vocab import parse_instruments
 from nomad_muse_trainer.markov import fit_markov
 from nomad_muse_trainer.models import TinyGRU, MiniTransformer
 from nomad_muse_trainer.export import gru_to_onnx, gru_step_to_onnx, transformer_to_onnx, transformer_ring_step, model_metadata, step_metadata, set_metadata, quantize_int8, quantize_weights
