@@ -47,7 +47,7 @@ src = $(foreach m,$(1),$(STAMPS)/src-$(m))
 # first stamp is dated 1970, so artifacts made before it existed are not all redone for it (a fresh ART has none).
 MIDI_LIST = $(ART)/.midi-list
 $(MIDI_LIST): $(STAMPS)/install FORCE
-	@mkdir -p $(ART); { $(PYTHON) -c "import sys; from nomad_muse_trainer.data import find_midi; \
+	@mkdir -p $(ART); { $(PYTHON) -c "import sys; from nomad_muse_trainer.manifest import find_midi; \
 	  [print(f'{p}\t{s.st_size}\t{s.st_mtime_ns}') for p in find_midi(sys.argv[1]) for s in [p.stat()]]" "$(MIDI_DIR)" 2>/dev/null || true; } > $@.new; \
 	  if [ ! -e $@ ]; then mv $@.new $@; touch -t 197001010000 $@; \
 	  elif cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
@@ -187,15 +187,16 @@ $(IRISH)/muse_quantized.onnx: $(IRISH)/checkpoints/gru/best.pt $(call src,export
 $(IRISH)/eval.json: $(IRISH)/muse_quantized.onnx $(IRISH)/baseline.bin $(call src,eval metrics)
 	muse_eval --dataset $(IRISH)/dataset.npz --onnx $< --baseline $(IRISH)/baseline.bin --out $@
 
-sync-check: $(STAMPS)/install ## nbdev_export, nbdev_clean, tools/media.py and make readme must leave the tree unchanged
+sync-check: $(STAMPS)/install ## nbdev_export, nbdev_clean, tools/media.py, tools/sidebar.py and make readme must leave the tree unchanged; notebooks in dependency order (tools/check_order.py)
 	@state() { git status --porcelain --untracked-files=all; git diff | sha1sum; }; \
 	before="$$(state)"; mtime() { $(PYTHON) -c "import os; print(os.stat('config.yaml').st_mtime_ns)"; }; t0="$$(mtime)"; \
-	nbdev_export; nbdev_clean; $(PYTHON) tools/media.py; $(PYTHON) tools/render_readme.py >/dev/null; after="$$(state)"; \
+	nbdev_export; nbdev_clean; $(PYTHON) tools/media.py; $(PYTHON) tools/sidebar.py; $(PYTHON) tools/render_readme.py >/dev/null; after="$$(state)"; \
 	if [ "$$before" != "$$after" ]; then \
-	  echo "error: nbdev_export, nbdev_clean, tools/media.py or make readme changed the tree: edit the notebooks, export, clean, python tools/media.py, make readme, commit"; \
+	  echo "error: nbdev_export, nbdev_clean, tools/media.py, tools/sidebar.py or make readme changed the tree: edit the notebooks, export, clean, python tools/media.py, python tools/sidebar.py, make readme, commit"; \
 	  git status --porcelain; exit 1; fi; \
 	if [ "$$t0" != "$$(mtime)" ]; then \
 	  echo "error: make readme rewrote config.yaml without changing it: every artifact depends on it, so make all would redo them all"; exit 1; fi; \
+	$(PYTHON) tools/check_order.py; \
 	echo "sync: notebooks, package and outputs are in sync"
 
 test: install sync-check ## install, check notebooks and package are in sync, build and test the C++ example (when a compiler is present), run every notebook's tests, then render the docs

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['FEED_CHUNK', 'ort_session', 'softmax', 'step_twin', 'RingCache', 'OnnxModel', 'load_runtime', 'write_sample',
-           'muse_sample', 'expected_vocab', 'bench_steps', 'bench_full', 'bench', 'muse_bench']
+           'zoo_dir', 'zoo_cards', 'zoo_model', 'muse_sample', 'expected_vocab', 'bench_steps', 'bench_full', 'bench',
+           'muse_bench']
 
 # %% ../nbs/07_runtime.ipynb #31d60d04
 import json, os, sys, time
@@ -18,7 +19,6 @@ from .tokenizer import MuseTokenizer, load_vocab
 from .audio import plot_piano_roll
 from .sampling import generate, primer_tokens
 from .markov import MAGIC as MARKOV_MAGIC, MarkovModel, load_markov
-from .zoo import zoo_model
 from .audio import render_audio, write_wav
 
 # %% ../nbs/07_runtime.ipynb #28c250d3
@@ -196,6 +196,25 @@ def write_sample(ids, out, # tokens and the MIDI path to write
     with atomic_path(png) as tmp: fig.savefig(tmp, dpi=110, bbox_inches='tight', format='png')
     plt.close(fig)
     return {**r, 'png': str(png)}
+
+# %% ../nbs/07_runtime.ipynb #25e3bde6
+def zoo_dir()->Path:
+    "The folder the zoo's models live in, inside the installed package"
+    import nomad_muse_trainer
+    return Path(nomad_muse_trainer.__file__).parent/'zoo'
+
+def zoo_cards()->dict:
+    "Every zoo model's card, by name, in the zoo's order"
+    cards = [json.loads(p.read_text()) for p in zoo_dir().glob('*/card.json')]
+    return {c['name']: c for c in sorted(cards, key=lambda c: (c.get('order', 99), c['name']))}
+
+def zoo_model(name:str)->Path:
+    "The folder of zoo model `name` (its `model.onnx`, `vocab.json`, card); one clear error for a name the zoo lacks"
+    cards = zoo_cards()
+    if name not in cards: raise UserError(f"no zoo model named {name!r}; the zoo has: {', '.join(cards) or 'nothing (run make zoo)'}")
+    d = zoo_dir()/name
+    if not (d/'model.onnx').is_file(): raise UserError(f"zoo model {name!r} has a card but no model.onnx in {d}")
+    return d
 
 # %% ../nbs/07_runtime.ipynb #a6b3f31f
 @command

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import onnx, onnxruntime, torch
 from nomad_muse_trainer.core import atomic_write_text
-from nomad_muse_trainer.data import load_dataset, corpus_license, bach_dataset, HELD_OUT
+from nomad_muse_trainer.data import load_dataset, bach_dataset
+from nomad_muse_trainer.corpus import corpus_license, HELD_OUT
 from nomad_muse_trainer.eval import music_stats, compare_stats, pitch_class_distance
 from nomad_muse_trainer.export import read_metadata
 from nomad_muse_trainer.runtime import OnnxModel
