@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Execute notebooks in place (every cell but `#| eval: false`, slow cells included) so their saved outputs,
-which the docs show, are fresh, with their audio and large figures moved to nbs/media/ (tools/media.py). Then run `nbdev_clean`. Usage: python tools/execute_nbs.py nbs/00_tokenizer.ipynb ..."""
+which the docs show, are fresh, with their audio and large figures moved to nbs/media/ (tools/media.py). Then run `nbdev_clean`. Usage: python tools/execute_nbs.py nbs/01b_tokenizer.ipynb ..."""
 import os, sys
 from pathlib import Path
 from execnb.nbio import read_nb, write_nb

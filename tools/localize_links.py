@@ -1,7 +1,7 @@
 """Point the docs' links to symbols at this site's own pages.
 
 nbdev links a backticked name to its page on the published (Quarto) site, where a notebook's page drops its number
-(`02_markov.ipynb` -> `markov.html`); smalldocs names pages after their notebooks (`02_markov.html`). Rewrite every
+(`04b_markov.ipynb` -> `markov.html`); smalldocs names pages after their notebooks (`04b_markov.html`). Rewrite every
 such link in `_docs/` to the local page, and report a link whose anchor is missing there."""
 import re, sys
 from pathlib import Path

@@ -42,6 +42,7 @@ def externalize(nb_path:Path, min_kb:float=24, check:bool=False)->tuple:
                     if not check: _write(NBS/rel, base64.b64decode(m.group(2)), written)
                     return f'src="{rel.as_posix()}"'
                 new = _AUDIO.sub(audio, html)
+                new = re.sub(r'src="(media/[^"/]+/[^"]+)"', lambda m: f'src="{_home(m.group(1), folder, check)}"', new)
                 if new != html: data['text/html'], changed = new.splitlines(True), True
                 written |= {NBS/p for p in re.findall(r'src="(media/[^"]+)"', new)}
             png = data.get('image/png')
@@ -54,6 +55,14 @@ def externalize(nb_path:Path, min_kb:float=24, check:bool=False)->tuple:
     if changed and not check:
         nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')
     return changed, written
+
+def _home(rel:str, folder:Path, check:bool)->str:
+    "A linked file kept under its notebook's own folder (moved there when the notebook was renamed or split)"
+    src, dst = NBS/rel, NBS/folder/Path(rel).name
+    if Path(rel).parent == folder or not src.is_file(): return rel
+    if not check:
+        dst.parent.mkdir(parents=True, exist_ok=True); src.replace(dst)
+    return (folder/Path(rel).name).as_posix()
 
 def _alt(data)->str:
     return _text(data.get('text/plain', 'figure')).replace('"', "'").replace('<', '').replace('>', '').strip()
@@ -77,7 +86,7 @@ def main(argv=None):
             if f.is_file() and f not in linked: f.unlink()
         for d in sorted((NBS/MEDIA).glob('*'), reverse=True) if (NBS/MEDIA).is_dir() else []:
             if d.is_dir() and not any(d.iterdir()): d.rmdir()
-    if dirty: print(f"media: moved inline audio and figures out of {', '.join(dirty)}")
+    if dirty: print(f"media: moved audio and figures of {', '.join(dirty)}")
     return 0
 
 if __name__ == '__main__': sys.exit(main())

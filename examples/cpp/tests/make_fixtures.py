@@ -35,7 +35,8 @@ from nomad_muse_trainer.grammar import Grammar, random_walk
 from nomad_muse_trainer.vocab import parse_instruments
 from nomad_muse_trainer.markov import fit_markov
 from nomad_muse_trainer.models import TinyGRU, MiniTransformer
-from nomad_muse_trainer.export import gru_to_onnx, gru_step_to_onnx, transformer_to_onnx, transformer_ring_step, model_metadata, step_metadata, set_metadata, quantize_int8, quantize_weights
+from nomad_muse_trainer.graphs import gru_to_onnx, gru_step_to_onnx, transformer_to_onnx, transformer_ring_step
+from nomad_muse_trainer.export import model_metadata, step_metadata, set_metadata, quantize_int8, quantize_weights
 from nomad_muse_trainer.runtime import OnnxModel
 
 ROOT = Path(__file__).resolve().parents[3]
