@@ -38,6 +38,9 @@ PKG := nomad_muse_trainer
 $(STAMPS)/src-%: FORCE
 	@mkdir -p $(STAMPS); sha1sum $(PKG)/$*.py > $@.new; if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 src = $(foreach m,$(1),$(STAMPS)/src-$(m))
+# the modules whose code makes a dataset (tokens, manifest, splits) and an exported file
+PREP_SRC   := data manifest splits vocab midi tokenizer grammar
+EXPORT_SRC := export graphs
 
 # The MIDI folder as make sees it: every file muse_index reads under MIDI_DIR (find_midi: recursive, any case of the
 # suffixes), with its size and time, in a stamp rewritten only when that list changes. A file added, removed or edited
@@ -53,7 +56,7 @@ $(MIDI_LIST): $(STAMPS)/install FORCE
 	  elif cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
 index: $(ART)/manifest.csv ## validate and index the MIDI into artifacts/manifest.csv
-$(ART)/manifest.csv: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,data tokenizer)
+$(ART)/manifest.csv: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,$(PREP_SRC))
 	muse_index --midi_dir "$(MIDI_DIR)" --out $@ --config $(CONFIG)
 
 # muse_prep leaves a dataset.npz as it was (the file and its time) when it would write the same arrays, so a new data.py
@@ -63,7 +66,7 @@ $(ART)/manifest.csv: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,data to
 unless = $(if $(wildcard $(1)),,FORCE)
 
 prep: $(ART)/dataset.npz ## tokenize and split into artifacts/dataset.npz (+ vocab.json, stats.json, manifest.csv)
-$(ART)/.prep-done: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,data tokenizer) $(call unless,$(ART)/dataset.npz)
+$(ART)/.prep-done: $(STAMPS)/install $(CONFIG) $(MIDI_LIST) $(call src,$(PREP_SRC)) $(call unless,$(ART)/dataset.npz)
 	muse_prep --midi_dir "$(MIDI_DIR)" --out $(@D)/dataset.npz --config $(CONFIG)
 	@touch $@
 
@@ -83,9 +86,9 @@ $(ART)/checkpoints/transformer/best.pt: $(ART)/dataset.npz $(call src,models tra
 	muse_train --dataset $< --model transformer --config $(CONFIG) --out_dir $(ART)/checkpoints $(TRAIN_FLAGS)
 
 export: $(ART)/muse_quantized.onnx $(ART)/muse_quantized_tx.onnx ## export both models to INT8 ONNX (+ *_fp32.onnx twins)
-$(ART)/muse_quantized.onnx: $(ART)/checkpoints/gru/best.pt $(call src,export)
+$(ART)/muse_quantized.onnx: $(ART)/checkpoints/gru/best.pt $(call src,$(EXPORT_SRC))
 	muse_export --ckpt $< --out $@ --config $(CONFIG)
-$(ART)/muse_quantized_tx.onnx: $(ART)/checkpoints/transformer/best.pt $(call src,export)
+$(ART)/muse_quantized_tx.onnx: $(ART)/checkpoints/transformer/best.pt $(call src,$(EXPORT_SRC))
 	muse_export --ckpt $< --out $@ --config $(CONFIG)
 
 eval: $(ART)/eval.json $(ART)/eval_tx.json ## score both models, their fp32 twins and the baseline on the test split
@@ -149,14 +152,14 @@ band-cpp: $(CPP_BUILD)/muse_tests $(BAND)/band.onnx ## the C++ demo streams the 
 $(STAMPS)/grooves: $(STAMPS)/install $(call src,grooves)
 	muse_corpus --name grooves --out $(BAND_DIR)
 	@touch $@
-$(BAND)/.prep-done: $(STAMPS)/grooves $(BAND_CONFIG) $(call src,data tokenizer) $(call unless,$(BAND)/dataset.npz)
+$(BAND)/.prep-done: $(STAMPS)/grooves $(BAND_CONFIG) $(call src,$(PREP_SRC)) $(call unless,$(BAND)/dataset.npz)
 	muse_prep --midi_dir $(BAND_DIR) --out $(@D)/dataset.npz --config $(BAND_CONFIG)
 	@touch $@
 $(BAND)/baseline.bin: $(BAND)/dataset.npz $(call src,markov baseline metrics)
 	muse_baseline --dataset $< --out $@ --order 5 --config $(BAND_CONFIG)
 $(BAND)/checkpoints/gru/best.pt: $(BAND)/dataset.npz $(call src,models train)
 	muse_train --dataset $< --model gru --config $(BAND_CONFIG) --out_dir $(BAND)/checkpoints $(TRAIN_FLAGS)
-$(BAND)/band.onnx: $(BAND)/checkpoints/gru/best.pt $(call src,export)
+$(BAND)/band.onnx: $(BAND)/checkpoints/gru/best.pt $(call src,$(EXPORT_SRC))
 	muse_export --ckpt $< --out $@ --config $(BAND_CONFIG)
 $(BAND)/eval.json: $(BAND)/band.onnx $(BAND)/baseline.bin $(call src,eval metrics)
 	muse_eval --dataset $(BAND)/dataset.npz --onnx $< --baseline $(BAND)/baseline.bin --vocab $(BAND)/vocab.json --out $@
@@ -172,17 +175,17 @@ IRISH_DIR := data/irish
 zoo: export eval $(BAND)/eval.json $(IRISH)/eval.json ## rebuild the model zoo in nomad_muse_trainer/zoo/ (Bach GRU and transformer, Irish tunes, band) with cards from the runs' figures
 	$(PYTHON) tools/build_zoo.py
 
-$(STAMPS)/irish: $(STAMPS)/install $(call src,data)
+$(STAMPS)/irish: $(STAMPS)/install $(call src,corpus)
 	muse_corpus --out $(IRISH_DIR) --name oneills
 	@touch $@
-$(IRISH)/.prep-done: $(STAMPS)/irish $(CONFIG) $(call src,data tokenizer) $(call unless,$(IRISH)/dataset.npz)
+$(IRISH)/.prep-done: $(STAMPS)/irish $(CONFIG) $(call src,$(PREP_SRC)) $(call unless,$(IRISH)/dataset.npz)
 	muse_prep --midi_dir $(IRISH_DIR) --out $(@D)/dataset.npz --config $(CONFIG)
 	@touch $@
 $(IRISH)/baseline.bin: $(IRISH)/dataset.npz $(call src,markov baseline metrics)
 	muse_baseline --dataset $< --out $@ --config $(CONFIG)
 $(IRISH)/checkpoints/gru/best.pt: $(IRISH)/dataset.npz $(call src,models train)
 	muse_train --dataset $< --model gru --out_dir $(IRISH)/checkpoints --config $(CONFIG)
-$(IRISH)/muse_quantized.onnx: $(IRISH)/checkpoints/gru/best.pt $(call src,export)
+$(IRISH)/muse_quantized.onnx: $(IRISH)/checkpoints/gru/best.pt $(call src,$(EXPORT_SRC))
 	muse_export --ckpt $< --out $@ --config $(CONFIG)
 $(IRISH)/eval.json: $(IRISH)/muse_quantized.onnx $(IRISH)/baseline.bin $(call src,eval metrics)
 	muse_eval --dataset $(IRISH)/dataset.npz --onnx $< --baseline $(IRISH)/baseline.bin --out $@
