@@ -223,6 +223,7 @@ docs: $(STAMPS)/install ## render the docs site into _docs/ without Quarto (nbde
 	rm -rf _docs
 	cd _proc && smalldocs render .
 	mv _proc/_docs _docs
+	cp -r nbs/media _docs/media
 	$(PYTHON) tools/localize_links.py
 	@echo "docs: $$(ls _docs/*.html | wc -l) pages in _docs/ (open _docs/index.html)"
 
