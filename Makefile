@@ -190,12 +190,13 @@ $(IRISH)/muse_quantized.onnx: $(IRISH)/checkpoints/gru/best.pt $(call src,$(EXPO
 $(IRISH)/eval.json: $(IRISH)/muse_quantized.onnx $(IRISH)/baseline.bin $(call src,eval metrics)
 	muse_eval --dataset $(IRISH)/dataset.npz --onnx $< --baseline $(IRISH)/baseline.bin --out $@
 
-sync-check: $(STAMPS)/install ## nbdev_export, nbdev_clean, tools/media.py, tools/sidebar.py and make readme must leave the tree unchanged; notebooks in dependency order (tools/check_order.py)
+sync-check: $(STAMPS)/install ## nbdev_export, nbdev_clean, tools/media.py, tools/sidebar.py, make readme and the C++ header of the file formats must leave the tree unchanged; notebooks in dependency order (tools/check_order.py)
 	@state() { git status --porcelain --untracked-files=all; git diff | sha1sum; }; \
 	before="$$(state)"; mtime() { $(PYTHON) -c "import os; print(os.stat('config.yaml').st_mtime_ns)"; }; t0="$$(mtime)"; \
-	nbdev_export; nbdev_clean; $(PYTHON) tools/media.py; $(PYTHON) tools/sidebar.py; $(PYTHON) tools/render_readme.py >/dev/null; after="$$(state)"; \
+	nbdev_export; nbdev_clean; $(PYTHON) tools/media.py; $(PYTHON) tools/sidebar.py; $(PYTHON) tools/render_readme.py >/dev/null; \
+	$(PYTHON) -c "from nomad_muse_trainer.formats import write_cpp_header; write_cpp_header()"; after="$$(state)"; \
 	if [ "$$before" != "$$after" ]; then \
-	  echo "error: nbdev_export, nbdev_clean, tools/media.py, tools/sidebar.py or make readme changed the tree: edit the notebooks, export, clean, python tools/media.py, python tools/sidebar.py, make readme, commit"; \
+	  echo "error: nbdev_export, nbdev_clean, tools/media.py, tools/sidebar.py, make readme or the C++ formats header changed the tree: edit the notebooks, export, clean, python tools/media.py, python tools/sidebar.py, make readme, write_cpp_header, commit"; \
 	  git status --porcelain; exit 1; fi; \
 	if [ "$$t0" != "$$(mtime)" ]; then \
 	  echo "error: make readme rewrote config.yaml without changing it: every artifact depends on it, so make all would redo them all"; exit 1; fi; \

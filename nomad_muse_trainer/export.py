@@ -24,25 +24,26 @@ from .graphs import gru_to_onnx, gru_step_to_onnx, transformer_to_onnx, transfor
 from .sampling import SAMPLING_DEFAULTS
 from .train import load_checkpoint, model_from_config
 from .data import load_dataset
+from .formats import META, STATE, IO, SUFFIX
 
 # %% ../nbs/08_export.ipynb #aa247566
 def model_metadata(m, vocab:dict, vocab_sha256:str)->dict:
     "The `metadata_props` of an exported model"
     c = m.config
-    if c['kind'] == 'gru': shape, update = [c['layers'], 'batch', c['hidden']], 'replace'
+    if c['kind'] == 'gru': shape, update = [c['layers'], 'batch', c['hidden']], STATE.replace
     else:
         layers, kv, _, heads, _, width = m.init_state().shape                # width: head_dim, + 1 with the clock
-        shape, update = [layers, kv, 'batch', heads, 'cached', width], 'append'
-    return {'vocab_sha256': vocab_sha256, 'vocab_json': json.dumps({**vocab, 'sha256': vocab_sha256}), 'model_type': c['kind'],
-            'state_shape': json.dumps(shape), 'state_update': update, 'config_json': json.dumps(c),
-            'max_context': str(c.get('max_context', 0)), 'sampling_defaults': json.dumps(SAMPLING_DEFAULTS),
-            'time_shift_ms': str(vocab['settings']['time_shift_ms']), 'tokenizer_mode': vocab['settings']['mode'],
-            'quantization': json.dumps({'int8': False}), 'model_sha256': weights_sha256(m), 'step_only': '0'}
+        shape, update = [layers, kv, 'batch', heads, 'cached', width], STATE.append
+    return {META.vocab_sha256: vocab_sha256, META.vocab_json: json.dumps({**vocab, 'sha256': vocab_sha256}), META.model_type: c['kind'],
+            META.state_shape: json.dumps(shape), META.state_update: update, META.config_json: json.dumps(c),
+            META.max_context: str(c.get('max_context', 0)), META.sampling_defaults: json.dumps(SAMPLING_DEFAULTS),
+            META.time_shift_ms: str(vocab['settings']['time_shift_ms']), META.tokenizer_mode: vocab['settings']['mode'],
+            META.quantization: json.dumps({'int8': False}), META.model_sha256: weights_sha256(m), META.step_only: '0'}
 
 def step_metadata(m, meta:dict)->dict:
     "The metadata of `m`'s step twin: the model's `meta`, marked step-only; a transformer's twin reads its cache as rings of max_context - 1 slots"
-    ring = {'state_update': 'ring', 'ring_slots': str(m.config['max_context'] - 1)} if m.config['kind'] == 'transformer' else {}
-    return {**meta, 'step_only': '1', **ring}
+    ring = {META.state_update: STATE.ring, META.ring_slots: str(m.config['max_context'] - 1)} if m.config['kind'] == 'transformer' else {}
+    return {**meta, META.step_only: '1', **ring}
 
 def weights_sha256(m)->str:
     "A fingerprint of a model's weights (its state dict, in order): the same for every file exported from them"
@@ -86,15 +87,15 @@ def quantization_report(model:onnx.ModelProto)->dict:
 def _restore_state_input(q:onnx.ModelProto, fp32:onnx.ModelProto)->onnx.ModelProto:
     "Put back the optional `state` input and its default, which the quantizer drops"
     names = [i.name for i in q.graph.input]
-    if 'state' not in names: q.graph.input.append([i for i in fp32.graph.input if i.name == 'state'][0])
-    if 'state' not in [t.name for t in q.graph.initializer]:
-        q.graph.initializer.append([t for t in fp32.graph.initializer if t.name == 'state'][0])
+    if IO.state not in names: q.graph.input.append([i for i in fp32.graph.input if i.name == IO.state][0])
+    if IO.state not in [t.name for t in q.graph.initializer]:
+        q.graph.initializer.append([t for t in fp32.graph.initializer if t.name == IO.state][0])
     return q
 
 def _without_state(path)->onnx.ModelProto:
     "The model at `path` without the default `state`, which a quantizer would fold in as a constant"
     bare = onnx.load(str(path))
-    keep = [t for t in bare.graph.initializer if t.name != 'state']
+    keep = [t for t in bare.graph.initializer if t.name != IO.state]
     del bare.graph.initializer[:]; bare.graph.initializer.extend(keep)
     return bare
 
@@ -126,7 +127,7 @@ def quantize_int8(fp32_path, out_path)->dict:
         q = _restore_state_input(onnx.load(str(tmp)), fp32)
         rep = {**quantization_report(q), 'scheme': 'dynamic'}
         meta = {p.key: p.value for p in fp32.metadata_props}
-        set_metadata(q, {**meta, 'quantization': json.dumps(rep)})
+        set_metadata(q, {**meta, META.quantization: json.dumps(rep)})
         onnx.save(q, str(tmp))
     return rep
 
@@ -152,15 +153,15 @@ def quantize_weights(fp32_path, out_path, min_elems:int=1024)->dict:
         q, scale = int8_scaled(a, axis)
 
         g.initializer.remove(t)
-        g.initializer.extend([nh.from_array(q, t.name + '_int8'), nh.from_array(scale, t.name + '_scale')])
-        nodes += [oh.make_node('Cast', [t.name + '_int8'], [t.name + '_f'], to=TP.FLOAT, name=t.name + '_cast'),
-                  oh.make_node('Mul', [t.name + '_f', t.name + '_scale'], [t.name], name=t.name + '_dequantize')]
+        g.initializer.extend([nh.from_array(q, t.name + SUFFIX.int8), nh.from_array(scale, t.name + SUFFIX.scale)])
+        nodes += [oh.make_node('Cast', [t.name + SUFFIX.int8], [t.name + '_f'], to=TP.FLOAT, name=t.name + '_cast'),
+                  oh.make_node('Mul', [t.name + '_f', t.name + SUFFIX.scale], [t.name], name=t.name + '_dequantize')]
         n_q += 1
     for n in reversed(nodes): g.node.insert(0, n)
     onnx.checker.check_model(m)
     rep = {**quantization_report(m), 'scheme': 'weights', 'int8_tensors': n_q}
     meta = {p.key: p.value for p in m.metadata_props}
-    set_metadata(m, {**meta, 'quantization': json.dumps(rep)})
+    set_metadata(m, {**meta, META.quantization: json.dumps(rep)})
     with atomic_path(out_path) as tmp: onnx.save(m, str(tmp))
     return rep
 
@@ -180,14 +181,14 @@ def quantize_static_step(fp32_step_path, out_path, streams:list)->dict:
     import onnxruntime as ort, tempfile
     so = ort.SessionOptions(); so.log_severity_level = 3
     sess = ort.InferenceSession(str(fp32_step_path), so, providers=['CPUExecutionProvider'])
-    L, H = [int(x) for x in json.loads(read_metadata(fp32_step_path)['state_shape'])[::2]]
+    L, H = [int(x) for x in json.loads(read_metadata(fp32_step_path)[META.state_shape])[::2]]
     feeds = []
     for s in streams:                                    # the states a host's stream passes through, token by token
         state = np.zeros((L, 1, H), np.float32)
         for t in s:
             x = np.array([[t]], np.int64)
-            feeds.append({'input_ids': x, 'state': state})
-            state = sess.run(None, {'input_ids': x, 'state': state})[1]
+            feeds.append({IO.input_ids: x, IO.state: state})
+            state = sess.run(None, {IO.input_ids: x, IO.state: state})[1]
     class Reader(CalibrationDataReader):
         def __init__(self): self.it = iter(feeds)
         def get_next(self): return next(self.it, None)
@@ -199,7 +200,7 @@ def quantize_static_step(fp32_step_path, out_path, streams:list)->dict:
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=['MatMul', 'Gather'])
         q = _restore_state_input(onnx.load(str(tmp)), onnx.load(str(fp32_step_path)))
         rep = {**quantization_report(q), 'scheme': 'static', 'calibration_tokens': len(feeds)}
-        set_metadata(q, {**read_metadata(fp32_step_path), 'quantization': json.dumps(rep)})
+        set_metadata(q, {**read_metadata(fp32_step_path), META.quantization: json.dumps(rep)})
         onnx.save(q, str(tmp))
     return rep
 
@@ -236,7 +237,7 @@ def export_checkpoint(ckpt, # a checkpoint from muse_train
     out = Path(out)
     fp32_path = _twin(out, '_fp32') if quantize else out
     with atomic_path(fp32_path) as tmp: onnx.save(proto, str(tmp))
-    res = {'model_type': m.config['kind'], 'fp32': str(fp32_path), 'fp32_bytes': fp32_path.stat().st_size}
+    res = {META.model_type: m.config['kind'], 'fp32': str(fp32_path), 'fp32_bytes': fp32_path.stat().st_size}
     # the step-only graph: the same weights, one token per call (onnxruntime's fastest step); a transformer's reads a ring cache
     step = set_metadata(step_to_onnx(m), step_metadata(m, meta))
     fp32_step = _twin(fp32_path, '_step') if quantize else _twin(out, '_step')
@@ -251,7 +252,7 @@ def export_checkpoint(ckpt, # a checkpoint from muse_train
             else:    # the ring step with the INT8 file's arithmetic: int8 weights, and activations as the scheme has them
                 q8 = transformer_ring_step(m, 'int8' if quantization == 'weights' else 'dynamic')
                 rep = {**quantization_report(q8), 'scheme': quantization}
-                with atomic_path(_twin(out, '_step')) as tmp: onnx.save(set_metadata(q8, {**step_metadata(m, meta), 'quantization': json.dumps(rep)}), str(tmp))
+                with atomic_path(_twin(out, '_step')) as tmp: onnx.save(set_metadata(q8, {**step_metadata(m, meta), META.quantization: json.dumps(rep)}), str(tmp))
             res['step'] = str(_twin(out, '_step'))
         res.update(int8=str(out), int8_bytes=out.stat().st_size)
     return res
@@ -274,7 +275,7 @@ def to_torchscript(m, out)->Path:
         warnings.simplefilter('ignore')
         ts = torch.jit.trace(_Stream(m), (torch.zeros(1, 3, dtype=torch.long), state), check_trace=False)
     ts = torch.jit.freeze(ts.eval())
-    meta = {'model_type': m.config['kind'], 'config_json': json.dumps(m.config), 'model_sha256': weights_sha256(m)}
+    meta = {META.model_type: m.config['kind'], META.config_json: json.dumps(m.config), META.model_sha256: weights_sha256(m)}
     with atomic_path(out) as tmp: torch.jit.save(ts, str(tmp), _extra_files={'muse.json': json.dumps(meta)})
     return Path(out)
 

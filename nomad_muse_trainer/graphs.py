@@ -13,12 +13,13 @@ try:
     from onnx import helper as oh, numpy_helper as nh, TensorProto as TP
 except ModuleNotFoundError as e: raise missing_extra(e) from None     # a runtime-only install
 from .models import TinyGRU, MiniTransformer
+from .formats import IO, WEIGHT, SUFFIX
 
 # %% ../nbs/07a_graphs.ipynb #c3d76861
 def _gates(l:int, gi:str, h:str)->list:
     "Nodes of one GRU layer's update in a Scan body: input gates `gi` (batch, 3H), state `h` -> `h{l}_new`"
     n = lambda op, ins, out, **kw: oh.make_node(op, ins, [out] if isinstance(out, str) else out, **kw)
-    return [n('MatMul', [h, f'w_hh{l}'], f'gh{l}_', name=f'gru{l}_matmul_hh'), n('Add', [f'gh{l}_', f'b_hh{l}'], f'gh{l}'),
+    return [n('MatMul', [h, f'{WEIGHT.w_hh}{l}'], f'gh{l}_', name=f'gru{l}_matmul_hh'), n('Add', [f'gh{l}_', f'{WEIGHT.b_hh}{l}'], f'gh{l}'),
             n('Split', [gi], [f'xr{l}', f'xz{l}', f'xn{l}'], axis=1), n('Split', [f'gh{l}'], [f'hr{l}', f'hz{l}', f'hn{l}'], axis=1),
             n('Add', [f'xr{l}', f'hr{l}'], f'r_{l}'), n('Sigmoid', [f'r_{l}'], f'r{l}'),
             n('Add', [f'xz{l}', f'hz{l}'], f'z_{l}'), n('Sigmoid', [f'z_{l}'], f'z{l}'),
@@ -30,11 +31,11 @@ def _gru_inits(m:TinyGRU)->list:
     "The GRU's weights as initializers (matrices transposed for `x @ W`), with the default `state` and the index constants"
     L, H = m.config['layers'], m.config['hidden']
     w = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in m.state_dict().items()}
-    inits = [nh.from_array(w['embed.weight'], 'embed'), nh.from_array(w['head.weight'].T.copy(), 'w_out'), nh.from_array(w['head.bias'], 'b_out'),
-             nh.from_array(np.zeros((L, 1, H), np.float32), 'state'), nh.from_array(np.array([0], np.int64), 'axis0')]
+    inits = [nh.from_array(w['embed.weight'], WEIGHT.embed), nh.from_array(w['head.weight'].T.copy(), WEIGHT.w_out), nh.from_array(w['head.bias'], WEIGHT.b_out),
+             nh.from_array(np.zeros((L, 1, H), np.float32), IO.state), nh.from_array(np.array([0], np.int64), 'axis0')]
     for l in range(L):
-        inits += [nh.from_array(w[f'gru.weight_ih_l{l}'].T.copy(), f'w_ih{l}'), nh.from_array(w[f'gru.bias_ih_l{l}'], f'b_ih{l}'),
-                  nh.from_array(w[f'gru.weight_hh_l{l}'].T.copy(), f'w_hh{l}'), nh.from_array(w[f'gru.bias_hh_l{l}'], f'b_hh{l}'),
+        inits += [nh.from_array(w[f'gru.weight_ih_l{l}'].T.copy(), f'{WEIGHT.w_ih}{l}'), nh.from_array(w[f'gru.bias_ih_l{l}'], f'{WEIGHT.b_ih}{l}'),
+                  nh.from_array(w[f'gru.weight_hh_l{l}'].T.copy(), f'{WEIGHT.w_hh}{l}'), nh.from_array(w[f'gru.bias_hh_l{l}'], f'{WEIGHT.b_hh}{l}'),
                   nh.from_array(np.array(l, np.int64), f'layer{l}')]
     return inits
 
@@ -42,8 +43,8 @@ def _recurrence(L:int)->list:
     "One token's update of every layer: layer 0's input gates `x_t`, states `h{l}` -> `h{l}_new`"
     body = _gates(0, 'x_t', 'h0')
     for l in range(1, L):
-        body += [oh.make_node('MatMul', [f'h{l-1}_new', f'w_ih{l}'], [f'gi{l}_'], name=f'gru{l}_matmul_ih'),
-                 oh.make_node('Add', [f'gi{l}_', f'b_ih{l}'], [f'gi{l}'])] + _gates(l, f'gi{l}', f'h{l}')
+        body += [oh.make_node('MatMul', [f'h{l-1}_new', f'{WEIGHT.w_ih}{l}'], [f'gi{l}_'], name=f'gru{l}_matmul_ih'),
+                 oh.make_node('Add', [f'gi{l}_', f'{WEIGHT.b_ih}{l}'], [f'gi{l}'])] + _gates(l, f'gi{l}', f'h{l}')
     return body
 
 def _gru_model(nodes, m, inits, seq, opset:int=17)->onnx.ModelProto:
@@ -51,8 +52,8 @@ def _gru_model(nodes, m, inits, seq, opset:int=17)->onnx.ModelProto:
     L, H, V = m.config['layers'], m.config['hidden'], m.config['vocab_size']
     vi = lambda name, shape: oh.make_tensor_value_info(name, TP.FLOAT, shape)
     g = oh.make_graph(nodes, 'tiny_gru' if seq == 'seq' else 'tiny_gru_step',
-                      [oh.make_tensor_value_info('input_ids', TP.INT64, ['batch', seq]), vi('state', [L, 'batch', H])],
-                      [vi('logits', ['batch', seq, V]), vi('next_state', [L, 'batch', H])], inits)
+                      [oh.make_tensor_value_info(IO.input_ids, TP.INT64, ['batch', seq]), vi(IO.state, [L, 'batch', H])],
+                      [vi(IO.logits, ['batch', seq, V]), vi(IO.next_state, [L, 'batch', H])], inits)
     model = oh.make_model(g, opset_imports=[oh.make_opsetid('', opset)], producer_name='nomad-muse-trainer')
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -67,27 +68,27 @@ def gru_to_onnx(m:TinyGRU, # a trained TinyGRU
     body = _recurrence(L) + [oh.make_node('Identity', [f'h{L-1}_new'], ['y_t'])]
     step = oh.make_graph(body, 'gru_step', [vi(f'h{l}', ['batch', H]) for l in range(L)] + [vi('x_t', ['batch', 3*H])],
                          [vi(f'h{l}_new', ['batch', H]) for l in range(L)] + [vi('y_t', ['batch', H])])
-    nodes = [oh.make_node('Gather', ['embed', 'input_ids'], ['emb'], name='embedding'),
-             oh.make_node('MatMul', ['emb', 'w_ih0'], ['xp_'], name='gru0_matmul_ih'), oh.make_node('Add', ['xp_', 'b_ih0'], ['xp'])]
-    nodes += [oh.make_node('Gather', ['state', f'layer{l}'], [f'h_init{l}'], axis=0) for l in range(L)]
+    nodes = [oh.make_node('Gather', [WEIGHT.embed, IO.input_ids], ['emb'], name='embedding'),
+             oh.make_node('MatMul', ['emb', f'{WEIGHT.w_ih}0'], ['xp_'], name='gru0_matmul_ih'), oh.make_node('Add', ['xp_', f'{WEIGHT.b_ih}0'], ['xp'])]
+    nodes += [oh.make_node('Gather', [IO.state, f'layer{l}'], [f'h_init{l}'], axis=0) for l in range(L)]
     nodes.append(oh.make_node('Scan', [f'h_init{l}' for l in range(L)] + ['xp'], [f'h_last{l}' for l in range(L)] + ['hs'],
                               name='recurrence', body=step, num_scan_inputs=1, scan_input_axes=[1], scan_output_axes=[1]))
-    nodes += [oh.make_node('MatMul', ['hs', 'w_out'], ['lo_'], name='readout'), oh.make_node('Add', ['lo_', 'b_out'], ['logits'])]
+    nodes += [oh.make_node('MatMul', ['hs', WEIGHT.w_out], ['lo_'], name='readout'), oh.make_node('Add', ['lo_', WEIGHT.b_out], [IO.logits])]
     nodes += [oh.make_node('Unsqueeze', [f'h_last{l}', 'axis0'], [f'hu{l}']) for l in range(L)]
-    nodes.append(oh.make_node('Concat', [f'hu{l}' for l in range(L)], ['next_state'], axis=0))
+    nodes.append(oh.make_node('Concat', [f'hu{l}' for l in range(L)], [IO.next_state], axis=0))
     return _gru_model(nodes, m, _gru_inits(m), 'seq', opset)
 
 def gru_step_to_onnx(m:TinyGRU, opset:int=17)->onnx.ModelProto:
     "The GRU's one-token step without the `Scan`: `input_ids` (batch, 1), the same weights, state and outputs"
     L = m.config['layers']
-    nodes = [oh.make_node('Squeeze', ['input_ids', 'axis1'], ['ids']), oh.make_node('Gather', ['embed', 'ids'], ['emb'], name='embedding'),
-             oh.make_node('MatMul', ['emb', 'w_ih0'], ['xp_'], name='gru0_matmul_ih'), oh.make_node('Add', ['xp_', 'b_ih0'], ['x_t'])]
-    nodes += [oh.make_node('Gather', ['state', f'layer{l}'], [f'h{l}'], axis=0) for l in range(L)]
+    nodes = [oh.make_node('Squeeze', [IO.input_ids, 'axis1'], ['ids']), oh.make_node('Gather', [WEIGHT.embed, 'ids'], ['emb'], name='embedding'),
+             oh.make_node('MatMul', ['emb', f'{WEIGHT.w_ih}0'], ['xp_'], name='gru0_matmul_ih'), oh.make_node('Add', ['xp_', f'{WEIGHT.b_ih}0'], ['x_t'])]
+    nodes += [oh.make_node('Gather', [IO.state, f'layer{l}'], [f'h{l}'], axis=0) for l in range(L)]
     nodes += _recurrence(L)
-    nodes += [oh.make_node('MatMul', [f'h{L-1}_new', 'w_out'], ['lo_'], name='readout'), oh.make_node('Add', ['lo_', 'b_out'], ['lo']),
-              oh.make_node('Unsqueeze', ['lo', 'axis1'], ['logits'])]
+    nodes += [oh.make_node('MatMul', [f'h{L-1}_new', WEIGHT.w_out], ['lo_'], name='readout'), oh.make_node('Add', ['lo_', WEIGHT.b_out], ['lo']),
+              oh.make_node('Unsqueeze', ['lo', 'axis1'], [IO.logits])]
     nodes += [oh.make_node('Unsqueeze', [f'h{l}_new', 'axis0'], [f'hu{l}']) for l in range(L)]
-    nodes.append(oh.make_node('Concat', [f'hu{l}' for l in range(L)], ['next_state'], axis=0))
+    nodes.append(oh.make_node('Concat', [f'hu{l}' for l in range(L)], [IO.next_state], axis=0))
     return _gru_model(nodes, m, _gru_inits(m) + [nh.from_array(np.array([1], np.int64), 'axis1')], 1, opset)
 
 # %% ../nbs/07a_graphs.ipynb #6ad55dbd
@@ -123,14 +124,14 @@ def transformer_to_onnx(m:MiniTransformer, # a trained MiniTransformer
     hd = d // H; w = hd + bool(TB)
     sd = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in m.state_dict().items()}
     g = _Graph(); k_ = g.const
-    k_(sd['embed.weight'], 'embed'); k_(sd['embed.weight'].T.copy(), 'head')
-    k_(np.zeros((L, 2, 1, H, 0, w), np.float32), 'state')                        # the default: an empty cache
+    k_(sd['embed.weight'], WEIGHT.embed); k_(sd['embed.weight'].T.copy(), WEIGHT.head)
+    k_(np.zeros((L, 2, 1, H, 0, w), np.float32), IO.state)                        # the default: an empty cache
     for name, v in [('c0', _i64(0)), ('c1', _i64(1)), ('c2', _i64(2)), ('c4', _i64(4)), ('c5', _i64(5)), ('m1', _i64(-1)),
                     ('s0', np.array(0, np.int64)), ('s1', np.array(1, np.int64)), ('f0', np.float32(0))]: k_(v, name)
-    shape = g('Shape', 'input_ids')
+    shape = g('Shape', IO.input_ids)
     B, n = g('Slice', shape, 'c0', 'c1'), g('Slice', shape, 'c1', 'c2')
-    P = g('Slice', g('Shape', 'state'), 'c4', 'c5')                                 # cached tokens
-    x = g('Reshape', g('Gather', 'embed', 'input_ids'), k_(_i64(-1, d), 'rows'))    # (batch*seq, d_model)
+    P = g('Slice', g('Shape', IO.state), 'c4', 'c5')                                 # cached tokens
+    x = g('Reshape', g('Gather', WEIGHT.embed, IO.input_ids), k_(_i64(-1, d), 'rows'))    # (batch*seq, d_model)
     slopes = m.slopes.numpy().astype(np.float32)
     # distances of the new tokens (P..P+seq-1) to every key (0..P+seq-1): causal, at most max_context - 1 back
     Pn = g('Squeeze', g('Add', P, n), 'c0')
@@ -139,13 +140,13 @@ def transformer_to_onnx(m:MiniTransformer, # a trained MiniTransformer
     allowed = g('And', g('GreaterOrEqual', dist, 'f0'), g('Less', dist, k_(np.float32(M), 'window')))
     alibi = g('Where', allowed, g('Mul', g('Unsqueeze', dist, 'c0'), k_(-slopes[:, None, None], 'neg_slopes')),
               k_(np.float32(-np.inf), 'ninf'))                                   # (heads, seq, P+seq)
-    past = g('Split', g('Reshape', 'state', g('Concat', k_(_i64(2 * L), 'kv'), B, k_(_i64(H, -1, w), 'hcw'), axis=0)),
+    past = g('Split', g('Reshape', IO.state, g('Concat', k_(_i64(2 * L), 'kv'), B, k_(_i64(H, -1, w), 'hcw'), axis=0)),
              outs=[f'past{i}' for i in range(2 * L)], axis=0)                      # per layer K, V: (1, batch, heads, P, w)
     if TB:     # the clock: the cached tokens' times are the keys' last channel; the new tokens' run on from the last
         k_t = g('Reshape', g('Slice', 'past0', k_(_i64(0, hd), 't0'), k_(_i64(1, w), 't1'), k_(_i64(2, 4), 't_axes')),
                 g('Concat', B, 'm1', axis=0))                                        # (batch, P)
         last = g('Slice', g('Pad', k_t, k_(_i64(0, 1, 0, 0), 'pad1')), 'm1', k_(_i64(2**62), 'to_end'), 'c1')   # (batch, 1); 0 if empty
-        shifts = g('Gather', k_(m.shift_steps.numpy().astype(np.float32), 'shift_steps'), 'input_ids')
+        shifts = g('Gather', k_(m.shift_steps.numpy().astype(np.float32), 'shift_steps'), IO.input_ids)
         q_t = g('Add', last, g('CumSum', shifts, 's1'))                               # (batch, seq)
         all_t = g('Concat', k_t, q_t, axis=1)
         dt = g('Sub', g('Unsqueeze', q_t, 'c2'), g('Unsqueeze', all_t, 'c1'))
@@ -183,13 +184,13 @@ def transformer_to_onnx(m:MiniTransformer, # a trained MiniTransformer
         f = linear(ln(x, 'ln2'), sd[p + 'ff.0.weight'].T.copy(), sd[p + 'ff.0.bias'], 'ff1')
         f = g('Mul', g('Mul', f, g('Add', g('Erf', g('Div', f, 'sqrt2')), 'one')), 'half')   # GELU (onnxruntime fuses the pattern)
         x = g('Add', x, linear(f, sd[p + 'ff.2.weight'].T.copy(), sd[p + 'ff.2.bias'], 'ff2'))
-    logits = g('MatMul', g('LayerNormalization', x, k_(sd['ln.weight'], 'ln_w'), k_(sd['ln.bias'], 'ln_b'), axis=-1, epsilon=1e-5), 'head')
-    g('Reshape', logits, g('Concat', B, n, k_(_i64(V), 'vocab'), axis=0), outs=['logits'])
+    logits = g('MatMul', g('LayerNormalization', x, k_(sd['ln.weight'], 'ln_w'), k_(sd['ln.bias'], 'ln_b'), axis=-1, epsilon=1e-5), WEIGHT.head)
+    g('Reshape', logits, g('Concat', B, n, k_(_i64(V), 'vocab'), axis=0), outs=[IO.logits])
     g('Reshape', g('Concat', *new, axis=0), g('Concat', k_(_i64(L, 2), 'l2'), B, k_(_i64(H), 'n_heads'), n,
-                                             k_(_i64(w), 'width'), axis=0), outs=['next_state'])
+                                             k_(_i64(w), 'width'), axis=0), outs=[IO.next_state])
     vi = lambda name, shape: oh.make_tensor_value_info(name, TP.FLOAT, shape)
-    graph = oh.make_graph(g.nodes, 'mini_transformer', [oh.make_tensor_value_info('input_ids', TP.INT64, ['batch', 'seq']),
-                          vi('state', [L, 2, 'batch', H, 'cached', w])], [vi('logits', ['batch', 'seq', V]), vi('next_state', [L, 2, 'batch', H, 'seq', w])], g.inits)
+    graph = oh.make_graph(g.nodes, 'mini_transformer', [oh.make_tensor_value_info(IO.input_ids, TP.INT64, ['batch', 'seq']),
+                          vi(IO.state, [L, 2, 'batch', H, 'cached', w])], [vi(IO.logits, ['batch', 'seq', V]), vi(IO.next_state, [L, 2, 'batch', H, 'seq', w])], g.inits)
     model = oh.make_model(graph, opset_imports=[oh.make_opsetid('', opset)], producer_name='nomad-muse-trainer')
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -212,32 +213,32 @@ def transformer_ring_step(m:MiniTransformer, # a trained MiniTransformer
     hd = d // H; w, R = hd + bool(TB), M - 1
     sd = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in m.state_dict().items()}
     g = _Graph(); k_ = g.const
-    def dequantized(q, s, nm): return g('Mul', g('Cast', k_(q, f'{nm}_int8'), to=TP.FLOAT), k_(s, f'{nm}_scale'), outs=[nm])   # folded by onnxruntime at load
+    def dequantized(q, s, nm): return g('Mul', g('Cast', k_(q, f'{nm}{SUFFIX.int8}'), to=TP.FLOAT), k_(s, f'{nm}{SUFFIX.scale}'), outs=[nm])   # folded by onnxruntime at load
     def linear(x, W, b, nm):                          # x @ W + b; int8 weights with a scale per output column, as quantize_weights stores them
         if weights == 'dynamic':
             q, s = int8_scaled(W, 1)
-            ins = [x, k_(q, f'w_{nm}_int8'), k_(s.reshape(-1), f'w_{nm}_scale'), k_(np.zeros(W.shape[1], np.int8), f'w_{nm}_zero')]
+            ins = [x, k_(q, f'w_{nm}{SUFFIX.int8}'), k_(s.reshape(-1), f'w_{nm}{SUFFIX.scale}'), k_(np.zeros(W.shape[1], np.int8), f'w_{nm}_zero')]
             return g('DynamicQuantizeMatMul', *ins, *([k_(b, f'b_{nm}')] if b is not None else []), domain='com.microsoft')
         Wn = dequantized(*int8_scaled(W, 1), f'w_{nm}') if weights == 'int8' else k_(W, f'w_{nm}')
         return g('Gemm', x, Wn, k_(b, f'b_{nm}')) if b is not None else g('MatMul', x, Wn)
-    if weights != 'fp32': dequantized(*int8_scaled(sd['embed.weight'], 0), 'embed')   # the embedding table as quantize_weights stores it: a scale per row
-    else: k_(sd['embed.weight'], 'embed')
+    if weights != 'fp32': dequantized(*int8_scaled(sd['embed.weight'], 0), WEIGHT.embed)   # the embedding table as quantize_weights stores it: a scale per row
+    else: k_(sd['embed.weight'], WEIGHT.embed)
     for name, v in [('rows', _i64(-1, d)), ('R', _i64(R)), ('R_1', _i64(R - 1))] + [('f0', np.float32(0))] * bool(TB): k_(v, name)
-    x = g('Reshape', g('Gather', 'embed', 'input_ids'), 'rows')                     # (batch, d_model)
+    x = g('Reshape', g('Gather', WEIGHT.embed, IO.input_ids), 'rows')                     # (batch, d_model)
     # ALiBi: the slot of token j is j mod R; seen from token `position`, slot s lies ((position - 1 - s) mod R) + 1 back,
     # a window of R entries of one rotated table; -inf on slots no token has written yet
-    last = g('Mod', g('Add', 'position', 'R_1'), 'R')                              # the slot of the previous token
+    last = g('Mod', g('Add', IO.position, 'R_1'), 'R')                              # the slot of the previous token
     start = g('Sub', 'R_1', last)
     table = np.concatenate([np.arange(R, 0, -1), np.arange(R, 1, -1)]).astype(np.float32)
     dist = g('Slice', k_(table, 'distances'), start, g('Add', start, 'R'))          # (R,)
     slopes = m.slopes.numpy().astype(np.float32)
-    alibi = g('Where', g('Greater', dist, g('Cast', 'position', to=TP.FLOAT)), k_(np.float32(-np.inf), 'ninf'),
+    alibi = g('Where', g('Greater', dist, g('Cast', IO.position, to=TP.FLOAT)), k_(np.float32(-np.inf), 'ninf'),
               g('Mul', dist, k_(-slopes[:, None], 'neg_slopes')))                  # (heads, R)
     if TB:     # the clock: each slot's time is the keys' channel head_dim; the new token's runs on from the previous one
-        k_t = g('Reshape', g('Slice', 'past_key.0', k_(_i64(0, hd), 't0'), k_(_i64(1, hd + 1), 't1'), k_(_i64(1, 2), 't_axes')),
+        k_t = g('Reshape', g('Slice', f'{IO.past_key}0', k_(_i64(0, hd), 't0'), k_(_i64(1, hd + 1), 't1'), k_(_i64(1, 2), 't_axes')),
                 k_(_i64(-1, R), 'per_slot'))                                        # (batch, R)
-        prev = g('Where', g('Greater', 'position', k_(_i64(0), 'zero')), g('Gather', k_t, last, axis=1), 'f0')   # (batch, 1)
-        q_t = g('Add', prev, g('Gather', k_(m.shift_steps.numpy().astype(np.float32), 'shift_steps'), 'input_ids'))
+        prev = g('Where', g('Greater', IO.position, k_(_i64(0), 'zero')), g('Gather', k_t, last, axis=1), 'f0')   # (batch, 1)
+        q_t = g('Add', prev, g('Gather', k_(m.shift_steps.numpy().astype(np.float32), 'shift_steps'), IO.input_ids))
         dt = g('Cast', g('Clip', g('Sub', q_t, k_t), 'f0', k_(np.float32(TB), 'buckets')), to=TP.INT64)   # (batch, R)
         idx = g('Add', g('Reshape', dt, k_(_i64(1, -1, 1, R), 'dt_shape')),
                 k_((np.arange(L * H) * (TB + 1)).reshape(L, 1, H, 1).astype(np.int64), 'bias_rows'))
@@ -260,10 +261,10 @@ def transformer_ring_step(m:MiniTransformer, # a trained MiniTransformer
         if TB: qkv = g('Add', qkv, t_cols)
         q, k, v = g('Split', g('Reshape', qkv, 'qkv_shape'), outs=3, axis=1)        # (batch, heads, 1, w) each
         new += [k, v]
-        s_past = g('Add', g('MatMul', q, f'past_key.{l}'), bias[l])                 # (batch, heads, 1, R): keys stored by dimension
+        s_past = g('Add', g('MatMul', q, f'{IO.past_key}{l}'), bias[l])                 # (batch, heads, 1, R): keys stored by dimension
         s_new = g('Add', g('MatMul', q, g('Reshape', k, 'k_column')), k_(own[l][None, :, None, None], f'own_bias{l}'))
         p_past, p_new = g('Split', g('Softmax', g('Concat', s_past, s_new, axis=-1), axis=-1), 'past_new', outs=2, axis=-1)
-        y = g('Add', g('MatMul', p_past, f'past_value.{l}'), g('Mul', p_new, v))    # (batch, heads, 1, w)
+        y = g('Add', g('MatMul', p_past, f'{IO.past_value}{l}'), g('Mul', p_new, v))    # (batch, heads, 1, w)
         Wpz = np.zeros((H, w, d), np.float32); Wpz[:, :hd] = Wp.reshape(H, hd, d)   # the values' clock channel (zero) is not projected
         a = linear(g('Reshape', y, 'heads_out'), Wpz.reshape(H * w, d), sd[p + 'proj.bias'], f'proj{l}')
         h2, _, _, x = g('SkipLayerNormalization', a, x, k_(sd[p + 'ln2.weight'], f'ln2_w{l}'), k_(sd[p + 'ln2.bias'], f'ln2_b{l}'),
@@ -273,14 +274,14 @@ def transformer_ring_step(m:MiniTransformer, # a trained MiniTransformer
         nxt = f'blocks.{l + 1}.ln1' if l + 1 < L else 'ln'
         h, _, _, x = g('SkipLayerNormalization', f, x, k_(sd[nxt + '.weight'], f'ln_w{l + 1}'), k_(sd[nxt + '.bias'], f'ln_b{l + 1}'),
                        outs=4, domain='com.microsoft', epsilon=1e-5)
-    g('Reshape', linear(h, sd['embed.weight'].T.copy(), None, 'head'), k_(_i64(-1, 1, V), 'logits_shape'), outs=['logits'])
-    batch = g('Slice', g('Shape', 'input_ids'), k_(_i64(0), 'c0'), k_(_i64(1), 'c1_'))
-    g('Reshape', g('Concat', *new, axis=0), g('Concat', k_(_i64(L, 2), 'l2'), batch, k_(_i64(H, 1, w), 'h1w'), axis=0), outs=['next_state'])
+    g('Reshape', linear(h, sd['embed.weight'].T.copy(), None, WEIGHT.head), k_(_i64(-1, 1, V), 'logits_shape'), outs=[IO.logits])
+    batch = g('Slice', g('Shape', IO.input_ids), k_(_i64(0), 'c0'), k_(_i64(1), 'c1_'))
+    g('Reshape', g('Concat', *new, axis=0), g('Concat', k_(_i64(L, 2), 'l2'), batch, k_(_i64(H, 1, w), 'h1w'), axis=0), outs=[IO.next_state])
     vi = lambda name, t, shape: oh.make_tensor_value_info(name, t, shape)
-    ins = [vi('input_ids', TP.INT64, ['batch', 1]), vi('position', TP.INT64, [1])]
-    for l in range(L): ins += [vi(f'past_key.{l}', TP.FLOAT, ['batch', H, w, R]), vi(f'past_value.{l}', TP.FLOAT, ['batch', H, R, w])]
+    ins = [vi(IO.input_ids, TP.INT64, ['batch', 1]), vi(IO.position, TP.INT64, [1])]
+    for l in range(L): ins += [vi(f'{IO.past_key}{l}', TP.FLOAT, ['batch', H, w, R]), vi(f'{IO.past_value}{l}', TP.FLOAT, ['batch', H, R, w])]
     graph = oh.make_graph(g.nodes, 'mini_transformer_ring_step', ins,
-                          [vi('logits', TP.FLOAT, ['batch', 1, V]), vi('next_state', TP.FLOAT, [L, 2, 'batch', H, 1, w])], g.inits)
+                          [vi(IO.logits, TP.FLOAT, ['batch', 1, V]), vi(IO.next_state, TP.FLOAT, [L, 2, 'batch', H, 1, w])], g.inits)
     model = oh.make_model(graph, opset_imports=[oh.make_opsetid('', opset), oh.make_opsetid('com.microsoft', 1)], producer_name='nomad-muse-trainer')
     model.ir_version = 8
     onnx.checker.check_model(model)

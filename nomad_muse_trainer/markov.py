@@ -16,6 +16,7 @@ from .vocab import PAD, NOTE_ON, NOTE_OFF, TIME_SHIFT, N_SHIFTS, TIME_SHIFT_MS, 
 from .tokenizer import MuseTokenizer
 from .metrics import summarize
 from .sampling import SAMPLING_DEFAULTS, generate
+from .formats import MARKOV_MAGIC, MARKOV_VERSION, MARKOV_FIELDS, MARKOV_OFFSET, MARKOV_V1_SHA_OFFSET
 
 # %% ../nbs/04b_markov.ipynb #8391c22e
 BITS = 9                   # ids < 512 = 2**9 (MAX_VOCAB)
@@ -206,7 +207,7 @@ def tune_beta(self:MarkovModel, seqs:list, # validation pieces
     return res
 
 # %% ../nbs/04b_markov.ipynb #42b4e599
-MAGIC, VERSION = b'NMMARKOV', 2
+MAGIC, VERSION = MARKOV_MAGIC, MARKOV_VERSION                  # the layout: File formats (MARKOV_HEADER)
 
 def _pad8(b:bytes)->bytes: return b + b'\0'*(-len(b) % 8)
 
@@ -216,11 +217,12 @@ def to_bytes(self:MarkovModel)->bytes:
     t = self.tokenizer
     sha = (self.vocab_sha256 or '').encode().ljust(64, b'\0')[:64]
     sizes = b''.join(struct.pack('<II', len(tb['keys']), len(tb['next'])) for tb in self.tables)
-    head = MAGIC + struct.pack('<IIIIIfIIIIII', VERSION, 0, self.V, self.order, N_POSITIONS, self.beta, self.time_shift_ms,
+    head = MAGIC + struct.pack(MARKOV_FIELDS, VERSION, 0, self.V, self.order, N_POSITIONS, self.beta, self.time_shift_ms,
                                int(self.mode == 'performance'), t.n_shifts, t.n_velocities, t.n_durations, int(t.multi)) + sha + sizes
     head += t.duration_steps.astype('<u4').tobytes()
     hsize = len(_pad8(head))
-    head = _pad8(head[:12] + struct.pack('<I', hsize) + head[16:])
+    at = MARKOV_OFFSET['header_size']
+    head = _pad8(head[:at] + struct.pack('<I', hsize) + head[at + 4:])
     body = b''.join(_pad8(tb['keys'].astype('<u8').tobytes()) + _pad8(tb['total'].astype('<u4').tobytes())
                     + _pad8(tb['types'].astype('<u4').tobytes()) + _pad8(tb['start'].astype('<u4').tobytes())
                     + _pad8(tb['next'].astype('<u2').tobytes()) + _pad8(tb['count'].astype('<u4').tobytes()) for tb in self.tables)
@@ -243,18 +245,18 @@ def load_markov(path, # a `baseline.bin`
     data = p.read_bytes()
     if len(data) < 112: raise UserError(f"{p}: truncated ({len(data)} bytes; a baseline.bin has at least 112)")
     if data[:8] != MAGIC: raise UserError(f"{p}: not a baseline.bin (magic {data[:8]!r}, expected {MAGIC!r})")
-    version, hsize, vsize, order, npos, beta, ts_ms, mode = struct.unpack_from('<IIIIIfII', data, 8)
+    version, hsize, vsize, order, npos, beta, ts_ms, mode, S, V, D, multi = struct.unpack_from(MARKOV_FIELDS, data, MARKOV_OFFSET['version'])
     if version not in (1, 2): raise UserError(f"{p}: format version {version}, this reader knows 1 and 2")
     if zlib.crc32(data[:-4]) != struct.unpack_from('<I', data, len(data) - 4)[0]:
         raise UserError(f"{p}: CRC mismatch: the file is damaged or truncated")
     if not 1 <= order <= MAX_ORDER or npos != N_POSITIONS or vsize > MAX_VOCAB: raise UserError(f"{p}: unsupported sizes (vocab {vsize}, order {order})")
     mode = 'performance' if mode else 'duration'
-    if version == 1: tok, at = MuseTokenizer(mode, ts_ms), 40                  # the first release: the default layout
+    if version == 1: tok, at = MuseTokenizer(mode, ts_ms), MARKOV_V1_SHA_OFFSET  # the first release: the default layout, no layout fields
     else:
-        S, V, D, multi = struct.unpack_from('<IIII', data, 40)
-        steps = np.frombuffer(data, '<u4', D, 120 + 8*(order + 1)) if 120 + 8*(order + 1) + 4*D <= len(data) else np.zeros(0)
+        table = MARKOV_OFFSET['vocab_sha256'] + 64 + 8*(order + 1)           # the DURATION bins' steps, after the sha256 and the table sizes
+        steps = np.frombuffer(data, '<u4', D, table) if table + 4*D <= len(data) else np.zeros(0)
         if multi > 1: raise UserError(f"{p}: unknown track layout {multi} (0 single, 1 multi)")
-        try: tok, at = MuseTokenizer(mode, ts_ms, False, S, V, D, int(steps[-1]) * ts_ms if len(steps) else None, 'multi' if multi else 'single'), 56
+        try: tok, at = MuseTokenizer(mode, ts_ms, False, S, V, D, int(steps[-1]) * ts_ms if len(steps) else None, 'multi' if multi else 'single'), MARKOV_OFFSET['vocab_sha256']
         except (UserError, IndexError) as e: raise UserError(f"{p}: its vocabulary layout is not valid ({e})") from None
         if not np.array_equal(tok.duration_steps, steps): raise UserError(f"{p}: its duration bins are not ones this version makes")
     if tok.size != vsize: raise UserError(f"{p}: vocabulary size {vsize} does not match its layout ({tok.size})")

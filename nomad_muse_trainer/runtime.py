@@ -20,6 +20,7 @@ from .audio import plot_piano_roll
 from .sampling import generate, primer_tokens
 from .markov import MAGIC as MARKOV_MAGIC, MarkovModel, load_markov
 from .audio import render_audio, write_wav
+from .formats import META, STATE, IO
 
 # %% ../nbs/07_runtime.ipynb #28c250d3
 def ort_session(path, threads:int=1):
@@ -43,8 +44,8 @@ class RingCache:
                 ):
         import onnxruntime as ort
         shapes = {i.name: i.shape for i in sess.get_inputs()}
-        _, heads, width, self.slots = shapes['past_key.0']
-        layers = sum(k.startswith('past_key.') for k in shapes)
+        _, heads, width, self.slots = shapes[f'{IO.past_key}0']
+        layers = sum(k.startswith(IO.past_key) for k in shapes)
         self.keys = [np.zeros((1, heads, width, self.slots), np.float32) for _ in range(layers)]    # by dimension: q @ K is a row update
         self.values = [np.zeros((1, heads, self.slots, width), np.float32) for _ in range(layers)]
         self.ids, self.pos = np.zeros((1, 1), np.int64), np.zeros(1, np.int64)
@@ -54,9 +55,9 @@ class RingCache:
         wrap = ort.OrtValue.ortvalue_from_numpy                                  # on the CPU an OrtValue shares the array's memory
         self._vals = [wrap(a) for a in (self.ids, self.pos, self.logits, self.new, *self.keys, *self.values)]
         ids, pos, lo, new, *kv = self._vals
-        self.io.bind_ortvalue_input('input_ids', ids); self.io.bind_ortvalue_input('position', pos)
-        self.io.bind_ortvalue_output('logits', lo); self.io.bind_ortvalue_output('next_state', new)
-        for l in range(layers): self.io.bind_ortvalue_input(f'past_key.{l}', kv[l]); self.io.bind_ortvalue_input(f'past_value.{l}', kv[layers + l])
+        self.io.bind_ortvalue_input(IO.input_ids, ids); self.io.bind_ortvalue_input(IO.position, pos)
+        self.io.bind_ortvalue_output(IO.logits, lo); self.io.bind_ortvalue_output(IO.next_state, new)
+        for l in range(layers): self.io.bind_ortvalue_input(f'{IO.past_key}{l}', kv[l]); self.io.bind_ortvalue_input(f'{IO.past_value}{l}', kv[layers + l])
 
     def step(self, token:int)->np.ndarray:
         "One token through the graph, its keys and values written into their slot; the logits (1, 1, vocab), a buffer reused by the next step"
@@ -85,7 +86,7 @@ class RingCache:
 def _ring_inputs(sess)->bool:
     "Whether `sess` takes a ring cache as RingCache binds it"
     shapes = {i.name: i.shape for i in sess.get_inputs()}
-    return {'input_ids', 'position', 'past_key.0', 'past_value.0'} <= set(shapes) and len(shapes['past_key.0']) == len(shapes['past_value.0']) == 4
+    return {IO.input_ids, IO.position, f'{IO.past_key}0', f'{IO.past_value}0'} <= set(shapes) and len(shapes[f'{IO.past_key}0']) == len(shapes[f'{IO.past_value}0']) == 4
 
 FEED_CHUNK = 256    # tokens a run when many are fed: a transformer's attention over one run grows with the square of its tokens
 
@@ -100,10 +101,10 @@ class OnnxModel:
         try: self.sess = ort_session(p, threads)
         except Exception as e: raise UserError(f"{p}: not a loadable ONNX model ({str(e).splitlines()[0][:120]})") from None
         self.meta = dict(self.sess.get_modelmeta().custom_metadata_map)
-        if 'vocab_sha256' not in self.meta: raise UserError(f"{p}: no vocab_sha256 in its metadata (not exported by muse_export)")
-        check_vocab(self.meta['vocab_sha256'], vocab_sha256, p)
-        self.path, self.kind, self.update = p, self.meta['model_type'], self.meta['state_update']
-        self.step_only = self.meta.get('step_only') == '1'       # one token a call (a step graph)
+        if META.vocab_sha256 not in self.meta: raise UserError(f"{p}: no vocab_sha256 in its metadata (not exported by muse_export)")
+        check_vocab(self.meta[META.vocab_sha256], vocab_sha256, p)
+        self.path, self.kind, self.update = p, self.meta[META.model_type], self.meta[META.state_update]
+        self.step_only = self.meta.get(META.step_only) == '1'       # one token a call (a step graph)
         self.step_sess = self.sess if self.step_only else None   # single tokens go through the step graph when there is one
         step_update = self.update
         twin = step_twin(p)
@@ -111,21 +112,21 @@ class OnnxModel:
             try:
                 s = ort_session(twin, threads)
                 m = dict(s.get_modelmeta().custom_metadata_map)
-                if (m.get('step_only') == '1' and m.get('model_sha256') == self.meta.get('model_sha256') and m.get('vocab_sha256') == self.meta['vocab_sha256']
-                    and (m['state_update'] != 'ring' or _ring_inputs(s))):
-                    self.step_sess, step_update = s, m['state_update']   # the same weights: one fingerprint for both files
+                if (m.get(META.step_only) == '1' and m.get(META.model_sha256) == self.meta.get(META.model_sha256) and m.get(META.vocab_sha256) == self.meta[META.vocab_sha256]
+                    and (m[META.state_update] != STATE.ring or _ring_inputs(s))):
+                    self.step_sess, step_update = s, m[META.state_update]   # the same weights: one fingerprint for both files
             except Exception: pass                                # an unreadable twin is not used
-        self.tokenizer = (MuseTokenizer.from_vocab(json.loads(self.meta['vocab_json']), p) if 'vocab_json' in self.meta
-                          else MuseTokenizer(self.meta.get('tokenizer_mode', 'duration'), int(self.meta['time_shift_ms'])))
+        self.tokenizer = (MuseTokenizer.from_vocab(json.loads(self.meta[META.vocab_json]), p) if META.vocab_json in self.meta
+                          else MuseTokenizer(self.meta.get(META.tokenizer_mode, 'duration'), int(self.meta[META.time_shift_ms])))
         self.mode, self.time_shift_ms = self.tokenizer.mode, self.tokenizer.time_shift_ms
-        self.window = int(self.meta.get('max_context', 0)) - 1
-        self.ring = step_update == 'ring'                         # the step graph reads a ring cache written in place
+        self.window = int(self.meta.get(META.max_context, 0)) - 1
+        self.ring = step_update == STATE.ring                         # the step graph reads a ring cache written in place
         if self.ring and self.step_only and not _ring_inputs(self.sess): raise UserError(f"{p}: a ring step graph without its past_key.L / past_value.L inputs (not written by muse_export)")
-        self.sampling = json.loads(self.meta.get('sampling_defaults', '{}'))
+        self.sampling = json.loads(self.meta.get(META.sampling_defaults, '{}'))
         self.reset()
 
     def empty_state(self, batch:int=1)->np.ndarray:
-        shape = [batch if d == 'batch' else 0 if d == 'cached' else d for d in json.loads(self.meta['state_shape'])]
+        shape = [batch if d == 'batch' else 0 if d == 'cached' else d for d in json.loads(self.meta[META.state_shape])]
         return np.zeros(shape, np.float32)
 
     def reset(self):
@@ -139,12 +140,12 @@ class OnnxModel:
         if self.ring:     # one token through the ring graph; many through the main graph, from the rings laid out as its state
             self.n_fed += ids.shape[1]
             if ids.shape[1] == 1: return self.cache.step(int(ids[0, 0])).copy()
-            logits, new = self.sess.run(None, {'input_ids': ids, 'state': self.cache.linear()})
+            logits, new = self.sess.run(None, {IO.input_ids: ids, IO.state: self.cache.linear()})
             self.cache.push(new)
             return logits
         sess = self.step_sess if self.step_sess is not None and ids.shape[1] == 1 else self.sess
-        logits, nxt = sess.run(None, {'input_ids': ids, 'state': self.state})
-        if self.update == 'replace': self.state = nxt
+        logits, nxt = sess.run(None, {IO.input_ids: ids, IO.state: self.state})
+        if self.update == STATE.replace: self.state = nxt
         else: self.state = np.concatenate([self.state, nxt], 4)[..., -self.window:, :] if self.window > 0 else np.concatenate([self.state, nxt], 4)
         self.n_fed += ids.shape[1]
         return logits
@@ -283,7 +284,7 @@ def bench_steps(model:OnnxModel, steps:int=2000, warmup:int=200, context:int=511
     for i in range(warmup + steps):
         tok_ = ids[None, context + i:context + i + 1]
         t0 = time.perf_counter(); model.step(tok_); dt = time.perf_counter() - t0
-        if base_state is not None and model.update == 'append': model.state = base_state      # keep the cache at `context` tokens
+        if base_state is not None and model.update == STATE.append: model.state = base_state      # keep the cache at `context` tokens
         if i >= warmup: out.append(dt)
     return _percentiles(out)
 
@@ -304,7 +305,7 @@ def bench(onnx_path, steps:int=2000, warmup:int=200, artifacts=Path(PATHS['stats
     ctx = 511 if m1.kind == 'transformer' else 0
     s1, sd = bench_steps(m1, steps, warmup, ctx), bench_steps(md, steps, warmup, ctx)
     full = bench_full(m1)
-    q = json.loads(m1.meta.get('quantization', '{}'))
+    q = json.loads(m1.meta.get(META.quantization, '{}'))
     art = Path(artifacts)
     stats = json.loads((art/'stats.json').read_text()) if (art/'stats.json').is_file() else {}
     hist = art/'checkpoints'/m1.kind/'history.json'

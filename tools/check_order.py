@@ -5,7 +5,7 @@
   by a notebook before it; the front page (index.ipynb) may import any.
 - A module of the package imports (at the top or inside a function) only modules of its own or an earlier notebook,
   and no private name (`_x`) of another module.
-- Every module has a notebook.
+- Every module has a notebook, and every console script in settings.ini names a function its module defines.
 
 Usage: python tools/check_order.py [--graph]   (--graph prints each module, its notebook and what it imports)
 Exit 1 with one line per violation; `make sync-check` runs it."""
@@ -59,7 +59,21 @@ def check(graph:bool=False)->list:
         if graph:
             lines = len(f.read_text().splitlines())
             print(f"{rank[m][1]:22} {m:10} {lines:4} lines  imports: {' '.join(sorted({d for d, _ in uses})) or '-'}")
+    errors += console_scripts()
     return errors
+
+def console_scripts()->list:
+    "A line for each console script of settings.ini whose `module:function` the package does not define"
+    import configparser
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
+    out = []
+    for line in cfg['DEFAULT'].get('console_scripts', '').split():
+        name, target = line.split('=', 1)
+        mod, fn = target.split(':')
+        f = PKG/(mod.split('.', 1)[1].replace('.', '/') + '.py')
+        defined = f.is_file() and any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == fn for n in ast.parse(f.read_text()).body)
+        if not defined: out.append(f"console script {name} names {target}, which the package does not define")
+    return out
 
 if __name__ == '__main__':
     errors = check('--graph' in sys.argv)

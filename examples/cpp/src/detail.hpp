@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "muse/muse.hpp"
+#include "muse/formats.hpp"   // the file-format contract, generated from nbs/00d_formats.ipynb
 
 namespace muse {
 namespace detail {

@@ -1,5 +1,6 @@
 // Grammar, sampling, the baseline.bin reader and the MIDI writer. The ONNX side is in onnx_stream.cpp.
 #include "muse/muse.hpp"
+#include "muse/formats.hpp"   // the file-format contract, generated from nbs/00d_formats.ipynb
 
 #include <algorithm>
 #include <cctype>
@@ -333,12 +334,11 @@ int Sampler::sample(const double* probs, const bool* mask, int size, const Sampl
 }
 
 // ------------------------------------------------------------------------------------------------ baseline.bin
-// Layout (nbs/02_markov.ipynb): little-endian; header = magic "NMMARKOV", u32 version, u32 header size,
-// u32 vocab size, u32 order, u32 positions, f32 beta, u32 time_shift_ms, u32 mode, [version 2: u32 TIME_SHIFT bins,
-// u32 VELOCITY bins, u32 DURATION bins, u32 0], 64 bytes vocab sha256, (order+1) x (u32 contexts, u32 pairs),
-// [version 2: u32 steps of each DURATION bin], zero-padded to 8 bytes; then per order 0..order the arrays
-// keys u64[c], total u32[c], types u32[c], start u32[c+1], next u16[n], count u32[n], each padded to 8 bytes;
-// then f32 rhythm weights[positions] (already raised to beta) and a CRC32 (zlib) of everything before it.
+// Layout: muse/formats.hpp's format::markov (generated from nbs/00d_formats.ipynb, where it is written out). In short:
+// little-endian; the header's fields at their offsets, then (order+1) x (u32 contexts, u32 pairs), [version 2: u32
+// steps of each DURATION bin], zero-padded to 8 bytes; then per order 0..order the arrays keys u64[c], total u32[c],
+// types u32[c], start u32[c+1], next u16[n], count u32[n], each padded to 8 bytes; then f32 rhythm weights[positions]
+// (already raised to beta) and a CRC32 (zlib) of everything before it.
 namespace {
 uint32_t crc32(const uint8_t* p, size_t n) {
     static uint32_t table[256];
@@ -363,19 +363,21 @@ MarkovModel::MarkovModel(const std::string& path, const std::string& expect_sha)
     const auto& d = data_;
     const size_t n = d.size();
     if (n < 112) throw Error(path + ": truncated (" + std::to_string(n) + " bytes; a baseline.bin has at least 112)");
-    if (std::memcmp(d.data(), "NMMARKOV", 8) != 0) throw Error(path + ": not a baseline.bin (wrong magic)");
-    uint32_t version = rd<uint32_t>(d, 8), hsize = rd<uint32_t>(d, 12), vsize = rd<uint32_t>(d, 16);
-    order_ = rd<uint32_t>(d, 20); npos_ = rd<uint32_t>(d, 24); beta_ = rd<float>(d, 28);
-    ts_ms_ = rd<uint32_t>(d, 32); mode_ = rd<uint32_t>(d, 36);
-    if (version != 1 && version != 2) throw Error(path + ": format version " + std::to_string(version) + ", this reader knows 1 and 2");
+    if (std::memcmp(d.data() + format::markov::at_magic, format::markov::magic, 8) != 0) throw Error(path + ": not a baseline.bin (wrong magic)");
+    uint32_t version = rd<uint32_t>(d, format::markov::at_version), hsize = rd<uint32_t>(d, format::markov::at_header_size),
+             vsize = rd<uint32_t>(d, format::markov::at_vocab_size);
+    order_ = rd<uint32_t>(d, format::markov::at_order); npos_ = rd<uint32_t>(d, format::markov::at_positions); beta_ = rd<float>(d, format::markov::at_beta);
+    ts_ms_ = rd<uint32_t>(d, format::markov::at_time_shift_ms); mode_ = rd<uint32_t>(d, format::markov::at_mode);
+    if (version != 1 && version != format::markov::version) throw Error(path + ": format version " + std::to_string(version) + ", this reader knows 1 and 2");
     if (crc32(d.data(), n - 4) != rd<uint32_t>(d, n - 4)) throw Error(path + ": CRC mismatch: the file is damaged or truncated");
     if (vsize > MAX_VOCAB || order_ < 1 || order_ > MAX_ORDER || npos_ != N_POSITIONS)
         throw Error(path + ": unsupported sizes (vocab " + std::to_string(vsize) + ", order " + std::to_string(order_) + ")");
     vocab_.performance = mode_ == 1; vocab_.time_shift_ms = (int)ts_ms_;
-    const size_t at = version == 1 ? 40 : 56, sizes_at = at + 64;   // version 1: the default layout, no layout fields
-    if (version == 2) {
-        vocab_.n_shifts = (int)rd<uint32_t>(d, 40); vocab_.n_velocities = (int)rd<uint32_t>(d, 44); vocab_.n_durations = (int)rd<uint32_t>(d, 48);
-        uint32_t tracks = rd<uint32_t>(d, 52);                        // 0 single stream, 1 multi (0 in files of earlier releases)
+    const size_t at = version == 1 ? format::markov::at_v1_vocab_sha256 : format::markov::at_vocab_sha256, sizes_at = at + format::markov::sha256_bytes;   // version 1: the default layout, no layout fields
+    if (version == format::markov::version) {
+        vocab_.n_shifts = (int)rd<uint32_t>(d, format::markov::at_n_shifts); vocab_.n_velocities = (int)rd<uint32_t>(d, format::markov::at_n_velocities);
+        vocab_.n_durations = (int)rd<uint32_t>(d, format::markov::at_n_durations);
+        uint32_t tracks = rd<uint32_t>(d, format::markov::at_tracks);                        // 0 single stream, 1 multi (0 in files of earlier releases)
         if (tracks > 1) throw Error(path + ": unknown track layout " + std::to_string(tracks) + " (0 single, 1 multi)");
         vocab_.multi = tracks == 1;
         size_t table = sizes_at + 8 * (order_ + 1);
@@ -385,7 +387,7 @@ MarkovModel::MarkovModel(const std::string& path, const std::string& expect_sha)
         for (int i = 0; i < vocab_.n_durations; ++i) vocab_.duration_steps[i] = (int)rd<uint32_t>(d, table + 4 * i);
     }
     if (vocab_.size() != (int)vsize) throw Error(path + ": vocabulary size " + std::to_string(vsize) + " does not match its layout");
-    sha_.assign(reinterpret_cast<const char*>(d.data()) + at, 64);
+    sha_.assign(reinterpret_cast<const char*>(d.data()) + at, format::markov::sha256_bytes);
     sha_.erase(sha_.find_last_not_of('\0') + 1);
     if (!expect_sha.empty() && sha_ != expect_sha)
         throw Error(path + ": built for vocab " + sha_.substr(0, 12) + "..., but this vocab is " + expect_sha.substr(0, 12) + "...");

@@ -47,17 +47,17 @@ NativeGru::NativeGru(const std::string& path, const std::string& expect_sha, boo
     const detail::ModelInfo info = native_info(m.file, path, expect_sha, "gru", "the native step runs the GRU (use OnnxStream)");
     vocab_ = info.vocab;
     defaults_ = info.defaults;
-    const std::string cfg = meta(m.file, "config_json");
+    const std::string cfg = meta(m.file, format::meta::config_json);
     m.L = (int)detail::json_number(cfg, "layers", 0);
     m.H = (int)detail::json_number(cfg, "hidden", 0);
     m.V = vocab_.size();
     const int E = (int)detail::json_number(cfg, "embed_dim", 0), L = m.L, H = m.H, V = m.V;
     if (L < 1 || H < 1 || E < 1 || (int)detail::json_number(cfg, "vocab_size", V) != V)
         throw Error(path + ": its config_json does not describe a GRU of this vocabulary");
-    weights_ = m.file.initializers.count("w_out_int8") ? "int8" : "fp32";
+    weights_ = m.file.initializers.count(std::string(format::weight::w_out) + format::suffix::int8) ? "int8" : "fp32";
     // layer 0's input term, per token
-    const auto emb = weight(m.file, path, "embed", V, E).f, w_ih0 = weight(m.file, path, "w_ih0", E, 3 * H).f;
-    const auto b_ih0 = vec(m.file, path, "b_ih0", 3 * H);
+    const auto emb = weight(m.file, path, format::weight::embed, V, E).f, w_ih0 = weight(m.file, path, std::string(format::weight::w_ih) + "0", E, 3 * H).f;
+    const auto b_ih0 = vec(m.file, path, std::string(format::weight::b_ih) + "0", 3 * H);
     m.xtab = Floats((size_t)V * 3 * H);
     for (int t = 0; t < V; ++t)
         for (int j = 0; j < 3 * H; ++j) {
@@ -69,11 +69,11 @@ NativeGru::NativeGru(const std::string& path, const std::string& expect_sha, boo
     std::vector<std::vector<float>> b_ih(L), b_hh(L);
     for (int l = 0; l < L; ++l) {
         const std::string s = std::to_string(l);
-        if (l > 0) { w_ih[l] = weight(m.file, path, "w_ih" + s, H, 3 * H); b_ih[l] = vec(m.file, path, "b_ih" + s, 3 * H); }
-        w_hh[l] = weight(m.file, path, "w_hh" + s, H, 3 * H); b_hh[l] = vec(m.file, path, "b_hh" + s, 3 * H);
+        if (l > 0) { w_ih[l] = weight(m.file, path, format::weight::w_ih + s, H, 3 * H); b_ih[l] = vec(m.file, path, format::weight::b_ih + s, 3 * H); }
+        w_hh[l] = weight(m.file, path, format::weight::w_hh + s, H, 3 * H); b_hh[l] = vec(m.file, path, format::weight::b_hh + s, 3 * H);
     }
-    const Weight w_out = weight(m.file, path, "w_out", H, V);
-    const std::vector<float> b_out = vec(m.file, path, "b_out", V);
+    const Weight w_out = weight(m.file, path, format::weight::w_out, H, V);
+    const std::vector<float> b_out = vec(m.file, path, format::weight::b_out, V);
     m.file.initializers.clear();                     // the weights live in the blocks now; keep the metadata
     kernel_ = "fp32";
     int cols = 0, out_cols = 0;                      // the padded widths of the gates' and the logits' buffers

@@ -110,9 +110,9 @@ inline Weight weight(const detail::OnnxFile& f, const std::string& path, const s
         std::memcpy(w.f.data(), it->second.raw.data(), w.f.size() * 4);
         return w;
     }
-    auto q = f.initializers.find(name + "_int8"), s = f.initializers.find(name + "_scale");
+    auto q = f.initializers.find(name + format::suffix::int8), s = f.initializers.find(name + format::suffix::scale);
     if (q == f.initializers.end() || s == f.initializers.end()) {
-        if (f.initializers.count(name + "_quantized"))
+        if (f.initializers.count(name + format::suffix::dynamic))
             throw Error(path + ": written with --quantization dynamic, whose activations only onnxruntime computes; export with the default "
                         "(INT8 weights) for the native step, or run this file through onnxruntime");
         throw Error(path + ": no weight " + name + " (not a model exported by muse_export)");

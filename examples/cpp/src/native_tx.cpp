@@ -100,11 +100,11 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
     auto& m = *p_;
     m.file = detail::read_onnx(path);
     const detail::ModelInfo info = native_info(m.file, path, expect_sha, "transformer", "NativeTransformer runs the transformer");
-    if (m.file.initializers.count("w_qkv0_quantized") || m.file.initializers.count("head_quantized"))
+    if (m.file.initializers.count(std::string(format::weight::w_qkv) + "0" + format::suffix::dynamic) || m.file.initializers.count(std::string(format::weight::head) + format::suffix::dynamic))
         throw Error(path + ": written with --quantization dynamic, whose activations only onnxruntime computes; export with the default (INT8 weights) for the native step");
     vocab_ = info.vocab;
     defaults_ = info.defaults;
-    const std::string cfg = meta(m.file, "config_json");
+    const std::string cfg = meta(m.file, format::meta::config_json);
     auto num = [&](const char* k) { return (int)detail::json_number(cfg, k, 0); };
     m.V = vocab_.size(); m.D = num("d_model"); m.H = num("n_heads"); m.L = num("n_layers"); m.F = num("ff_dim");
     m.M = num("max_context"); m.TB = num("time_buckets");
@@ -112,7 +112,7 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
         throw Error(path + ": its config_json does not describe a transformer this step runs (head size a multiple of 8)");
     m.HD = m.D / m.H; m.W = m.HD + (m.TB > 0); m.CAP = m.M - 1;
     const int D = m.D, H = m.H, L = m.L, F = m.F, W = m.W, HD = m.HD;
-    m.embed = weight(m.file, path, "embed", m.V, D).f;
+    m.embed = weight(m.file, path, format::weight::embed, m.V, D).f;
     m.lnw = vec(m.file, path, "ln_w", D); m.lnb = vec(m.file, path, "ln_b", D);
     // the products: [layer][qkv, proj, ff1, ff2] and the head, each (weight, bias, rows, cols)
     struct Product { Weight w; std::vector<float> b; int k, n; };
@@ -121,12 +121,12 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
         const std::string s = std::to_string(l);
         m.ln1w.push_back(vec(m.file, path, "ln1_w" + s, D)); m.ln1b.push_back(vec(m.file, path, "ln1_b" + s, D));
         m.ln2w.push_back(vec(m.file, path, "ln2_w" + s, D)); m.ln2b.push_back(vec(m.file, path, "ln2_b" + s, D));
-        prods.push_back({weight(m.file, path, "w_qkv" + s, D, 3 * H * W), vec(m.file, path, "b_qkv" + s, 3 * H * W), D, 3 * H * W});
-        prods.push_back({weight(m.file, path, "w_proj" + s, D, D), vec(m.file, path, "b_proj" + s, D), D, D});
-        prods.push_back({weight(m.file, path, "w_ff1" + s, D, F), vec(m.file, path, "b_ff1" + s, F), D, F});
-        prods.push_back({weight(m.file, path, "w_ff2" + s, F, D), vec(m.file, path, "b_ff2" + s, D), F, D});
+        prods.push_back({weight(m.file, path, format::weight::w_qkv + s, D, 3 * H * W), vec(m.file, path, format::weight::b_qkv + s, 3 * H * W), D, 3 * H * W});
+        prods.push_back({weight(m.file, path, format::weight::w_proj + s, D, D), vec(m.file, path, format::weight::b_proj + s, D), D, D});
+        prods.push_back({weight(m.file, path, format::weight::w_ff1 + s, D, F), vec(m.file, path, format::weight::b_ff1 + s, F), D, F});
+        prods.push_back({weight(m.file, path, format::weight::w_ff2 + s, F, D), vec(m.file, path, format::weight::b_ff2 + s, D), F, D});
     }
-    prods.push_back({weight(m.file, path, "head", D, m.V), std::vector<float>(m.V, 0.0f), D, m.V});
+    prods.push_back({weight(m.file, path, format::weight::head, D, m.V), std::vector<float>(m.V, 0.0f), D, m.V});
     kernel_ = "fp32";
     int qkv_cols = 0, ff_cols = 0, d_cols = 0, head_cols = 0;   // the padded widths of the products' outputs
 #ifdef MUSE_Q15

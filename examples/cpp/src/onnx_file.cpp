@@ -31,16 +31,16 @@ double json_number(const std::string& s, const std::string& key, double dflt) {
 
 ModelInfo model_info(const std::function<std::string(const std::string&)>& meta, const std::string& path, const std::string& expect_sha) {
     ModelInfo m;
-    m.sha = meta("vocab_sha256");
+    m.sha = meta(format::meta::vocab_sha256);
     if (m.sha.empty()) throw Error(path + ": no vocab_sha256 in its metadata (not exported by muse_export)");
     if (!expect_sha.empty() && m.sha != expect_sha)
         throw Error(path + ": made for vocab " + m.sha.substr(0, 12) + "..., but this vocab is " + expect_sha.substr(0, 12) + "...");
-    m.kind = meta("model_type");
-    const bool perf = meta("tokenizer_mode") == "performance";
-    if (!meta("vocab_json").empty()) m.vocab = Vocab::parse(meta("vocab_json"), path + " (its vocab_json)");
-    else if (!meta("time_shift_ms").empty()) m.vocab.time_shift_ms = std::atoi(meta("time_shift_ms").c_str());
+    m.kind = meta(format::meta::model_type);
+    const bool perf = meta(format::meta::tokenizer_mode) == "performance";
+    if (!meta(format::meta::vocab_json).empty()) m.vocab = Vocab::parse(meta(format::meta::vocab_json), path + " (its vocab_json)");
+    else if (!meta(format::meta::time_shift_ms).empty()) m.vocab.time_shift_ms = std::atoi(meta(format::meta::time_shift_ms).c_str());
     m.vocab.performance = perf;
-    const std::string sd = meta("sampling_defaults");
+    const std::string sd = meta(format::meta::sampling_defaults);
     m.defaults.temperature = (float)json_number(sd, "temperature", 1.0);
     m.defaults.top_k = (int)json_number(sd, "top_k", 0);
     m.defaults.top_p = (float)json_number(sd, "top_p", 1.0);

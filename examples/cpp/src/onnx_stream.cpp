@@ -69,7 +69,7 @@ static bool ring_inputs(Ort::Session& s) {
     int found = 0;
     for (size_t i = 0; i < s.GetInputCount(); ++i) {
         const std::string n = s.GetInputNameAllocated(i, a).get();
-        found += n == "position" || n == "past_key.0" || n == "past_value.0";
+        found += n == format::io::position || n == std::string(format::io::past_key) + "0" || n == std::string(format::io::past_value) + "0";
     }
     return found == 3;
 }
@@ -113,8 +113,8 @@ struct OrtHandles {
                 std::memcpy(values[l].data() + (hh * slots + s) * width, v, sizeof(float) * width);
             }
     }
-    const char* in_names[2] = {"input_ids", "state"};
-    const char* out_names[2] = {"logits", "next_state"};
+    const char* in_names[2] = {format::io::input_ids, format::io::state};
+    const char* out_names[2] = {format::io::logits, format::io::next_state};
 };
 
 OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_sha, const std::string& ort_library) {
@@ -130,21 +130,21 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
         so.SetExecutionMode(ORT_SEQUENTIAL);
         so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
         h.session = Ort::Session(h.env, model_path.c_str(), so);
-        h.step_only = metadata("step_only") == "1";
+        h.step_only = metadata(format::meta::step_only) == "1";
         // A GRU's step graph beside it (muse_export writes X_step.onnx next to X.onnx), with the same weights'
         // fingerprint: single tokens go through it (no Scan: onnxruntime's fastest step), priming through the file.
         const size_t dot = model_path.rfind(".onnx");
         const std::string twin = dot == std::string::npos ? "" : model_path.substr(0, dot) + "_step.onnx";
-        if (!h.step_only && !twin.empty() && std::ifstream(twin).good() && !metadata("model_sha256").empty()) {
+        if (!h.step_only && !twin.empty() && std::ifstream(twin).good() && !metadata(format::meta::model_sha256).empty()) {
             try {
                 Ort::Session s(h.env, twin.c_str(), so);
                 Ort::AllocatorWithDefaultOptions alloc;
                 auto meta = s.GetModelMetadata();
                 auto get = [&](const char* k) { auto v = meta.LookupCustomMetadataMapAllocated(k, alloc); return v ? std::string(v.get()) : std::string(); };
-                if (get("step_only") == "1" && get("model_sha256") == metadata("model_sha256") && get("vocab_sha256") == metadata("vocab_sha256")
-                    && (get("state_update") != "ring" || ring_inputs(s))) {
+                if (get(format::meta::step_only) == "1" && get(format::meta::model_sha256) == metadata(format::meta::model_sha256) && get(format::meta::vocab_sha256) == metadata(format::meta::vocab_sha256)
+                    && (get(format::meta::state_update) != format::state::ring || ring_inputs(s))) {
                     h.step_session = std::move(s);
-                    if (get("state_update") == "ring") { h.ring = &h.step_session; h.slots = std::atoll(get("ring_slots").c_str()); }
+                    if (get(format::meta::state_update) == format::state::ring) { h.ring = &h.step_session; h.slots = std::atoll(get(format::meta::ring_slots).c_str()); }
                 }
             } catch (const Ort::Exception&) {}      // an unreadable twin is not used
         }
@@ -156,15 +156,15 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
     kind_ = info.kind;
     vocab_ = info.vocab;
     defaults_ = info.defaults;
-    update_ = metadata("state_update");
+    update_ = metadata(format::meta::state_update);
     const int VOCAB = vocab_.size();
-    if (update_ == "ring" && h.step_only) {
+    if (update_ == format::state::ring && h.step_only) {
         if (!ring_inputs(h.session)) throw Error(model_path + ": a ring step graph without its position / past_key.L / past_value.L inputs (not written by muse_export)");
-        h.ring = &h.session; h.slots = std::atoll(metadata("ring_slots").c_str()); update_ = "append";
+        h.ring = &h.session; h.slots = std::atoll(metadata(format::meta::ring_slots).c_str()); update_ = format::state::append;
     }
-    if (update_ != "replace" && update_ != "append") throw Error(model_path + ": unknown state_update '" + update_ + "'");
+    if (update_ != format::state::replace && update_ != format::state::append) throw Error(model_path + ": unknown state_update '" + update_ + "'");
 
-    auto dims = json_list(metadata("state_shape"));
+    auto dims = json_list(metadata(format::meta::state_shape));
     if (dims.empty()) throw Error(model_path + ": no state_shape in its metadata");
     int64_t elems = 1;
     for (size_t i = 0; i < dims.size(); ++i) {
@@ -181,7 +181,7 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
     const int64_t one[2] = {1, 1}, lshape[3] = {1, 1, VOCAB};
     h.ids = Ort::Value::CreateTensor<int64_t>(h.mem, h.ids_buf, 1, one, 2);
     h.logits = Ort::Value::CreateTensor<float>(h.mem, h.logits_buf.data(), VOCAB, lshape, 3);
-    if (update_ == "replace") {
+    if (update_ == format::state::replace) {
         if (h.cached_axis >= 0) throw Error(model_path + ": a 'replace' state cannot have a cached axis");
         for (int b = 0; b < 2; ++b) {
             h.state_buf[b].assign(elems, 0.0f);
@@ -191,14 +191,14 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
             h.state_out.push_back(Ort::Value::CreateTensor<float>(h.mem, h.state_buf[1 - b].data(), elems, h.state_shape.data(), h.state_shape.size()));
         for (int b = 0; b < 2; ++b) {
             h.bind.emplace_back(h.step_session ? h.step_session : h.session);
-            h.bind[b].BindInput("input_ids", h.ids);
-            h.bind[b].BindInput("state", h.state_in[b]);
-            h.bind[b].BindOutput("logits", h.logits);
-            h.bind[b].BindOutput("next_state", h.state_out[b]);
+            h.bind[b].BindInput(format::io::input_ids, h.ids);
+            h.bind[b].BindInput(format::io::state, h.state_in[b]);
+            h.bind[b].BindOutput(format::io::logits, h.logits);
+            h.bind[b].BindOutput(format::io::next_state, h.state_out[b]);
         }
     } else {
         if (h.cached_axis != (int)h.state_shape.size() - 2) throw Error(model_path + ": the cached axis must be the second last");
-        h.window = std::atoll(metadata("max_context").c_str()) - 1;
+        h.window = std::atoll(metadata(format::meta::max_context).c_str()) - 1;
         if (h.window < 1) throw Error(model_path + ": an 'append' model needs max_context in its metadata");
         h.block_elems = h.state_shape.back();
         for (int i = 0; i < h.cached_axis; ++i) h.blocks *= h.state_shape[i];
@@ -221,18 +221,18 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
             h.new_kv.assign(h.layers * 2 * h.heads * h.width, 0.0f);
             h.ring_vals.push_back(Ort::Value::CreateTensor<int64_t>(h.mem, h.pos_buf, 1, pshape, 1));
             h.ring_vals.push_back(Ort::Value::CreateTensor<float>(h.mem, h.new_kv.data(), h.new_kv.size(), nshape, 6));
-            h.ring_bind.BindInput("input_ids", h.ids);
-            h.ring_bind.BindInput("position", h.ring_vals[0]);
-            h.ring_bind.BindOutput("logits", h.logits);
-            h.ring_bind.BindOutput("next_state", h.ring_vals[1]);
+            h.ring_bind.BindInput(format::io::input_ids, h.ids);
+            h.ring_bind.BindInput(format::io::position, h.ring_vals[0]);
+            h.ring_bind.BindOutput(format::io::logits, h.logits);
+            h.ring_bind.BindOutput(format::io::next_state, h.ring_vals[1]);
             const int64_t n = h.heads * h.width * h.slots;
             h.keys.assign(h.layers, std::vector<float>(n, 0.0f));
             h.values.assign(h.layers, std::vector<float>(n, 0.0f));
             for (int64_t l = 0; l < h.layers; ++l) {
                 h.ring_vals.push_back(Ort::Value::CreateTensor<float>(h.mem, h.keys[l].data(), n, kshape, 4));
-                h.ring_bind.BindInput(("past_key." + std::to_string(l)).c_str(), h.ring_vals.back());
+                h.ring_bind.BindInput((format::io::past_key + std::to_string(l)).c_str(), h.ring_vals.back());
                 h.ring_vals.push_back(Ort::Value::CreateTensor<float>(h.mem, h.values[l].data(), n, vshape, 4));
-                h.ring_bind.BindInput(("past_value." + std::to_string(l)).c_str(), h.ring_vals.back());
+                h.ring_bind.BindInput((format::io::past_value + std::to_string(l)).c_str(), h.ring_vals.back());
             }
         }
     }
@@ -266,7 +266,7 @@ const float* OnnxStream::step(int64_t token) {
     if (token < 0 || token >= vocab_.size()) throw Error("token id " + std::to_string(token) + " is outside 0-" + std::to_string(vocab_.size() - 1));
     auto& h = *h_;
     h.ids_buf[0] = token;
-    if (update_ == "replace") {
+    if (update_ == format::state::replace) {
         // Ort::Session::Run takes arrays of Values; ours are made once, so move them in and back out.
         (h.step_session ? h.step_session : h.session).Run(h.run, h.bind[h.cur]);   // inputs and outputs bound once to our buffers
         h.cur = 1 - h.cur;
@@ -340,7 +340,7 @@ const float* OnnxStream::feed(const std::vector<int64_t>& ids) {
         cached_ = std::min(h.position, h.slots);
         return h.logits_buf.data();
     }
-    if (update_ == "replace") {
+    if (update_ == format::state::replace) {
         Ort::Value inputs[2] = {std::move(in_ids), std::move(h.state_in[h.cur])};
         auto out = h.session.Run(h.run, h.in_names, inputs, 2, h.out_names, 2);
         h.state_in[h.cur] = std::move(inputs[1]);
@@ -371,11 +371,11 @@ const float* OnnxStream::feed(const std::vector<int64_t>& ids) {
 std::unique_ptr<StepModel> open_model(const std::string& path, const std::string& expect_sha, bool native, const std::string& ort_library) {
     if (native) {
         const detail::OnnxFile f = detail::read_onnx(path);
-        auto it = f.metadata.find("model_type");
+        auto it = f.metadata.find(format::meta::model_type);
         const bool gru = it != f.metadata.end() && it->second == "gru", tx = it != f.metadata.end() && it->second == "transformer";
-        const bool dynamic = f.initializers.count("w_out_quantized") > 0 || f.initializers.count("head_quantized") > 0;
+        const bool dynamic = f.initializers.count(std::string(format::weight::w_out) + format::suffix::dynamic) > 0 || f.initializers.count(std::string(format::weight::head) + format::suffix::dynamic) > 0;
         if (gru && !dynamic) return std::unique_ptr<StepModel>(new NativeGru(path, expect_sha));
-        if (tx && !dynamic && f.initializers.count("w_qkv0_int8") + f.initializers.count("w_qkv0") > 0)   // written node by node (this version's muse_export)
+        if (tx && !dynamic && f.initializers.count(std::string(format::weight::w_qkv) + "0" + format::suffix::int8) + f.initializers.count(std::string(format::weight::w_qkv) + "0") > 0)   // written node by node (this version's muse_export)
             return std::unique_ptr<StepModel>(new NativeTransformer(path, expect_sha));
     }
     return std::unique_ptr<StepModel>(new OnnxStream(path, expect_sha, ort_library));
