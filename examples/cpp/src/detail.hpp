@@ -12,6 +12,9 @@
 namespace muse {
 namespace detail {
 
+// The bytes of `path`; an Error saying `what` was not found if it cannot be read.
+std::vector<uint8_t> read_file(const std::string& path, const char* what);
+
 // The few JSON values read from model metadata: the items of the first flat list in `s` (quotes and spaces dropped),
 // and the number after "key": in `s` (`dflt` if absent).
 std::vector<std::string> json_list(const std::string& s);
