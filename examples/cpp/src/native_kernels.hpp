@@ -399,5 +399,59 @@ inline void to_q15_split(const float* x, int16_t* hi, int16_t* lo, int n, float&
 }
 #endif
 
+// y = x W + b through the one kernel a native model runs, chosen here and nowhere else: with MUSE_Q15 (AVX-512 VNNI,
+// or AVX2 and FMA) and an INT8-weight file, the file's int8 weights with the input in Q15, as one term (UNIT: inputs
+// in [-1, 1], the GRU's hidden states) or as two (SCALED: the value of the input's own range and that rounding's
+// residual, the transformer's); otherwise the blocked fp32 product with the weights onnxruntime computes. A model
+// decides `int8` once for all its products (`int8_kernel`) and names the kernel with `kernel_name`.
+inline bool int8_kernel(bool wanted) {
+#ifdef MUSE_Q15
+    return wanted;
+#else
+    (void)wanted; return false;
+#endif
+}
+inline const char* kernel_name(bool int8) {
+#ifdef MUSE_Q15
+    if (int8) return MUSE_Q15_KERNEL;
+#endif
+    (void)int8; return "fp32";
+}
+
+struct Linear {
+    enum Input { UNIT, SCALED };
+    int K = 0, N = 0, NP = 0;                         // NP: the padded output width, which y must hold
+    Linear() = default;
+    Linear(const Weight& w, const std::vector<float>& b, int k, int n, bool int8, Input in = UNIT) : K(k), N(n), in_(in) {
+#ifdef MUSE_Q15
+        if (int8) {
+            q_ = DenseQ15(w.q, w.col_scale, b, k, n); NP = q_.NP; q15_ = true;
+            xq_ = Aligned<int16_t>(k); if (in == SCALED) xlo_ = Aligned<int16_t>(k);
+            return;
+        }
+#endif
+        (void)int8; f_ = Dense(w.f, b, k, n); NP = f_.NP;
+    }
+    void apply(const float* x, float* y) {           // not const: the input's Q15 terms are kept in the layer's own buffers
+#ifdef MUSE_Q15
+        if (q15_) {
+            if (in_ == UNIT) { to_q15(x, xq_.p, K); q_.apply(xq_.p, y); return; }
+            float ah, al;
+            to_q15_split(x, xq_.p, xlo_.p, K, ah, al); q_.apply2(xq_.p, xlo_.p, y, ah, al);
+            return;
+        }
+#endif
+        f_.apply(x, y);
+    }
+private:
+    Input in_ = UNIT;
+    Dense f_;
+#ifdef MUSE_Q15
+    DenseQ15 q_;
+    Aligned<int16_t> xq_, xlo_;
+    bool q15_ = false;
+#endif
+};
+
 }  // namespace native
 }  // namespace muse

@@ -27,34 +27,18 @@ using namespace native;
 
 struct NativeTransformer::Impl {
     int V = 0, D = 0, H = 0, L = 0, F = 0, M = 0, TB = 0, HD = 0, W = 0, CAP = 0;
-    detail::OnnxFile file;
     std::vector<float> embed, shift, time_bias, slopes;           // [V][D], [V], [TB+1][L][H], [H]
     std::vector<std::vector<float>> ln1w, ln1b, ln2w, ln2b;
     std::vector<float> lnw, lnb;
-    std::vector<Dense> qkv, proj, ff1, ff2;           // the fp32 kernel's
-    Dense head;
-#ifdef MUSE_Q15
-    bool q15 = false;                                 // the INT8-weight kernel's
-    std::vector<DenseQ15> qkv8, proj8, ff18, ff28;
-    DenseQ15 head8;
-    Aligned<int16_t> xq, xlo;                         // a product's input in Q15, and what that rounding left
-#endif
+    std::vector<Linear> qkv, proj, ff1, ff2;          // each product through the kernel the model chose
+    Linear head;
     Floats K, Vc, T;                                  // keys [L][H][HD][CAP] (one row per dimension: scores are row updates), values [L][H][CAP][HD], times [CAP]
     Floats x, h, q, y, f, s, logits, back;           // back: each slot's distance to the new token
     Aligned<int32_t> bucket;                          // each slot's clock bucket (its time distance, capped)
     int count = 0, start = 0;                          // cached tokens, the ring's oldest slot
     float last_t = 0.0f;
-    // y = x W + b for layer l's product `which` (0 qkv, 1 proj, 2 ff1, 3 ff2; 4 the head), through the kernel this file runs
+    // y = x W + b for layer l's product `which` (0 qkv, 1 proj, 2 ff1, 3 ff2; 4 the head)
     void linear(int which, int l, const float* x, float* y) {
-#ifdef MUSE_Q15
-        if (q15) {
-            const DenseQ15& d = which == 0 ? qkv8[l] : which == 1 ? proj8[l] : which == 2 ? ff18[l] : which == 3 ? ff28[l] : head8;
-            float ah, al;
-            to_q15_split(x, xq.p, xlo.p, d.K, ah, al);
-            d.apply2(xq.p, xlo.p, y, ah, al);
-            return;
-        }
-#endif
         (which == 0 ? qkv[l] : which == 1 ? proj[l] : which == 2 ? ff1[l] : which == 3 ? ff2[l] : head).apply(x, y);
     }
 };
@@ -96,15 +80,13 @@ float dot(const float* __restrict a, const float* __restrict b, int n) {    // n
 
 }  // namespace
 
-NativeTransformer::NativeTransformer(const std::string& path, const std::string& expect_sha, bool exact) : ExportedModel("transformer"), p_(new Impl) {
+NativeTransformer::NativeTransformer(const std::string& path, const std::string& expect_sha, bool exact)
+    : NativeModel(path, expect_sha, "transformer", "NativeTransformer runs the transformer"), p_(new Impl) {
     auto& m = *p_;
-    m.file = detail::read_onnx(path);
-    const detail::ModelInfo info = native_info(m.file, path, expect_sha, "transformer", "NativeTransformer runs the transformer");
-    if (m.file.initializers.count(std::string(format::weight::w_qkv) + "0" + format::suffix::dynamic) || m.file.initializers.count(std::string(format::weight::head) + format::suffix::dynamic))
+    const detail::OnnxFile& file = *file_;
+    if (file.initializers.count(std::string(format::weight::w_qkv) + "0" + format::suffix::dynamic) || file.initializers.count(std::string(format::weight::head) + format::suffix::dynamic))
         throw Error(path + ": written with --quantization dynamic, whose activations only onnxruntime computes; export with the default (INT8 weights) for the native step");
-    vocab_ = info.vocab;
-    defaults_ = info.defaults;
-    const std::string cfg = meta(m.file, format::meta::config_json);
+    const std::string cfg = meta(file, format::meta::config_json);
     auto num = [&](const char* k) { return (int)detail::json_number(cfg, k, 0); };
     m.V = vocab_.size(); m.D = num("d_model"); m.H = num("n_heads"); m.L = num("n_layers"); m.F = num("ff_dim");
     m.M = num("max_context"); m.TB = num("time_buckets");
@@ -112,56 +94,38 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
         throw Error(path + ": its config_json does not describe a transformer this step runs (head size a multiple of 8)");
     m.HD = m.D / m.H; m.W = m.HD + (m.TB > 0); m.CAP = m.M - 1;
     const int D = m.D, H = m.H, L = m.L, F = m.F, W = m.W, HD = m.HD;
-    m.embed = weight(m.file, path, format::weight::embed, m.V, D).f;
-    m.lnw = vec(m.file, path, "ln_w", D); m.lnb = vec(m.file, path, "ln_b", D);
+    m.embed = weight(file, path, format::weight::embed, m.V, D).f;
+    m.lnw = vec(file, path, "ln_w", D); m.lnb = vec(file, path, "ln_b", D);
     // the products: [layer][qkv, proj, ff1, ff2] and the head, each (weight, bias, rows, cols)
     struct Product { Weight w; std::vector<float> b; int k, n; };
     std::vector<Product> prods;
     for (int l = 0; l < L; ++l) {
         const std::string s = std::to_string(l);
-        m.ln1w.push_back(vec(m.file, path, "ln1_w" + s, D)); m.ln1b.push_back(vec(m.file, path, "ln1_b" + s, D));
-        m.ln2w.push_back(vec(m.file, path, "ln2_w" + s, D)); m.ln2b.push_back(vec(m.file, path, "ln2_b" + s, D));
-        prods.push_back({weight(m.file, path, format::weight::w_qkv + s, D, 3 * H * W), vec(m.file, path, format::weight::b_qkv + s, 3 * H * W), D, 3 * H * W});
-        prods.push_back({weight(m.file, path, format::weight::w_proj + s, D, D), vec(m.file, path, format::weight::b_proj + s, D), D, D});
-        prods.push_back({weight(m.file, path, format::weight::w_ff1 + s, D, F), vec(m.file, path, format::weight::b_ff1 + s, F), D, F});
-        prods.push_back({weight(m.file, path, format::weight::w_ff2 + s, F, D), vec(m.file, path, format::weight::b_ff2 + s, D), F, D});
+        m.ln1w.push_back(vec(file, path, "ln1_w" + s, D)); m.ln1b.push_back(vec(file, path, "ln1_b" + s, D));
+        m.ln2w.push_back(vec(file, path, "ln2_w" + s, D)); m.ln2b.push_back(vec(file, path, "ln2_b" + s, D));
+        prods.push_back({weight(file, path, format::weight::w_qkv + s, D, 3 * H * W), vec(file, path, format::weight::b_qkv + s, 3 * H * W), D, 3 * H * W});
+        prods.push_back({weight(file, path, format::weight::w_proj + s, D, D), vec(file, path, format::weight::b_proj + s, D), D, D});
+        prods.push_back({weight(file, path, format::weight::w_ff1 + s, D, F), vec(file, path, format::weight::b_ff1 + s, F), D, F});
+        prods.push_back({weight(file, path, format::weight::w_ff2 + s, F, D), vec(file, path, format::weight::b_ff2 + s, D), F, D});
     }
-    prods.push_back({weight(m.file, path, format::weight::head, D, m.V), std::vector<float>(m.V, 0.0f), D, m.V});
-    kernel_ = "fp32";
-    int qkv_cols = 0, ff_cols = 0, d_cols = 0, head_cols = 0;   // the padded widths of the products' outputs
-#ifdef MUSE_Q15
+    prods.push_back({weight(file, path, format::weight::head, D, m.V), std::vector<float>(m.V, 0.0f), D, m.V});
     bool int8 = !exact && D % 16 == 0 && F % 16 == 0;  // every product's input a multiple of 16, every weight int8 with a scale per column
     for (const Product& p : prods) int8 = int8 && !p.w.q.empty();
-    if (int8) {
-        auto q = [&](const Product& p) { return DenseQ15(p.w.q, p.w.col_scale, p.b, p.k, p.n); };
-        for (int l = 0; l < L; ++l) {
-            m.qkv8.push_back(q(prods[4 * l])); m.proj8.push_back(q(prods[4 * l + 1]));
-            m.ff18.push_back(q(prods[4 * l + 2])); m.ff28.push_back(q(prods[4 * l + 3]));
-        }
-        m.head8 = q(prods.back());
-        m.xq = Aligned<int16_t>(std::max(D, F)); m.xlo = Aligned<int16_t>(std::max(D, F));
-        m.q15 = true;
-        kernel_ = MUSE_Q15_KERNEL;
-        qkv_cols = m.qkv8[0].NP; ff_cols = m.ff18[0].NP; d_cols = std::max(m.proj8[0].NP, m.ff28[0].NP); head_cols = m.head8.NP;
+    int8 = int8_kernel(int8);
+    auto lin = [&](const Product& p) { return Linear(p.w, p.b, p.k, p.n, int8, Linear::SCALED); };
+    for (int l = 0; l < L; ++l) {
+        m.qkv.push_back(lin(prods[4 * l])); m.proj.push_back(lin(prods[4 * l + 1]));
+        m.ff1.push_back(lin(prods[4 * l + 2])); m.ff2.push_back(lin(prods[4 * l + 3]));
     }
-#else
-    (void)exact;
-#endif
-    if (kernel_ == "fp32") {                          // fp32 blocks only where they run
-        auto d = [&](const Product& p) { return Dense(p.w.f, p.b, p.k, p.n); };
-        for (int l = 0; l < L; ++l) {
-            m.qkv.push_back(d(prods[4 * l])); m.proj.push_back(d(prods[4 * l + 1]));
-            m.ff1.push_back(d(prods[4 * l + 2])); m.ff2.push_back(d(prods[4 * l + 3]));
-        }
-        m.head = d(prods.back());
-        qkv_cols = m.qkv[0].NP; ff_cols = m.ff1[0].NP; d_cols = std::max(m.proj[0].NP, m.ff2[0].NP); head_cols = m.head.NP;
-    }
+    m.head = lin(prods.back());
+    kernel_ = kernel_name(int8);
+    const int qkv_cols = m.qkv[0].NP, ff_cols = m.ff1[0].NP, d_cols = std::max(m.proj[0].NP, m.ff2[0].NP), head_cols = m.head.NP;
     if (m.TB) {
-        m.time_bias = vec(m.file, path, "time_bias", (size_t)(m.TB + 1) * L * H);
-        m.shift = vec(m.file, path, "shift_steps", m.V);
+        m.time_bias = vec(file, path, "time_bias", (size_t)(m.TB + 1) * L * H);
+        m.shift = vec(file, path, "shift_steps", m.V);
     }
     for (int i = 0; i < H; ++i) m.slopes.push_back((float)std::pow(2.0, -8.0 * (i + 1) / H));   // ALiBi's, as alibi_slopes computes them
-    m.file.initializers.clear();
+    file_->initializers.clear();                     // the weights live in the products now; keep the metadata
     m.K = Floats((size_t)L * H * m.CAP * HD); m.Vc = Floats((size_t)L * H * m.CAP * HD); m.T = Floats(m.CAP);
     m.x = Floats(D); m.h = Floats(std::max(D, d_cols)); m.q = Floats(qkv_cols); m.y = Floats(D); m.f = Floats(ff_cols);
     m.s = Floats(m.M); m.logits = Floats(head_cols); m.back = Floats(m.CAP); m.bucket = Aligned<int32_t>(m.CAP);
@@ -169,8 +133,6 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
 }
 
 NativeTransformer::~NativeTransformer() = default;
-
-std::string NativeTransformer::metadata(const std::string& key) const { return meta(p_->file, key); }
 
 int64_t NativeTransformer::cached() const { return p_->count; }
 
@@ -257,10 +219,6 @@ const float* NativeTransformer::step(int64_t token) {
     layer_norm(m.x.p, m.lnw.data(), m.lnb.data(), m.h.p, D);
     m.linear(4, 0, m.h.p, m.logits.p);
     return m.logits.p;
-}
-
-const float* NativeTransformer::feed(const std::vector<int64_t>& ids) {
-    return feed_steps(*this, ids, p_->V);
 }
 
 }  // namespace muse

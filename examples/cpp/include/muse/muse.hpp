@@ -238,6 +238,23 @@ private:
     int64_t cached_ = 0;
 };
 
+namespace detail { struct OnnxFile; }
+
+// What the native steps share: the file they read themselves (its metadata stays; the weights go into the model's own
+// buffers), the kernel they chose for all their products, and feed(), which checks every id before stepping any.
+class NativeModel : public ExportedModel {
+public:
+    ~NativeModel() override;
+    std::string metadata(const std::string& key) const override;
+    std::string kernel() const override { return kernel_; }   // "int8-q15-vnni", "int8-q15-avx2" or "fp32"
+    const float* feed(const std::vector<int64_t>& ids) override;
+protected:
+    // Reads `path` and its metadata, refusing another vocabulary than `expect_sha` and another kind than `kind` (`why` says so)
+    NativeModel(const std::string& path, const std::string& expect_sha, const std::string& kind, const std::string& why);
+    std::unique_ptr<detail::OnnxFile> file_;
+    std::string kernel_ = "fp32";
+};
+
 // The GRU computed by this library, without onnxruntime: for a host's audio thread. It reads the weights from the
 // exported file itself (muse_export's default INT8 weights, int8 with a scale per output column or embedding row,
 // or the fp32 twin) with a small ONNX reader, and runs the step in buffers made once: a step allocates nothing, takes
@@ -247,17 +264,14 @@ private:
 // or with `exact`, fp32 products with the weights onnxruntime computes (logits within about 1e-5). ctest native_gru
 // checks both against onnxruntime. Files written with `--quantization dynamic` are refused: their activations are
 // rounded to 8 bits on every step in a way only onnxruntime reproduces.
-class NativeGru : public ExportedModel {
+class NativeGru : public NativeModel {
 public:
     explicit NativeGru(const std::string& model_path, const std::string& expect_sha = "", bool exact = false);
     ~NativeGru() override;
     NativeGru(const NativeGru&) = delete;
     NativeGru& operator=(const NativeGru&) = delete;
-    std::string metadata(const std::string& key) const override;
-    std::string kernel() const override { return kernel_; }   // "int8-q15-vnni", "int8-q15-avx2" or "fp32"
     void reset() override;
     const float* step(int64_t token) override;      // no allocation, no lock
-    const float* feed(const std::vector<int64_t>& ids) override;
     int layers() const;
     int hidden() const;
     const std::string& weights() const { return weights_; }   // "int8" or "fp32": what the file stored
@@ -265,7 +279,7 @@ public:
 private:
     struct Impl;
     std::unique_ptr<Impl> p_;
-    std::string weights_, kernel_;
+    std::string weights_;
 };
 
 // The transformer computed by this library, without onnxruntime: for hosts that want the better model on their own
@@ -274,22 +288,18 @@ private:
 // allocates nothing. Two kernels, as NativeGru's: with AVX-512 VNNI an INT8-weight file runs its int8 weights with each
 // product's input as two Q15 terms, its value and that rounding's residual (logits within 1e-4 of onnxruntime's); otherwise,
 // or with `exact`, fp32 products (within 1e-4). ctest native_transformer checks both.
-class NativeTransformer : public ExportedModel {
+class NativeTransformer : public NativeModel {
 public:
     explicit NativeTransformer(const std::string& model_path, const std::string& expect_sha = "", bool exact = false);
     ~NativeTransformer() override;
     NativeTransformer(const NativeTransformer&) = delete;
     NativeTransformer& operator=(const NativeTransformer&) = delete;
-    std::string metadata(const std::string& key) const override;
-    std::string kernel() const override { return kernel_; }   // "int8-q15-vnni", "int8-q15-avx2" or "fp32"
     int64_t cached() const override;                // at most max_context - 1
     void reset() override;
     const float* step(int64_t token) override;      // no allocation, no lock
-    const float* feed(const std::vector<int64_t>& ids) override;
 private:
     struct Impl;
     std::unique_ptr<Impl> p_;
-    std::string kernel_;
 };
 
 // A StepModel for `path`: NativeGru or NativeTransformer where they can run the file (INT8 or fp32 weights, written by
