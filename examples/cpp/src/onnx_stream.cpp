@@ -3,7 +3,8 @@
 // onnxruntime is loaded at run time (dlopen) and asked for the API version of the headers we compiled with
 // (ORT_API_MANUAL_INIT), so the PyPI wheel's libonnxruntime.so works as well as an official release.
 //
-// State handling follows the model's metadata (nbs/05_export.ipynb):
+// State handling follows the model's metadata (nbs/08_export.ipynb; the names in muse/formats.hpp), one strategy per
+// protocol below (ReplaceState, AppendCache, RingCache):
 //  - state_update "replace" (the GRU): next_state replaces state. Two state buffers are bound alternately
 //    as input and output, so a step runs with tensors made once, over memory allocated once.
 //  - state_update "append" (the transformer): next_state holds the new token's keys and values,
@@ -74,35 +75,179 @@ static bool ring_inputs(Ort::Session& s) {
     return found == 3;
 }
 
+struct OrtHandles;
+
+// How a model's state is carried from one call to the next: one strategy per cache protocol (format::state), each
+// owning its buffers, made once. step() runs one token (in h.ids_buf), feed() many through the main graph; both leave
+// the next token's logits in h.logits_buf.
+struct CacheProtocol {
+    virtual ~CacheProtocol() = default;
+    virtual void reset() = 0;
+    virtual void step(OrtHandles& h) = 0;
+    virtual void feed(OrtHandles& h, Ort::Value& ids, int64_t m) = 0;
+    virtual int64_t cached() const { return 0; }
+};
+
 struct OrtHandles {
     Ort::Env env{nullptr};
     Ort::Session session{nullptr};
-    Ort::Session step_session{nullptr};            // a GRU's step-only graph (the file itself, or its *_step.onnx twin)
+    Ort::Session step_session{nullptr};            // a step graph twin (the GRU's, or the transformer's ring step)
     bool step_only = false;                         // the file is a step graph: feed() steps token by token
+    int64_t ring_slots = 0;                         // a ring step graph's slots (from its metadata), when there is one
+    bool ring_twin = false;                         // step_session is a ring step graph
     Ort::MemoryInfo mem{nullptr};
     Ort::RunOptions run{nullptr};
     std::vector<int64_t> state_shape;               // with batch 1, and the cached axis (if any) as -1
     int cached_axis = -1;
-    int64_t blocks = 1, block_elems = 0;            // transformer: (layers*2*heads) blocks of (cached, head_dim)
-    int64_t window = 0;                             // transformer: tokens kept in the cache
-    // step tensors, made once over these buffers
-    int64_t ids_buf[1] = {0};
+    int64_t ids_buf[1] = {0};                       // a step's token, and the next token's logits: tensors made once
     std::vector<float> logits_buf;
-    std::vector<float> state_buf[2];                // GRU: ping-pong; transformer: [0] the cache, [1] the new keys/values
+    Ort::Value ids{nullptr}, logits{nullptr};
+    std::unique_ptr<CacheProtocol> cache;
+    const char* in_names[2] = {format::io::input_ids, format::io::state};
+    const char* out_names[2] = {format::io::logits, format::io::next_state};
+    // the main graph over `ids` (m tokens) from `state` (both handed back as they were): its outputs, the last
+    // token's logits copied to logits_buf
+    std::vector<Ort::Value> run_main(Ort::Value& ids_v, Ort::Value& state, int64_t m) {
+        Ort::Value inputs[2] = {std::move(ids_v), std::move(state)};
+        auto out = session.Run(run, in_names, inputs, 2, out_names, 2);
+        ids_v = std::move(inputs[0]); state = std::move(inputs[1]);
+        const int64_t V = (int64_t)logits_buf.size();
+        std::memcpy(logits_buf.data(), out[0].GetTensorData<float>() + (m - 1) * V, sizeof(float) * V);
+        return out;
+    }
+};
+
+namespace {
+
+// state_update "replace" (the GRU): next_state is the new state. Two buffers, bound alternately as state and
+// next_state to the step graph once, so a step runs over memory allocated once.
+struct ReplaceState : CacheProtocol {
+    std::vector<float> buf[2];
+    std::vector<Ort::Value> in, out;
+    std::vector<Ort::IoBinding> bind;
     int cur = 0;
-    Ort::Value ids{nullptr}, logits{nullptr}, out_state{nullptr};
-    std::vector<Ort::Value> state_in;               // GRU: 2 (one per buffer); transformer: window+1 views (one per length)
-    std::vector<Ort::Value> state_out;              // GRU: 2
-    std::vector<Ort::IoBinding> bind;               // GRU: 2, state buffer b in and 1-b out, bound once
-    // transformer with a ring step graph
-    Ort::Session* ring = nullptr;                   // the session that reads the rings (the twin, or the file itself)
-    int64_t layers = 0, heads = 0, width = 0, slots = 0, position = 0;
+    ReplaceState(OrtHandles& h, int64_t elems) {
+        for (int b = 0; b < 2; ++b) {
+            buf[b].assign(elems, 0.0f);
+            in.push_back(Ort::Value::CreateTensor<float>(h.mem, buf[b].data(), elems, h.state_shape.data(), h.state_shape.size()));
+        }
+        for (int b = 0; b < 2; ++b)                 // a step from buffer b writes into the other one
+            out.push_back(Ort::Value::CreateTensor<float>(h.mem, buf[1 - b].data(), elems, h.state_shape.data(), h.state_shape.size()));
+        for (int b = 0; b < 2; ++b) {
+            bind.emplace_back(h.step_session ? h.step_session : h.session);
+            bind[b].BindInput(format::io::input_ids, h.ids);
+            bind[b].BindInput(format::io::state, in[b]);
+            bind[b].BindOutput(format::io::logits, h.logits);
+            bind[b].BindOutput(format::io::next_state, out[b]);
+        }
+    }
+    void reset() override { cur = 0; for (auto& b : buf) std::fill(b.begin(), b.end(), 0.0f); }
+    void step(OrtHandles& h) override {
+        (h.step_session ? h.step_session : h.session).Run(h.run, bind[cur]);   // inputs and outputs bound once to our buffers
+        cur = 1 - cur;
+    }
+    void feed(OrtHandles& h, Ort::Value& ids, int64_t m) override {
+        auto out = h.run_main(ids, in[cur], m);
+        std::memcpy(buf[cur].data(), out[1].GetTensorData<float>(), sizeof(float) * buf[cur].size());
+    }
+};
+
+// state_update "append" (the transformer, no ring twin): next_state holds the new tokens' keys and values; the host
+// appends them, keeping the last max_context - 1. The cache is one buffer of full capacity laid out as the `state`
+// input [layers, 2, 1, heads, cached, width] for the current length, with a tensor view per possible length made up
+// front; appending moves each (layer, k/v, head) block in place.
+struct AppendCache : CacheProtocol {
+    std::vector<float> cache, kv;                   // the cache; one step's new keys and values
+    std::vector<Ort::Value> views;                  // views[n]: the cache as a state of n tokens
+    Ort::Value out{nullptr};
+    int64_t blocks = 1, E = 0, window = 0, n = 0;
+    AppendCache(OrtHandles& h, int64_t window_) : window(window_) {
+        E = h.state_shape.back();
+        for (int i = 0; i < h.cached_axis; ++i) blocks *= h.state_shape[i];
+        cache.assign(blocks * window * E + 1, 0.0f);   // +1: a valid pointer for the empty cache
+        kv.assign(blocks * E, 0.0f);
+        std::vector<int64_t> shape = h.state_shape;
+        for (int64_t k = 0; k <= window; ++k) {
+            shape[h.cached_axis] = k;
+            views.push_back(Ort::Value::CreateTensor<float>(h.mem, cache.data(), blocks * k * E, shape.data(), shape.size()));
+        }
+        shape[h.cached_axis] = 1;
+        out = Ort::Value::CreateTensor<float>(h.mem, kv.data(), kv.size(), shape.data(), shape.size());
+    }
+    int64_t cached() const override { return n; }
+    void reset() override { n = 0; std::fill(cache.begin(), cache.end(), 0.0f); std::fill(kv.begin(), kv.end(), 0.0f); }
+    void step(OrtHandles& h) override {
+        Ort::Value inputs[2] = {std::move(h.ids), std::move(views[n])};
+        Ort::Value outputs[2] = {std::move(h.logits), std::move(out)};
+        h.session.Run(h.run, h.in_names, inputs, 2, h.out_names, outputs, 2);
+        h.ids = std::move(inputs[0]); views[n] = std::move(inputs[1]);
+        h.logits = std::move(outputs[0]); out = std::move(outputs[1]);
+        float* c = cache.data();                    // block b moves from b*n*E to b*(n+1)*E (or drops its oldest entry when full)
+        if (n < window) {
+            for (int64_t b = blocks - 1; b >= 0; --b) {
+                std::memmove(c + b * (n + 1) * E, c + b * n * E, sizeof(float) * n * E);
+                std::memcpy(c + (b * (n + 1) + n) * E, kv.data() + b * E, sizeof(float) * E);
+            }
+            ++n;
+        } else {
+            for (int64_t b = 0; b < blocks; ++b) {
+                std::memmove(c + b * n * E, c + (b * n + 1) * E, sizeof(float) * (n - 1) * E);
+                std::memcpy(c + (b * n + n - 1) * E, kv.data() + b * E, sizeof(float) * E);
+            }
+        }
+    }
+    void feed(OrtHandles& h, Ort::Value& ids, int64_t m) override {
+        auto o = h.run_main(ids, views[n], m);
+        // concatenate (cache, new) per block and keep the last `window` entries, as the Python runtime does
+        const float* nkv = o[1].GetTensorData<float>();
+        const int64_t total = n + m, keep = std::min(total, window), drop = total - keep;
+        std::vector<float> merged(blocks * keep * E);
+        for (int64_t b = 0; b < blocks; ++b)
+            for (int64_t j = 0; j < keep; ++j) {
+                const int64_t src = drop + j;
+                const float* from = src < n ? cache.data() + (b * n + src) * E : nkv + (b * m + (src - n)) * E;
+                std::memcpy(merged.data() + (b * keep + j) * E, from, sizeof(float) * E);
+            }
+        std::memcpy(cache.data(), merged.data(), sizeof(float) * merged.size());
+        n = keep;
+    }
+};
+
+// state_update "ring" (the transformer's ring step twin, or a ring step graph itself): one ring per layer for keys
+// [1, heads, width, slots] (stored by dimension) and one for values [1, heads, slots, width], bound once as
+// past_key.L / past_value.L with `position`; a step writes the new token's keys and values into slot position % slots
+// and nothing else moves. Priming (many tokens) runs the main file with the rings laid out as its `state`.
+struct RingCache : CacheProtocol {
+    Ort::Session* ring;                             // the session that reads the rings (the twin, or the file itself)
+    int64_t layers, heads, width, slots, position = 0;
     int64_t pos_buf[1] = {0};
     std::vector<std::vector<float>> keys, values;   // per layer: [heads][width][slots], [heads][slots][width]
     std::vector<float> new_kv;                      // next_state: [layers][2][heads][width]
-    std::vector<Ort::Value> ring_vals;
-    Ort::IoBinding ring_bind{nullptr};
-    void ring_write(const float* kv, int64_t m, int64_t i) {   // token i of m in next_state-like kv -> slot (position + i) % slots
+    std::vector<Ort::Value> vals;
+    Ort::IoBinding bind{nullptr};
+    RingCache(OrtHandles& h, Ort::Session* ring_, int64_t slots_)
+        : ring(ring_), layers(h.state_shape[0]), heads(h.state_shape[3]), width(h.state_shape[5]), slots(slots_) {
+        bind = Ort::IoBinding(*ring);
+        const int64_t pshape[1] = {1}, kshape[4] = {1, heads, width, slots}, vshape[4] = {1, heads, slots, width};
+        const int64_t nshape[6] = {layers, 2, 1, heads, 1, width};
+        new_kv.assign(layers * 2 * heads * width, 0.0f);
+        vals.push_back(Ort::Value::CreateTensor<int64_t>(h.mem, pos_buf, 1, pshape, 1));
+        vals.push_back(Ort::Value::CreateTensor<float>(h.mem, new_kv.data(), new_kv.size(), nshape, 6));
+        bind.BindInput(format::io::input_ids, h.ids);
+        bind.BindInput(format::io::position, vals[0]);
+        bind.BindOutput(format::io::logits, h.logits);
+        bind.BindOutput(format::io::next_state, vals[1]);
+        const int64_t n = heads * width * slots;
+        keys.assign(layers, std::vector<float>(n, 0.0f));
+        values.assign(layers, std::vector<float>(n, 0.0f));
+        for (int64_t l = 0; l < layers; ++l) {
+            vals.push_back(Ort::Value::CreateTensor<float>(h.mem, keys[l].data(), n, kshape, 4));
+            bind.BindInput((format::io::past_key + std::to_string(l)).c_str(), vals.back());
+            vals.push_back(Ort::Value::CreateTensor<float>(h.mem, values[l].data(), n, vshape, 4));
+            bind.BindInput((format::io::past_value + std::to_string(l)).c_str(), vals.back());
+        }
+    }
+    void write(const float* kv, int64_t m, int64_t i) {   // token i of m in next_state-like kv -> slot (position + i) % slots
         const int64_t s = (position + i) % slots;
         for (int64_t l = 0; l < layers; ++l)
             for (int64_t hh = 0; hh < heads; ++hh) {
@@ -113,9 +258,38 @@ struct OrtHandles {
                 std::memcpy(values[l].data() + (hh * slots + s) * width, v, sizeof(float) * width);
             }
     }
-    const char* in_names[2] = {format::io::input_ids, format::io::state};
-    const char* out_names[2] = {format::io::logits, format::io::next_state};
+    int64_t cached() const override { return std::min(position, slots); }
+    void reset() override {
+        position = 0;
+        for (auto& k : keys) std::fill(k.begin(), k.end(), 0.0f);
+        for (auto& v : values) std::fill(v.begin(), v.end(), 0.0f);
+    }
+    void step(OrtHandles& h) override {             // the ring graph: bound once, one slot written
+        pos_buf[0] = position;
+        ring->Run(h.run, bind);
+        write(new_kv.data(), 1, 0);
+        ++position;
+    }
+    void feed(OrtHandles& h, Ort::Value& ids, int64_t m) override {   // the main graph, from the rings laid out as its state (oldest first)
+        const int64_t n = cached();
+        std::vector<float> lin(layers * 2 * heads * n * width + 1);
+        for (int64_t l = 0; l < layers; ++l)
+            for (int64_t hh = 0; hh < heads; ++hh)
+                for (int64_t j = 0; j < n; ++j) {
+                    const int64_t s = (position - n + j) % slots;
+                    float* k = lin.data() + (((l * 2 + 0) * heads + hh) * n + j) * width;
+                    for (int64_t c = 0; c < width; ++c) k[c] = keys[l][(hh * width + c) * slots + s];
+                    std::memcpy(lin.data() + (((l * 2 + 1) * heads + hh) * n + j) * width, values[l].data() + (hh * slots + s) * width, sizeof(float) * width);
+                }
+        const int64_t sshape[6] = {layers, 2, 1, heads, n, width};
+        Ort::Value state = Ort::Value::CreateTensor<float>(h.mem, lin.data(), lin.size() - 1, sshape, 6);
+        auto out = h.run_main(ids, state, m);
+        for (int64_t i = std::max<int64_t>(0, m - slots); i < m; ++i) write(out[1].GetTensorData<float>(), m, i);
+        position += m;
+    }
 };
+
+}  // namespace
 
 OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_sha, const std::string& ort_library) {
     if (!std::ifstream(model_path).good()) throw Error("model not found: " + model_path);
@@ -131,8 +305,8 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
         so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
         h.session = Ort::Session(h.env, model_path.c_str(), so);
         h.step_only = metadata(format::meta::step_only) == "1";
-        // A GRU's step graph beside it (muse_export writes X_step.onnx next to X.onnx), with the same weights'
-        // fingerprint: single tokens go through it (no Scan: onnxruntime's fastest step), priming through the file.
+        // A step graph beside it (muse_export writes X_step.onnx next to X.onnx), with the same weights' fingerprint:
+        // single tokens go through it (no Scan; for a transformer, its ring step), priming through the file.
         const size_t dot = model_path.rfind(".onnx");
         const std::string twin = dot == std::string::npos ? "" : model_path.substr(0, dot) + "_step.onnx";
         if (!h.step_only && !twin.empty() && std::ifstream(twin).good() && !metadata(format::meta::model_sha256).empty()) {
@@ -144,7 +318,7 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
                 if (get(format::meta::step_only) == "1" && get(format::meta::model_sha256) == metadata(format::meta::model_sha256) && get(format::meta::vocab_sha256) == metadata(format::meta::vocab_sha256)
                     && (get(format::meta::state_update) != format::state::ring || ring_inputs(s))) {
                     h.step_session = std::move(s);
-                    if (get(format::meta::state_update) == format::state::ring) { h.ring = &h.step_session; h.slots = std::atoll(get(format::meta::ring_slots).c_str()); }
+                    if (get(format::meta::state_update) == format::state::ring) { h.ring_twin = true; h.ring_slots = std::atoll(get(format::meta::ring_slots).c_str()); }
                 }
             } catch (const Ort::Exception&) {}      // an unreadable twin is not used
         }
@@ -158,9 +332,10 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
     defaults_ = info.defaults;
     update_ = metadata(format::meta::state_update);
     const int VOCAB = vocab_.size();
+    Ort::Session* ring = h.ring_twin ? &h.step_session : nullptr;
     if (update_ == format::state::ring && h.step_only) {
         if (!ring_inputs(h.session)) throw Error(model_path + ": a ring step graph without its position / past_key.L / past_value.L inputs (not written by muse_export)");
-        h.ring = &h.session; h.slots = std::atoll(metadata(format::meta::ring_slots).c_str()); update_ = format::state::append;
+        ring = &h.session; h.ring_slots = std::atoll(metadata(format::meta::ring_slots).c_str()); update_ = format::state::append;
     }
     if (update_ != format::state::replace && update_ != format::state::append) throw Error(model_path + ": unknown state_update '" + update_ + "'");
 
@@ -183,59 +358,18 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
     h.logits = Ort::Value::CreateTensor<float>(h.mem, h.logits_buf.data(), VOCAB, lshape, 3);
     if (update_ == format::state::replace) {
         if (h.cached_axis >= 0) throw Error(model_path + ": a 'replace' state cannot have a cached axis");
-        for (int b = 0; b < 2; ++b) {
-            h.state_buf[b].assign(elems, 0.0f);
-            h.state_in.push_back(Ort::Value::CreateTensor<float>(h.mem, h.state_buf[b].data(), elems, h.state_shape.data(), h.state_shape.size()));
-        }
-        for (int b = 0; b < 2; ++b)   // step from buffer b writes into the other one
-            h.state_out.push_back(Ort::Value::CreateTensor<float>(h.mem, h.state_buf[1 - b].data(), elems, h.state_shape.data(), h.state_shape.size()));
-        for (int b = 0; b < 2; ++b) {
-            h.bind.emplace_back(h.step_session ? h.step_session : h.session);
-            h.bind[b].BindInput(format::io::input_ids, h.ids);
-            h.bind[b].BindInput(format::io::state, h.state_in[b]);
-            h.bind[b].BindOutput(format::io::logits, h.logits);
-            h.bind[b].BindOutput(format::io::next_state, h.state_out[b]);
-        }
+        h.cache.reset(new ReplaceState(h, elems));
     } else {
         if (h.cached_axis != (int)h.state_shape.size() - 2) throw Error(model_path + ": the cached axis must be the second last");
-        h.window = std::atoll(metadata(format::meta::max_context).c_str()) - 1;
-        if (h.window < 1) throw Error(model_path + ": an 'append' model needs max_context in its metadata");
-        h.block_elems = h.state_shape.back();
-        for (int i = 0; i < h.cached_axis; ++i) h.blocks *= h.state_shape[i];
-        if (!h.ring) {                              // the appended cache (no ring twin): one buffer, a view per length
-            h.state_buf[0].assign(h.blocks * h.window * h.block_elems + 1, 0.0f);   // +1: a valid pointer for the empty cache
-            h.state_buf[1].assign(h.blocks * h.block_elems, 0.0f);
-            std::vector<int64_t> shape = h.state_shape;
-            for (int64_t n = 0; n <= h.window; ++n) {
-                shape[h.cached_axis] = n;
-                h.state_in.push_back(Ort::Value::CreateTensor<float>(h.mem, h.state_buf[0].data(), h.blocks * n * h.block_elems, shape.data(), shape.size()));
-            }
-            shape[h.cached_axis] = 1;
-            h.out_state = Ort::Value::CreateTensor<float>(h.mem, h.state_buf[1].data(), h.state_buf[1].size(), shape.data(), shape.size());
-        } else {                                    // the ring twin: one ring per layer for keys and one for values, bound once
-            if (h.slots < 1 || h.state_shape.size() != 6) throw Error(model_path + ": a ring step graph needs ring_slots and a 6-axis state_shape");
-            h.layers = h.state_shape[0]; h.heads = h.state_shape[3]; h.width = h.state_shape[5];
-            h.ring_bind = Ort::IoBinding(*h.ring);
-            const int64_t pshape[1] = {1}, kshape[4] = {1, h.heads, h.width, h.slots}, vshape[4] = {1, h.heads, h.slots, h.width};
-            const int64_t nshape[6] = {h.layers, 2, 1, h.heads, 1, h.width};
-            h.new_kv.assign(h.layers * 2 * h.heads * h.width, 0.0f);
-            h.ring_vals.push_back(Ort::Value::CreateTensor<int64_t>(h.mem, h.pos_buf, 1, pshape, 1));
-            h.ring_vals.push_back(Ort::Value::CreateTensor<float>(h.mem, h.new_kv.data(), h.new_kv.size(), nshape, 6));
-            h.ring_bind.BindInput(format::io::input_ids, h.ids);
-            h.ring_bind.BindInput(format::io::position, h.ring_vals[0]);
-            h.ring_bind.BindOutput(format::io::logits, h.logits);
-            h.ring_bind.BindOutput(format::io::next_state, h.ring_vals[1]);
-            const int64_t n = h.heads * h.width * h.slots;
-            h.keys.assign(h.layers, std::vector<float>(n, 0.0f));
-            h.values.assign(h.layers, std::vector<float>(n, 0.0f));
-            for (int64_t l = 0; l < h.layers; ++l) {
-                h.ring_vals.push_back(Ort::Value::CreateTensor<float>(h.mem, h.keys[l].data(), n, kshape, 4));
-                h.ring_bind.BindInput((format::io::past_key + std::to_string(l)).c_str(), h.ring_vals.back());
-                h.ring_vals.push_back(Ort::Value::CreateTensor<float>(h.mem, h.values[l].data(), n, vshape, 4));
-                h.ring_bind.BindInput((format::io::past_value + std::to_string(l)).c_str(), h.ring_vals.back());
-            }
+        const int64_t window = std::atoll(metadata(format::meta::max_context).c_str()) - 1;
+        if (window < 1) throw Error(model_path + ": an 'append' model needs max_context in its metadata");
+        if (!ring) h.cache.reset(new AppendCache(h, window));
+        else {
+            if (h.ring_slots < 1 || h.state_shape.size() != 6) throw Error(model_path + ": a ring step graph needs ring_slots and a 6-axis state_shape");
+            h.cache.reset(new RingCache(h, ring, h.ring_slots));
         }
     }
+    ring_ = ring != nullptr;
     reset();
 }
 
@@ -243,7 +377,7 @@ OnnxStream::~OnnxStream() = default;
 
 bool OnnxStream::step_graph() const { return h_->step_only || (bool)h_->step_session; }
 
-bool OnnxStream::ring_graph() const { return h_->ring != nullptr; }
+bool OnnxStream::ring_graph() const { return ring_; }
 
 std::string OnnxStream::metadata(const std::string& key) const {
     Ort::AllocatorWithDefaultOptions alloc;
@@ -252,55 +386,16 @@ std::string OnnxStream::metadata(const std::string& key) const {
 }
 
 void OnnxStream::reset() {
-    auto& h = *h_;
-    h.cur = 0;
+    h_->cache->reset();
     cached_ = 0;
-    std::fill(h.state_buf[0].begin(), h.state_buf[0].end(), 0.0f);
-    std::fill(h.state_buf[1].begin(), h.state_buf[1].end(), 0.0f);
-    h.position = 0;
-    for (auto& k : h.keys) std::fill(k.begin(), k.end(), 0.0f);
-    for (auto& v : h.values) std::fill(v.begin(), v.end(), 0.0f);
 }
 
 const float* OnnxStream::step(int64_t token) {
     if (token < 0 || token >= vocab_.size()) throw Error("token id " + std::to_string(token) + " is outside 0-" + std::to_string(vocab_.size() - 1));
     auto& h = *h_;
     h.ids_buf[0] = token;
-    if (update_ == format::state::replace) {
-        // Ort::Session::Run takes arrays of Values; ours are made once, so move them in and back out.
-        (h.step_session ? h.step_session : h.session).Run(h.run, h.bind[h.cur]);   // inputs and outputs bound once to our buffers
-        h.cur = 1 - h.cur;
-        return h.logits_buf.data();
-    }
-    if (h.ring) {                                   // the ring graph: bound once, one slot written
-        h.pos_buf[0] = h.position;
-        h.ring->Run(h.run, h.ring_bind);
-        h.ring_write(h.new_kv.data(), 1, 0);
-        ++h.position;
-        cached_ = std::min(h.position, h.slots);
-        return h.logits_buf.data();
-    }
-    Ort::Value inputs[2] = {std::move(h.ids), std::move(h.state_in[cached_])};
-    Ort::Value outputs[2] = {std::move(h.logits), std::move(h.out_state)};
-    h.session.Run(h.run, h.in_names, inputs, 2, h.out_names, outputs, 2);
-    h.ids = std::move(inputs[0]); h.state_in[cached_] = std::move(inputs[1]);
-    h.logits = std::move(outputs[0]); h.out_state = std::move(outputs[1]);
-    // append the new keys/values: block b moves from b*n*E to b*(n+1)*E (or drops its oldest entry when full)
-    float* cache = h.state_buf[0].data();
-    const float* kv = h.state_buf[1].data();
-    const int64_t E = h.block_elems, n = cached_;
-    if (n < h.window) {
-        for (int64_t b = h.blocks - 1; b >= 0; --b) {
-            std::memmove(cache + b * (n + 1) * E, cache + b * n * E, sizeof(float) * n * E);
-            std::memcpy(cache + (b * (n + 1) + n) * E, kv + b * E, sizeof(float) * E);
-        }
-        ++cached_;
-    } else {
-        for (int64_t b = 0; b < h.blocks; ++b) {
-            std::memmove(cache + b * n * E, cache + (b * n + 1) * E, sizeof(float) * (n - 1) * E);
-            std::memcpy(cache + (b * n + n - 1) * E, kv + b * E, sizeof(float) * E);
-        }
-    }
+    h.cache->step(h);
+    cached_ = h.cache->cached();
     return h.logits_buf.data();
 }
 
@@ -320,51 +415,8 @@ const float* OnnxStream::feed(const std::vector<int64_t>& ids) {
     const int64_t ishape[2] = {1, m};
     std::vector<int64_t> idv(ids);
     Ort::Value in_ids = Ort::Value::CreateTensor<int64_t>(h.mem, idv.data(), m, ishape, 2);
-    if (h.ring) {                                   // the main graph, from the rings laid out as its state (oldest first)
-        const int64_t n = std::min(h.position, h.slots);
-        std::vector<float> lin(h.layers * 2 * h.heads * n * h.width + 1);
-        for (int64_t l = 0; l < h.layers; ++l)
-            for (int64_t hh = 0; hh < h.heads; ++hh)
-                for (int64_t j = 0; j < n; ++j) {
-                    const int64_t s = (h.position - n + j) % h.slots;
-                    float* k = lin.data() + (((l * 2 + 0) * h.heads + hh) * n + j) * h.width;
-                    for (int64_t c = 0; c < h.width; ++c) k[c] = h.keys[l][(hh * h.width + c) * h.slots + s];
-                    std::memcpy(lin.data() + (((l * 2 + 1) * h.heads + hh) * n + j) * h.width, h.values[l].data() + (hh * h.slots + s) * h.width, sizeof(float) * h.width);
-                }
-        const int64_t sshape[6] = {h.layers, 2, 1, h.heads, n, h.width};
-        Ort::Value inputs[2] = {std::move(in_ids), Ort::Value::CreateTensor<float>(h.mem, lin.data(), lin.size() - 1, sshape, 6)};
-        auto out = h.session.Run(h.run, h.in_names, inputs, 2, h.out_names, 2);
-        std::memcpy(h.logits_buf.data(), out[0].GetTensorData<float>() + (m - 1) * VOCAB, sizeof(float) * VOCAB);
-        for (int64_t i = std::max<int64_t>(0, m - h.slots); i < m; ++i) h.ring_write(out[1].GetTensorData<float>(), m, i);
-        h.position += m;
-        cached_ = std::min(h.position, h.slots);
-        return h.logits_buf.data();
-    }
-    if (update_ == format::state::replace) {
-        Ort::Value inputs[2] = {std::move(in_ids), std::move(h.state_in[h.cur])};
-        auto out = h.session.Run(h.run, h.in_names, inputs, 2, h.out_names, 2);
-        h.state_in[h.cur] = std::move(inputs[1]);
-        const float* lg = out[0].GetTensorData<float>() + (m - 1) * VOCAB;
-        std::memcpy(h.logits_buf.data(), lg, sizeof(float) * VOCAB);
-        std::memcpy(h.state_buf[h.cur].data(), out[1].GetTensorData<float>(), sizeof(float) * h.state_buf[h.cur].size());
-        return h.logits_buf.data();
-    }
-    Ort::Value inputs[2] = {std::move(in_ids), std::move(h.state_in[cached_])};
-    auto out = h.session.Run(h.run, h.in_names, inputs, 2, h.out_names, 2);
-    h.state_in[cached_] = std::move(inputs[1]);
-    std::memcpy(h.logits_buf.data(), out[0].GetTensorData<float>() + (m - 1) * VOCAB, sizeof(float) * VOCAB);
-    // concatenate (cache, new) per block and keep the last `window` entries, as the Python runtime does
-    const float* kv = out[1].GetTensorData<float>();
-    const int64_t E = h.block_elems, n = cached_, total = n + m, keep = std::min(total, h.window), drop = total - keep;
-    std::vector<float> merged(h.blocks * keep * E);
-    for (int64_t b = 0; b < h.blocks; ++b)
-        for (int64_t j = 0; j < keep; ++j) {
-            int64_t src = drop + j;
-            const float* from = src < n ? h.state_buf[0].data() + (b * n + src) * E : kv + (b * m + (src - n)) * E;
-            std::memcpy(merged.data() + (b * keep + j) * E, from, sizeof(float) * E);
-        }
-    std::memcpy(h.state_buf[0].data(), merged.data(), sizeof(float) * merged.size());
-    cached_ = keep;
+    h.cache->feed(h, in_ids, m);
+    cached_ = h.cache->cached();
     return h.logits_buf.data();
 }
 

@@ -236,6 +236,7 @@ private:
     std::unique_ptr<OrtHandles> h_;
     std::string update_;
     int64_t cached_ = 0;
+    bool ring_ = false;
 };
 
 namespace detail { struct OnnxFile; }
