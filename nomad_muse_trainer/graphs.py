@@ -16,6 +16,14 @@ from .models import TinyGRU, MiniTransformer
 from .formats import IO, WEIGHT, SUFFIX
 
 # %% ../nbs/07a_graphs.ipynb #c3d76861
+def _finish(graph, opset:int, microsoft:bool=False)->onnx.ModelProto:
+    "A checked ONNX model of `graph`, as every graph here is written (IR 8; onnxruntime's com.microsoft ops where asked)"
+    ops = [oh.make_opsetid('', opset)] + ([oh.make_opsetid('com.microsoft', 1)] if microsoft else [])
+    model = oh.make_model(graph, opset_imports=ops, producer_name='nomad-muse-trainer')
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
 def _gates(l:int, gi:str, h:str)->list:
     "Nodes of one GRU layer's update in a Scan body: input gates `gi` (batch, 3H), state `h` -> `h{l}_new`"
     n = lambda op, ins, out, **kw: oh.make_node(op, ins, [out] if isinstance(out, str) else out, **kw)
@@ -54,10 +62,7 @@ def _gru_model(nodes, m, inits, seq, opset:int=17)->onnx.ModelProto:
     g = oh.make_graph(nodes, 'tiny_gru' if seq == 'seq' else 'tiny_gru_step',
                       [oh.make_tensor_value_info(IO.input_ids, TP.INT64, ['batch', seq]), vi(IO.state, [L, 'batch', H])],
                       [vi(IO.logits, ['batch', seq, V]), vi(IO.next_state, [L, 'batch', H])], inits)
-    model = oh.make_model(g, opset_imports=[oh.make_opsetid('', opset)], producer_name='nomad-muse-trainer')
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return _finish(g, opset)
 
 def gru_to_onnx(m:TinyGRU, # a trained TinyGRU
                 opset:int=17, # the ONNX opset
@@ -105,6 +110,14 @@ class _Graph:
 
 def _i64(*v): return np.array(v, np.int64)
 
+def _tx_sizes(m:MiniTransformer)->tuple:
+    "(d_model, heads, layers, vocabulary, max_context, time_buckets): what both transformer graphs are built from"
+    c = m.config; return c['d_model'], c['n_heads'], c['n_layers'], c['vocab_size'], c['max_context'], c['time_buckets']
+
+def _fp32_weights(m)->dict:
+    "The model's parameters as float32 arrays"
+    return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in m.state_dict().items()}
+
 def _tx_weights(m:MiniTransformer, l:int)->tuple:
     "Layer `l`'s qkv and output projections, the first laid out for a cache of width head_dim + clock: 1/sqrt(head_dim) folded into the queries, zero columns for the clock"
     c = m.config; d, H = c['d_model'], c['n_heads']; hd = d // H; w = hd + bool(c['time_buckets'])
@@ -120,9 +133,8 @@ def transformer_to_onnx(m:MiniTransformer, # a trained MiniTransformer
                         opset:int=17,
                        )->onnx.ModelProto:
     "The transformer's cached step as ONNX: `input_ids` (batch, seq) after `state` (an empty cache by default) -> logits and the new tokens' keys and values"
-    c = m.config; d, H, L, V, M, TB = c['d_model'], c['n_heads'], c['n_layers'], c['vocab_size'], c['max_context'], c['time_buckets']
+    (d, H, L, V, M, TB), sd = _tx_sizes(m), _fp32_weights(m)
     hd = d // H; w = hd + bool(TB)
-    sd = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in m.state_dict().items()}
     g = _Graph(); k_ = g.const
     k_(sd['embed.weight'], WEIGHT.embed); k_(sd['embed.weight'].T.copy(), WEIGHT.head)
     k_(np.zeros((L, 2, 1, H, 0, w), np.float32), IO.state)                        # the default: an empty cache
@@ -191,10 +203,7 @@ def transformer_to_onnx(m:MiniTransformer, # a trained MiniTransformer
     vi = lambda name, shape: oh.make_tensor_value_info(name, TP.FLOAT, shape)
     graph = oh.make_graph(g.nodes, 'mini_transformer', [oh.make_tensor_value_info(IO.input_ids, TP.INT64, ['batch', 'seq']),
                           vi(IO.state, [L, 2, 'batch', H, 'cached', w])], [vi(IO.logits, ['batch', 'seq', V]), vi(IO.next_state, [L, 2, 'batch', H, 'seq', w])], g.inits)
-    model = oh.make_model(graph, opset_imports=[oh.make_opsetid('', opset)], producer_name='nomad-muse-trainer')
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return _finish(graph, opset)
 
 # %% ../nbs/07a_graphs.ipynb #bd872e7b
 def int8_scaled(a:np.ndarray, axis:int)->tuple:
@@ -208,10 +217,9 @@ def transformer_ring_step(m:MiniTransformer, # a trained MiniTransformer
                           opset:int=17,
                          )->onnx.ModelProto:
     "The transformer's one-token step over a ring cache the host updates in place: `input_ids`, `position`, `past_key.L`, `past_value.L` -> `logits`, `next_state` (the new token's keys and values)"
-    c = m.config; d, H, L, V, M, TB = c['d_model'], c['n_heads'], c['n_layers'], c['vocab_size'], c['max_context'], c['time_buckets']
     if weights not in ('fp32', 'int8', 'dynamic'): raise ValueError(f"weights: fp32, int8 or dynamic, not {weights!r}")
+    (d, H, L, V, M, TB), sd = _tx_sizes(m), _fp32_weights(m)
     hd = d // H; w, R = hd + bool(TB), M - 1
-    sd = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in m.state_dict().items()}
     g = _Graph(); k_ = g.const
     def dequantized(q, s, nm): return g('Mul', g('Cast', k_(q, f'{nm}{SUFFIX.int8}'), to=TP.FLOAT), k_(s, f'{nm}{SUFFIX.scale}'), outs=[nm])   # folded by onnxruntime at load
     def linear(x, W, b, nm):                          # x @ W + b; int8 weights with a scale per output column, as quantize_weights stores them
@@ -282,7 +290,4 @@ def transformer_ring_step(m:MiniTransformer, # a trained MiniTransformer
     for l in range(L): ins += [vi(f'{IO.past_key}{l}', TP.FLOAT, ['batch', H, w, R]), vi(f'{IO.past_value}{l}', TP.FLOAT, ['batch', H, R, w])]
     graph = oh.make_graph(g.nodes, 'mini_transformer_ring_step', ins,
                           [vi(IO.logits, TP.FLOAT, ['batch', 1, V]), vi(IO.next_state, TP.FLOAT, [L, 2, 'batch', H, 1, w])], g.inits)
-    model = oh.make_model(graph, opset_imports=[oh.make_opsetid('', opset), oh.make_opsetid('com.microsoft', 1)], producer_name='nomad-muse-trainer')
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return _finish(graph, opset, microsoft=True)
