@@ -220,7 +220,6 @@ docs: $(STAMPS)/install ## render the docs site into _docs/ without Quarto (nbde
 	  grep -E '^(Exception|[A-Za-z]*Error): ' .make/proc.log | sort -u | head -5; \
 	  echo "error: nbdev_proc_nbs did not process" $$missing "(the whole log: .make/proc.log)"; exit 1; fi
 	cp nbs/styles.css _proc/ 2>/dev/null || true
-	rm -rf _proc/media && cp -r nbs/media _proc/media
 	rm -rf _docs
 	cd _proc && smalldocs render .
 	mv _proc/_docs _docs

@@ -8,7 +8,7 @@ __all__ = ['META_KEYS', 'META', 'STATE_UPDATES', 'STATE', 'IO_NAMES', 'IO', 'WEI
            'cpp_header', 'write_cpp_header']
 
 # %% ../nbs/00d_formats.ipynb #0fa3220b
-import struct
+import itertools, struct
 from pathlib import Path
 from types import SimpleNamespace
 from .core import atomic_write_text
@@ -64,12 +64,12 @@ WEIGHT_NAMES = {   # name (+ layer number): what it is
     'head': "the transformer's readout, the embedding transposed [width, vocabulary]",
 }
 WEIGHT = SimpleNamespace(**{k: k for k in WEIGHT_NAMES})
-WEIGHT_SUFFIXES = {   # suffix: what the tensor named NAME + suffix holds
-    '_int8': "INT8 weights (muse_export's default quantization), beside",
-    '_scale': "their float32 scales: one per output column of a matrix, one per row of an embedding table",
-    '_quantized': "a weight onnxruntime's dynamic quantization stored as int8 (--quantization dynamic)",
+WEIGHT_SUFFIXES = {   # name: (suffix, what the tensor named NAME + suffix holds)
+    'int8': ('_int8', "INT8 weights (muse_export's default quantization), beside"),
+    'scale': ('_scale', "their float32 scales: one per output column of a matrix, one per row of an embedding table"),
+    'dynamic': ('_quantized', "a weight onnxruntime's dynamic quantization stored as int8 (--quantization dynamic)"),
 }
-SUFFIX = SimpleNamespace(int8='_int8', scale='_scale', dynamic='_quantized')
+SUFFIX = SimpleNamespace(**{k: v for k, (v, _) in WEIGHT_SUFFIXES.items()})   # SUFFIX.int8 == '_int8'
 
 # %% ../nbs/00d_formats.ipynb #8f5590fe
 MARKOV_MAGIC, MARKOV_VERSION = b'NMMARKOV', 2
@@ -80,26 +80,27 @@ MARKOV_HEADER = [   # (field, struct format, what it is), in file order
     ('n_shifts', 'I', "TIME_SHIFT bins"), ('n_velocities', 'I', "VELOCITY bins"), ('n_durations', 'I', "DURATION bins"),
     ('tracks', 'I', "0 single stream, 1 multi-track"), ('vocab_sha256', '64s', "the vocabulary's sha256, zero-padded"),
 ]
-MARKOV_OFFSET = {}                                                # field: its byte offset
-for _f, _fmt, _ in MARKOV_HEADER: MARKOV_OFFSET[_f] = sum(struct.calcsize('<' + f) for n, f, _ in MARKOV_HEADER[:len(MARKOV_OFFSET)])
+MARKOV_OFFSET = dict(zip([n for n, _, _ in MARKOV_HEADER],       # field: its byte offset, the sizes before it summed
+                         itertools.accumulate((struct.calcsize('<' + f) for _, f, _ in MARKOV_HEADER), initial=0)))
 MARKOV_V1_SHA_OFFSET = MARKOV_OFFSET['n_shifts']                  # version 1: no layout fields, the sha256 right after `mode`
 MARKOV_FIELDS = '<' + ''.join(f for n, f, _ in MARKOV_HEADER[1:-1])   # version .. tracks, as one struct format
 
 # %% ../nbs/00d_formats.ipynb #3f2b3374
 def _cstr(s:str)->str: return '"' + s.replace('\\', '\\\\').replace('"', '\\"') + '"'
 
-def _names(ns:str, table:dict, ident=lambda k: k)->list:
-    return [f"namespace {ns} {{"] + [f"inline constexpr const char* {ident(k)} = {_cstr(k)};{' ' * max(1, 24 - len(ident(k)) - len(k))}// {v}"
-                                     for k, v in table.items()] + [f"}}  // namespace {ns}", ""]
+def _names(ns:str, rows)->list:
+    "A C++ namespace of string constants from (identifier, value, what it is) rows"
+    return [f"namespace {ns} {{"] + [f"inline constexpr const char* {k} = {_cstr(v)};{' ' * max(1, 24 - len(k) - len(v))}// {d}"
+                                     for k, v, d in rows] + [f"}}  // namespace {ns}", ""]
 
 def cpp_header()->str:
     "The file-format contract as a C++17 header (examples/cpp/include/muse/formats.hpp)"
     L = ["// Generated from nomad_muse_trainer.formats (nbs/00d_formats.ipynb) by `make sync-check`: do not edit.",
          "// The names and layouts muse_export and muse_baseline write, and every host reads.", "#pragma once",
          "#include <cstddef>", "#include <cstdint>", "", "namespace muse::format {", ""]
-    L += _names('meta', META_KEYS) + _names('state', STATE_UPDATES) + _names('io', IO_NAMES, lambda k: k.rstrip('.'))
-    L += _names('weight', WEIGHT_NAMES) + ["namespace suffix {"] + [
-        f"inline constexpr const char* {k} = {_cstr(v)};{' ' * max(1, 20 - len(k) - len(v))}// {WEIGHT_SUFFIXES[v]}" for k, v in vars(SUFFIX).items()] + ["}  // namespace suffix", ""]
+    same = lambda table: [(k, k, d) for k, d in table.items()]
+    L += _names('meta', same(META_KEYS)) + _names('state', same(STATE_UPDATES)) + _names('io', [(k.rstrip('.'), k, d) for k, d in IO_NAMES.items()])
+    L += _names('weight', same(WEIGHT_NAMES)) + _names('suffix', [(k, v, d) for k, (v, d) in WEIGHT_SUFFIXES.items()])
     L += ["namespace markov {", f"inline constexpr const char magic[] = {_cstr(MARKOV_MAGIC.decode())};",
           f"inline constexpr uint32_t version = {MARKOV_VERSION};"]
     L += [f"inline constexpr size_t at_{k} = {MARKOV_OFFSET[k]};{' ' * max(1, 22 - len(k) - len(str(MARKOV_OFFSET[k])))}// {d}" for k, _, d in MARKOV_HEADER]
@@ -110,6 +111,6 @@ def cpp_header()->str:
 def write_cpp_header(path='examples/cpp/include/muse/formats.hpp', # where the C++ library includes it from
                     )->bool:
     "Write `cpp_header()` to `path` when it differs (atomically); whether it changed"
-    p = Path(path)
-    if p.is_file() and p.read_text() == cpp_header(): return False
-    atomic_write_text(p, cpp_header()); return True
+    p, text = Path(path), cpp_header()
+    if p.is_file() and p.read_text() == text: return False
+    atomic_write_text(p, text); return True

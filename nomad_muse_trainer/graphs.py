@@ -24,6 +24,10 @@ def _finish(graph, opset:int, microsoft:bool=False)->onnx.ModelProto:
     onnx.checker.check_model(model)
     return model
 
+def _fp32_weights(m)->dict:
+    "The model's parameters as float32 arrays"
+    return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in m.state_dict().items()}
+
 def _gates(l:int, gi:str, h:str)->list:
     "Nodes of one GRU layer's update in a Scan body: input gates `gi` (batch, 3H), state `h` -> `h{l}_new`"
     n = lambda op, ins, out, **kw: oh.make_node(op, ins, [out] if isinstance(out, str) else out, **kw)
@@ -38,7 +42,7 @@ def _gates(l:int, gi:str, h:str)->list:
 def _gru_inits(m:TinyGRU)->list:
     "The GRU's weights as initializers (matrices transposed for `x @ W`), with the default `state` and the index constants"
     L, H = m.config['layers'], m.config['hidden']
-    w = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in m.state_dict().items()}
+    w = _fp32_weights(m)
     inits = [nh.from_array(w['embed.weight'], WEIGHT.embed), nh.from_array(w['head.weight'].T.copy(), WEIGHT.w_out), nh.from_array(w['head.bias'], WEIGHT.b_out),
              nh.from_array(np.zeros((L, 1, H), np.float32), IO.state), nh.from_array(np.array([0], np.int64), 'axis0')]
     for l in range(L):
@@ -113,10 +117,6 @@ def _i64(*v): return np.array(v, np.int64)
 def _tx_sizes(m:MiniTransformer)->tuple:
     "(d_model, heads, layers, vocabulary, max_context, time_buckets): what both transformer graphs are built from"
     c = m.config; return c['d_model'], c['n_heads'], c['n_layers'], c['vocab_size'], c['max_context'], c['time_buckets']
-
-def _fp32_weights(m)->dict:
-    "The model's parameters as float32 arrays"
-    return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in m.state_dict().items()}
 
 def _tx_weights(m:MiniTransformer, l:int)->tuple:
     "Layer `l`'s qkv and output projections, the first laid out for a cache of width head_dim + clock: 1/sqrt(head_dim) folded into the queries, zero columns for the clock"

@@ -36,8 +36,8 @@ def module_imports(path:Path)->list:
             out += [(a.name.split('.')[1], []) for a in n.names if a.name.startswith('nomad_muse_trainer.')]
     return out
 
-def check(graph:bool=False)->list:
-    nbs, errors = notebooks(), []
+def check(nbs:list, graph:bool=False)->list:
+    errors = []
     rank = {}
     for i, (p, mods, _) in enumerate(nbs):
         for m in mods: rank.setdefault(m, (i, p.name))
@@ -76,7 +76,8 @@ def console_scripts()->list:
     return out
 
 if __name__ == '__main__':
-    errors = check('--graph' in sys.argv)
+    nbs = notebooks()
+    errors = check(nbs, '--graph' in sys.argv)
     for e in errors: print(f"error: {e}", file=sys.stderr)
     if errors: sys.exit(1)
-    print(f"order: {len(notebooks())} notebooks in dependency order, no private name crosses a module")
+    print(f"order: {len(nbs)} notebooks in dependency order, no private name crosses a module")

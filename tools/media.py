@@ -19,8 +19,7 @@ _EXT = {'mpeg': 'mp3', 'wav': 'wav', 'ogg': 'ogg'}
 
 def _text(v): return ''.join(v) if isinstance(v, list) else v
 
-def _write(path:Path, data:bytes, written:set):
-    written.add(path)
+def _write(path:Path, data:bytes):
     if path.is_file() and path.read_bytes() == data: return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.tmp'); tmp.write_bytes(data); tmp.replace(path)
@@ -28,7 +27,7 @@ def _write(path:Path, data:bytes, written:set):
 def externalize(nb_path:Path, min_kb:float=24, check:bool=False)->tuple:
     "Move `nb_path`'s inline audio and large PNGs to files under nbs/media/; (changed, files it links)"
     text = nb_path.read_text(encoding='utf-8')
-    nb, written, changed = json.loads(text), set(), False
+    nb, changed = json.loads(text), False
     folder = Path(MEDIA)/nb_path.stem
     for cell in nb['cells']:
         for k, out in enumerate(cell.get('outputs', [])):
@@ -39,22 +38,23 @@ def externalize(nb_path:Path, min_kb:float=24, check:bool=False)->tuple:
                 def audio(m):
                     nonlocal n
                     rel = folder/f"{name}{'-' + str(n) if n else ''}.{_EXT[m.group(1)]}"; n += 1
-                    if not check: _write(NBS/rel, base64.b64decode(m.group(2)), written)
+                    if not check: _write(NBS/rel, base64.b64decode(m.group(2)))
                     return f'src="{rel.as_posix()}"'
                 new = _AUDIO.sub(audio, html)
                 new = re.sub(r'src="(media/[^"/]+/[^"]+)"', lambda m: f'src="{_home(m.group(1), folder, check)}"', new)
                 if new != html: data['text/html'], changed = new.splitlines(True), True
-                written |= {NBS/p for p in re.findall(r'src="(media/[^"]+)"', new)}
             png = data.get('image/png')
             if png and len(_text(png)) * 3 / 4 > min_kb * 1024:
                 rel = folder/f"{name}.png"
-                if not check: _write(NBS/rel, base64.b64decode(_text(png)), written)
+                if not check: _write(NBS/rel, base64.b64decode(_text(png)))
                 del data['image/png']
                 data['text/html'] = [f'<img src="{rel.as_posix()}" alt="{_alt(data)}" style="max-width:100%"/>']
                 changed = True
     if changed and not check:
         nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')
-    return changed, written
+    links = {NBS/p for cell in nb['cells'] for out in cell.get('outputs', [])
+             for p in re.findall(r'src="(media/[^"]+)"', _text(out.get('data', {}).get('text/html', '')))}
+    return changed, links
 
 def _home(rel:str, folder:Path, check:bool)->str:
     "A linked file kept under its notebook's own folder (moved there when the notebook was renamed or split)"
@@ -75,8 +75,8 @@ def main(argv=None):
     nbs = [Path(x) for x in a.notebooks] or sorted(NBS.glob('*.ipynb'))
     linked, dirty = set(), []
     for f in nbs:
-        changed, written = externalize(f, a.min_kb, a.check)
-        linked |= written
+        changed, links = externalize(f, a.min_kb, a.check)
+        linked |= links
         if changed: dirty.append(f.name)
     if a.check:
         if dirty: print(f"error: inline media in {', '.join(dirty)}: run python tools/media.py", file=sys.stderr); return 1

@@ -330,14 +330,14 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
     kind_ = info.kind;
     vocab_ = info.vocab;
     defaults_ = info.defaults;
-    update_ = metadata(format::meta::state_update);
+    std::string update = metadata(format::meta::state_update);
     const int VOCAB = vocab_.size();
     Ort::Session* ring = h.ring_twin ? &h.step_session : nullptr;
-    if (update_ == format::state::ring && h.step_only) {
+    if (update == format::state::ring && h.step_only) {
         if (!ring_inputs(h.session)) throw Error(model_path + ": a ring step graph without its position / past_key.L / past_value.L inputs (not written by muse_export)");
-        ring = &h.session; h.ring_slots = std::atoll(metadata(format::meta::ring_slots).c_str()); update_ = format::state::append;
+        ring = &h.session; h.ring_slots = std::atoll(metadata(format::meta::ring_slots).c_str()); update = format::state::append;
     }
-    if (update_ != format::state::replace && update_ != format::state::append) throw Error(model_path + ": unknown state_update '" + update_ + "'");
+    if (update != format::state::replace && update != format::state::append) throw Error(model_path + ": unknown state_update '" + update + "'");
 
     auto dims = json_list(metadata(format::meta::state_shape));
     if (dims.empty()) throw Error(model_path + ": no state_shape in its metadata");
@@ -356,7 +356,7 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
     const int64_t one[2] = {1, 1}, lshape[3] = {1, 1, VOCAB};
     h.ids = Ort::Value::CreateTensor<int64_t>(h.mem, h.ids_buf, 1, one, 2);
     h.logits = Ort::Value::CreateTensor<float>(h.mem, h.logits_buf.data(), VOCAB, lshape, 3);
-    if (update_ == format::state::replace) {
+    if (update == format::state::replace) {
         if (h.cached_axis >= 0) throw Error(model_path + ": a 'replace' state cannot have a cached axis");
         h.cache.reset(new ReplaceState(h, elems));
     } else {
@@ -369,7 +369,6 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
             h.cache.reset(new RingCache(h, ring, h.ring_slots));
         }
     }
-    ring_ = ring != nullptr;
     reset();
 }
 
@@ -377,7 +376,7 @@ OnnxStream::~OnnxStream() = default;
 
 bool OnnxStream::step_graph() const { return h_->step_only || (bool)h_->step_session; }
 
-bool OnnxStream::ring_graph() const { return ring_; }
+bool OnnxStream::ring_graph() const { return dynamic_cast<const RingCache*>(h_->cache.get()) != nullptr; }
 
 std::string OnnxStream::metadata(const std::string& key) const {
     Ort::AllocatorWithDefaultOptions alloc;

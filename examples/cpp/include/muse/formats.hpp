@@ -59,9 +59,9 @@ inline constexpr const char* head = "head";                // the transformer's 
 }  // namespace weight
 
 namespace suffix {
-inline constexpr const char* int8 = "_int8";           // INT8 weights (muse_export's default quantization), beside
-inline constexpr const char* scale = "_scale";         // their float32 scales: one per output column of a matrix, one per row of an embedding table
-inline constexpr const char* dynamic = "_quantized";   // a weight onnxruntime's dynamic quantization stored as int8 (--quantization dynamic)
+inline constexpr const char* int8 = "_int8";               // INT8 weights (muse_export's default quantization), beside
+inline constexpr const char* scale = "_scale";             // their float32 scales: one per output column of a matrix, one per row of an embedding table
+inline constexpr const char* dynamic = "_quantized";       // a weight onnxruntime's dynamic quantization stored as int8 (--quantization dynamic)
 }  // namespace suffix
 
 namespace markov {

@@ -234,9 +234,7 @@ public:
     const float* feed(const std::vector<int64_t>& ids) override;
 private:
     std::unique_ptr<OrtHandles> h_;
-    std::string update_;
     int64_t cached_ = 0;
-    bool ring_ = false;
 };
 
 namespace detail { struct OnnxFile; }
