@@ -14,7 +14,7 @@ import pretty_midi
 from .core import UserError, atomic_path
 from .vocab import TIME_SHIFT_MS
 from .midi import Midi, load_midi
-from .tokenizer import decode_notes
+from .tokenizer import MuseTokenizer, decode_notes, timed_notes
 
 # %% ../nbs/02_audio.ipynb #ece5e605
 def plot_piano_roll(x, # token ids, a `Midi`, a `PrettyMIDI`, or a path to a MIDI file
@@ -33,8 +33,7 @@ def plot_piano_roll(x, # token ids, a `Midi`, a `PrettyMIDI`, or a path to a MID
     if isinstance(x, (Midi, pretty_midi.PrettyMIDI, str, Path, bytes)):
         notes = load_midi(x).notes; notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))]
     else:
-        n = decode_notes(x, tok); step = (tok.time_shift_ms if tok else time_shift_ms)/1000
-        notes = np.column_stack([n[:, 0]*step, n[:, 1]*step, n[:, 2:4], n[:, 4:6] if n.shape[1] == 6 else np.zeros((len(n), 2))]).astype(float)
+        notes = timed_notes(x, tok or MuseTokenizer(time_shift_ms=time_shift_ms))   # beat time: at the piece's own tempi
     if seconds is not None: notes = notes[notes[:, 0] < seconds]
     if ax is None: _, ax = plt.subplots(figsize=(10, 3.5))
     insts = sorted({(int(d), int(p)) for p, d in notes[:, 4:6]}, key=lambda k: (-k[0], k[1]))   # drums first

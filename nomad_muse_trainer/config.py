@@ -23,7 +23,9 @@ SCHEMA = {   # section: {key: (default, what it means)} or {subsection: (what it
         'duration_bins': (16, "DURATION_1..16: note lengths, log-spaced from one step to max_duration_ms"),
         'max_duration_ms': (4000, "the longest DURATION; longer notes are clamped to it (duration mode)"),
         'include_drums': (False, "drum tracks (channel 10) are skipped and recorded as has_drums in the manifest"),
-        'tracks': ('single', "single: one stream of pitched notes (316 ids); multi: + PROGRAM_0..127 and DRUM_27..87 (505 ids), a band in one stream"),
+        'tracks': ('single', "single: one stream of pitched notes (316 ids); multi: + PROGRAM_0..127 and DRUM_27..87 (505 ids), a band in one stream (in beat time it opens with its instruments)"),
+        'time_unit': ('ms', "ms: time in steps of time_shift_ms (performances without a steady beat); beat: ticks of a quarter note, with BAR, METER and TEMPO tokens, so the music follows a host's tempo and bars"),
+        'beat_resolution': (12, "time_unit: beat: ticks a quarter note (12 puts 16ths and triplets on the grid); durations are note values, time_shift_bins counts ticks"),
     },
     'data': {
         'midi_dir': ('data', "searched recursively when no --midi_dir is given; the default corpus is data/midi"),
@@ -121,7 +123,7 @@ def _check(name, value, default, where):
     return value
 
 # %% ../nbs/00b_config.ipynb #fdcbbf66
-_CHOICES = {('tokenization', 'mode'): ('duration', 'performance'), ('tokenization', 'tracks'): ('single', 'multi'), ('training', 'device'): ('auto', 'cpu', 'cuda')}
+_CHOICES = {('tokenization', 'mode'): ('duration', 'performance'), ('tokenization', 'tracks'): ('single', 'multi'), ('tokenization', 'time_unit'): ('ms', 'beat'), ('training', 'device'): ('auto', 'cpu', 'cuda')}
 _POSITIVE = {('tokenization', 'time_shift_ms'), ('data', 'parse_timeout_s'), ('data', 'max_midi_length'),
              ('training', 'batch_size'), ('data', 'sequence_length'), ('training', 'learning_rate')}
 

@@ -20,7 +20,7 @@ from .parallel import n_workers, progress, safe_map
 from .corpus import export_corpus
 from .manifest import MANIFEST_COLUMNS, blank_row, find_midi, index_files
 from .splits import assign_splits
-from .vocab import NOTE_ON, NOTE_OFF, TIME_SHIFT, DEFAULT_BAR, check_vocab, token_names
+from .vocab import NOTE_ON, NOTE_OFF, TIME_SHIFT, DEFAULT_BAR, TEMPOS, check_vocab, token_names
 from .midi import MidiError, load_midi
 from .tokenizer import MuseTokenizer, decode_notes, keep_instruments
 from .grammar import truncate
@@ -171,11 +171,13 @@ def _stats(rows, hists:dict, lens, tok, secs, n_found):
     VEL, DUR = tok.velocity_base, tok.duration_base
     hist = sum(h for _, h in hists.values())
     kinds = {'special': hist[:NOTE_ON].sum(), 'note_on': hist[NOTE_ON:NOTE_OFF].sum(), 'note_off': hist[NOTE_OFF:TIME_SHIFT].sum(),
-             'time_shift': hist[TIME_SHIFT:VEL].sum(), 'velocity': hist[VEL:DUR].sum(), 'duration': hist[DUR:tok.program_base].sum(),
+             'time_shift': hist[TIME_SHIFT:VEL].sum(), 'velocity': hist[VEL:DUR].sum(), 'duration': hist[DUR:tok.duration_end].sum(),
+             **({'bar': hist[tok.bar], 'meter': hist[tok.meter_base:tok.tempo_base].sum(), 'tempo': hist[tok.tempo_base:tok.tempo_base + len(TEMPOS)].sum()} if tok.beat else {}),
+             **({'header': hist[tok.header_drums] + hist[tok.header_end]} if tok.header else {}),
              **({'program': hist[tok.program_base:tok.drum_base].sum(), 'drum': hist[tok.drum_base:].sum()} if tok.multi else {})}
     skipped = Counter(r['skip'] for r in rows if r.get('skip'))
     return {
-        'vocab_sha256': tok.sha256, 'mode': tok.mode, 'tracks': tok.tracks, 'vocab_size': tok.size,
+        'vocab_sha256': tok.sha256, 'mode': tok.mode, 'tracks': tok.tracks, 'time_unit': tok.time_unit, 'vocab_size': tok.size,
         'files': {'found': n_found, 'ok': sum(r['ok'] for r in rows), 'used': int(sum(f for f, _ in hists.values())), 'skipped': sum(skipped.values()),
                   'near_duplicates': sum(1 for r in rows if r.get('near_duplicate_of'))},
         'skipped_by_reason': dict(sorted(skipped.items())),

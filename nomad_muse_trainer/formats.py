@@ -72,13 +72,14 @@ WEIGHT_SUFFIXES = {   # name: (suffix, what the tensor named NAME + suffix holds
 SUFFIX = SimpleNamespace(**{k: v for k, (v, _) in WEIGHT_SUFFIXES.items()})   # SUFFIX.int8 == '_int8'
 
 # %% ../nbs/00d_formats.ipynb #8f5590fe
-MARKOV_MAGIC, MARKOV_VERSION = b'NMMARKOV', 2
+MARKOV_MAGIC, MARKOV_VERSION = b'NMMARKOV', 3                   # 3 only where the layout needs it (a band header, beat time, over 512 ids): else 2, byte for byte
 MARKOV_HEADER = [   # (field, struct format, what it is), in file order
-    ('magic', '8s', "NMMARKOV"), ('version', 'I', "2"), ('header_size', 'I', "bytes before the tables (a multiple of 8)"),
-    ('vocab_size', 'I', "ids in the vocabulary"), ('order', 'I', "the longest context (1-5)"), ('positions', 'I', "rhythm weights: positions in a bar"),
+    ('magic', '8s', "NMMARKOV"), ('version', 'I', "2, or 3 (see tracks)"), ('header_size', 'I', "bytes before the tables (a multiple of 8)"),
+    ('vocab_size', 'I', "ids in the vocabulary"), ('order', 'I', "the longest context (1-6; 1-5 over 512 ids, whose contexts pack 10 bits an id instead of 9)"), ('positions', 'I', "rhythm weights: positions in a bar"),
     ('beta', 'f', "the rhythm weights' exponent"), ('time_shift_ms', 'I', "the time step"), ('mode', 'I', "0 duration, 1 performance"),
     ('n_shifts', 'I', "TIME_SHIFT bins"), ('n_velocities', 'I', "VELOCITY bins"), ('n_durations', 'I', "DURATION bins"),
-    ('tracks', 'I', "0 single stream, 1 multi-track"), ('vocab_sha256', '64s', "the vocabulary's sha256, zero-padded"),
+    ('tracks', 'I', "bit 0: multi-track; version 3: bit 1: a band header, bit 2: time_unit beat, bits 8-15: its ticks a quarter note"),
+    ('vocab_sha256', '64s', "the vocabulary's sha256, zero-padded"),
 ]
 MARKOV_OFFSET = dict(zip([n for n, _, _ in MARKOV_HEADER],       # field: its byte offset, the sizes before it summed
                          itertools.accumulate((struct.calcsize('<' + f) for _, f, _ in MARKOV_HEADER), initial=0)))

@@ -10,7 +10,7 @@ import numpy as np
 from fastcore.basics import patch
 from .core import UserError
 from .vocab import (PAD, BOS, EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, N_PITCHES, N_PROGRAMS, DRUM_LOW,
-                                      N_DRUMS, describe)
+                                      N_DRUMS, METERS, TEMPOS, meter_ticks, describe)
 from .tokenizer import MuseTokenizer
 
 # %% ../nbs/01c_grammar.ipynb #1b6c69a2
@@ -22,6 +22,8 @@ class GrammarState:
         self.t = 0                               # duration mode: busy = the step until which each pitch sounds (per program: multi)
         self.busy = np.zeros((N_PROGRAMS, N_PITCHES) if multi else N_PITCHES, np.int64)
         self.prog, self.step_prog, self.step_drum = -1, -1, -1   # multi: the program notes go to; the last program and drum key of this step
+        self.head, self.band, self.band_drums = False, np.zeros(N_PROGRAMS, bool), False   # multi with a header: in it; the programs and drums it named
+        self.bars, self.bar_start, self.bar_len, self.meter, self.tempo, self.tempo_here = 0, 0, 0, -1, -1, False   # beat: bars begun, the bar, its meter, the tempo
     def copy(self):
         s = GrammarState.__new__(GrammarState); s.__dict__.update({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}); return s
 
@@ -35,6 +37,10 @@ class Grammar:
         if mode not in ('duration', 'performance'): raise UserError(f"mode must be duration or performance, got {mode!r}")
         self.mode, self.perf, self.tok = mode, mode == 'performance', tok or MuseTokenizer(mode)
         self.VEL, self.DUR, self.size, self.S = self.tok.velocity_base, self.tok.duration_base, self.tok.size, self.tok.n_shifts
+        self.DEND, self.beat, self.header = self.tok.duration_end, self.tok.beat, self.tok.header
+        self.BAR, self.METER, self.TEMPO = self.tok.bar, self.tok.meter_base, self.tok.tempo_base
+        self.TEMPO_END = self.TEMPO + len(TEMPOS) if self.beat else -1
+        self.bar_ticks = meter_ticks(*np.array(METERS).T, max(self.tok.resolution, 1)) if self.beat else None
         self.multi, self.PROG, self.DRUM = self.tok.multi, self.tok.program_base, self.tok.drum_base
         if instruments is not None and not self.multi: raise UserError("choosing instruments needs a multi-track vocabulary (tracks: multi)")
         progs, drums = instruments if instruments is not None else (range(N_PROGRAMS), True)
@@ -45,13 +51,75 @@ class Grammar:
 
     def allowed(self, st:GrammarState)->np.ndarray:
         "A boolean mask over the vocabulary's ids: True where the id may come next"
-        if self.multi: return self._allowed_multi(st)
+        if self.header or self.beat:
+            m = self._allowed_opening(st)
+            if m is not None: return m
+        m = self._allowed_multi(st) if self.multi else self._allowed_single(st)
+        return self._beat_rules(st, m) if self.beat and st.phase == 1 else m
+
+    def _allowed_opening(self, st):
+        "The mask where a piece opens (a band's header; beat mode's first BAR, its METER and TEMPO), else None"
+        m = np.zeros(self.size, bool)
+        if st.phase != 1: return None
+        if self.header and st.head:                                  # PROGRAMs rising, HEADER_DRUMS, HEADER_END
+            if st.prev != self.tok.header_drums:
+                m[self.PROG:self.DRUM] = self.prog_ok & (np.arange(N_PROGRAMS) > (np.flatnonzero(st.band)[-1] if st.band.any() else -1))
+                m[self.tok.header_drums] = self.drums_ok
+            m[self.tok.header_end] = st.band.any() or st.band_drums
+            return m
+        if not self.beat: return None
+        if st.bars == 0: m[self.BAR] = True; return m
+        if st.meter < 0: m[self.METER:self.TEMPO] = True; return m
+        if st.tempo < 0: m[self.TEMPO:self.TEMPO_END] = True; return m
+        return None
+
+    def _beat_rules(self, st, m):
+        "`m` with beat mode's rules: shifts stay inside the bar; BAR after a whole event; METER after BAR; TEMPO once a position, before its notes"
+        prev, S, pos = st.prev, self.S, st.t - st.bar_start
+        shifts = m[TIME_SHIFT:self.VEL].copy()
+        if prev in (self.BAR,) or self.METER <= prev < self.TEMPO_END: shifts[:] = True
+        if TIME_SHIFT <= prev < self.VEL and prev != TIME_SHIFT + S - 1: shifts[:] = False
+        elif TIME_SHIFT <= prev < self.VEL or shifts.any(): shifts[:] = True
+        m[TIME_SHIFT:self.VEL] = shifts & (pos + np.arange(1, S + 1) < st.bar_len)
+        whole = self.DUR <= prev < self.DEND or prev == self.BAR or self.METER <= prev < self.TEMPO_END or (self.multi and prev >= self.DRUM)
+        m[self.BAR] = whole and st.n_notes > 0                          # a piece starts in the bar of its first note
+        if prev == self.BAR: m[self.METER:self.TEMPO] = True; m[self.METER + st.meter] = False
+        new_pos = prev == self.BAR or self.METER <= prev < self.TEMPO or TIME_SHIFT <= prev < self.VEL
+        if new_pos and not st.tempo_here: m[self.TEMPO:self.TEMPO_END] = True; m[self.TEMPO + st.tempo] = False
+        if self.TEMPO <= prev < self.TEMPO_END or prev == self.BAR or self.METER <= prev < self.TEMPO:   # a new position: as after a shift
+            free = self._free(st)
+            if st.vel: m[NOTE_ON:NOTE_OFF] = free
+            if free.any() or (self.multi and self._drums(st).any()): m[self.VEL:self.DUR] = True
+            if st.vel: m[self.VEL + st.vel - 1] = False
+            if self.multi:
+                if st.vel: m[self.DRUM:] = self._drums(st)
+                m[self.PROG:self.DRUM] = self._progs(st)
+        return m
+
+    def _free(self, st):
+        "The pitches a note may start on now"
+        if not self.multi: return (np.arange(N_PITCHES) > st.step_on) & (st.busy <= st.t)
+        return ((np.arange(N_PITCHES) > st.step_on) & (st.busy[st.prog] <= st.t) if st.prog >= 0 and self._prog_ok(st)[st.prog]
+                else np.zeros(N_PITCHES, bool))
+
+    def _drums(self, st):
+        ok = self.drums_ok and (st.band_drums or not self.header)
+        return np.arange(N_DRUMS) > st.step_drum - DRUM_LOW if st.step_prog < 0 and ok else np.zeros(N_DRUMS, bool)
+
+    def _prog_ok(self, st): return self.prog_ok & st.band if self.header else self.prog_ok
+
+    def _progs(self, st):
+        progs = (np.arange(N_PROGRAMS) > st.step_prog) & self._prog_ok(st) & (st.busy <= st.t).any(1)   # a switch to another program with a free pitch
+        if st.prog >= 0: progs[st.prog] = False
+        return progs
+
+    def _allowed_single(self, st):
         VEL, DUR, S = self.VEL, self.DUR, self.S
         m = np.zeros(self.size, bool)
         if st.phase == 0: m[BOS] = True; return m
         if st.phase == 2: m[PAD] = True; return m
         prev = st.prev
-        if not self.perf and NOTE_ON <= prev < NOTE_OFF: m[DUR:] = True; return m
+        if not self.perf and NOTE_ON <= prev < NOTE_OFF: m[DUR:self.DEND] = True; return m
         free = (np.arange(N_PITCHES) > st.step_on) & (~st.sounding if self.perf else st.busy <= st.t)
         if VEL <= prev < DUR: m[NOTE_ON:NOTE_OFF] = free; return m
         if prev != BOS and not (TIME_SHIFT <= prev < VEL and prev != TIME_SHIFT + S - 1):
@@ -62,7 +130,7 @@ class Grammar:
         if st.vel: m[VEL + st.vel - 1] = False
         if self.perf and not st.on_in_step: m[NOTE_OFF:TIME_SHIFT] = st.sounding & (np.arange(N_PITCHES) > st.step_off)
         if self.perf: m[EOS] = NOTE_OFF <= prev < TIME_SHIFT and not st.sounding.any()
-        else: m[EOS] = prev >= DUR
+        else: m[EOS] = DUR <= prev < self.DEND
         return m
 
     def _allowed_multi(self, st):
@@ -72,24 +140,20 @@ class Grammar:
         if st.phase == 0: m[BOS] = True; return m
         if st.phase == 2: m[PAD] = True; return m
         prev = st.prev
-        if NOTE_ON <= prev < NOTE_OFF: m[DUR:PROG] = True; return m
-        free = ((np.arange(N_PITCHES) > st.step_on) & (st.busy[st.prog] <= st.t) if st.prog >= 0 and self.prog_ok[st.prog]
-                else np.zeros(N_PITCHES, bool))
-        drums = np.arange(N_DRUMS) > st.step_drum - DRUM_LOW if st.step_prog < 0 and self.drums_ok else np.zeros(N_DRUMS, bool)
+        if NOTE_ON <= prev < NOTE_OFF: m[DUR:self.DEND] = True; return m
+        free, drums = self._free(st), self._drums(st)
         if VEL <= prev < DUR: m[NOTE_ON:NOTE_OFF] = free; m[DRUM:] = drums; return m
         if PROG <= prev < DRUM:
             if st.vel: m[NOTE_ON:NOTE_OFF] = free
             m[VEL:DUR] = True
             if st.vel: m[VEL + st.vel - 1] = False
             return m
-        if prev != BOS and not (TIME_SHIFT <= prev < VEL and prev != TIME_SHIFT + S - 1): m[TIME_SHIFT:VEL] = True
+        if prev not in (BOS, self.tok.header_end) and not (TIME_SHIFT <= prev < VEL and prev != TIME_SHIFT + S - 1): m[TIME_SHIFT:VEL] = True
         if st.vel: m[NOTE_ON:NOTE_OFF] = free; m[DRUM:] = drums
         if free.any() or drums.any(): m[VEL:DUR] = True
         if st.vel: m[VEL + st.vel - 1] = False
-        progs = (np.arange(N_PROGRAMS) > st.step_prog) & self.prog_ok & (st.busy <= st.t).any(1)   # a switch to another program with a free pitch
-        if st.prog >= 0: progs[st.prog] = False
-        m[PROG:DRUM] = progs
-        m[EOS] = DUR <= prev < PROG or prev >= DRUM
+        m[PROG:DRUM] = self._progs(st)
+        m[EOS] = DUR <= prev < self.DEND or prev >= DRUM
         return m
 
     def advance(self, st:GrammarState, tok:int)->GrammarState:
@@ -100,11 +164,21 @@ class Grammar:
         self._step(st, tok); return st
 
     def _step(self, st, tok):
-        if tok == BOS: st.phase = 1
+        if tok == BOS: st.phase = 1; st.head = self.header
         elif tok in (EOS, PAD): st.phase = 2
         elif TIME_SHIFT <= tok < self.VEL:
             st.step_on, st.step_off, st.on_in_step, st.t = -1, -1, False, st.t + tok - TIME_SHIFT + 1
-            st.step_prog = st.step_drum = -1
+            st.step_prog = st.step_drum = -1; st.tempo_here = False
+        elif st.head:
+            if tok == self.tok.header_end: st.head = False
+            elif tok == self.tok.header_drums: st.band_drums = True
+            else: st.band[tok - self.PROG] = True
+        elif tok == self.BAR:
+            if st.bars: st.bar_start += st.bar_len
+            st.t, st.bars, st.tempo_here = st.bar_start, st.bars + 1, False
+            st.step_on, st.step_off, st.on_in_step, st.step_prog, st.step_drum = -1, -1, False, -1, -1
+        elif self.METER <= tok < self.TEMPO: st.meter = tok - self.METER; st.bar_len = int(self.bar_ticks[st.meter])
+        elif self.TEMPO <= tok < self.TEMPO_END: st.tempo, st.tempo_here = tok - self.TEMPO, True
         elif tok >= self.DRUM: st.step_drum = tok - self.DRUM + DRUM_LOW; st.n_notes += 1
         elif tok >= self.PROG: st.prog = st.step_prog = tok - self.PROG; st.step_on = -1
         elif tok >= self.DUR:
@@ -162,7 +236,7 @@ def complete(grammar:Grammar, # the grammar of `ids`
     "`ids` as a whole piece: cut at its `<EOS>`, or closed: dangling tokens dropped, sounding notes switched off, `<EOS>` added"
     ids = [int(t) for t in ids]
     if EOS in ids: return np.array(ids[:ids.index(EOS)+1])
-    ends_note = (lambda t: NOTE_ON <= t < TIME_SHIFT) if grammar.perf else (lambda t: grammar.DUR <= t < grammar.PROG or t >= grammar.DRUM)
+    ends_note = (lambda t: NOTE_ON <= t < TIME_SHIFT) if grammar.perf else (lambda t: grammar.DUR <= t < grammar.DEND or (grammar.multi and t >= grammar.DRUM))
     out = ids[:max([i for i, t in enumerate(ids) if ends_note(t)], default=0) + 1]
     if grammar.perf:
         sounding = np.flatnonzero(grammar.state_after(out).sounding)

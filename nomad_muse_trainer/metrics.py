@@ -10,21 +10,27 @@ import numpy as np
 from .vocab import EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, VELOCITY, DURATION, VOCAB_SIZE
 
 # %% ../nbs/04_metrics.ipynb #68471edd
-TOKEN_CLASSES = ('NOTE_ON', 'NOTE_OFF', 'TIME_SHIFT', 'VELOCITY', 'DURATION', 'EOS', 'PROGRAM', 'DRUM')   # the last two: tracks: multi
+TOKEN_CLASSES = ('NOTE_ON', 'NOTE_OFF', 'TIME_SHIFT', 'VELOCITY', 'DURATION', 'EOS', 'PROGRAM', 'DRUM',   # PROGRAM, DRUM: tracks: multi
+                 'BAR', 'METER', 'TEMPO', 'HEADER')                                                # time_unit: beat; a band's header
 
 def token_class(ids:np.ndarray, # token ids
                 tok=None, # the tokenizer whose layout they use (None: the default)
                )->np.ndarray:
-    "The index in `TOKEN_CLASSES` of each id (8 for `<PAD>`, `<BOS>` and `<UNK>`)"
+    "The index in `TOKEN_CLASSES` of each id (`len(TOKEN_CLASSES)` for `<PAD>`, `<BOS>` and `<UNK>`)"
     ids = np.asarray(ids)
     VEL, DUR = (VELOCITY, DURATION) if tok is None else (tok.velocity_base, tok.duration_base)
-    PROG, DRUM = (VOCAB_SIZE, VOCAB_SIZE) if tok is None else (tok.program_base, tok.drum_base)
+    DEND, PROG, DRUM = (VOCAB_SIZE,) * 3 if tok is None else (tok.duration_end, tok.program_base, tok.drum_base)
+    beat, head = tok is not None and tok.beat, tok is not None and tok.header
     return np.select([(ids >= NOTE_ON) & (ids < NOTE_OFF), (ids >= NOTE_OFF) & (ids < TIME_SHIFT), (ids >= TIME_SHIFT) & (ids < VEL),
-                      (ids >= VEL) & (ids < DUR), (ids >= DUR) & (ids < PROG), ids == EOS, (ids >= PROG) & (ids < DRUM), ids >= DRUM], range(8), 8)
+                      (ids >= VEL) & (ids < DUR), (ids >= DUR) & (ids < DEND), ids == EOS, (ids >= PROG) & (ids < DRUM), ids >= DRUM,
+                      (ids == tok.bar) if beat else False, ((ids >= tok.meter_base) & (ids < tok.tempo_base)) if beat else False,
+                      ((ids >= tok.tempo_base) & (ids < tok.tempo_base + 32)) if beat else False,
+                      ((ids == tok.header_drums) | (ids == tok.header_end)) if head else False], range(len(TOKEN_CLASSES)), len(TOKEN_CLASSES))
 
 def classes_of(tok=None)->tuple:
-    "The token classes a vocabulary has (PROGRAM and DRUM only with tracks: multi)"
-    return TOKEN_CLASSES if tok is not None and tok.multi else TOKEN_CLASSES[:6]
+    "The token classes a vocabulary has (PROGRAM and DRUM only with tracks: multi; BAR, METER and TEMPO with time_unit: beat; HEADER with a band header)"
+    if tok is None: return TOKEN_CLASSES[:6]
+    return TOKEN_CLASSES[:6] + (TOKEN_CLASSES[6:8] if tok.multi else ()) + (TOKEN_CLASSES[8:11] if tok.beat else ()) + (('HEADER',) if tok.header else ())
 
 # %% ../nbs/04_metrics.ipynb #67a681c5
 def summarize(prob:np.ndarray, # per predicted token, the probability the model gave it
@@ -37,7 +43,7 @@ def summarize(prob:np.ndarray, # per predicted token, the probability the model 
     cls = token_class(target, tok)
     n_notes = int(((cls == 0) | (cls == 7)).sum())                      # pitched notes and drum hits
     by_class = {name: {'tokens': int((cls == i).sum()), 'bits_per_token': float(bits[cls == i].mean()) if (cls == i).any() else 0.0,
-                       'share_of_bits': float(bits[cls == i].sum() / max(bits.sum(), 1e-300))} for i, name in enumerate(classes_of(tok))}
+                       'share_of_bits': float(bits[cls == i].sum() / max(bits.sum(), 1e-300))} for i, name in ((TOKEN_CLASSES.index(c), c) for c in classes_of(tok))}
     return {'n_tokens': int(len(prob)), 'n_notes': n_notes, 'nll_nats_per_token': float(bits.mean() * np.log(2)),
             'perplexity': float(2 ** bits.mean()), 'bits_per_token': float(bits.mean()),
             'bits_per_note': float(bits.sum()/max(n_notes, 1)),

@@ -200,7 +200,8 @@ def zoo_model(name:str)->Path:
 
 # %% ../nbs/07_runtime.ipynb #0b722927
 def write_sample(ids, out, # tokens and the MIDI path to write
-                 tok:MuseTokenizer, tempo:float=120.0, title:str='')->dict:
+                 tok:MuseTokenizer, tempo:float=120.0, # ms: the tempo written; beat: None plays the piece's own TEMPO tokens
+                 title:str='')->dict:
     "Write `ids` as MIDI (atomically) and, where matplotlib is installed, its piano roll as a PNG beside it"
     out = Path(out)
     pm = tok.decode(ids, tempo=tempo)
@@ -225,7 +226,7 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
                 out:str=PATHS['sample'], # the MIDI file to write (its piano roll goes beside it as .png)
                 length:int=256, # tokens to sample
                 temperature:float=None, # sampling temperature (default: the model's sampling_defaults)
-                tempo:float=120.0, # the tempo written to the MIDI file (the grid a DAW shows; the timing is in ms)
+                tempo:float=None, # beat-time models: play at this tempo instead of the piece's own; ms models: the tempo written to the MIDI file (the grid a DAW shows; default 120)
                 seed:int=42, # the random seed
                 top_k:int=None, # keep the k most likely tokens (0: all; default: the model's)
                 top_p:float=None, # nucleus sampling mass (default: the model's)
@@ -240,7 +241,7 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
     if temperature is not None and temperature < 0: raise UserError(f"--temperature must be >= 0, got {temperature}")
     if top_p is not None and not 0 < top_p <= 1: raise UserError(f"--top_p must be in (0, 1], got {top_p}")
     if top_k is not None and top_k < 0: raise UserError(f"--top_k must be >= 0, got {top_k}")
-    if tempo <= 0: raise UserError(f"--tempo must be positive, got {tempo}")
+    if tempo is not None and tempo <= 0: raise UserError(f"--tempo must be positive, got {tempo}")
     check_suffix(out, ('.mid', '.midi'))
     if primer and Path(primer).resolve() in {Path(out).resolve(), Path(out).resolve().with_suffix(".png")} | ({Path(wav).resolve()} if wav else set()):
         raise UserError(f"--out {out} (or the piano roll or audio beside it) would overwrite the primer {primer}: name another file")
@@ -250,8 +251,9 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
     if model: onnx = str(zoo_model(model)/'model.onnx')                # a zoo model carries its own vocabulary: checked only against --vocab
     m = load_runtime(onnx or baseline, expected_vocab(vocab, onnx or baseline) if vocab or not model else None, markov=None if onnx else True)
     if parts and not m.tokenizer.multi: raise UserError(f"--instruments needs a multi-track model (tracks: multi); {Path(onnx or baseline).name} is a single-stream one")
-    if isinstance(m, MarkovModel): m.bar = bar_of(tempo, m.time_shift_ms)      # its rhythm weights follow the bar of --tempo
     tok = m.tokenizer
+    if isinstance(m, MarkovModel) and not tok.beat: m.bar = bar_of(tempo or 120.0, m.time_shift_ms)   # its rhythm weights follow the bar of --tempo
+    if tempo is None and not tok.beat: tempo = 120.0
     ids = generate(m, length, temperature, top_k, top_p, seed, primer, instruments=parts)
     r = write_sample(ids, out, tok, tempo, f"{model or Path(onnx or baseline).name}, seed {seed}")
     print(f"{r['tokens']} tokens, {r['notes']} notes, {r['seconds']} s -> {r['midi']}"

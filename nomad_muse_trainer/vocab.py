@@ -6,9 +6,10 @@
 __all__ = ['PAD', 'BOS', 'EOS', 'UNK', 'NOTE_ON', 'NOTE_OFF', 'TIME_SHIFT', 'N_PITCHES', 'N_SHIFTS', 'N_VELOCITIES',
            'N_DURATIONS', 'VELOCITY', 'DURATION', 'VOCAB_SIZE', 'MAX_VOCAB', 'N_PROGRAMS', 'DRUM_LOW', 'DRUM_HIGH',
            'N_DRUMS', 'DURATION_STEPS', 'VELOCITY_VALUES', 'DEFAULT_VELOCITY', 'DEFAULT_VELOCITY_BIN', 'TIME_SHIFT_MS',
-           'DEFAULT_BAR', 'GM_FAMILIES', 'FAMILY_ALIASES', 'token_names', 'describe', 'velocity_values',
-           'duration_steps', 'bar_of', 'velocity_bin', 'duration_bin', 'vocab_sha256', 'VocabSha', 'check_vocab',
-           'parse_instruments']
+           'DEFAULT_BAR', 'BEAT_RESOLUTION', 'METERS', 'TEMPOS', 'BEAT_NOTE_VALUES', 'GM_FAMILIES', 'FAMILY_ALIASES',
+           'token_names', 'describe', 'velocity_values', 'duration_steps', 'bar_of', 'beat_durations', 'meter_ticks',
+           'meter_index', 'tempo_bin', 'velocity_bin', 'duration_bin', 'vocab_sha256', 'VocabSha', 'check_vocab',
+           'instrument_groups', 'parse_instruments']
 
 # %% ../nbs/01_vocab.ipynb #a6d91956
 import hashlib, json
@@ -24,7 +25,7 @@ N_PITCHES = 128
 N_SHIFTS, N_VELOCITIES, N_DURATIONS = 32, 8, 16                 # the default layout's bins ...
 VELOCITY, DURATION = TIME_SHIFT + N_SHIFTS, TIME_SHIFT + N_SHIFTS + N_VELOCITIES   # ... and where they put the rest
 VOCAB_SIZE = DURATION + N_DURATIONS                             # 316
-MAX_VOCAB = 512                                                 # ids fit in 9 bits (the Markov model packs contexts so)
+MAX_VOCAB = 1024                                                # ids fit in 10 bits (the Markov model packs contexts in 9 bits up to 512 ids, else 10)
 N_PROGRAMS = 128                                                # multi-track: PROGRAM_0..127, the General MIDI programs ...
 DRUM_LOW, DRUM_HIGH = 27, 87                                    # ... and DRUM_27..87, the General MIDI (GM2) percussion keys
 N_DRUMS = DRUM_HIGH - DRUM_LOW + 1
@@ -35,9 +36,11 @@ def token_names(tok=None, # a `MuseTokenizer` (its layout); None for the default
     "The name of every token id, in id order"
     S, V, D = (N_SHIFTS, N_VELOCITIES, N_DURATIONS) if tok is None else (tok.n_shifts, tok.n_velocities, tok.n_durations)
     multi = [f'PROGRAM_{p}' for p in range(N_PROGRAMS)] + [f'DRUM_{k}' for k in range(DRUM_LOW, DRUM_HIGH+1)]
+    beat = ['BAR'] + [f'METER_{n}/{d}' for n, d in METERS] + [f'TEMPO_{t}' for t in TEMPOS] if tok is not None and tok.beat else []
     return (['<PAD>', '<BOS>', '<EOS>', '<UNK>'] + [f'NOTE_ON_{p}' for p in range(N_PITCHES)]
             + [f'NOTE_OFF_{p}' for p in range(N_PITCHES)] + [f'TIME_SHIFT_{n}' for n in range(1, S+1)]
             + [f'VELOCITY_{n}' for n in range(1, V+1)] + [f'DURATION_{n}' for n in range(1, D+1)]
+            + beat + (['HEADER_DRUMS', 'HEADER_END'] if tok is not None and tok.header else [])
             + (multi if tok is not None and tok.multi else []))
 
 # %% ../nbs/01_vocab.ipynb #e6b344cb
@@ -81,6 +84,29 @@ def bar_of(tempo:float=120.0, # quarter notes per minute
     return np.array([beats * 60 / tempo * 1000 / time_shift_ms, 0.0])
 
 DEFAULT_BAR = bar_of()      # 4/4 at 120 bpm, 20 ms steps: 100 steps
+
+BEAT_RESOLUTION = 12        # time_unit: beat: ticks a quarter note; 12 puts 16ths (3), triplet 8ths (4) and triplet 16ths (2) on the grid
+METERS = [(n, 4) for n in range(1, 13)] + [(n, 8) for n in range(1, 13)] + [(2, 2), (3, 2), (4, 2)]   # METER_n/d: the time signatures a bar may have
+TEMPOS = np.rint(120 * 2 ** (np.arange(-19, 13) / 12)).astype(np.int64)   # TEMPO_40..240: 32 bpm values a semitone (6%) apart, 60, 90 and 120 among them
+BEAT_NOTE_VALUES = np.r_[[1/12, 1/6, 1/4, 1/3, 1/2, 2/3, 3/4, 1], np.arange(5, 17) / 4, np.arange(9, 17) / 2, np.arange(9, 17)]   # in quarter notes
+
+def beat_durations(resolution:int=BEAT_RESOLUTION)->np.ndarray:
+    "The DURATION bins of beat mode, in ticks: every 16th and triplet value up to a quarter, then 16ths to 4 quarters, 8ths to 8, quarters to 16"
+    return np.unique(np.maximum(np.rint(BEAT_NOTE_VALUES * resolution), 1).astype(np.int64))
+
+def meter_ticks(num, den, resolution:int=BEAT_RESOLUTION):
+    "The length of a bar of `num`/`den` in ticks (a quarter note is `resolution` ticks)"
+    return np.asarray(num) * 4 * resolution // np.asarray(den)
+
+def meter_index(num:int, den:int, resolution:int=BEAT_RESOLUTION)->int:
+    "The METER (an index into `METERS`) of a time signature: itself, else the listed meter of the nearest bar length (the same length where one exists)"
+    if (num, den) in METERS: return METERS.index((num, den))
+    want = num * 4 * resolution / max(den, 1)
+    return int(np.argmin([abs(meter_ticks(n, d, resolution) - want) for n, d in METERS]))
+
+def tempo_bin(bpm)->np.ndarray:
+    "The TEMPO bin (0-31) nearest to `bpm` on a log scale (tempi outside 40-240 go to the ends)"
+    return np.argmin(np.abs(np.log(np.asarray(bpm, float)[..., None]) - np.log(TEMPOS)), axis=-1)
 
 # %% ../nbs/01_vocab.ipynb #bd403223
 def velocity_bin(velocity, # MIDI velocities 1-127
@@ -129,19 +155,25 @@ GM_FAMILIES = {'piano': 0, 'chromatic percussion': 8, 'organ': 16, 'guitar': 24,
 FAMILY_ALIASES = {'mallets': 'chromatic percussion', 'horns': 'brass', 'sax': 'reed', 'winds': 'reed', 'flute': 'pipe',
                   'lead': 'synth lead', 'pad': 'synth pad', 'fx': 'synth effects', 'keys': 'piano', 'choir': 'ensemble'}
 
-def parse_instruments(spec:str, # comma-separated: General MIDI program numbers (0-127) or names ('Electric Bass (finger)'), family names ('bass', 'piano', 'strings'), and/or 'drums'
+def instrument_groups(spec:str, # comma-separated: General MIDI program numbers (0-127) or names ('Electric Bass (finger)'), family names ('bass', 'piano', 'strings'), and/or 'drums'
                      )->tuple:
-    "The (programs, drums) a spec such as 'bass,drums' or 'piano' names (a family name stands for its 8 programs); an unknown name is a `UserError`"
-    progs, drums = set(), False
+    "The parts a spec such as 'bass,drums' names, each as the programs it may be (a program: itself; a family: its 8), and whether the drums play; an unknown name is a `UserError`"
+    groups, drums = [], False
     for part in [p.strip() for p in str(spec).replace(' and ', ',').split(',') if p.strip()]:
         low = part.lower()
         fam = FAMILY_ALIASES.get(low, low)
         if low in ('drums', 'drum', 'kit', 'percussion'): drums = True
-        elif low.isdigit() and int(low) < N_PROGRAMS: progs.add(int(low))
-        elif fam in GM_FAMILIES: progs |= set(range(GM_FAMILIES[fam], GM_FAMILIES[fam] + 8))
+        elif low.isdigit() and int(low) < N_PROGRAMS: groups.append([int(low)])
+        elif fam in GM_FAMILIES: groups.append(list(range(GM_FAMILIES[fam], GM_FAMILIES[fam] + 8)))
         else:
-            try: progs.add(pretty_midi.instrument_name_to_program(part))
+            try: groups.append([pretty_midi.instrument_name_to_program(part)])
             except ValueError: raise UserError(f"unknown instrument {part!r}: use a General MIDI program (0-127) or its name, drums, or a family: "
                                                f"{', '.join(sorted(set(GM_FAMILIES) | set(FAMILY_ALIASES)))}") from None
-    if not progs and not drums: raise UserError("no instruments named (for example: --instruments 'bass,drums')")
-    return sorted(progs), drums
+    if not groups and not drums: raise UserError("no instruments named (for example: --instruments 'bass,drums')")
+    return groups, drums
+
+def parse_instruments(spec:str, # comma-separated: General MIDI program numbers (0-127) or names ('Electric Bass (finger)'), family names ('bass', 'piano', 'strings'), and/or 'drums'
+                     )->tuple:
+    "The (programs, drums) a spec such as 'bass,drums' or 'piano' names (a family name stands for its 8 programs); an unknown name is a `UserError`"
+    groups, drums = instrument_groups(spec)
+    return sorted({p for g in groups for p in g}), drums

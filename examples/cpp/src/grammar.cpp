@@ -40,13 +40,13 @@ void Grammar::allowed_multi(const GrammarState& st, bool* m) const {
     if (st.phase == 0) { m[BOS] = true; return; }
     if (st.phase == 2) { m[PAD] = true; return; }
     const int prev = st.prev;
-    if (prev >= NOTE_ON && prev < NOTE_OFF) { std::fill(m + DURATION, m + PROGRAM, true); return; }
+    if (prev >= NOTE_ON && prev < NOTE_OFF) { std::fill(m + DURATION, m + v_.duration_end(), true); return; }
     bool any_free = false, any_drum = false;
-    const bool prog_plays = st.prog >= 0 && prog_ok_[st.prog];
+    const bool prog_plays = st.prog >= 0 && prog_ok(st, st.prog);
     const int64_t* busy = prog_plays ? st.busy.data() + (size_t)st.prog * N_PITCHES : nullptr;
     bool free_[N_PITCHES], drums[N_DRUMS];
     for (int p = 0; p < N_PITCHES; ++p) { free_[p] = prog_plays && p > st.step_on && busy[p] <= st.t; any_free |= free_[p]; }
-    for (int k = 0; k < N_DRUMS; ++k) { drums[k] = drums_ok_ && st.step_prog < 0 && k > st.step_drum - DRUM_LOW; any_drum |= drums[k]; }
+    for (int k = 0; k < N_DRUMS; ++k) { drums[k] = drums_ok(st) && st.step_prog < 0 && k > st.step_drum - DRUM_LOW; any_drum |= drums[k]; }
     if (prev >= VELOCITY && prev < DURATION) {
         std::copy(free_, free_ + N_PITCHES, m + NOTE_ON); std::copy(drums, drums + N_DRUMS, m + DRUM); return;
     }
@@ -56,26 +56,96 @@ void Grammar::allowed_multi(const GrammarState& st, bool* m) const {
         if (st.vel) m[VELOCITY + st.vel - 1] = false;
         return;
     }
-    if (prev != BOS && !(v_.is_shift(prev) && prev != TIME_SHIFT + v_.n_shifts - 1)) std::fill(m + TIME_SHIFT, m + VELOCITY, true);
+    if (prev != BOS && prev != v_.header_end() && !(v_.is_shift(prev) && prev != TIME_SHIFT + v_.n_shifts - 1)) std::fill(m + TIME_SHIFT, m + VELOCITY, true);
     if (st.vel) { std::copy(free_, free_ + N_PITCHES, m + NOTE_ON); std::copy(drums, drums + N_DRUMS, m + DRUM); }
     if (any_free || any_drum) std::fill(m + VELOCITY, m + DURATION, true);
     if (st.vel) m[VELOCITY + st.vel - 1] = false;
     for (int q = st.step_prog + 1; q < N_PROGRAMS; ++q) {          // a switch to another program with a free pitch
-        if (!prog_ok_[q] || q == st.prog) continue;
+        if (!prog_ok(st, q) || q == st.prog) continue;
         const int64_t* b = st.busy.data() + (size_t)q * N_PITCHES;
         m[PROGRAM + q] = std::any_of(b, b + N_PITCHES, [&](int64_t x) { return x <= st.t; });
     }
     m[EOS] = v_.is_duration(prev) || prev >= DRUM;
 }
 
+// nomad_muse_trainer.grammar.Grammar.allowed: where a piece opens (a band's header; beat time's first BAR, METER and
+// TEMPO), then the stream's rules (single or multi), then beat time's on top.
 void Grammar::allowed(const GrammarState& st, bool* m) const {
-    if (v_.multi) { allowed_multi(st, m); return; }
+    if ((v_.header || v_.beat) && allowed_opening(st, m)) return;
+    if (v_.multi) allowed_multi(st, m); else allowed_single(st, m);
+    if (v_.beat && st.phase == 1) beat_rules(st, m);
+}
+
+bool Grammar::allowed_opening(const GrammarState& st, bool* m) const {
+    if (st.phase != 1) return false;
+    if (v_.header && st.head) {                                  // PROGRAMs rising, HEADER_DRUMS, HEADER_END
+        std::fill(m, m + v_.size(), false);
+        bool any = st.band_drums;
+        int last = -1;
+        for (int p = 0; p < N_PROGRAMS; ++p) if (st.band[p]) { last = p; any = true; }
+        if (st.prev != v_.header_drums()) {
+            for (int p = last + 1; p < N_PROGRAMS; ++p) m[v_.program() + p] = prog_ok_[p];
+            m[v_.header_drums()] = drums_ok_;
+        }
+        m[v_.header_end()] = any;
+        return true;
+    }
+    if (!v_.beat) return false;
+    if (st.bars == 0 || st.meter < 0 || st.tempo < 0) {
+        std::fill(m, m + v_.size(), false);
+        if (st.bars == 0) m[v_.bar()] = true;
+        else if (st.meter < 0) std::fill(m + v_.meter(), m + v_.tempo(), true);
+        else std::fill(m + v_.tempo(), m + v_.tempo() + N_TEMPOS, true);
+        return true;
+    }
+    return false;
+}
+
+// nomad_muse_trainer.grammar.Grammar._beat_rules: shifts stay inside the bar; BAR after a whole event (and a first note);
+// METER right after BAR where it changes; TEMPO once a position, before its notes.
+void Grammar::beat_rules(const GrammarState& st, bool* m) const {
+    const int prev = st.prev, S = v_.n_shifts, VELOCITY = v_.velocity(), DURATION = v_.duration();
+    const int64_t pos = st.t - st.bar_start;
+    const bool meter_or_tempo = prev >= v_.meter() && prev < v_.tempo() + N_TEMPOS, is_meter = v_.is_meter(prev);
+    bool any = meter_or_tempo || prev == v_.bar();
+    for (int k = 0; k < S && !any; ++k) any = m[TIME_SHIFT + k];
+    bool shifts = any || v_.is_shift(prev);
+    if (v_.is_shift(prev) && prev != TIME_SHIFT + S - 1) shifts = false;
+    for (int k = 1; k <= S; ++k) m[TIME_SHIFT + k - 1] = shifts && pos + k < st.bar_len;
+    const bool whole = v_.is_duration(prev) || prev == v_.bar() || meter_or_tempo || (v_.multi && prev >= v_.drum());
+    m[v_.bar()] = whole && st.n_notes > 0;
+    if (prev == v_.bar()) { std::fill(m + v_.meter(), m + v_.tempo(), true); m[v_.meter() + st.meter] = false; }
+    if ((prev == v_.bar() || is_meter || v_.is_shift(prev)) && !st.tempo_here) {
+        std::fill(m + v_.tempo(), m + v_.tempo() + N_TEMPOS, true); m[v_.tempo() + st.tempo] = false;
+    }
+    if (!(v_.is_tempo(prev) || prev == v_.bar() || is_meter)) return;
+    bool any_free = false, any_drum = false;                     // a new position: notes as after a shift
+    const bool prog_plays = !v_.multi || (st.prog >= 0 && prog_ok(st, st.prog));
+    const int64_t* busy = !v_.multi ? st.busy.data() : prog_plays ? st.busy.data() + (size_t)st.prog * N_PITCHES : nullptr;
+    bool free_[N_PITCHES];
+    for (int p = 0; p < N_PITCHES; ++p) { free_[p] = prog_plays && p > st.step_on && busy[p] <= st.t; any_free |= free_[p]; }
+    bool drums[N_DRUMS] = {};
+    if (v_.multi) for (int k = 0; k < N_DRUMS; ++k) { drums[k] = drums_ok(st) && st.step_prog < 0 && k > st.step_drum - DRUM_LOW; any_drum |= drums[k]; }
+    if (st.vel) std::copy(free_, free_ + N_PITCHES, m + NOTE_ON);
+    if (any_free || any_drum) std::fill(m + VELOCITY, m + DURATION, true);
+    if (st.vel) m[VELOCITY + st.vel - 1] = false;
+    if (v_.multi) {
+        if (st.vel) std::copy(drums, drums + N_DRUMS, m + v_.drum());
+        for (int q = 0; q < N_PROGRAMS; ++q) {
+            bool ok = q > st.step_prog && prog_ok(st, q) && q != st.prog;
+            if (ok) { const int64_t* b = st.busy.data() + (size_t)q * N_PITCHES; ok = std::any_of(b, b + N_PITCHES, [&](int64_t x) { return x <= st.t; }); }
+            m[v_.program() + q] = ok;
+        }
+    }
+}
+
+void Grammar::allowed_single(const GrammarState& st, bool* m) const {
     const int VELOCITY = v_.velocity(), DURATION = v_.duration(), VOCAB = v_.size(), N_SHIFTS = v_.n_shifts;
     std::fill(m, m + VOCAB, false);
     if (st.phase == 0) { m[BOS] = true; return; }
     if (st.phase == 2) { m[PAD] = true; return; }
     const int prev = st.prev;
-    if (!perf_ && prev >= NOTE_ON && prev < NOTE_OFF) { std::fill(m + DURATION, m + VOCAB, true); return; }
+    if (!perf_ && prev >= NOTE_ON && prev < NOTE_OFF) { std::fill(m + DURATION, m + v_.duration_end(), true); return; }
     bool free_[N_PITCHES];
     bool any_free = false;
     for (int p = 0; p < N_PITCHES; ++p) {
@@ -101,18 +171,30 @@ void Grammar::allowed(const GrammarState& st, bool* m) const {
         }
         m[EOS] = prev >= NOTE_OFF && prev < TIME_SHIFT && !any_sounding;
     } else {
-        m[EOS] = prev >= DURATION;
+        m[EOS] = v_.is_duration(prev);
     }
 }
 
 void Grammar::step(GrammarState& st, int tok) const {
     const int VELOCITY = v_.velocity(), DURATION = v_.duration();
-    if (tok == BOS) st.phase = 1;
+    if (tok == BOS) { st.phase = 1; st.head = v_.header; }
     else if (tok == EOS || tok == PAD) st.phase = 2;
     else if (v_.is_shift(tok)) {
         st.step_on = st.step_off = -1; st.on_in_step = false; st.t += tok - TIME_SHIFT + 1;
-        st.step_prog = st.step_drum = -1;
+        st.step_prog = st.step_drum = -1; st.tempo_here = false;
     }
+    else if (st.head) {
+        if (tok == v_.header_end()) st.head = false;
+        else if (tok == v_.header_drums()) st.band_drums = true;
+        else st.band[tok - v_.program()] = true;
+    }
+    else if (v_.beat && tok == v_.bar()) {
+        if (st.bars) st.bar_start += st.bar_len;
+        st.t = st.bar_start; ++st.bars; st.tempo_here = false;
+        st.step_on = st.step_off = -1; st.on_in_step = false; st.step_prog = st.step_drum = -1;
+    }
+    else if (v_.is_meter(tok)) { st.meter = tok - v_.meter(); st.bar_len = v_.bar_ticks(st.meter); }
+    else if (v_.is_tempo(tok)) { st.tempo = tok - v_.tempo(); st.tempo_here = true; }
     else if (tok >= v_.drum()) { st.step_drum = tok - v_.drum() + DRUM_LOW; ++st.n_notes; }
     else if (tok >= v_.program()) { st.prog = st.step_prog = tok - v_.program(); st.step_on = -1; }
     else if (tok >= DURATION) st.busy[(v_.multi ? (size_t)st.prog * N_PITCHES : 0) + st.step_on] = st.t + v_.duration_steps[tok - DURATION];
@@ -147,7 +229,7 @@ std::vector<int> complete(const Grammar& g, const std::vector<int>& ids) {
     size_t last = 0;
     for (size_t i = 0; i < ids.size(); ++i) {
         int t = ids[i];
-        if (g.performance() ? (t >= NOTE_ON && t < TIME_SHIFT) : (g.vocab().is_duration(t) || t >= g.vocab().drum())) last = i;
+        if (g.performance() ? (t >= NOTE_ON && t < TIME_SHIFT) : (g.vocab().is_duration(t) || (g.vocab().multi && t >= g.vocab().drum()))) last = i;
     }
     std::vector<int> out(ids.begin(), ids.begin() + std::min(ids.size(), last + 1));
     if (g.performance()) {

@@ -49,18 +49,20 @@ MarkovModel::MarkovModel(const std::string& path, const std::string& expect_sha)
              vsize = rd<uint32_t>(d, format::markov::at_vocab_size);
     order_ = rd<uint32_t>(d, format::markov::at_order); npos_ = rd<uint32_t>(d, format::markov::at_positions); beta_ = rd<float>(d, format::markov::at_beta);
     ts_ms_ = rd<uint32_t>(d, format::markov::at_time_shift_ms); mode_ = rd<uint32_t>(d, format::markov::at_mode);
-    if (version != 1 && version != format::markov::version) throw Error(path + ": format version " + std::to_string(version) + ", this reader knows 1 and 2");
+    if (version < 1 || version > format::markov::version) throw Error(path + ": format version " + std::to_string(version) + ", this reader knows 1 to " + std::to_string(format::markov::version));
     if (crc32(d.data(), n - 4) != rd<uint32_t>(d, n - 4)) throw Error(path + ": CRC mismatch: the file is damaged or truncated");
-    if (vsize > MAX_VOCAB || order_ < 1 || order_ > MAX_ORDER || npos_ != N_POSITIONS)
+    bits_ = vsize > 512 ? 10 : 9;                          // bits an id takes in a context key: 9 up to 512 ids, else 10
+    if (vsize > MAX_VOCAB || order_ < 1 || order_ > std::min<uint32_t>(MAX_ORDER, 63 / bits_ - 1) || npos_ != N_POSITIONS)
         throw Error(path + ": unsupported sizes (vocab " + std::to_string(vsize) + ", order " + std::to_string(order_) + ")");
     vocab_.performance = mode_ == 1; vocab_.time_shift_ms = (int)ts_ms_;
     const size_t at = version == 1 ? format::markov::at_v1_vocab_sha256 : format::markov::at_vocab_sha256, sizes_at = at + format::markov::sha256_bytes;   // version 1: the default layout, no layout fields
-    if (version == format::markov::version) {
+    if (version >= 2) {
         vocab_.n_shifts = (int)rd<uint32_t>(d, format::markov::at_n_shifts); vocab_.n_velocities = (int)rd<uint32_t>(d, format::markov::at_n_velocities);
         vocab_.n_durations = (int)rd<uint32_t>(d, format::markov::at_n_durations);
-        uint32_t tracks = rd<uint32_t>(d, format::markov::at_tracks);                        // 0 single stream, 1 multi (0 in files of earlier releases)
-        if (tracks > 1) throw Error(path + ": unknown track layout " + std::to_string(tracks) + " (0 single, 1 multi)");
-        vocab_.multi = tracks == 1;
+        uint32_t tracks = rd<uint32_t>(d, format::markov::at_tracks);   // bit 0 multi; version 3: bit 1 a band header, bit 2 beat time, bits 8-15 its resolution
+        if ((version == 2 && tracks > 1) || (tracks & ~0xff07u)) throw Error(path + ": unknown track layout " + std::to_string(tracks));
+        vocab_.multi = tracks & 1; vocab_.header = tracks & 2; vocab_.beat = tracks & 4; vocab_.resolution = vocab_.beat ? int(tracks >> 8) : 0;
+        if (vocab_.beat && (vocab_.resolution < 2 || vocab_.resolution % 2)) throw Error(path + ": beat resolution " + std::to_string(vocab_.resolution) + " is not one this library reads");
         size_t table = sizes_at + 8 * (order_ + 1);
         if (vocab_.n_durations < 1 || vocab_.n_durations > MAX_VOCAB || table + 4 * (size_t)vocab_.n_durations > n)
             throw Error(path + ": its vocabulary layout does not fit the file");
@@ -109,7 +111,7 @@ void MarkovModel::probs(const int* ctx, double* out) const {
     std::copy(p0_.begin(), p0_.begin() + VOCAB, out);
     uint64_t key = 0;
     for (uint32_t k = 1; k <= order_; ++k) {
-        key |= uint64_t(ctx[order_ - k]) << (9 * (k - 1));   // the most recent token in the lowest bits
+        key |= uint64_t(ctx[order_ - k]) << (bits_ * (k - 1));   // the most recent token in the lowest bits
         const Table& t = tables_[k];
         const uint64_t* e = t.keys + t.n_ctx;
         const uint64_t* it = std::lower_bound(t.keys, e, key);

@@ -62,9 +62,48 @@ std::vector<Note> decode_multi(const std::vector<int>& ids, const Vocab& v) {
 }
 }  // namespace
 
+// nomad_muse_trainer.tokenizer.decode_beat: notes in ticks, and where the tempo and the meter change
+std::vector<Note> decode_beat(const std::vector<int>& ids, const Vocab& v, std::vector<TempoChange>* tempos, std::vector<MeterChange>* meters) {
+    if (!v.beat) throw Error("decode_beat needs a time_unit: beat vocabulary");
+    for (int t : ids) if (t < 0 || t >= v.size()) throw Error("token id " + std::to_string(t) + " is outside 0-" + std::to_string(v.size() - 1));
+    const int VELOCITY = v.velocity(), DURATION = v.duration(), R = v.resolution;
+    int64_t t = 0, bar = 0, bar_len = 4 * R;
+    int vel = v.velocity_value(v.default_velocity_bin()), prog = 0, bars = 0;
+    std::vector<TempoChange> tc{{0, 120.0}};
+    std::vector<MeterChange> mc{{0, 4, 4}};
+    std::vector<Note> notes;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const int tok = ids[i];
+        if (tok == EOS) break;
+        if (v.is_shift(tok)) t += tok - TIME_SHIFT + 1;
+        else if (tok >= VELOCITY && tok < DURATION) vel = v.velocity_value(tok - VELOCITY + 1);
+        else if (tok == v.bar()) { bar = bars == 0 ? t : std::max(bar + bar_len, t); t = bar; ++bars; }
+        else if (v.is_meter(tok)) {
+            const auto& m = v.meters[tok - v.meter()];
+            bar_len = v.bar_ticks(tok - v.meter());
+            if (mc.back().tick == bar) mc.back() = {bar, m[0], m[1]};
+            else if (mc.back().numerator != m[0] || mc.back().denominator != m[1]) mc.push_back({bar, m[0], m[1]});
+        } else if (v.is_tempo(tok)) {
+            const double bpm = v.tempos[tok - v.tempo()];
+            if (tc.back().tick == t) tc.back().bpm = bpm; else tc.push_back({t, bpm});
+        }
+        else if (v.multi && tok >= v.program() && tok < v.drum()) prog = tok - v.program();
+        else if (v.multi && tok >= v.drum()) notes.push_back({t, t + std::max(1, R / 4), tok - v.drum() + DRUM_LOW, vel, 0, true});   // a drum hit: a 16th
+        else if (tok >= NOTE_ON && tok < NOTE_OFF) {          // a NOTE_ON without its DURATION lasts a beat
+            bool d = i + 1 < ids.size() && v.is_duration(ids[i + 1]);
+            notes.push_back({t, t + (d ? v.duration_steps[ids[i + 1] - DURATION] : R), tok - NOTE_ON, vel, prog, false});
+            if (d) ++i;
+        }
+    }
+    if (tempos) *tempos = tc;
+    if (meters) *meters = mc;
+    return one_per_voice(std::move(notes), v.multi);
+}
+
 std::vector<Note> decode_notes(const std::vector<int>& ids, const Vocab& v) {
     const int VELOCITY = v.velocity(), DURATION = v.duration();
     for (int t : ids) if (t < 0 || t >= v.size()) throw Error("token id " + std::to_string(t) + " is outside 0-" + std::to_string(v.size() - 1));
+    if (v.beat) return decode_beat(ids, v);
     if (v.multi) return decode_multi(ids, v);
     int64_t t = 0;
     int vel = v.velocity_value(v.default_velocity_bin());
@@ -79,7 +118,7 @@ std::vector<Note> decode_notes(const std::vector<int>& ids, const Vocab& v) {
         else if (tok >= NOTE_ON && tok < NOTE_OFF) {
             int p = tok - NOTE_ON;
             if (open.count(p)) close(p, t);
-            if (i + 1 < ids.size() && ids[i + 1] >= DURATION) { notes.push_back({t, t + v.duration_steps[ids[i + 1] - DURATION], p, vel}); ++i; }
+            if (i + 1 < ids.size() && v.is_duration(ids[i + 1])) { notes.push_back({t, t + v.duration_steps[ids[i + 1] - DURATION], p, vel}); ++i; }
             else open[p] = {t, vel};
         } else if (tok >= NOTE_OFF && tok < TIME_SHIFT && open.count(tok - NOTE_OFF)) close(tok - NOTE_OFF, t);
     }
@@ -99,12 +138,14 @@ void put_be(std::string& s, uint32_t v, int bytes) { for (int i = bytes - 1; i >
 
 void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm, const Vocab& v, int program) {
     const int time_shift_ms = v.time_shift_ms;
-    if (!(tempo_bpm > 0)) throw Error("tempo must be positive");
+    if (!(tempo_bpm > 0) && !(v.beat && tempo_bpm == 0)) throw Error("tempo must be positive");
     const int tpq = 480;
-    const double ticks_per_step = time_shift_ms / 1000.0 * tpq * tempo_bpm / 60.0;
+    const double ticks_per_step = v.beat ? double(tpq) / v.resolution : time_shift_ms / 1000.0 * tpq * tempo_bpm / 60.0;   // beat: MIDI ticks a tick
     struct Ev { int64_t tick; int order; uint8_t status, a, b; };
     std::vector<Ev> ev;
-    const std::vector<Note> notes = decode_notes(ids, v);
+    std::vector<TempoChange> tempos{{0, tempo_bpm}};
+    std::vector<MeterChange> meters{{0, 4, 4}};
+    const std::vector<Note> notes = v.beat ? decode_beat(ids, v, tempo_bpm == 0 ? &tempos : nullptr, &meters) : decode_notes(ids, v);
     std::map<int, int> channel;                             // multi: program -> channel (drums: 9, MIDI channel 10)
     if (v.multi) {
         std::vector<int> progs;
@@ -121,16 +162,28 @@ void write_midi(const std::vector<int>& ids, const std::string& path, double tem
     }
     std::stable_sort(ev.begin(), ev.end(), [](const Ev& a, const Ev& b) { return a.tick != b.tick ? a.tick < b.tick : a.order < b.order; });
     std::string trk;
-    uint32_t us = (uint32_t)std::llround(60e6 / tempo_bpm);
-    put_var(trk, 0); trk += "\xFF\x51\x03"; put_be(trk, us, 3);                 // tempo
-    put_var(trk, 0); trk += "\xFF\x58\x04"; trk += std::string("\x04\x02\x18\x08", 4);   // 4/4
+    std::vector<std::pair<int64_t, std::string>> meta;      // tempo and meter changes (beat time: the piece's own, at their ticks)
+    for (const TempoChange& c : tempos) {
+        std::string e = "\xFF\x51\x03"; put_be(e, (uint32_t)std::llround(60e6 / c.bpm), 3);
+        meta.push_back({std::llround(c.tick * ticks_per_step), e});
+    }
+    for (const MeterChange& c : meters) {
+        int log2den = 0; while ((1 << log2den) < c.denominator) ++log2den;
+        std::string e = "\xFF\x58\x04"; e.push_back((char)c.numerator); e.push_back((char)log2den); e += std::string("\x18\x08", 2);
+        meta.push_back({std::llround(c.tick * ticks_per_step), e});
+    }
+    std::stable_sort(meta.begin(), meta.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& m : meta) if (m.first == 0) { put_var(trk, 0); trk += m.second; }
     const std::string name = "nomad-muse";
     put_var(trk, 0); trk += "\xFF\x03"; put_var(trk, (uint32_t)name.size()); trk += name;
     std::map<int, int> pc;                                  // one program change per channel used
     for (auto& kv : channel) if (!pc.count(kv.second)) pc[kv.second] = kv.first;
     for (auto& kv : pc) { put_var(trk, 0); trk.push_back((char)(0xC0 | kv.first)); trk.push_back((char)(kv.second & 0x7F)); }
     int64_t last = 0;
+    size_t k = 0;
+    while (k < meta.size() && meta[k].first == 0) ++k;
     for (const Ev& e : ev) {
+        for (; k < meta.size() && meta[k].first <= e.tick; ++k) { put_var(trk, (uint32_t)(meta[k].first - last)); last = meta[k].first; trk += meta[k].second; }
         put_var(trk, (uint32_t)(e.tick - last)); last = e.tick;
         trk.push_back((char)e.status); trk.push_back((char)e.a); trk.push_back((char)e.b);
     }

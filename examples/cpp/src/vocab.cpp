@@ -36,6 +36,18 @@ std::string read_vocab_sha256(const std::string& path) {
 }
 
 // ------------------------------------------------------------------------------------------------ the vocabulary
+std::array<std::array<int, 2>, N_METERS> default_meters() {
+    std::array<std::array<int, 2>, N_METERS> m{};
+    for (int n = 1; n <= 12; ++n) { m[n - 1] = {n, 4}; m[11 + n] = {n, 8}; }
+    m[24] = {2, 2}; m[25] = {3, 2}; m[26] = {4, 2};
+    return m;
+}
+std::array<int, N_TEMPOS> default_tempos() {
+    std::array<int, N_TEMPOS> t{};
+    for (int i = 0; i < N_TEMPOS; ++i) t[i] = (int)std::lround(120.0 * std::pow(2.0, (i - 19) / 12.0));
+    return t;
+}
+
 int Vocab::velocity_value(int bin) const { return (int)std::lround((bin - 0.5) * 128.0 / n_velocities); }
 int Vocab::default_velocity_bin() const { return std::min(std::max((72 - 1) * n_velocities / 128 + 1, 1), n_velocities); }
 
@@ -73,10 +85,34 @@ Vocab Vocab::parse(const std::string& s, const std::string& where) {
         v.multi = s.find("\"tracks\"", at) != std::string::npos && json_value(s, at, "tracks", where) == "multi";   // absent: single
         v.duration_steps.clear();
         for (double d : json_numbers(json_value(s, at, "duration_steps", where))) v.duration_steps.push_back((int)d);
+        v.header = s.find("\"band_header\"", at) != std::string::npos && json_value(s, at, "band_header", where) == "true";
+        if (s.find("\"time_unit\"", at) != std::string::npos) {
+            const std::string unit = json_value(s, at, "time_unit", where);
+            if (unit != "ms" && unit != "beat") throw Error(where + ": time_unit " + unit + " is not one this library reads (ms, beat)");
+            v.beat = unit == "beat";
+        }
+        if (v.beat) {
+            v.resolution = std::stoi(json_value(s, at, "beat_resolution", where));
+            auto tempos = json_numbers(json_value(s, at, "tempos", where));
+            size_t k = s.find("\"meters\"", at), a = k == std::string::npos ? k : s.find('[', k), e = a;
+            for (int depth = 0; e != std::string::npos && e < s.size(); ++e) {   // the list of pairs, to its closing bracket
+                if (s[e] == '[') ++depth;
+                else if (s[e] == ']' && --depth == 0) break;
+            }
+            if (a == std::string::npos || e >= s.size()) throw Error(where + ": no \"meters\" list in its beat-time settings");
+            std::string list = s.substr(a + 1, e - a - 1);
+            for (char& c : list) if (c == '[' || c == ']') c = ' ';
+            auto meters = json_numbers(list);
+            if (tempos.size() != N_TEMPOS || meters.size() != 2 * N_METERS) throw Error(where + ": its meters or tempos are not the ones this library knows");
+            for (int i = 0; i < N_TEMPOS; ++i) v.tempos[i] = (int)tempos[i];
+            for (int i = 0; i < N_METERS; ++i) v.meters[i] = {(int)meters[2 * i], (int)meters[2 * i + 1]};
+            if (v.meters != default_meters() || v.tempos != default_tempos()) throw Error(where + ": its meters or tempos are not the ones this library knows");
+            if (v.resolution < 2 || v.resolution > 96 || v.resolution % 2) throw Error(where + ": beat_resolution " + std::to_string(v.resolution) + " is not an even number from 2 to 96");
+        }
     } catch (const std::logic_error&) { throw Error(where + ": its vocabulary settings are not numbers where numbers belong"); }
     v.n_durations = (int)v.duration_steps.size();
-    if (v.time_shift_ms <= 0 || v.n_shifts <= 0 || v.n_velocities <= 0 || v.n_durations <= 0 || v.size() > MAX_VOCAB)
-        throw Error(where + ": its vocabulary layout is not one this library holds (" + std::to_string(v.size()) + " ids, at most 512)");
+    if (v.time_shift_ms <= 0 || v.n_shifts <= 0 || v.n_velocities <= 0 || v.n_durations <= 0 || v.size() > MAX_VOCAB || (v.header && !v.multi))
+        throw Error(where + ": its vocabulary layout is not one this library holds (" + std::to_string(v.size()) + " ids, at most " + std::to_string(MAX_VOCAB) + ")");
     return v;
 }
 
@@ -93,7 +129,12 @@ std::string token_name(int id, const Vocab& v) {
     if (id < TIME_SHIFT) return "NOTE_OFF_" + std::to_string(id - NOTE_OFF);
     if (id < v.velocity()) return "TIME_SHIFT_" + std::to_string(id - TIME_SHIFT + 1);
     if (id < v.duration()) return "VELOCITY_" + std::to_string(id - v.velocity() + 1);
-    if (id < v.program()) return "DURATION_" + std::to_string(id - v.duration() + 1);
+    if (id < v.duration_end()) return "DURATION_" + std::to_string(id - v.duration() + 1);
+    if (id == v.bar()) return "BAR";
+    if (v.is_meter(id)) { auto& m = v.meters[id - v.meter()]; return "METER_" + std::to_string(m[0]) + "/" + std::to_string(m[1]); }
+    if (v.is_tempo(id)) return "TEMPO_" + std::to_string(v.tempos[id - v.tempo()]);
+    if (id == v.header_drums()) return "HEADER_DRUMS";
+    if (id == v.header_end()) return "HEADER_END";
     if (id < v.drum()) return "PROGRAM_" + std::to_string(id - v.program());
     return "DRUM_" + std::to_string(id - v.drum() + DRUM_LOW);
 }

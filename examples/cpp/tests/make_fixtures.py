@@ -20,6 +20,11 @@ Writes into OUT (the first argument):
                                        walks of the grammar allowed only the bass family (32-39) and drums; notes_band.i64 the
                                        Python decoder's notes of every band stream (stream, onset, end, pitch, velocity,
                                        program, drum)
+  *_beat.*, *_band_beat.*              the same in beat time (time_unit: beat, 396 ids; a band, with its header, 579 ids):
+                                       streams, masks and vocab.json of both, masks_band_beat_bd.u8 (bass and drums only),
+                                       notes_{beat,band_beat}.i64 (the decoder's notes in ticks), tempos_beat.f64 (stream,
+                                       tick, bpm) and meters_beat.i64 (stream, tick, numerator, denominator), and the band's
+                                       baseline_band_beat.bin (format version 3: over 512 ids, contexts of 10 bits an id)
 
 File formats (little-endian): .seq = u32 count, then per stream u32 length and i32 ids;
 .f32/.f64/.u8 = u32 rows, u32 cols, then the values row by row.
@@ -30,7 +35,7 @@ import numpy as np
 import torch
 import onnx
 
-from nomad_muse_trainer.tokenizer import MuseTokenizer, decode_notes
+from nomad_muse_trainer.tokenizer import MuseTokenizer, decode_notes, decode_beat
 from nomad_muse_trainer.grammar import Grammar, random_walk
 from nomad_muse_trainer.vocab import parse_instruments
 from nomad_muse_trainer.markov import fit_markov
@@ -165,6 +170,34 @@ def main(out):
     export(ngru, band, out/'gru_band.onnx'); quantize_int8(out/'gru_band.onnx', out/'gru_band_int8.onnx')
     quantize_weights(out/'gru_band.onnx', out/'gru_band_w8.onnx')
     for name in ('gru_band', 'gru_band_w8'): write_matrix(out/f'logits_{name}.f32', stream_logits(out/f'{name}.onnx', nprobe), np.float32)
+    beat_fixtures(out)
     print(f"fixtures in {out}: {len(GOOD)} pieces, GRU trained to loss {loss:.2f}, probe of {len(probe)} tokens")
+
+def beat_fixtures(out):
+    "Beat time: grammar masks, decoded notes, tempi and meters, and a band's .bin of format version 3"
+    for name, tok, files in (('beat', MuseTokenizer(time_unit='beat'), GOOD), ('band_beat', MuseTokenizer(time_unit='beat', tracks='multi'), BAND)):
+        g = tok.grammar
+        tok.save_vocab(out/f'vocab_{name}.json')
+        real = [tok.encode(p) for p in files]
+        walks = [random_walk(g, 400, seed=s) for s in range(3)]
+        write_seqs(out/f'streams_{name}.seq', real + walks)
+        write_matrix(out/f'masks_{name}.u8', np.concatenate([masks_of(g, s) for s in real[:2] + walks]), np.uint8)
+        rows, tempos, meters = [], [], []
+        for i, s in enumerate(real + walks):
+            n, tp, mt = decode_beat(s, tok)
+            n = n if n.shape[1] == 6 else np.column_stack([n, np.zeros((len(n), 2), np.int64)])
+            rows.append(np.column_stack([np.full(len(n), i), n])); tempos.append(np.column_stack([np.full(len(tp), i), tp]))
+            meters.append(np.column_stack([np.full(len(mt), i), mt]))
+        write_matrix(out/f'notes_{name}.i64', np.concatenate(rows), np.int64)
+        write_matrix(out/f'tempos_{name}.f64', np.concatenate(tempos), np.float64)
+        write_matrix(out/f'meters_{name}.i64', np.concatenate(meters), np.int64)
+        if name == 'band_beat':
+            gbd = Grammar('duration', tok, parse_instruments('bass,drums'))
+            bd = [random_walk(gbd, 300, seed=s) for s in range(5)]
+            write_seqs(out/f'streams_{name}_bd.seq', bd)
+            write_matrix(out/f'masks_{name}_bd.u8', np.concatenate([masks_of(gbd, s) for s in bd]), np.uint8)
+            probe = real[0][:200]
+            write_seqs(out/f'probe_{name}.seq', [probe])
+            markov_fixtures(out, f'_{name}', tok, real[1:], probe)
 
 if __name__ == '__main__': main(sys.argv[1] if len(sys.argv) > 1 else 'fixtures')

@@ -75,9 +75,10 @@ void spit(const std::string& p, const std::string& d) { std::ofstream f(p, std::
 // `mode`: duration, performance (the default layout), bins (a vocab.json with other bins: 16 shifts, 4 velocities, 12 durations),
 // band (tracks: multi) or band_bd (multi, with only bass and drums allowed; its streams are all walks of that grammar)
 void grammar_masks(const std::string& mode) {
-    const bool band = mode.rfind("band", 0) == 0;
-    const Vocab v = mode == "bins" ? Vocab::read(DIR + "/vocab_bins.json") : band ? Vocab::read(DIR + "/vocab_band.json")
-                                   : [&] { Vocab d; d.performance = mode == "performance"; return d; }();
+    const bool band = mode.rfind("band", 0) == 0, bd = mode.size() > 3 && mode.compare(mode.size() - 3, 3, "_bd") == 0;
+    const std::string base = bd ? mode.substr(0, mode.size() - 3) : mode;   // band_bd -> band, band_beat_bd -> band_beat
+    const Vocab v = mode == "duration" || mode == "performance" ? [&] { Vocab d; d.performance = mode == "performance"; return d; }()
+                                                                : Vocab::read(DIR + "/vocab_" + base + ".json");
     const int VOCAB = v.size();
     auto seqs = read_seqs("streams_" + mode + ".seq");
     uint32_t rows, cols;
@@ -85,9 +86,9 @@ void grammar_masks(const std::string& mode) {
     CHECK((int)cols == VOCAB, "mask width " << cols << " vs the vocabulary's " << VOCAB);
     // the masks cover the first two real pieces and the three random walks (the last three streams)
     std::vector<std::vector<int>> covered = {seqs[0], seqs[1], seqs[seqs.size() - 3], seqs[seqs.size() - 2], seqs[seqs.size() - 1]};
-    if (mode == "band_bd") covered = seqs;
+    if (bd) covered = seqs;
     Grammar g(v);
-    if (mode == "band_bd") {
+    if (bd) {
         std::vector<int> programs; bool drums;
         parse_instruments("bass and drums", programs, drums);
         CHECK(programs == std::vector<int>({32, 33, 34, 35, 36, 37, 38, 39}) && drums, "'bass and drums' is the bass family and the kit");
@@ -106,7 +107,7 @@ void grammar_masks(const std::string& mode) {
     CHECK(r == rows, "mask rows " << r << " vs " << rows);
     CHECK(differ == 0, mode << ": " << differ << " mask entries differ from Python");
     // every real piece is legal from <BOS> to <EOS>, and nothing follows <EOS> but <PAD>
-    for (size_t i = 0; mode != "band_bd" && i + 3 < seqs.size(); ++i) {
+    for (size_t i = 0; !bd && i + 3 < seqs.size(); ++i) {
         CHECK(g.check(seqs[i]) == -1, mode << ": piece " << i << " illegal at " << g.check(seqs[i]));
         CHECK(seqs[i].back() == EOS, "a piece ends with <EOS>");
     }
@@ -116,13 +117,18 @@ void grammar_masks(const std::string& mode) {
     CHECK(g.check({BOS, 999}) == 1, "an id outside the vocabulary");
     if (band) {
         CHECK(token_name(v.program() + 33, v) == "PROGRAM_33" && token_name(v.size() - 1, v) == "DRUM_87", "band token names");
+        if (v.header) CHECK(token_name(v.header_end(), v) == "HEADER_END", "the header's end");
         std::string e = error_of([&] { Grammar(Vocab{}).set_instruments({0}, false); });
         CHECK(e.find("multi-track") != std::string::npos, "instruments on a single-stream grammar are refused: " << e);
         e = error_of([&] { std::vector<int> p; bool d; parse_instruments("kazoo", p, d); });
         CHECK(e.find("unknown instrument 'kazoo'") != std::string::npos, "an unknown instrument: " << e);
     }
     std::cout << mode << " (" << VOCAB << " ids): " << r << " prefixes, masks identical to Python; "
-              << (mode == "band_bd" ? 0 : seqs.size() - 3) << " real pieces legal\n";
+              << (bd ? 0 : seqs.size() - 3) << " real pieces legal\n";
+    if (v.beat) {
+        CHECK(token_name(v.bar(), v) == "BAR" && token_name(v.meter() + 2, v) == "METER_3/4" && token_name(v.tempo() + 19, v) == "TEMPO_120", "beat token names");
+        CHECK(v.size() == (v.multi ? 587 : 396), "beat-time sizes: " << v.size());
+    }
 }
 
 void grammar_complete() {
@@ -648,6 +654,52 @@ void live_notes() {
     CHECK(e.find("duration-mode") != std::string::npos, "encode_notes refuses performance mode, got '" << e << "'");
 }
 
+// ------------------------------------------------------------------------------------------ beat time
+// The beat-time decoder against Python's (notes in ticks, tempo and meter changes), and its MIDI file read back
+void beat_notes(const std::string& name) {
+    const Vocab v = Vocab::read(DIR + "/vocab_" + name + ".json");
+    auto seqs = read_seqs("streams_" + name + ".seq");
+    uint32_t rows, cols, trows, tcols, mrows, mcols;
+    auto ref = read_matrix<int64_t>("notes_" + name + ".i64", rows, cols);
+    auto tref = read_matrix<double>("tempos_" + name + ".f64", trows, tcols);
+    auto mref = read_matrix<int64_t>("meters_" + name + ".i64", mrows, mcols);
+    std::vector<int64_t> got, mgot;
+    std::vector<double> tgot;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+        std::vector<TempoChange> tc; std::vector<MeterChange> mc;
+        for (const Note& n : decode_beat(seqs[i], v, &tc, &mc)) got.insert(got.end(), {(int64_t)i, n.start, n.end, n.pitch, n.velocity, n.program, n.drum});
+        for (auto& c : tc) tgot.insert(tgot.end(), {(double)i, (double)c.tick, c.bpm});
+        for (auto& c : mc) mgot.insert(mgot.end(), {(int64_t)i, c.tick, c.numerator, c.denominator});
+    }
+    CHECK(got == ref, name << ": decoded notes differ from Python's (" << got.size() / 7 << " vs " << rows << " notes)");
+    CHECK(tgot == tref, name << ": tempo changes differ from Python's (" << tgot.size() / 3 << " vs " << trows << ")");
+    CHECK(mgot == mref, name << ": meter changes differ from Python's (" << mgot.size() / 4 << " vs " << mrows << ")");
+    // the MIDI file: the piece's tempi and meters at their ticks (480 a quarter), every onset on its tick
+    const std::string out = DIR + "/" + name + ".mid";
+    write_midi(seqs[0], out, 0.0, v);
+    std::string d = slurp(out);
+    std::vector<TempoChange> tc; std::vector<MeterChange> mc;
+    auto notes = decode_beat(seqs[0], v, &tc, &mc);
+    size_t tempo_events = 0, meter_events = 0, i = 22;
+    int64_t tick = 0; int64_t ons = 0, off_grid = 0;
+    auto var = [&](size_t& k) { uint32_t x = 0; uint8_t b; do { b = (uint8_t)d[k++]; x = (x << 7) | (b & 0x7F); } while (b & 0x80); return x; };
+    uint8_t status = 0;
+    while (i < d.size()) {
+        tick += var(i);
+        uint8_t b = (uint8_t)d[i];
+        if (b == 0xFF) { uint8_t type = (uint8_t)d[i + 1]; i += 2; uint32_t len = var(i); tempo_events += type == 0x51; meter_events += type == 0x58; i += len; continue; }
+        if (b & 0x80) { status = b; ++i; }
+        if ((status & 0xF0) == 0xC0) { i += 1; continue; }
+        if ((status & 0xF0) == 0x90 && (uint8_t)d[i + 1] > 0) { ++ons; off_grid += tick % (480 / v.resolution) != 0; }
+        i += 2;
+    }
+    CHECK(tempo_events == tc.size() && meter_events == mc.size(), out << ": " << tempo_events << " tempo and " << meter_events << " meter events for "
+          << tc.size() << " and " << mc.size());
+    CHECK(ons == (int64_t)notes.size() && off_grid == 0, out << ": " << ons << " note-ons for " << notes.size() << " notes, " << off_grid << " off the tick grid");
+    std::cout << name << ": " << rows << " notes, " << trows << " tempo and " << mrows << " meter changes of " << seqs.size()
+              << " streams decoded as Python does; " << out << " has the piece's " << tc.size() << " tempi and " << mc.size() << " meters\n";
+}
+
 // ------------------------------------------------------------------------------------------ MIDI
 // The multi-track decoder against Python's on real band pieces and walks, and the multi-track MIDI file's channels
 void band_notes() {
@@ -769,6 +821,12 @@ int main(int argc, char** argv) {
         {"markov_band", [] { markov_probs("_band"); }},
         {"onnx_gru_band", [] { onnx_parity("gru_band", 1e-4, "_band"); }},
         {"band_notes", band_notes},
+        {"grammar_beat", [] { grammar_masks("beat"); }},
+        {"grammar_band_beat", [] { grammar_masks("band_beat"); }},
+        {"grammar_band_beat_instruments", [] { grammar_masks("band_beat_bd"); }},
+        {"beat_notes", [] { beat_notes("beat"); }},
+        {"band_beat_notes", [] { beat_notes("band_beat"); }},
+        {"markov_band_beat", [] { markov_probs("_band_beat"); }},
         {"grammar_complete", grammar_complete},
         {"sampler", sampler},
         {"markov_probs", [] { markov_probs(""); }},

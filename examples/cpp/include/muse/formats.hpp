@@ -66,12 +66,12 @@ inline constexpr const char* dynamic = "_quantized";       // a weight onnxrunti
 
 namespace markov {
 inline constexpr const char magic[] = "NMMARKOV";
-inline constexpr uint32_t version = 2;
+inline constexpr uint32_t version = 3;
 inline constexpr size_t at_magic = 0;                // NMMARKOV
-inline constexpr size_t at_version = 8;              // 2
+inline constexpr size_t at_version = 8;              // 2, or 3 (see tracks)
 inline constexpr size_t at_header_size = 12;         // bytes before the tables (a multiple of 8)
 inline constexpr size_t at_vocab_size = 16;          // ids in the vocabulary
-inline constexpr size_t at_order = 20;               // the longest context (1-5)
+inline constexpr size_t at_order = 20;               // the longest context (1-6; 1-5 over 512 ids, whose contexts pack 10 bits an id instead of 9)
 inline constexpr size_t at_positions = 24;           // rhythm weights: positions in a bar
 inline constexpr size_t at_beta = 28;                // the rhythm weights' exponent
 inline constexpr size_t at_time_shift_ms = 32;       // the time step
@@ -79,7 +79,7 @@ inline constexpr size_t at_mode = 36;                // 0 duration, 1 performanc
 inline constexpr size_t at_n_shifts = 40;            // TIME_SHIFT bins
 inline constexpr size_t at_n_velocities = 44;        // VELOCITY bins
 inline constexpr size_t at_n_durations = 48;         // DURATION bins
-inline constexpr size_t at_tracks = 52;              // 0 single stream, 1 multi-track
+inline constexpr size_t at_tracks = 52;              // bit 0: multi-track; version 3: bit 1: a band header, bit 2: time_unit beat, bits 8-15: its ticks a quarter note
 inline constexpr size_t at_vocab_sha256 = 56;        // the vocabulary's sha256, zero-padded
 inline constexpr size_t at_v1_vocab_sha256 = 40;    // version 1 had no layout fields
 inline constexpr size_t sha256_bytes = 64;

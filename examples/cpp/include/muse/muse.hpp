@@ -29,8 +29,9 @@ namespace muse {
 
 constexpr int PAD = 0, BOS = 1, EOS = 2, UNK = 3;
 constexpr int NOTE_ON = 4, NOTE_OFF = 132, TIME_SHIFT = 260, N_PITCHES = 128;
-constexpr int MAX_VOCAB = 512;                 // ids fit in 9 bits (the .bin packs contexts so); buffers are this size
+constexpr int MAX_VOCAB = 1024;                // ids fit in 10 bits (the .bin packs contexts in 9 bits up to 512 ids, else 10); buffers are this size
 constexpr int N_PROGRAMS = 128, DRUM_LOW = 27, DRUM_HIGH = 87, N_DRUMS = DRUM_HIGH - DRUM_LOW + 1;   // tracks: multi
+constexpr int N_METERS = 27, N_TEMPOS = 32;    // time_unit: beat: METER_n/d and TEMPO_b (nomad_muse_trainer.vocab METERS, TEMPOS)
 
 // A user-facing failure (missing file, wrong vocabulary, damaged .bin): the message says what and where.
 struct Error : std::runtime_error { using std::runtime_error::runtime_error; };
@@ -38,19 +39,37 @@ struct Error : std::runtime_error { using std::runtime_error::runtime_error; };
 // The sha256 recorded in a vocab.json (checked to be 64 hex characters).
 std::string read_vocab_sha256(const std::string& vocab_json_path);
 
+// Beat time's METER_n/d (1-12/4, 1-12/8, 2/2, 3/2, 4/2) and TEMPO_b (40-240 bpm, a semitone apart), as the Python vocab's.
+std::array<std::array<int, 2>, N_METERS> default_meters();
+std::array<int, N_TEMPOS> default_tempos();
+
 // A vocabulary's layout and bins. The default is the 316-id layout.
 struct Vocab {
     bool performance = false;                    // NOTE_ON + NOTE_OFF (else NOTE_ON + DURATION)
     bool multi = false;                          // tracks: multi (PROGRAM and DRUM ids after the durations)
+    bool beat = false;                           // time_unit: beat: steps are ticks of a quarter note; BAR, METER and TEMPO ids after the durations
+    bool header = false;                         // a band's header (HEADER_DRUMS, HEADER_END) before the PROGRAM ids: beat-time bands
+    int resolution = 0;                          // beat: ticks a quarter note
     int time_shift_ms = 20, n_shifts = 32, n_velocities = 8, n_durations = 16;
-    std::vector<int> duration_steps{1, 2, 3, 4, 5, 7, 10, 13, 18, 25, 35, 50, 70, 100, 140, 200};   // per DURATION bin, in steps
+    std::vector<int> duration_steps{1, 2, 3, 4, 5, 7, 10, 13, 18, 25, 35, 50, 70, 100, 140, 200};   // per DURATION bin, in steps (beat: ticks)
+    std::array<std::array<int, 2>, N_METERS> meters = default_meters();   // beat: each METER's (numerator, denominator)
+    std::array<int, N_TEMPOS> tempos = default_tempos();                  // beat: each TEMPO's bpm
     int velocity() const { return TIME_SHIFT + n_shifts; }           // the first VELOCITY id
     int duration() const { return velocity() + n_velocities; }       // the first DURATION id
-    int program() const { return duration() + n_durations; }         // the first PROGRAM id (multi; = size() otherwise)
+    int duration_end() const { return duration() + n_durations; }    // one past the last DURATION id
+    int bar() const { return beat ? duration_end() : -1; }           // BAR (beat; -1 otherwise)
+    int meter() const { return beat ? bar() + 1 : -1; }              // the first METER id (beat)
+    int tempo() const { return beat ? meter() + N_METERS : -1; }     // the first TEMPO id (beat)
+    int header_drums() const { return header ? duration_end() + (beat ? 1 + N_METERS + N_TEMPOS : 0) : -1; }
+    int header_end() const { return header ? header_drums() + 1 : -1; }
+    int program() const { return duration_end() + (beat ? 1 + N_METERS + N_TEMPOS : 0) + (header ? 2 : 0); }   // the first PROGRAM id (multi; = size() otherwise)
     int drum() const { return program() + (multi ? N_PROGRAMS : 0); } // the first DRUM id (multi; = size() otherwise)
     int size() const { return drum() + (multi ? N_DRUMS : 0); }
     bool is_shift(int t) const { return t >= TIME_SHIFT && t < velocity(); }
-    bool is_duration(int t) const { return t >= duration() && t < program(); }
+    bool is_duration(int t) const { return t >= duration() && t < duration_end(); }
+    bool is_meter(int t) const { return beat && t >= meter() && t < tempo(); }
+    bool is_tempo(int t) const { return beat && t >= tempo() && t < tempo() + N_TEMPOS; }
+    int bar_ticks(int meter_index) const { return meters[meter_index][0] * 4 * resolution / meters[meter_index][1]; }
     int velocity_value(int bin) const;           // bin 1..V -> the MIDI velocity in the middle of its band (8 bins: 8, 24, .., 120)
     int default_velocity_bin() const;            // the bin of velocity 72, what a note gets before any VELOCITY token
     // The settings of a vocab.json (its text, or an ONNX model's `vocab_json` metadata); `where` names it in errors.
@@ -70,6 +89,11 @@ struct GrammarState {
     std::vector<int64_t> busy = std::vector<int64_t>(N_PITCHES, 0);   // duration mode: step until which each pitch sounds
                                                  // (multi: per program, busy[program * 128 + pitch]; sized by Grammar::initial)
     int prog = -1, step_prog = -1, step_drum = -1;   // multi: the program notes go to; the last program and drum key of this step
+    bool head = false, band_drums = false;       // a band's header: inside it; the drums it named
+    std::array<bool, N_PROGRAMS> band{};         // the programs it named
+    int bars = 0, meter = -1, tempo = -1;        // beat: bars begun, the bar's METER and the TEMPO (indices; -1 before them)
+    int64_t bar_start = 0, bar_len = 0;          // beat: where the bar began and its length, in ticks
+    bool tempo_here = false;                     // beat: a TEMPO at this position already
 };
 
 class Grammar {
@@ -87,6 +111,11 @@ public:
 private:
     void step(GrammarState& st, int tok) const;
     void allowed_multi(const GrammarState& st, bool* mask) const;
+    void allowed_single(const GrammarState& st, bool* mask) const;
+    bool allowed_opening(const GrammarState& st, bool* mask) const;     // a band's header, beat time's first BAR, METER, TEMPO
+    void beat_rules(const GrammarState& st, bool* mask) const;
+    bool prog_ok(const GrammarState& st, int p) const { return prog_ok_[p] && (!v_.header || st.band[p]); }
+    bool drums_ok(const GrammarState& st) const { return drums_ok_ && (!v_.header || st.band_drums); }
     Vocab v_;
     bool perf_;
     std::array<bool, N_PROGRAMS> prog_ok_{};
@@ -123,8 +152,9 @@ private:
 class MarkovModel {
 public:
     static constexpr int MAX_ORDER = 6, N_POSITIONS = 48;
-    // Reads and validates `path` (size, magic, version 1 or 2, CRC32, sizes; vocab sha256 if `expect_sha` is not empty).
-    // Version 2 records the vocabulary's layout; version 1 files have the default one.
+    // Reads and validates `path` (size, magic, version 1 to 3, CRC32, sizes; vocab sha256 if `expect_sha` is not empty).
+    // Version 2 records the vocabulary's layout, version 3 also a band header and beat time (and packs contexts in 10 bits
+    // an id over 512 ids); version 1 files have the default layout.
     explicit MarkovModel(const std::string& path, const std::string& expect_sha = "");
     MarkovModel(const MarkovModel&) = delete;             // the tables point into the file's bytes
     MarkovModel& operator=(const MarkovModel&) = delete;
@@ -147,7 +177,7 @@ private:
     std::array<double, MAX_VOCAB> p0_{};
     Vocab vocab_;
     const float* rhythm_ = nullptr;
-    uint32_t order_ = 0, npos_ = 0, mode_ = 0, ts_ms_ = 20;
+    uint32_t order_ = 0, npos_ = 0, mode_ = 0, ts_ms_ = 20, bits_ = 9;
     float beta_ = 0.0f;
     std::string sha_;
 };
@@ -409,12 +439,18 @@ struct PlayedNote { double start, end; int pitch, velocity; };
 void encode_notes(PlayedNote* notes, size_t n, const Vocab& v, std::vector<int>& out);   // sorts `notes` in place
 
 // ---------------------------------------------------------------------------------------------- MIDI
-struct Note { int64_t start, end; int pitch, velocity; int program = 0; bool drum = false; };   // times in time steps
+struct Note { int64_t start, end; int pitch, velocity; int program = 0; bool drum = false; };   // times in time steps (beat: ticks)
 std::vector<Note> decode_notes(const std::vector<int>& ids, const Vocab& v = Vocab{});   // lenient, like the Python decoder
+// Beat time (the Python decode_beat): the notes in ticks, and where the tempo and the meter change (each first at tick 0).
+struct TempoChange { int64_t tick; double bpm; };
+struct MeterChange { int64_t tick; int numerator, denominator; };
+std::vector<Note> decode_beat(const std::vector<int>& ids, const Vocab& v, std::vector<TempoChange>* tempos = nullptr,
+                              std::vector<MeterChange>* meters = nullptr);
 // `bytes` written to `path` through a temporary file and a rename, so a failure never leaves half a file.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 // A format-0 standard MIDI file (480 ticks per quarter), written atomically. Multi-track streams: one channel per
 // instrument with its program change, drums on channel 10 (pitched instruments beyond the 15 other channels share the last).
+// Beat time: notes on their ticks, the meters the piece has, and `tempo_bpm`, or with 0 the piece's own TEMPO tokens.
 void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm = 120.0, const Vocab& v = Vocab{}, int program = 0);
 
 }  // namespace muse
