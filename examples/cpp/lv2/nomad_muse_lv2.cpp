@@ -2,8 +2,11 @@
 //
 // The model runs on the audio thread with the native step (NativeGru: no allocation, no lock, about a fifth of an
 // onnxruntime step), a token at a time, just far enough ahead to know every note that starts in the current block.
-// Time: the model's time steps (20 ms at the default bins) are read as beats at 120 bpm, 25 steps a beat, so the music
-// follows the host's tempo, and a piece starts on a beat when the transport starts. Each note is placed at its own
+// Time: a beat-time model (time_unit: beat) counts ticks of a quarter note: each note lands on its tick of the host's
+// beat, at any tempo, a piece starts on the host's next bar line, and its bars are the host's: the model's METER is held
+// to the host's time signature (where the vocabulary has it), its TEMPO tokens give way to the host's tempo. An ms model's
+// time steps (20 ms at the default bins) are read as beats at 120 bpm, 25 steps a beat, so the music follows the host's
+// tempo, and a piece starts on a beat when the transport starts. Each note is placed at its own
 // frame inside the block. Parameters: temperature, top-p, note density (a bias on the NOTE_ON and DRUM logits, log
 // density), and the mode: 0 generates continuously; 1 listens to the MIDI input and, one beat after the player stops,
 // continues what was played (the phrase is encoded as the tokenizer would, fed to the model, and the model goes on).
@@ -37,14 +40,14 @@ enum PortIndex : uint32_t { CONTROL = 0, MIDI_OUT = 1, TEMPERATURE = 2, TOP_P = 
 
 struct Uris {
     LV2_URID atom_Blank, atom_Object, atom_Float, atom_Double, atom_Int, atom_Long, atom_Sequence, midi_MidiEvent,
-        time_Position, time_bar, time_barBeat, time_beat, time_beatsPerBar, time_beatsPerMinute, time_speed;
+        time_Position, time_bar, time_barBeat, time_beat, time_beatsPerBar, time_beatUnit, time_beatsPerMinute, time_speed;
     explicit Uris(LV2_URID_Map* m) {
         auto u = [m](const char* s) { return m->map(m->handle, s); };
         atom_Blank = u(LV2_ATOM__Blank); atom_Object = u(LV2_ATOM__Object); atom_Float = u(LV2_ATOM__Float);
         atom_Double = u(LV2_ATOM__Double); atom_Int = u(LV2_ATOM__Int); atom_Long = u(LV2_ATOM__Long);
         atom_Sequence = u(LV2_ATOM__Sequence); midi_MidiEvent = u(LV2_MIDI__MidiEvent);
         time_Position = u(LV2_TIME__Position); time_bar = u(LV2_TIME__bar); time_barBeat = u(LV2_TIME__barBeat);
-        time_beat = u(LV2_TIME__beat); time_beatsPerBar = u(LV2_TIME__beatsPerBar);
+        time_beat = u(LV2_TIME__beat); time_beatsPerBar = u(LV2_TIME__beatsPerBar); time_beatUnit = u(LV2_TIME__beatUnit);
         time_beatsPerMinute = u(LV2_TIME__beatsPerMinute); time_speed = u(LV2_TIME__speed);
     }
 };
@@ -63,6 +66,8 @@ struct Plugin {
     LV2_Atom_Forge forge;
     double rate;
     double bpm = REF_BPM, speed = 1.0, beat = 0.0;   // without time:Position from the host: 120 bpm, rolling
+    double beats_per_bar = 4.0, bar_beat = 0.0;     // the host's bar: its beats, and where in it `beat` is
+    int beat_unit = 4;                               // the note value of the host's beat (4: a quarter, 8: an eighth)
     // model
     std::unique_ptr<NativeGru> model;
     Grammar grammar;
@@ -103,6 +108,28 @@ struct Plugin {
     }
 
     double beat_of(int64_t step) const { return anchor + step / steps_per_beat; }
+    bool beat_time() const { return model->vocab().beat; }
+    // Beat time: ticks a host beat, and the METER of the host's time signature (-1: one the vocabulary lacks)
+    double ticks_per_beat() const { return model->vocab().resolution * 4.0 / beat_unit; }
+    int host_meter() const {
+        const Vocab& v = model->vocab();
+        for (int i = 0; i < N_METERS; ++i)
+            if (v.meters[i][1] == beat_unit && std::fabs(v.meters[i][0] - beats_per_bar) < 1e-6) return i;
+        return -1;
+    }
+    int host_tempo() const {                         // the TEMPO nearest the host's, in quarter notes a minute
+        const Vocab& v = model->vocab();
+        const double q = std::log(bpm * 4.0 / beat_unit);
+        int best = 0;
+        for (int i = 1; i < N_TEMPOS; ++i) if (std::fabs(std::log((double)v.tempos[i]) - q) < std::fabs(std::log((double)v.tempos[best]) - q)) best = i;
+        return best;
+    }
+    // The host beat of the first bar line at or after host beat `b` (b no earlier than `beat`)
+    double next_bar(double b) const {
+        const double in_bar = std::fmod(bar_beat + (b - beat), beats_per_bar);
+        return in_bar < 1e-6 || beats_per_bar - in_bar < 1e-6 ? b + (in_bar < 1e-6 ? -in_bar : beats_per_bar - in_bar) : b + beats_per_bar - in_bar;
+    }
+    double bar_before(double b) const { return next_bar(b) - (std::fabs(next_bar(b) - b) < 1e-6 ? 0.0 : beats_per_bar); }
     // The frame of host beat `b` in a block segment that starts at frame f0 on beat b0 (unrounded).
     double frame_at(double b, double b0, uint32_t f0) const { return f0 + (b - b0) * rate * 60.0 / (bpm * speed); }
     uint32_t frame_of(double b, double b0, uint32_t f0, uint32_t f1) {
@@ -150,13 +177,14 @@ struct Plugin {
         for (int i = 0; i < k; ++i) midi(frame, (uint8_t)(0x80 | channel(ev[i], frame)), (uint8_t)ev[i].pitch, 0);
     }
 
-    // A new piece from <BOS>, its step 0 on beat `at`.
+    // A new piece from <BOS>, its step 0 on beat `at` (beat time: the host's first bar line from there).
     void new_piece(double at) {
         model->reset();
         notes.reset();
         st = st0;                                        // the same size: no allocation
         grammar.advance(st, BOS);
         logits = model->step(BOS);
+        if (beat_time()) { steps_per_beat = ticks_per_beat(); at = next_bar(std::max(at, beat)); }
         anchor = at;
         generating = true;
     }
@@ -164,6 +192,12 @@ struct Plugin {
     int sample() {
         grammar.allowed(st, mask);
         const Vocab& v = model->vocab();
+        const int hm = v.beat ? host_meter() : -1;
+        if (hm >= 0 && (st.meter < 0 || st.prev == v.bar())) {   // the model's bars are the host's: its METER is the host's
+            const bool must = st.meter < 0 || st.meter != hm;
+            if (must && mask[v.meter() + hm]) { std::fill(mask, mask + v.size(), false); mask[v.meter() + hm] = true; }
+            else if (!must) std::fill(mask + v.meter(), mask + v.tempo(), false);
+        }
         const int V = v.size();
         const float bias = std::log(std::max(0.05f, *density));
         for (int i = 0; i < V; ++i) {
@@ -197,10 +231,10 @@ struct Plugin {
         for (int k = 0; generating && k < budget && frame_at(beat_of(notes.step()), b0, f0) < f1 - 0.5; ++k) {
             emit_offs(notes.step(), b0, f0, f1);
             const int tok = sample();
-            if (tok < 0 || tok == EOS) {                  // the piece ends: the next one starts on the next beat
+            if (tok < 0 || tok == EOS) {                  // the piece ends: the next one starts on the next beat (beat time: bar)
                 const double end = std::max(b0, beat_of(notes.step()));
                 stop_all(frame_of(end, b0, f0, f1));
-                new_piece(std::ceil(end + 1e-9));
+                new_piece(beat_time() ? end + 1e-9 : std::ceil(end + 1e-9));
                 continue;
             }
             grammar.advance(st, tok);
@@ -214,6 +248,7 @@ struct Plugin {
             while (last > 0 && frame_at(beat_of(last), b0, f0) >= f1 - 0.5) --last;
             emit_offs(last, b0, f0, f1);
         }
+        bar_beat = std::fmod(bar_beat + (b1 - b0), beats_per_bar);
         beat = b1;
     }
 
@@ -221,6 +256,7 @@ struct Plugin {
         const Vocab& v = model->vocab();
         if (v.performance) { n_phrase = 0; return; }     // encode_notes needs duration mode: the phrase is dropped
         const double answer = std::ceil(now - 1e-9);      // the answer starts on the next beat
+        if (v.beat) { start_answer_beat(answer); return; }
         for (int i = 0; i < n_phrase; ++i) { phrase[i].start = (phrase[i].start - phrase_origin) * steps_per_beat; phrase[i].end = (phrase[i].end - phrase_origin) * steps_per_beat; }
         double first = phrase[0].start, last_on = phrase[0].start;
         for (int i = 0; i < n_phrase; ++i) { first = std::min(first, phrase[i].start); last_on = std::max(last_on, phrase[i].start); }
@@ -233,6 +269,30 @@ struct Plugin {
         logits = nullptr;
         fed = 0; feeding = true;
         anchor = phrase_origin + std::nearbyint(first) / steps_per_beat;   // step 0 is the phrase's first onset
+        n_phrase = 0;
+    }
+
+    // Beat time: the phrase in ticks from the host's bar line before it, in the host's meter and tempo, then bars and
+    // shifts to the answer's beat; the stream's tick 0 is that bar line.
+    void start_answer_beat(double answer) {
+        const Vocab& v = model->vocab();
+        steps_per_beat = ticks_per_beat();
+        const double origin = bar_before(phrase_origin);
+        for (int i = 0; i < n_phrase; ++i) { phrase[i].start = (phrase[i].start - origin) * steps_per_beat; phrase[i].end = (phrase[i].end - origin) * steps_per_beat; }
+        const int hm = host_meter();
+        encode_notes(phrase, (size_t)n_phrase, v, feed, hm, host_tempo());
+        const int64_t bar_len = v.bar_ticks(hm >= 0 ? hm : 3);
+        const int64_t base = (int64_t)(std::floor(std::nearbyint(phrase[0].start) / (double)bar_len) * bar_len);   // the stream's first BAR (sorted: phrase[0] is the first)
+        int64_t last_on = 0;
+        for (int i = 0; i < n_phrase; ++i) last_on = std::max<int64_t>(last_on, (int64_t)std::nearbyint(phrase[i].start) - base);
+        const int64_t target = (int64_t)std::llround((answer - origin) * steps_per_beat) - base;
+        int64_t bar = last_on / bar_len * bar_len, pos = last_on;
+        for (; target >= bar + bar_len; bar += bar_len) { feed.push_back(v.bar()); pos = bar + bar_len; }
+        for (int64_t gap = target - pos; gap > 0; gap -= std::min<int64_t>(gap, v.n_shifts)) feed.push_back(TIME_SHIFT + (int)std::min<int64_t>(gap, v.n_shifts) - 1);
+        model->reset(); notes.reset(); st = st0;
+        logits = nullptr;
+        fed = 0; feeding = true;
+        anchor = origin + base / steps_per_beat;
         n_phrase = 0;
     }
 
@@ -309,6 +369,8 @@ struct Plugin {
         if (late_out) *late_out = (float)late;
     }
 
+    void bar_beat_of(double b) { bar_beat = std::fmod(std::max(0.0, b), beats_per_bar); }
+
     double number(const LV2_Atom* a, double dflt) const {
         if (!a) return dflt;
         if (a->type == uris.atom_Float) return ((const LV2_Atom_Float*)a)->body;
@@ -320,10 +382,15 @@ struct Plugin {
 
     // time:Position from the host: tempo, transport and where it is (a jump or a restart starts a new piece)
     void position(const LV2_Atom_Object* obj, uint32_t frame) {
-        const LV2_Atom *bar = nullptr, *bar_beat = nullptr, *abs_beat = nullptr, *per_bar = nullptr, *tempo = nullptr, *spd = nullptr;
-        lv2_atom_object_get(obj, uris.time_bar, &bar, uris.time_barBeat, &bar_beat, uris.time_beat, &abs_beat,
-                            uris.time_beatsPerBar, &per_bar, uris.time_beatsPerMinute, &tempo, uris.time_speed, &spd, 0);
+        const LV2_Atom *bar = nullptr, *in_bar = nullptr, *abs_beat = nullptr, *per_bar = nullptr, *unit = nullptr, *tempo = nullptr, *spd = nullptr;
+        lv2_atom_object_get(obj, uris.time_bar, &bar, uris.time_barBeat, &in_bar, uris.time_beat, &abs_beat,
+                            uris.time_beatsPerBar, &per_bar, uris.time_beatUnit, &unit, uris.time_beatsPerMinute, &tempo, uris.time_speed, &spd, 0);
         if (tempo) bpm = std::max(1.0, number(tempo, bpm));
+        const double was_per_bar = beats_per_bar; const int was_unit = beat_unit;
+        if (per_bar) beats_per_bar = std::max(1.0, number(per_bar, beats_per_bar));
+        if (unit) { const int u = (int)std::lround(number(unit, beat_unit)); if (u == 1 || u == 2 || u == 4 || u == 8 || u == 16) beat_unit = u; }
+        const bool meter_changed = beats_per_bar != was_per_bar || beat_unit != was_unit;
+        const LV2_Atom* bar_beat = in_bar;
         double where = beat;
         if (abs_beat) where = number(abs_beat, beat);
         else if (bar && bar_beat && per_bar) where = number(bar, 0) * number(per_bar, 4) + number(bar_beat, 0);
@@ -331,6 +398,9 @@ struct Plugin {
         if (spd) speed = number(spd, speed);
         const bool jumped = std::fabs(where - beat) > 1e-3;
         beat = where;
+        if (bar_beat) bar_beat_of(number(bar_beat, 0));
+        else bar_beat_of(std::fmod(where, beats_per_bar));
+        if (beat_time() && meter_changed && beat_unit != was_unit && speed > 0.0 && cur_mode == 0) { stop_all(frame); new_piece(beat); return; }   // another beat unit: another tick
         if (speed <= 0.0 && was > 0.0) { stop_all(frame); generating = feeding = false; return; }
         if (speed > 0.0 && (was <= 0.0 || jumped) && cur_mode == 0) {
             stop_all(frame);

@@ -8,7 +8,7 @@
 namespace muse {
 
 NoteStream::NoteStream(const Vocab& v) : v_(v) {
-    hit_ = std::max(1L, std::lround(100.0 / v.time_shift_ms));          // drum hits: 100 ms, as decode_notes
+    hit_ = v.beat ? std::max(1, v.resolution / 4) : std::max(1L, std::lround(100.0 / v.time_shift_ms));   // drum hits: a 16th (beat), 100 ms, as decode_notes
     reset();
 }
 
@@ -16,6 +16,7 @@ void NoteStream::reset() { n_ = 0; start_piece(); }
 
 void NoteStream::start_piece() {                    // what <BOS> resets: time, program, velocity (sounding notes go on)
     t_ = 0; prog_ = 0; pending_ = -1;
+    bar_ = 0; bars_ = 0; bar_len_ = 4 * std::max(v_.resolution, 1); meter_ = -1; tempo_ = -1;
     vel_ = v_.velocity_value(v_.default_velocity_bin());
 }
 
@@ -49,6 +50,11 @@ int NoteStream::push(int tok, NoteEvent* out) {
     const int VEL = v_.velocity(), DUR = v_.duration();
     if (tok == BOS) { start_piece(); return 0; }
     if (v_.is_shift(tok)) { t_ += tok - TIME_SHIFT + 1; pending_ = -1; return 0; }
+    if (v_.beat && tok == v_.bar()) {                // decode_beat's BAR: the next bar line (the first: here)
+        bar_ = bars_ == 0 ? t_ : std::max(bar_ + bar_len_, t_); t_ = bar_; ++bars_; pending_ = -1; return 0;
+    }
+    if (v_.is_meter(tok)) { meter_ = tok - v_.meter(); bar_len_ = v_.bar_ticks(meter_); return 0; }
+    if (v_.is_tempo(tok)) { tempo_ = tok - v_.tempo(); return 0; }
     if (tok >= VEL && tok < DUR) { vel_ = v_.velocity_value(tok - VEL + 1); return 0; }
     if (v_.multi && tok >= v_.program() && tok < v_.drum()) { prog_ = tok - v_.program(); return 0; }
     if (v_.multi && tok >= v_.drum()) return start_note(t_ + hit_, DRUM_LOW + tok - v_.drum(), 0, true, out);
@@ -86,10 +92,11 @@ int NoteStream::all_off(NoteEvent* out, int cap) {
     return k;
 }
 
-void encode_notes(PlayedNote* notes, size_t n, const Vocab& v, std::vector<int>& out) {
+void encode_notes(PlayedNote* notes, size_t n, const Vocab& v, std::vector<int>& out, int meter, int tempo) {
     if (v.performance) throw Error("encode_notes needs a duration-mode vocabulary");
     out.clear();
     out.push_back(BOS);
+    if (v.header) { out.push_back(v.program()); out.push_back(v.header_end()); }   // a band of one: program 0
     // by onset step, pitch, longest first, earliest first (the Python tokenizer's order); one note per (onset, pitch)
     auto on = [](const PlayedNote& a) { return std::nearbyint(a.start); };
     std::sort(notes, notes + n, [&](const PlayedNote& a, const PlayedNote& b) {
@@ -102,8 +109,16 @@ void encode_notes(PlayedNote* notes, size_t n, const Vocab& v, std::vector<int>&
     for (size_t i = 0; i < n; ++i)
         if (m == 0 || on(notes[i]) != on(notes[m - 1]) || notes[i].pitch != notes[m - 1].pitch) notes[m++] = notes[i];
     const int S = v.n_shifts, V = v.n_velocities, D = v.n_durations;
-    const double base = m ? on(notes[0]) : 0;
-    int64_t prev_on = 0;
+    if (v.beat) {                                     // bars of `meter` from tick 0: the stream opens at the first note's bar
+        if (meter < 0) meter = 3;                     // 4/4
+        if (tempo < 0) tempo = 19;                    // 120 bpm
+        if (meter >= N_METERS || tempo >= N_TEMPOS) throw Error("encode_notes: no such METER or TEMPO");
+    }
+    const int64_t bar_len = v.beat ? v.bar_ticks(meter) : 0;
+    const double first = m ? on(notes[0]) : 0;
+    const double base = v.beat ? std::floor(first / bar_len) * bar_len : first;
+    if (v.beat && m) { out.push_back(v.bar()); out.push_back(v.meter() + meter); out.push_back(v.tempo() + tempo); }
+    int64_t prev_on = 0, bar = 0;
     int prev_vb = -1;
     for (size_t i = 0; i < m; ++i) {
         const PlayedNote& a = notes[i];
@@ -116,6 +131,7 @@ void encode_notes(PlayedNote* notes, size_t n, const Vocab& v, std::vector<int>&
         int fit = 0;
         while (fit < D && v.duration_steps[fit] <= gap) ++fit;
         b = std::min(b, std::max(fit, 1));
+        if (v.beat) for (; t >= bar + bar_len; bar += bar_len) { out.push_back(v.bar()); prev_on = bar + bar_len; }
         int64_t shift = t - prev_on;
         for (; shift >= S; shift -= S) out.push_back(TIME_SHIFT + S - 1);
         if (shift > 0) out.push_back(TIME_SHIFT + (int)shift - 1);

@@ -8,7 +8,10 @@
 //   - note density: more notes at density 2 than at 0.5, from the same seed;
 //   - real time: no allocation inside run() (malloc itself is counted in this process), no late note, and the time
 //     each run() takes against the block's 5.3 ms (reported; the p99 must fit).
-// Usage: lv2_host FIXTURES_DIR   (LV2_PATH must include the bundle's parent; MUSE_LV2_MODEL the model to load)
+// With a beat-time model (`lv2_host FIXTURES_DIR beat`): at 97 bpm in 3/4, then from the middle of a bar at 143 bpm in
+// 4/4 and at 110 bpm in 6/8 (an eighth-note beat), every note-on within one frame of its tick of the host's beat (12 a
+// quarter), each piece starting on the host's next bar line, legal MIDI and no allocation.
+// Usage: lv2_host FIXTURES_DIR [beat]   (LV2_PATH must include the bundle's parent; MUSE_LV2_MODEL the model to load)
 #include "muse/muse.hpp"
 
 #include <lilv/lilv.h>
@@ -29,6 +32,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -112,14 +116,15 @@ struct Host {
         lv2_atom_forge_set_buffer(&forge, in, sizeof(in));
         lv2_atom_forge_sequence_head(&forge, &seq, 0);
     }
-    void position(uint32_t at, double beat, double bpm, double speed) {
+    void position(uint32_t at, double beat, double bpm, double speed, int per_bar = 4, int unit = 4, double bar_start = 0.0) {
         lv2_atom_forge_frame_time(&forge, at);
         LV2_Atom_Forge_Frame obj;
+        const double in_bars = (beat - bar_start) / per_bar;              // bars counted from a bar line at `bar_start`
         lv2_atom_forge_object(&forge, &obj, 0, map_uri(nullptr, LV2_TIME__Position));
-        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__bar)); lv2_atom_forge_long(&forge, (int64_t)std::floor(beat / 4));
-        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__barBeat)); lv2_atom_forge_float(&forge, (float)(beat - 4 * std::floor(beat / 4)));
-        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__beatsPerBar)); lv2_atom_forge_float(&forge, 4.0f);
-        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__beatUnit)); lv2_atom_forge_int(&forge, 4);
+        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__bar)); lv2_atom_forge_long(&forge, (int64_t)std::floor(in_bars));
+        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__barBeat)); lv2_atom_forge_float(&forge, (float)(beat - bar_start - per_bar * std::floor(in_bars)));
+        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__beatsPerBar)); lv2_atom_forge_float(&forge, (float)per_bar);
+        lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__beatUnit)); lv2_atom_forge_int(&forge, unit);
         lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__beatsPerMinute)); lv2_atom_forge_float(&forge, (float)bpm);
         lv2_atom_forge_key(&forge, map_uri(nullptr, LV2_TIME__speed)); lv2_atom_forge_float(&forge, (float)speed);
         lv2_atom_forge_pop(&forge, &obj);
@@ -206,6 +211,7 @@ int legal(const Host& h, size_t a, size_t b, std::string& why) {
 }
 
 void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix);
+void beat_scenario(LilvWorld* world, const LilvPlugin* plugin);
 
 std::vector<std::vector<int>> read_seqs(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
@@ -231,7 +237,8 @@ int main(int argc, char** argv) {
     CHECK(lilv_plugin_has_feature(plugin, rt), "it declares lv2:hardRTCapable");
     lilv_node_free(rt);
 
-    scenario(world, plugin, fix);
+    if (argc > 2 && std::string(argv[2]) == "beat") beat_scenario(world, plugin);
+    else scenario(world, plugin, fix);
     lilv_node_free(uri);
     lilv_world_free(world);
     std::cout << (g_failures ? "FAILED" : "all passed") << "\n";
@@ -239,6 +246,51 @@ int main(int argc, char** argv) {
 }
 
 namespace {
+// A beat-time model on the host's grid: three segments of 12 s, each from a transport position the host sends once
+void beat_scenario(LilvWorld* world, const LilvPlugin* plugin) {
+    Host h(world, plugin);
+    if (!h.inst) { std::cerr << "FAIL: the plugin did not instantiate (MUSE_LV2_MODEL=" << (std::getenv("MUSE_LV2_MODEL") ? std::getenv("MUSE_LV2_MODEL") : "") << ")\n"; ++g_failures; return; }
+    struct Segment { double bpm; int per_bar, unit; double start_beat, bar_start; };      // bar_start: a host bar line
+    const Segment segs[] = {{97.0, 3, 4, 0.0, 0.0}, {143.0, 4, 4, 1001.5, 1000.0}, {110.0, 6, 8, 3002.0, 3000.0}};
+    const int BLOCKS = 2250;                                              // 12 s at 48 kHz in 256-frame blocks
+    const int R = 12;                                                     // the model's ticks a quarter note
+    for (const Segment& sg : segs) {
+        const size_t from = h.midi.size();
+        const int64_t f0 = h.frame;
+        h.position(0, sg.start_beat, sg.bpm, 1, sg.per_bar, sg.unit, sg.bar_start);
+        for (int i = 0; i < BLOCKS; ++i) h.block();
+        const double frames_per_beat = RATE * 60.0 / sg.bpm, ticks_per_beat = R * 4.0 / sg.unit;
+        const double next_bar = sg.bar_start + std::ceil((sg.start_beat - sg.bar_start) / sg.per_bar - 1e-9) * sg.per_bar;
+        size_t ons = 0, off_tick = 0, on_downbeat = 0;
+        double worst = 0, first = -1;
+        for (size_t i = from; i < h.midi.size(); ++i) {
+            const Midi& m = h.midi[i];
+            if ((m.status & 0xF0) != 0x90 || m.b == 0) continue;
+            const double b = sg.start_beat + (m.frame - f0) / frames_per_beat;   // the host beat of this frame
+            const double tick = b * ticks_per_beat;
+            const double err = std::fabs(tick - std::round(tick)) * frames_per_beat / ticks_per_beat;   // in frames
+            worst = std::max(worst, err);
+            if (err > 1.0 && ++off_tick <= 5) std::cerr << "  off its tick: note-on at frame " << m.frame << ", beat " << b << ", tick " << tick << "\n";
+            if (first < 0) first = b;
+            const double in_bar = std::fmod(b - sg.bar_start, (double)sg.per_bar);
+            on_downbeat += std::min(in_bar, sg.per_bar - in_bar) * frames_per_beat <= 1.0;
+            ++ons;
+        }
+        std::ostringstream what;
+        what << sg.bpm << " bpm in " << sg.per_bar << "/" << sg.unit;
+        CHECK(ons > 20, what.str() << ": " << ons << " notes in 12 s");
+        CHECK(off_tick == 0, what.str() << ": every note-on within one frame of its tick of the host's beat (worst " << worst << " frames)");
+        CHECK(first >= next_bar - 1e-6, what.str() << ": the piece starts on the host's bar line (transport at beat " << sg.start_beat
+              << ", next bar line " << next_bar << ", first note-on at beat " << first << "); " << on_downbeat << " note-ons on downbeats");
+    }
+    h.position(0, 9999.0, 110.0, 0, 6, 8, 3000.0);                        // stop
+    for (int i = 0; i < 50; ++i) h.block();
+    std::string why;
+    const int left = legal(h, 0, h.midi.size(), why);
+    CHECK(h.order_ok && left == 0, "legal MIDI over the three segments and the stop: " << (left < 0 ? why : std::to_string(left) + " notes left sounding"));
+    CHECK(h.allocs_in_run == 0 && h.late == 0, "no allocation in run() (" << h.allocs_in_run << "), no late note (" << h.late << ")");
+}
+
 void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix) {
     // the allocation counter sees what the plugin allocates (its instantiate loads the model)
     g_allocs = 0; g_counting = true;

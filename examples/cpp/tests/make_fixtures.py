@@ -24,7 +24,8 @@ Writes into OUT (the first argument):
                                        streams, masks and vocab.json of both, masks_band_beat_bd.u8 (bass and drums only),
                                        notes_{beat,band_beat}.i64 (the decoder's notes in ticks), tempos_beat.f64 (stream,
                                        tick, bpm) and meters_beat.i64 (stream, tick, numerator, denominator), and the band's
-                                       baseline_band_beat.bin (format version 3: over 512 ids, contexts of 10 bits an id)
+                                       baseline_band_beat.bin (format version 3: over 512 ids, contexts of 10 bits an id);
+                                       gru_beat.onnx and gru_beat_w8.onnx, a beat-time GRU for the LV2 host test
 
 File formats (little-endian): .seq = u32 count, then per stream u32 length and i32 ids;
 .f32/.f64/.u8 = u32 rows, u32 cols, then the values row by row.
@@ -191,6 +192,10 @@ def beat_fixtures(out):
         write_matrix(out/f'notes_{name}.i64', np.concatenate(rows), np.int64)
         write_matrix(out/f'tempos_{name}.f64', np.concatenate(tempos), np.float64)
         write_matrix(out/f'meters_{name}.i64', np.concatenate(meters), np.int64)
+        if name == 'beat':                                                # a beat-time GRU for the LV2 host test on the host's grid
+            torch.manual_seed(0)
+            bg = TinyGRU(vocab_size=tok.size); train_briefly(bg, real, steps=120)
+            export(bg, tok, out/'gru_beat.onnx'); quantize_weights(out/'gru_beat.onnx', out/'gru_beat_w8.onnx')
         if name == 'band_beat':
             gbd = Grammar('duration', tok, parse_instruments('bass,drums'))
             bd = [random_walk(gbd, 300, seed=s) for s in range(5)]

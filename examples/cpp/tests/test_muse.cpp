@@ -594,7 +594,9 @@ void live_notes() {
     std::vector<Layout> layouts = {{"streams_duration.seq", Vocab{}, true}, {"streams_performance.seq", perf, false},
                                    {"streams_bins.seq", Vocab::read(DIR + "/vocab_bins.json"), true},
                                    {"streams_band.seq", Vocab::read(DIR + "/vocab_band.json"), false},
-                                   {"streams_band_bd.seq", Vocab::read(DIR + "/vocab_band.json"), false}};
+                                   {"streams_band_bd.seq", Vocab::read(DIR + "/vocab_band.json"), false},
+                                   {"streams_beat.seq", Vocab::read(DIR + "/vocab_beat.json"), true},
+                                   {"streams_band_beat.seq", Vocab::read(DIR + "/vocab_band_beat.json"), false}};
     size_t total = 0, reencoded = 0;
     for (const auto& L : layouts) {
         NoteStream ns(L.v);
@@ -640,15 +642,21 @@ void live_notes() {
                 for (const Note& n : decode_notes(piece, L.v)) played.push_back({(double)n.start, (double)n.end, n.pitch, n.velocity});
                 std::vector<int> ids;
                 ids.reserve(piece.size() + 8);
-                encode_notes(played.data(), played.size(), L.v, ids);
+                int meter = -1, tempo = -1, changes = 0;              // beat time: pieces of one meter and one tempo, at theirs
+                for (size_t i = 0; L.v.beat && i < piece.size(); ++i) {
+                    if (L.v.is_meter(piece[i])) { changes += meter >= 0; meter = piece[i] - L.v.meter(); }
+                    if (L.v.is_tempo(piece[i])) { changes += tempo >= 0; tempo = piece[i] - L.v.tempo(); }
+                }
+                if (changes) continue;
+                encode_notes(played.data(), played.size(), L.v, ids, meter, tempo);
                 std::vector<int> want_ids(piece.begin(), piece.end() - 1);
                 CHECK(ids == want_ids, L.seqs << ": encode_notes(decode_notes(piece)) differs from the piece (" << ids.size() << " vs " << want_ids.size() << " tokens)");
                 ++reencoded;
             }
         }
     }
-    CHECK(total > 1000 && reencoded >= 5, "enough real material: " << total << " notes, " << reencoded << " pieces re-encoded");
-    std::cout << "live notes: NoteStream = decode_notes on " << total << " notes (5 layouts), no allocation; encode_notes gives back "
+    CHECK(total > 1000 && reencoded >= 8, "enough real material: " << total << " notes, " << reencoded << " pieces re-encoded");
+    std::cout << "live notes: NoteStream = decode_notes on " << total << " notes (7 layouts, beat time among them), no allocation; encode_notes gives back "
               << reencoded << " real pieces token for token\n";
     std::string e = error_of([&] { Vocab p; p.performance = true; std::vector<int> o; PlayedNote n{0, 4, 60, 90}; encode_notes(&n, 1, p, o); });
     CHECK(e.find("duration-mode") != std::string::npos, "encode_notes refuses performance mode, got '" << e << "'");

@@ -418,6 +418,9 @@ public:
     int pop_offs(int64_t until_step, NoteEvent* out, int cap);   // note-offs due at or before `until_step`, in time order
     int all_off(NoteEvent* out, int cap);           // every sounding note's off, at the current time (transport stop)
     int64_t step() const { return t_; }             // the time the stream has reached
+    int64_t bar_start() const { return bar_; }      // beat time: where the current bar began (ticks), its length, its METER
+    int64_t bar_length() const { return bar_len_; }
+    int meter() const { return meter_; }
     int sounding() const { return n_; }
 private:
     struct Voice { int64_t end, start; int key; };     // end: INT64_MAX while a performance-mode note waits for its NOTE_OFF
@@ -427,6 +430,8 @@ private:
     Vocab v_;
     int64_t t_ = 0, hit_ = 5;
     int vel_ = 64, prog_ = 0, pending_ = -1;        // pending_: a NOTE_ON waiting for its DURATION (duration mode)
+    int64_t bar_ = 0, bar_len_ = 48;                // beat time: the bar, as decode_beat counts it
+    int bars_ = 0, meter_ = -1, tempo_ = -1;
     Voice voices_[MAX_SOUNDING];
     int n_ = 0;
 };
@@ -436,7 +441,9 @@ private:
 // allowed), velocities 1-127. `out` is cleared and filled; with capacity reserved, nothing is allocated.
 // An Error for a performance-mode vocabulary.
 struct PlayedNote { double start, end; int pitch, velocity; };
-void encode_notes(PlayedNote* notes, size_t n, const Vocab& v, std::vector<int>& out);   // sorts `notes` in place
+// Beat time: times in ticks, bars of METER `meter` (an index: -1 is 4/4) from tick 0, at TEMPO `tempo` (-1: 120 bpm); the
+// stream opens with the first note's BAR, its METER and TEMPO (a band's header first: program 0 alone).
+void encode_notes(PlayedNote* notes, size_t n, const Vocab& v, std::vector<int>& out, int meter = -1, int tempo = -1);   // sorts `notes` in place
 
 // ---------------------------------------------------------------------------------------------- MIDI
 struct Note { int64_t start, end; int pitch, velocity; int program = 0; bool drum = false; };   // times in time steps (beat: ticks)
