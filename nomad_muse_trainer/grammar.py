@@ -10,7 +10,7 @@ import numpy as np
 from fastcore.basics import patch
 from .core import UserError
 from .vocab import (PAD, BOS, EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, N_PITCHES, N_PROGRAMS, DRUM_LOW,
-                                      N_DRUMS, METERS, TEMPOS, meter_ticks, describe)
+                                      N_DRUMS, METERS, TEMPOS, meter_ticks, describe, instrument_groups)
 from .tokenizer import MuseTokenizer
 
 # %% ../nbs/01c_grammar.ipynb #1b6c69a2
@@ -32,7 +32,7 @@ class Grammar:
     "Which token ids may follow a prefix, for streams in the tokenizer's canonical form"
     def __init__(self, mode:str='duration', # `duration` or `performance`
                  tok=None, # the tokenizer whose layout the ids use (None: the default of `mode`)
-                 instruments=None, # tracks: multi: only these may play, as `parse_instruments` gives them (programs, drums); None: all
+                 instruments=None, # tracks: multi: only these may play: (programs, drums) as `parse_instruments` gives them, or a spec such as 'bass,drums,0' (a band's header then names one program a part: the model picks within a family); None: all
                 ):
         if mode not in ('duration', 'performance'): raise UserError(f"mode must be duration or performance, got {mode!r}")
         self.mode, self.perf, self.tok = mode, mode == 'performance', tok or MuseTokenizer(mode)
@@ -43,6 +43,12 @@ class Grammar:
         self.bar_ticks = meter_ticks(*np.array(METERS).T, max(self.tok.resolution, 1)) if self.beat else None
         self.multi, self.PROG, self.DRUM = self.tok.multi, self.tok.program_base, self.tok.drum_base
         if instruments is not None and not self.multi: raise UserError("choosing instruments needs a multi-track vocabulary (tracks: multi)")
+        self.parts = None                            # a spec's parts, each the programs it may be, rising: the header's programs in turn
+        if isinstance(instruments, str):
+            groups, drums = instrument_groups(instruments)
+            exact = {g[0] for g in groups if len(g) == 1}
+            self.parts = sorted({tuple(g) for g in groups if len(g) == 1 or not exact & set(g)}, key=min)
+            instruments = (sorted({p for g in self.parts for p in g}), drums)
         progs, drums = instruments if instruments is not None else (range(N_PROGRAMS), True)
         self.prog_ok = np.zeros(N_PROGRAMS, bool); self.prog_ok[list(progs)] = True
         self.drums_ok = bool(drums)
@@ -61,6 +67,12 @@ class Grammar:
         "The mask where a piece opens (a band's header; beat mode's first BAR, its METER and TEMPO), else None"
         m = np.zeros(self.size, bool)
         if st.phase != 1: return None
+        if self.header and st.head and self.parts is not None:       # a spec: one PROGRAM a part, then the drums it names, HEADER_END
+            j = int(st.band.sum())
+            if j < len(self.parts): m[self.PROG + np.array(self.parts[j])] = True
+            elif self.drums_ok and not st.band_drums: m[self.tok.header_drums] = True
+            else: m[self.tok.header_end] = True
+            return m
         if self.header and st.head:                                  # PROGRAMs rising, HEADER_DRUMS, HEADER_END
             if st.prev != self.tok.header_drums:
                 m[self.PROG:self.DRUM] = self.prog_ok & (np.arange(N_PROGRAMS) > (np.flatnonzero(st.band)[-1] if st.band.any() else -1))

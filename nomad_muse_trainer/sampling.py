@@ -9,7 +9,7 @@ __all__ = ['SAMPLING_DEFAULTS', 'sample_token', 'primer_tokens', 'generate']
 from pathlib import Path
 import numpy as np
 from .core import UserError
-from .vocab import instrument_groups, describe, BOS, EOS, parse_instruments
+from .vocab import describe, BOS, EOS, parse_instruments
 from .grammar import Grammar, complete
 from .tokenizer import MuseTokenizer
 
@@ -45,33 +45,21 @@ def primer_tokens(primer, # a MIDI file (path), token ids, or None
     if not ids or ids[0] != BOS: ids = [BOS] + ids
     return ids
 
-def _header_plan(tok, groups, instruments)->list:
-    "Per token of a band's header, a function of the grammar state giving the ids it may be: one PROGRAM a part named (the model picks within a family), HEADER_DRUMS if the drums play, HEADER_END"
-    if instruments is None: return []                   # no --instruments: the model chooses its band
-    groups = groups if groups is not None else [[p] for p in instruments[0]]
-    exact = {q[0] for q in groups if len(q) == 1}
-    parts = sorted({tuple(q) for q in groups if len(q) == 1 or not exact & set(q)}, key=min)
-    def only(ids):
-        m = np.zeros(tok.size, bool); m[list(ids)] = True; return lambda st: m
-    return ([only(tok.program_base + np.array(q)) for q in parts] + ([only([tok.header_drums])] if instruments[1] else [])
-            + [only([tok.header_end])])
-
 def generate(model, # anything with reset(), feed(ids) -> probabilities, mode, time_shift_ms and sampling
              length:int=256, # tokens to sample after the primer
              temperature:float=None, top_k:int=None, top_p:float=None, # sampling (default: the model's `sampling`, else SAMPLING_DEFAULTS)
              seed:int=42, # the random seed
              primer=None, # a MIDI path, token ids, or None for `<BOS>`
              min_length:int=0, # no `<EOS>` before this many sampled tokens (unless `<EOS>` is the only legal token)
-             instruments=None, # multi-track models: only these play in what is sampled (a primer plays as it is), a spec such as 'bass,drums' or (programs, drums); None: any
+             instruments=None, # multi-track models: only these play in what is sampled (a primer plays as it is), a spec such as 'bass,drums' (a band's header names one program a part) or (programs, drums); None: any
             )->np.ndarray:
     "A complete, grammar-legal token stream: the primer and up to `length` sampled tokens, closed with `<EOS>`"
     d = {**SAMPLING_DEFAULTS, **(getattr(model, 'sampling', None) or {})}
     temperature, top_k, top_p = [d[k] if v is None else v for k, v in (('temperature', temperature), ('top_k', top_k), ('top_p', top_p))]
     tok = getattr(model, 'tokenizer', None) or MuseTokenizer(model.mode, model.time_shift_ms)
-    groups = None
-    if isinstance(instruments, str): groups, drums = instrument_groups(instruments); instruments = (sorted({p for q in groups for p in q}), drums)
     full = tok.grammar
-    g, rng = (full if instruments is None else Grammar(tok.mode, tok, instruments)), np.random.default_rng(seed)
+    g, rng = (full if instruments is None else Grammar(tok.mode, tok, instruments)), np.random.default_rng(seed)   # a spec's band: its header, a part at a time
+    if instruments is not None: instruments = (np.flatnonzero(g.prog_ok), g.drums_ok)
     out = primer_tokens(primer, tok)
     try: st = full.state_after(out)                     # the primer may have any instruments: `instruments` choose who plays next
     except ValueError as e: raise UserError(f"the primer is not a canonical token stream: {e}") from None
@@ -79,12 +67,10 @@ def generate(model, # anything with reset(), feed(ids) -> probabilities, mode, t
         if not (st.band[instruments[0]].any() or (instruments[1] and st.band_drums)):
             raise UserError(f"the primer's band is {', '.join(describe(np.flatnonzero(st.band) + tok.program_base, tok)) + (' and drums' if st.band_drums else '')}: "
                             "--instruments chooses among its instruments")
-    head = _header_plan(tok, groups, instruments) if tok.header and st.head and len(out) == 1 else []
     model.reset()
     p = model.feed(out)
     for i in range(length):
         mask = g.allowed(st)
-        if head and st.head: mask &= head.pop(0)(st)    # --instruments writes the header: a part at a time, the model choosing within a family
         if not mask.any(): mask = full.allowed(st)       # a primer that stops inside a note of an instrument not chosen: end that note
         if i < min_length and mask.sum() > 1: mask[EOS] = False
         t = sample_token(p, mask, rng, temperature, top_k, top_p)

@@ -34,12 +34,12 @@ struct Args {
     int length = 512, bench = 2000, top_k = -1;
     float temperature = -1, top_p = -1;
     uint64_t seed = 42;
-    double tempo = 120;
+    double tempo = -1;                               // -1: 120 (ms models), the piece's own (beat-time models)
 };
 
 const char* USAGE =
     "usage: muse_demo --vocab VOCAB.json (--model MODEL.onnx | --baseline BASELINE.bin) [--out OUT.mid] [--length N]\n"
-    "                 [--temperature T] [--top-k K] [--top-p P] [--seed S] [--tempo BPM] [--bench STEPS] [--json OUT.json]\n"
+    "                 [--temperature T] [--top-k K] [--top-p P] [--seed S] [--tempo BPM (beat-time models: their own)] [--bench STEPS] [--json OUT.json]\n"
     "                 [--tokens OUT.txt] [--ort-library libonnxruntime.so] [--instruments bass,drums] [--runtime auto|native|onnxruntime]\n";
 
 Args parse(int argc, char** argv) {
@@ -160,9 +160,7 @@ int run(const Args& a) {
     Grammar grammar(vocab);                          // with --instruments, only those may play
     if (!a.instruments.empty()) {
         if (!vocab.multi) throw Error("--instruments needs a multi-track model (tracks: multi); " + a.vocab + " is a single-stream vocabulary");
-        std::vector<int> programs; bool drums;
-        parse_instruments(a.instruments, programs, drums);
-        grammar.set_instruments(programs, drums);
+        grammar.set_instruments(a.instruments);      // a band's header names one program a part
     }
     std::unique_ptr<MarkovModel> markov;
     if (!a.baseline.empty()) markov.reset(new MarkovModel(a.baseline, sha));
@@ -192,7 +190,7 @@ int run(const Args& a) {
     const int ts_ms = vocab.time_shift_ms;
     const Grammar& g = grammar;
     if (g.check(piece) != -1) throw Error("internal: the sampled piece is not legal at token " + std::to_string(g.check(piece)));
-    write_midi(piece, a.out, a.tempo, vocab);
+    write_midi(piece, a.out, a.tempo > 0 ? a.tempo : vocab.beat ? 0.0 : 120.0, vocab);   // beat time: the piece's tempi unless --tempo
     if (!a.tokens.empty()) {
         std::ostringstream ids;
         for (int t : piece) ids << t << "\n";

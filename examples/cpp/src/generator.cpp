@@ -14,12 +14,19 @@ Generator::~Generator() { stop(); }
 void Generator::set_instruments(const std::vector<int>& programs, bool drums) {
     Grammar(model_.vocab()).set_instruments(programs, drums);   // refuses a single-stream model and bad programs now
     stop();
-    programs_ = programs; drums_ = drums; choose_ = true;
+    programs_ = programs; drums_ = drums; choose_ = true; spec_.clear();
+}
+
+void Generator::set_instruments(const std::string& spec) {
+    Grammar(model_.vocab()).set_instruments(spec);
+    stop();
+    spec_ = spec; choose_ = true;
 }
 
 Grammar Generator::grammar() const {
     Grammar g(model_.vocab());
-    if (choose_) g.set_instruments(programs_, drums_);
+    if (choose_ && !spec_.empty()) g.set_instruments(spec_);
+    else if (choose_) g.set_instruments(programs_, drums_);
     return g;
 }
 

@@ -30,6 +30,24 @@ void Grammar::set_instruments(const std::vector<int>& programs, bool drums) {
         prog_ok_[p] = true;
     }
     drums_ok_ = drums;
+    parts_.clear();
+}
+
+void Grammar::set_instruments(const std::string& spec) {
+    std::vector<std::vector<int>> groups;
+    bool drums;
+    parse_instrument_groups(spec, groups, drums);
+    std::vector<int> exact, programs;
+    for (auto& g : groups) if (g.size() == 1) exact.push_back(g[0]);
+    std::vector<std::vector<int>> parts;                      // a program a part; a family unless one of its programs is named
+    for (auto& g : groups) {
+        bool covered = g.size() > 1 && std::any_of(g.begin(), g.end(), [&](int p) { return std::count(exact.begin(), exact.end(), p) > 0; });
+        if (!covered && std::find(parts.begin(), parts.end(), g) == parts.end()) parts.push_back(g);
+    }
+    std::sort(parts.begin(), parts.end(), [](const std::vector<int>& a, const std::vector<int>& b) { return a.front() < b.front(); });
+    for (auto& g : parts) programs.insert(programs.end(), g.begin(), g.end());
+    set_instruments(programs, drums);
+    parts_ = parts;
 }
 
 // nomad_muse_trainer.tokenizer.Grammar._allowed_multi: per step drums first (keys rising), then programs rising,
@@ -78,6 +96,14 @@ void Grammar::allowed(const GrammarState& st, bool* m) const {
 
 bool Grammar::allowed_opening(const GrammarState& st, bool* m) const {
     if (st.phase != 1) return false;
+    if (v_.header && st.head && !parts_.empty()) {               // a spec: one PROGRAM a part, then the drums it names, HEADER_END
+        std::fill(m, m + v_.size(), false);
+        size_t j = (size_t)std::count(st.band.begin(), st.band.end(), true);
+        if (j < parts_.size()) for (int p : parts_[j]) m[v_.program() + p] = true;
+        else if (drums_ok_ && !st.band_drums) m[v_.header_drums()] = true;
+        else m[v_.header_end()] = true;
+        return true;
+    }
     if (v_.header && st.head) {                                  // PROGRAMs rising, HEADER_DRUMS, HEADER_END
         std::fill(m, m + v_.size(), false);
         bool any = st.band_drums;
@@ -247,12 +273,21 @@ std::vector<int> complete(const Grammar& g, const std::vector<int>& ids) {
 }
 
 void parse_instruments(const std::string& spec, std::vector<int>& programs, bool& drums) {
+    std::vector<std::vector<int>> groups;
+    parse_instrument_groups(spec, groups, drums);
+    programs.clear();
+    for (auto& g : groups) programs.insert(programs.end(), g.begin(), g.end());
+    std::sort(programs.begin(), programs.end());
+    programs.erase(std::unique(programs.begin(), programs.end()), programs.end());
+}
+
+void parse_instrument_groups(const std::string& spec, std::vector<std::vector<int>>& groups, bool& drums) {
     static const std::map<std::string, int> family = {   // nomad_muse_trainer.tokenizer.GM_FAMILIES (+ FAMILY_ALIASES): first program
         {"piano", 0}, {"chromatic percussion", 8}, {"organ", 16}, {"guitar", 24}, {"bass", 32}, {"strings", 40}, {"ensemble", 48},
         {"brass", 56}, {"reed", 64}, {"pipe", 72}, {"synth lead", 80}, {"synth pad", 88}, {"synth effects", 96}, {"ethnic", 104},
         {"percussive", 112}, {"sound effects", 120}, {"mallets", 8}, {"horns", 56}, {"sax", 64}, {"winds", 64}, {"flute", 72},
         {"lead", 80}, {"pad", 88}, {"fx", 96}, {"keys", 0}, {"choir", 48}};
-    programs.clear(); drums = false;
+    groups.clear(); drums = false;
     std::string s = spec;
     for (size_t k; (k = s.find(" and ")) != std::string::npos;) s.replace(k, 5, ",");
     std::istringstream in(s);
@@ -264,13 +299,11 @@ void parse_instruments(const std::string& spec, std::vector<int>& programs, bool
         for (char& c : low) c = (char)std::tolower((unsigned char)c);
         if (low == "drums" || low == "drum" || low == "kit" || low == "percussion") drums = true;
         else if (std::all_of(low.begin(), low.end(), [](char c) { return std::isdigit((unsigned char)c); }) && low.size() <= 3 && std::stoi(low) < N_PROGRAMS)
-            programs.push_back(std::stoi(low));
-        else if (family.count(low)) for (int k = 0; k < 8; ++k) programs.push_back(family.at(low) + k);
+            groups.push_back({std::stoi(low)});
+        else if (family.count(low)) { std::vector<int> g; for (int k = 0; k < 8; ++k) g.push_back(family.at(low) + k); groups.push_back(g); }
         else throw Error("unknown instrument '" + part.substr(a, b - a + 1) + "': use a General MIDI program (0-127), drums, or a family such as bass, piano, guitar, strings");
     }
-    std::sort(programs.begin(), programs.end());
-    programs.erase(std::unique(programs.begin(), programs.end()), programs.end());
-    if (programs.empty() && !drums) throw Error("no instruments named (for example: --instruments bass,drums)");
+    if (groups.empty() && !drums) throw Error("no instruments named (for example: --instruments bass,drums)");
 }
 
 }  // namespace muse

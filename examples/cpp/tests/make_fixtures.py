@@ -22,6 +22,7 @@ Writes into OUT (the first argument):
                                        program, drum)
   *_beat.*, *_band_beat.*              the same in beat time (time_unit: beat, 396 ids; a band, with its header, 579 ids):
                                        streams, masks and vocab.json of both, masks_band_beat_bd.u8 (bass and drums only),
+                                       masks_band_beat_spec.u8 (the spec 'bass,drums,0': a header of one bass, piano 0, drums),
                                        notes_{beat,band_beat}.i64 (the decoder's notes in ticks), tempos_beat.f64 (stream,
                                        tick, bpm) and meters_beat.i64 (stream, tick, numerator, denominator), and the band's
                                        baseline_band_beat.bin (format version 3: over 512 ids, contexts of 10 bits an id);
@@ -201,6 +202,10 @@ def beat_fixtures(out):
             bd = [random_walk(gbd, 300, seed=s) for s in range(5)]
             write_seqs(out/f'streams_{name}_bd.seq', bd)
             write_matrix(out/f'masks_{name}_bd.u8', np.concatenate([masks_of(gbd, s) for s in bd]), np.uint8)
+            gsp = Grammar('duration', tok, 'bass,drums,0')               # a spec: its header names one bass and piano 0, then the drums
+            sp = [random_walk(gsp, 300, seed=s) for s in range(5)]
+            write_seqs(out/f'streams_{name}_spec.seq', sp)
+            write_matrix(out/f'masks_{name}_spec.u8', np.concatenate([masks_of(gsp, s) for s in sp]), np.uint8)
             probe = real[0][:200]
             write_seqs(out/f'probe_{name}.seq', [probe])
             markov_fixtures(out, f'_{name}', tok, real[1:], probe)

@@ -75,8 +75,9 @@ void spit(const std::string& p, const std::string& d) { std::ofstream f(p, std::
 // `mode`: duration, performance (the default layout), bins (a vocab.json with other bins: 16 shifts, 4 velocities, 12 durations),
 // band (tracks: multi) or band_bd (multi, with only bass and drums allowed; its streams are all walks of that grammar)
 void grammar_masks(const std::string& mode) {
-    const bool band = mode.rfind("band", 0) == 0, bd = mode.size() > 3 && mode.compare(mode.size() - 3, 3, "_bd") == 0;
-    const std::string base = bd ? mode.substr(0, mode.size() - 3) : mode;   // band_bd -> band, band_beat_bd -> band_beat
+    const bool band = mode.rfind("band", 0) == 0, spec = mode.size() > 5 && mode.compare(mode.size() - 5, 5, "_spec") == 0;
+    const bool bd = spec || (mode.size() > 3 && mode.compare(mode.size() - 3, 3, "_bd") == 0);   // walks of a chosen band only
+    const std::string base = mode.substr(0, mode.size() - (spec ? 5 : bd ? 3 : 0));   // band_bd -> band, band_beat_spec -> band_beat
     const Vocab v = mode == "duration" || mode == "performance" ? [&] { Vocab d; d.performance = mode == "performance"; return d; }()
                                                                 : Vocab::read(DIR + "/vocab_" + base + ".json");
     const int VOCAB = v.size();
@@ -88,7 +89,8 @@ void grammar_masks(const std::string& mode) {
     std::vector<std::vector<int>> covered = {seqs[0], seqs[1], seqs[seqs.size() - 3], seqs[seqs.size() - 2], seqs[seqs.size() - 1]};
     if (bd) covered = seqs;
     Grammar g(v);
-    if (bd) {
+    if (spec) g.set_instruments(std::string("bass,drums,0"));
+    else if (bd) {
         std::vector<int> programs; bool drums;
         parse_instruments("bass and drums", programs, drums);
         CHECK(programs == std::vector<int>({32, 33, 34, 35, 36, 37, 38, 39}) && drums, "'bass and drums' is the bass family and the kit");
@@ -832,6 +834,7 @@ int main(int argc, char** argv) {
         {"grammar_beat", [] { grammar_masks("beat"); }},
         {"grammar_band_beat", [] { grammar_masks("band_beat"); }},
         {"grammar_band_beat_instruments", [] { grammar_masks("band_beat_bd"); }},
+        {"grammar_band_beat_spec", [] { grammar_masks("band_beat_spec"); }},
         {"beat_notes", [] { beat_notes("beat"); }},
         {"band_beat_notes", [] { beat_notes("band_beat"); }},
         {"markov_band_beat", [] { markov_probs("_band_beat"); }},

@@ -102,6 +102,9 @@ public:
     explicit Grammar(bool performance = false) : perf_(performance) { v_.performance = performance; prog_ok_.fill(true); }   // the default layout
     // Multi-track vocabularies: only these programs (and drums, if `drums`) may play; an Error for a single-stream one.
     void set_instruments(const std::vector<int>& programs, bool drums);
+    // The same from a spec such as "bass,drums,0" (Python's Grammar(instruments='...')): a band's header then names one
+    // program a part (the model picks within a family), then HEADER_DRUMS if the drums are named.
+    void set_instruments(const std::string& spec);
     GrammarState initial() const;
     void allowed(const GrammarState& st, bool* mask /*[vocab().size()]*/) const;   // no allocation
     bool advance(GrammarState& st, int tok) const;                       // false (state untouched) if `tok` is illegal here
@@ -120,12 +123,15 @@ private:
     bool perf_;
     std::array<bool, N_PROGRAMS> prog_ok_{};
     bool drums_ok_ = true;
+    std::vector<std::vector<int>> parts_;        // a spec's parts, rising: the header's programs in turn
 };
 
 // The instruments a spec such as "bass,drums", "piano" or "0,33,drums" names (General MIDI program numbers, the family
 // names of the Python `GM_FAMILIES`/`FAMILY_ALIASES`, each its 8 programs, and drums): programs in `programs`, drums in `drums`.
 // An Error if unknown. (Full General MIDI names are Python's only.)
 void parse_instruments(const std::string& spec, std::vector<int>& programs, bool& drums);
+// The parts a spec names, each the programs it may be (a program alone, a family's 8), and the drums.
+void parse_instrument_groups(const std::string& spec, std::vector<std::vector<int>>& groups, bool& drums);
 
 // Close a legal prefix into a whole piece (the Python `complete`): cut at <EOS>, or drop dangling tokens,
 // switch sounding notes off (performance mode) and append <EOS>.
@@ -376,6 +382,7 @@ public:
     // Multi-track models: only these instruments play in what is sampled (as Grammar::set_instruments; call before
     // start()); a primer plays as it is, whatever its instruments.
     void set_instruments(const std::vector<int>& programs, bool drums);
+    void set_instruments(const std::string& spec);  // a spec: a band's header names one program a part (Grammar::set_instruments)
     void start(const std::vector<int>& primer = {});   // primer: tokens after <BOS> (a legal prefix), fed before sampling
     void stop();
     bool next(int& tok) {                           // audio thread: the next token, false if none is ready (an underrun)
@@ -391,6 +398,7 @@ private:
     Grammar grammar() const;                        // the model's grammar, with the instruments chosen
     StepModel& model_;
     std::vector<int> programs_;
+    std::string spec_;
     bool drums_ = true, choose_ = false;
     SamplingParams sp_;
     uint64_t seed_;
