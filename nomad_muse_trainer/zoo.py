@@ -30,6 +30,14 @@ def _sweep_lines(sw:dict)->list:
             '| temperature | ' + ' | '.join(f"top-p {p}" for p in ps) + ' |', '|---|' + '---|' * len(ps),
             *[f"| {t} | " + ' | '.join(f"{d[(t, p)]:.3f}" for p in ps) + ' |' for t in ts], '']
 
+def _music_lines(mu)->list:
+    "The card's table of what a listener hears (muse_eval's music block), if it has one"
+    if not mu: return []
+    rows = [f"| {k.replace('_', ' ')} | {v['real'] if v['real'] is not None else '-'} | {v['generated'] if v['generated'] is not None else '-'} |"
+            for k, v in mu.items() if isinstance(v, dict)]
+    return [f"## What a listener hears ({mu['samples']} samples of {mu['tokens']} tokens against the {mu['real_pieces']} real test pieces)", '',
+            '| statistic | real | generated |', '|---|---|---|', *rows, '']
+
 def card_markdown(card:dict)->str:
     "A model card as Markdown"
     e, d, c = card['eval'], card['data'], card['config']
@@ -40,7 +48,7 @@ def card_markdown(card:dict)->str:
          f"- pieces: {d['pieces']['train']} training, {d['pieces']['val']} validation, {d['pieces']['test']} test ({d['tokens']['train']:,} training tokens)",
          f"- held out, never used: {card['held_out']}", '',
          '## Model', '', f"- {card['kind']}: {card['parameters']:,} parameters, " + ', '.join(f"{k} {v}" for k, v in c['model'].items() if k != 'kind'),
-         f"- vocabulary: {card['vocab_size']} ids ({card['tokenizer']})",
+         f"- vocabulary: {card['vocab_size']} ids ({card['tokenizer']})" + (f"; time in {card['time_unit']}: {card['time_unit_why']}" if card.get('time_unit_why') else ''),
          f"- training: {c['training']['max_steps']} steps of batch {c['training']['batch_size']}, peak learning rate {c['training']['learning_rate']:g}, seed {c['training']['seed']}, {card['built']['threads']} threads, torch {card['built']['torch']}",
          f"- files: " + ', '.join(f"`{k}` {v['bytes'] / 1024:.0f} KB" for k, v in card['files'].items()), '',
          '## How it was built', '', 'From a clone of the repository (the same commands `make zoo` runs):', '', '```bash', *card['commands'], '```', '',
@@ -50,6 +58,7 @@ def card_markdown(card:dict)->str:
          f"## Its music against the real music ({card['stats']['samples']} samples of {card['stats']['tokens']} tokens at the defaults)", '',
          '| statistic | real (test) | generated |', '|---|---|---|', *_stat_rows(card['stats']['compare']),
          f"| {STAT_NAMES['pitch_class_distance']} | 0 | {card['stats']['compare']['pitch_class_distance']} |", '',
+         *_music_lines(card.get('music')),
          '## Sampling', '', f"Start from temperature {card['sampling']['temperature']}, top-p {card['sampling']['top_p']}" +
          (f", top-k {card['sampling']['top_k']}" if card['sampling'].get('top_k') else '') + f" (the model file's defaults). {card.get('sampling_note', '')}".rstrip(), '',
          *_sweep_lines(card.get('sampling_sweep')),

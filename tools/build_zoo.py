@@ -162,7 +162,8 @@ def build(name):
     tc = ck['training']
     card = {'name': name, 'order': r['order'], 'title': r['title'], 'description': r['description'], 'kind': ck['model_config']['kind'],
             'tracks': r['tracks'], 'parameters': int(sum(v.numel() for v in ck['model_state'].values())),
-            'vocab_size': om.tokenizer.size, 'tokenizer': f"{meta['tokenizer_mode']} mode, {meta['time_shift_ms']} ms steps" + (', multi-track' if r['tracks'] == 'multi' else ''),
+            'vocab_size': om.tokenizer.size, 'tokenizer': f"{meta['tokenizer_mode']} mode, " + (f"beat time ({om.tokenizer.resolution} ticks a quarter, bars, meters, tempi)" if om.tokenizer.beat else f"{meta['time_shift_ms']} ms steps") + (', multi-track' if r['tracks'] == 'multi' else ''),
+            'time_unit': om.tokenizer.time_unit, **({'time_unit_why': r['time_unit_why']} if r.get('time_unit_why') else {}),
             'data': {'corpus': r['corpus'], 'what': r['what'], 'license': r['license'],
                      'pieces': {s: len(paths[s]) for s in ('train', 'val', 'test')}, 'tokens': {s: int(sum(len(x) for x in paths[s])) for s in ('train', 'val', 'test')}},
             'held_out': HELD,
@@ -171,6 +172,7 @@ def build(name):
             'eval': {'split': 'test', 'models': {k: {'bits_per_token': round(v['bits_per_token'], 4), 'top1': round(v['top_k']['1'], 4)} for k, v in models.items()},
                      'saving': round(1 - models['INT8']['bits_per_token'] / models['Markov']['bits_per_token'], 4)},
             'stats': stats(om, paths), 'sampling': om.sampling,
+            **({'music': json.loads(Path(r['eval']).read_text())['music']} if 'music' in json.loads(Path(r['eval']).read_text()) else {}),   # what a listener hears (muse_eval --samples)
             'sampling_sweep': {'split': 'val', 'samples': SWEEP_SAMPLES, 'tokens': SWEEP_TOKENS, 'rows': rows},
             'model_sha256': meta['model_sha256'], 'vocab_sha256': meta['vocab_sha256'],
             'built': {'date': datetime.date.today().isoformat(), 'torch': torch.__version__, 'onnxruntime': onnxruntime.__version__, 'threads': ck.get('threads')},
