@@ -194,24 +194,28 @@ $(BAND)/sample.mid: $(BAND)/band.onnx $(call src,runtime sampling)
 # ---------------------------------------------------------------- the model zoo that ships inside the package
 IRISH     := $(ART)/irish
 IRISH_DIR := data/irish
+IRISH_CONFIG ?= $(BEAT_CONFIG)
 
-zoo: export eval $(BAND)/eval.json $(IRISH)/eval.json ## rebuild the model zoo in nomad_muse_trainer/zoo/ (Bach GRU and transformer, Irish tunes, band) with cards from the runs' figures
+# the zoo's models are in beat time (each card says why): the Bach GRU and transformer of `make beat`, the Irish tunes,
+# and the band of configs/band-beat.yaml in artifacts/band-beat (`make band` keeps its own folder and config)
+zoo: beat $(IRISH)/eval.json ## rebuild the model zoo in nomad_muse_trainer/zoo/ (Bach GRU and transformer, Irish tunes, band; in beat time) with cards from the runs' figures
+	$(MAKE) $(ART)/band-beat/eval.json BAND=$(ART)/band-beat BAND_CONFIG=configs/band-beat.yaml
 	$(PYTHON) tools/build_zoo.py
 
 $(STAMPS)/irish: $(STAMPS)/install $(call src,corpus)
 	muse_corpus --out $(IRISH_DIR) --name oneills
 	@touch $@
-$(IRISH)/.prep-done: $(STAMPS)/irish $(CONFIG) $(call src,$(PREP_SRC)) $(call unless,$(IRISH)/dataset.npz)
-	muse_prep --midi_dir $(IRISH_DIR) --out $(@D)/dataset.npz --config $(CONFIG)
+$(IRISH)/.prep-done: $(STAMPS)/irish $(IRISH_CONFIG) $(call src,$(PREP_SRC)) $(call unless,$(IRISH)/dataset.npz)
+	muse_prep --midi_dir $(IRISH_DIR) --out $(@D)/dataset.npz --config $(IRISH_CONFIG)
 	@touch $@
 $(IRISH)/baseline.bin: $(IRISH)/dataset.npz $(call src,markov baseline metrics)
-	muse_baseline --dataset $< --out $@ --config $(CONFIG)
+	muse_baseline --dataset $< --out $@ --config $(IRISH_CONFIG)
 $(IRISH)/checkpoints/gru/best.pt: $(IRISH)/dataset.npz $(call src,models train)
-	muse_train --dataset $< --model gru --out_dir $(IRISH)/checkpoints --config $(CONFIG)
+	muse_train --dataset $< --model gru --out_dir $(IRISH)/checkpoints --config $(IRISH_CONFIG)
 $(IRISH)/muse_quantized.onnx: $(IRISH)/checkpoints/gru/best.pt $(call src,$(EXPORT_SRC))
-	muse_export --ckpt $< --out $@ --config $(CONFIG)
+	muse_export --ckpt $< --out $@ --config $(IRISH_CONFIG)
 $(IRISH)/eval.json: $(IRISH)/muse_quantized.onnx $(IRISH)/baseline.bin $(call src,eval metrics)
-	muse_eval --dataset $(IRISH)/dataset.npz --onnx $< --baseline $(IRISH)/baseline.bin --out $@
+	muse_eval --dataset $(IRISH)/dataset.npz --onnx $< --baseline $(IRISH)/baseline.bin --out $@ --samples 16
 
 sync-check: $(STAMPS)/install ## nbdev_export, nbdev_clean, tools/media.py, tools/sidebar.py, make readme and the C++ header of the file formats must leave the tree unchanged; notebooks in dependency order (tools/check_order.py)
 	@state() { git status --porcelain --untracked-files=all; git diff | sha1sum; }; \

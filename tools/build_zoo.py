@@ -15,6 +15,7 @@ import datetime, hashlib, json, os, platform, shutil, subprocess, sys, tempfile
 from pathlib import Path
 import numpy as np
 import onnx, onnxruntime, torch
+from nomad_muse_trainer.config import load_config
 from nomad_muse_trainer.core import atomic_write_text
 from nomad_muse_trainer.data import load_dataset, bach_dataset
 from nomad_muse_trainer.corpus import corpus_license, HELD_OUT
@@ -27,16 +28,17 @@ from nomad_muse_trainer.zoo import zoo_dir, card_markdown
 
 def _bach(kind):
     ckpt = 'gru' if kind == 'gru' else 'transformer'
-    onnx_ = 'artifacts/muse_quantized.onnx' if kind == 'gru' else 'artifacts/muse_quantized_tx.onnx'
-    return {'art': 'artifacts', 'onnx': onnx_, 'eval': 'artifacts/eval.json' if kind == 'gru' else 'artifacts/eval_tx.json',
-            'dataset': 'artifacts/dataset.npz', 'ckpt': f'artifacts/checkpoints/{ckpt}/best.pt', 'corpus': 'bach', 'tracks': 'single',
+    onnx_ = 'artifacts/beat/muse_quantized.onnx' if kind == 'gru' else 'artifacts/beat/muse_quantized_tx.onnx'
+    ev = 'artifacts/beat/eval.json' if kind == 'gru' else 'artifacts/beat/eval_tx.json'
+    return {'art': 'artifacts/beat', 'onnx': onnx_, 'eval': ev, 'config': 'configs/beat.yaml',
+            'dataset': 'artifacts/beat/dataset.npz', 'ckpt': f'artifacts/beat/checkpoints/{ckpt}/best.pt', 'corpus': 'bach', 'tracks': 'single',
             'what': "the Bach chorales in music21's corpus (four voices, about 400)",
             'license': "public-domain works; the encodings ship with music21 (BSD-3-Clause project; corpus files distributed by permission, see music21/corpus/license.txt)",
-            'commands': ['muse_corpus --out data/midi --name bach', 'muse_prep --midi_dir data/midi --out artifacts/dataset.npz --config config.yaml',
-                         'muse_baseline --dataset artifacts/dataset.npz --out artifacts/baseline.bin --order 5 --config config.yaml',
-                         f'muse_train --dataset artifacts/dataset.npz --model {kind} --config config.yaml --out_dir artifacts/checkpoints',
-                         f'muse_export --ckpt artifacts/checkpoints/{ckpt}/best.pt --out {onnx_} --config config.yaml',
-                         f'muse_eval --dataset artifacts/dataset.npz --onnx {onnx_} --baseline artifacts/baseline.bin --out ' + ('artifacts/eval.json' if kind == 'gru' else 'artifacts/eval_tx.json')]}
+            'commands': ['muse_corpus --out data/midi --name bach', 'muse_prep --midi_dir data/midi --out artifacts/beat/dataset.npz --config configs/beat.yaml',
+                         'muse_baseline --dataset artifacts/beat/dataset.npz --out artifacts/beat/baseline.bin --order 5 --config configs/beat.yaml',
+                         f'muse_train --dataset artifacts/beat/dataset.npz --model {kind} --config configs/beat.yaml --out_dir artifacts/beat/checkpoints',
+                         f'muse_export --ckpt artifacts/beat/checkpoints/{ckpt}/best.pt --out {onnx_} --config configs/beat.yaml',
+                         f'muse_eval --dataset artifacts/beat/dataset.npz --onnx {onnx_} --baseline artifacts/beat/baseline.bin --out {ev} --samples 16']}
 
 RECIPES = {
     'bach': {**_bach('gru'), 'order': 1, 'title': 'Bach chorales (TinyGRU)',
@@ -46,26 +48,26 @@ RECIPES = {
              'description': "The same chorales and data as `bach`, learned by the MiniTransformer with its clock (attention biased by time distance): fewer bits per token than the GRU, about twice the file and a costlier step."},
     'irish': {'order': 3, 'title': "Irish dance tunes (TinyGRU)", 'art': 'artifacts/irish', 'onnx': 'artifacts/irish/muse_quantized.onnx',
               'eval': 'artifacts/irish/eval.json', 'dataset': 'artifacts/irish/dataset.npz', 'ckpt': 'artifacts/irish/checkpoints/gru/best.pt',
-              'corpus': 'oneills', 'tracks': 'single', 'what': corpus_license('oneills').split(';')[0],
+              'corpus': 'oneills', 'tracks': 'single', 'what': corpus_license('oneills').split(';')[0], 'config': 'configs/beat.yaml',
               'license': "public domain (O'Neill's Music of Ireland, 1850; the ABC encodings ship with music21)",
-              'description': "Jigs, reels, hornpipes and airs from O'Neill's Music of Ireland (1850): single-line melodies, the default settings, nothing tuned for them.",
-              'commands': ['muse_corpus --out data/irish --name oneills', 'muse_prep --midi_dir data/irish --out artifacts/irish/dataset.npz --config config.yaml',
-                           'muse_baseline --dataset artifacts/irish/dataset.npz --out artifacts/irish/baseline.bin --config config.yaml',
-                           'muse_train --dataset artifacts/irish/dataset.npz --model gru --out_dir artifacts/irish/checkpoints --config config.yaml',
-                           'muse_export --ckpt artifacts/irish/checkpoints/gru/best.pt --out artifacts/irish/muse_quantized.onnx --config config.yaml',
-                           'muse_eval --dataset artifacts/irish/dataset.npz --onnx artifacts/irish/muse_quantized.onnx --baseline artifacts/irish/baseline.bin --out artifacts/irish/eval.json']},
-    'band': {'order': 4, 'title': 'Band: drums, bass and chords (TinyGRU, multi-track)', 'art': 'artifacts/band', 'onnx': 'artifacts/band/band.onnx',
-             'eval': 'artifacts/band/eval.json', 'dataset': 'artifacts/band/dataset.npz', 'ckpt': 'artifacts/band/checkpoints/gru/best.pt',
-             'corpus': 'grooves', 'tracks': 'multi', 'config': 'configs/band.yaml',
+              'description': "Jigs, reels, hornpipes and airs from O'Neill's Music of Ireland (1850): single-line melodies, the default settings in beat time, nothing tuned for them.",
+              'commands': ['muse_corpus --out data/irish --name oneills', 'muse_prep --midi_dir data/irish --out artifacts/irish/dataset.npz --config configs/beat.yaml',
+                           'muse_baseline --dataset artifacts/irish/dataset.npz --out artifacts/irish/baseline.bin --config configs/beat.yaml',
+                           'muse_train --dataset artifacts/irish/dataset.npz --model gru --out_dir artifacts/irish/checkpoints --config configs/beat.yaml',
+                           'muse_export --ckpt artifacts/irish/checkpoints/gru/best.pt --out artifacts/irish/muse_quantized.onnx --config configs/beat.yaml',
+                           'muse_eval --dataset artifacts/irish/dataset.npz --onnx artifacts/irish/muse_quantized.onnx --baseline artifacts/irish/baseline.bin --out artifacts/irish/eval.json --samples 16']},
+    'band': {'order': 4, 'title': 'Band: drums, bass and chords (TinyGRU, multi-track)', 'art': 'artifacts/band-beat', 'onnx': 'artifacts/band-beat/band.onnx',
+             'eval': 'artifacts/band-beat/eval.json', 'dataset': 'artifacts/band-beat/dataset.npz', 'ckpt': 'artifacts/band-beat/checkpoints/gru/best.pt',
+             'corpus': 'grooves', 'tracks': 'multi', 'config': 'configs/band-beat.yaml',
              'what': "accompaniment rendered by Debian's mma from its groove library (drums, bass, chords in many styles)",
              'license': "rendered from mma's groove library (mma is GPL-2.0-or-later; the grooves are patterns in its library files)",
-             'description': "One stream for a whole band: General MIDI programs and drums, each note tagged with its instrument. `--instruments bass,drums` chooses who plays.",
-             'sampling_note': "Multi-track: `muse_sample --model band --instruments bass,drums,piano` (or any GM names) picks the band.",
-             'commands': ['muse_corpus --name grooves --out data/grooves', 'muse_prep --midi_dir data/grooves --out artifacts/band/dataset.npz --config configs/band.yaml',
-                          'muse_baseline --dataset artifacts/band/dataset.npz --out artifacts/band/baseline.bin --order 5 --config configs/band.yaml',
-                          'muse_train --dataset artifacts/band/dataset.npz --model gru --config configs/band.yaml --out_dir artifacts/band/checkpoints',
-                          'muse_export --ckpt artifacts/band/checkpoints/gru/best.pt --out artifacts/band/band.onnx --config configs/band.yaml',
-                          'muse_eval --dataset artifacts/band/dataset.npz --onnx artifacts/band/band.onnx --baseline artifacts/band/baseline.bin --vocab artifacts/band/vocab.json --out artifacts/band/eval.json']},
+             'description': "One stream for a whole band in beat time: each piece opens with its instrumentation (General MIDI programs and drums), and only those play. `--instruments bass,drums` chooses the band.",
+             'sampling_note': "Multi-track: `muse_sample --model band --instruments bass,drums,piano` (or any GM names) writes the band's header: one program a part, the model picking within a family.",
+             'commands': ['muse_corpus --name grooves --out data/grooves', 'muse_prep --midi_dir data/grooves --out artifacts/band-beat/dataset.npz --config configs/band-beat.yaml',
+                          'muse_baseline --dataset artifacts/band-beat/dataset.npz --out artifacts/band-beat/baseline.bin --order 5 --config configs/band-beat.yaml',
+                          'muse_train --dataset artifacts/band-beat/dataset.npz --model gru --config configs/band-beat.yaml --out_dir artifacts/band-beat/checkpoints',
+                          'muse_export --ckpt artifacts/band-beat/checkpoints/gru/best.pt --out artifacts/band-beat/band.onnx --config configs/band-beat.yaml',
+                          'muse_eval --dataset artifacts/band-beat/dataset.npz --onnx artifacts/band-beat/band.onnx --baseline artifacts/band-beat/baseline.bin --vocab artifacts/band-beat/vocab.json --out artifacts/band-beat/eval.json --samples 16 --sample_tokens 1024']},
 }
 HELD = "music21's Essen `altdeu*` files, Debian's `openttd-openmsx` and `planetblupi-music-midi` (kept to judge the project)"
 N_SAMPLES, N_TOKENS, CHECK_STEPS = 8, 512, 40
@@ -120,7 +122,7 @@ def cpu_name()->str:
 
 def rebuild_check(r, kind, cfg):
     "The recipe's training and export on CHECK_STEPS steps, from the shared Bach dataset: the losses (and, on the same kind of CPU, the fingerprint) the zoo's test must reproduce"
-    ds = bach_dataset('.')                                        # from the repository root: data/midi, data/cache
+    ds = bach_dataset('.', load_config(cfg))                      # from the repository root: data/midi, data/cache, in the recipe's time unit
     a, b = load_dataset(ds), load_dataset(r['dataset'])
     for split in ('train', 'val', 'test'):                      # the test's dataset is the recipe's, token for token
         assert len(a[split]) == len(b[split]) and all(np.array_equal(x, y) for x, y in zip(a[split], b[split])), f"{ds} differs from {r['dataset']} ({split})"
@@ -132,7 +134,7 @@ def rebuild_check(r, kind, cfg):
         hist = load_checkpoint(f'{d}/ck/{kind}/best.pt')['history']
     return {'max_steps': CHECK_STEPS, 'model_sha256': fp, 'torch': torch.__version__, 'threads': 1, 'cpu': cpu_name(),
             'losses': [s[1] for s in hist['steps']], 'val_nats': hist['epochs'][-1][3], 'rtol': CHECK_RTOL,
-            'commands': [f'OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 muse_train --dataset artifacts/dataset.npz --model {kind} --config {cfg} --max_steps {CHECK_STEPS} --device cpu --out_dir /tmp/zoo-check',
+            'commands': [f'OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 muse_train --dataset {r["dataset"]} --model {kind} --config {cfg} --max_steps {CHECK_STEPS} --device cpu --out_dir /tmp/zoo-check',
                          f'muse_export --ckpt /tmp/zoo-check/{kind}/best.pt --out /tmp/zoo-check/model.onnx --config {cfg}',
                          "python -c \"from nomad_muse_trainer.export import read_metadata; print(read_metadata('/tmp/zoo-check/model.onnx')['model_sha256'])\""]}
 
