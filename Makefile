@@ -126,9 +126,12 @@ cpp: cpp-test $(ART)/muse_quantized.onnx $(ART)/baseline.bin ## C++: build, ctes
 	$$(command -v taskset >/dev/null && echo taskset -c $$($(PYTHON) -c 'import os; print(min(os.sched_getaffinity(0)))')) $(CPP_BUILD)/muse_kernel_bench $(ART)/muse_quantized.onnx
 
 LV2_BUNDLE := $(CPP_BUILD)/lv2/nomad_muse.lv2
-lv2: $(CPP_BUILD)/muse_tests $(ART)/muse_quantized.onnx ## the LV2 plugin with the Bach GRU inside: build/cpp/lv2/nomad_muse.lv2 (needs Debian's lv2-dev; copy the folder to ~/.lv2)
+# LV2_MODEL: any GRU muse_export wrote, e.g. the zoo's beat-time Bach GRU, which plays on the host's bars:
+#   make lv2 LV2_MODEL=$$(muse_zoo --path bach)/model.onnx
+LV2_MODEL ?= $(ART)/muse_quantized.onnx
+lv2: $(CPP_BUILD)/muse_tests $(LV2_MODEL) ## the LV2 plugin with the Bach GRU inside (LV2_MODEL=...: another): build/cpp/lv2/nomad_muse.lv2 (needs Debian's lv2-dev; copy the folder to ~/.lv2)
 	@test -f $(LV2_BUNDLE)/nomad_muse.so || { echo "error: the LV2 plugin was not built: install the LV2 headers (Debian: sudo apt install lv2-dev) and run make lv2 again" >&2; exit 2; }
-	cp $(ART)/muse_quantized.onnx $(LV2_BUNDLE)/.model.onnx.tmp && mv $(LV2_BUNDLE)/.model.onnx.tmp $(LV2_BUNDLE)/model.onnx
+	cp $(LV2_MODEL) $(LV2_BUNDLE)/.model.onnx.tmp && mv $(LV2_BUNDLE)/.model.onnx.tmp $(LV2_BUNDLE)/model.onnx
 	@echo "$(LV2_BUNDLE): the plugin, its Turtle and model.onnx ($$(du -k $(LV2_BUNDLE)/model.onnx | cut -f1) KB); install with: cp -r $(LV2_BUNDLE) ~/.lv2/"
 
 # `make all MIDI_DIR=~/my_midi` trains on the user's folder alone: the default corpus is exported only when it is used
