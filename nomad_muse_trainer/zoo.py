@@ -26,7 +26,8 @@ def _sweep_lines(sw:dict)->list:
     d = {(r['temperature'], r['top_p']): r['distance'] for r in sw['rows']}
     return [f"Those settings were chosen, of the {len(sw['rows'])} below, as the ones whose music is nearest the {sw['split']} split's: "
             f"{sw['samples']} samples of {sw['tokens']} tokens each, the distance summing the pitch-class total variation, the log "
-            "ratios of note density, polyphony and median inter-onset interval, and the on-grid difference (lower is nearer):", '',
+            "ratios of note density, polyphony and median inter-onset interval, and the differences of the on-grid share, the key fit "
+            "and the drum pattern repeat (lower is nearer):", '',
             '| temperature | ' + ' | '.join(f"top-p {p}" for p in ps) + ' |', '|---|' + '---|' * len(ps),
             *[f"| {t} | " + ' | '.join(f"{d[(t, p)]:.3f}" for p in ps) + ' |' for t in ts], '']
 

@@ -104,14 +104,20 @@ def distance(real, gen):
     return (pitch_class_distance(real, gen) + lr(real['notes_per_s'], gen['notes_per_s'])
             + lr(real['polyphony'], gen['polyphony']) + lr(np.median(real['ioi_s']), np.median(gen['ioi_s'])) + abs(real['on_grid'] - gen['on_grid']))
 
+def listen_gap(real, gen):
+    "How far the samples' key fit and drum pattern repeat (`listener_stats`) are from the real pieces'"
+    d = abs(real['key_fit'] - gen['key_fit']) if real['key_fit'] is not None and gen['key_fit'] is not None else 0.0
+    if real['drum_repeat'] is not None: d += abs(real['drum_repeat'] - (gen['drum_repeat'] or 0.0))
+    return d
+
 def sweep(om, ds):
-    "The sampling settings whose music is nearest the validation split's (by `distance`), and the whole sweep"
+    "The sampling settings whose music is nearest the validation split's (by `distance` and `listen_gap`), and the whole sweep"
     tok = om.tokenizer
-    real = music_stats(ds['val'], ds['bars']['val'], tok=tok)
+    real, real_l = music_stats(ds['val'], ds['bars']['val'], tok=tok), listener_stats(ds['val'], tok, ds['bars']['val'])
     rows, exact = [], []
     for t, p in SWEEP:
         gen = [generate(om, SWEEP_TOKENS, temperature=t, top_p=p, seed=100 + s, min_length=SWEEP_TOKENS // 2) for s in range(SWEEP_SAMPLES)]
-        exact.append(distance(real, music_stats(gen, tok=tok)))
+        exact.append(distance(real, music_stats(gen, tok=tok)) + listen_gap(real_l, listener_stats(gen, tok)))
         rows.append({'temperature': t, 'top_p': p, 'distance': round(exact[-1], 4)})   # rounded for the card, ranked exactly
     return rows[int(np.argmin(exact))], rows
 
