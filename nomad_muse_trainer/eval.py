@@ -16,7 +16,7 @@ from .config import PATHS, load_config
 from .core import UserError, atomic_path, check_suffix
 from .cli import command
 from .vocab import BOS, EOS, NOTE_ON, NOTE_OFF, VOCAB_SIZE, DEFAULT_BAR, TIME_SHIFT_MS, bar_of, meter_ticks
-from .tokenizer import MuseTokenizer, decode_notes, decode_beat, timed_notes
+from .tokenizer import MuseTokenizer, decode_notes, decoded_notes
 from .audio import plot_piano_roll
 from .data import load_dataset, index_folder, check_outputs
 from .metrics import TOKEN_CLASSES, score_rows, token_class
@@ -231,17 +231,14 @@ def listener_stats(seqs:list, # token pieces
     "What a listener hears, per piece and as means: key fit (windowed), onsets on the 16th grid, drum pattern repeat bar to bar, instruments per piece and those entering after the opening, notes per second and polyphony"
     rows = []
     for i, s in enumerate(seqs):
-        n = timed_notes(s, tok)
-        if not len(n): continue
+        grid_notes, secs, meters = decoded_notes(s, tok)                      # on the stream's grid, and in seconds
+        if not len(grid_notes): continue
+        n = np.column_stack([secs, grid_notes[:, 2:]]).astype(float)
         if tok.beat:                                                          # ticks: a 16th is resolution/4 ticks, exactly
-            raw, _, meters = decode_beat(s, tok)
-            on_grid = float(np.mean(raw[:, 0] % max(tok.resolution // 4, 1) == 0))
+            on_grid = float(np.mean(grid_notes[:, 0] % max(tok.resolution // 4, 1) == 0))
             bar = np.array([float(meter_ticks(*meters[0, 1:], tok.resolution)), 0.0])
-            grid_notes = raw if raw.shape[1] == 6 else np.column_stack([raw, np.zeros((len(raw), 2), np.int64)])
         else:
             bar = np.asarray(bars[i] if bars is not None else DEFAULT_BAR, float)
-            grid_notes = decode_notes(s, tok)
-            grid_notes = grid_notes if grid_notes.shape[1] == 6 else np.column_stack([grid_notes, np.zeros((len(grid_notes), 2), np.int64)])
             six = bar[0] / 16; pos = np.mod(grid_notes[:, 0] + bar[1], six)
             on_grid = float(np.mean((pos <= 1) | (six - pos <= 1)))
         inst = np.where(n[:, 5] == 1, -1, n[:, 4])

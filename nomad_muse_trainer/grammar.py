@@ -65,15 +65,15 @@ class Grammar:
 
     def _allowed_opening(self, st):
         "The mask where a piece opens (a band's header; beat mode's first BAR, its METER and TEMPO), else None"
-        m = np.zeros(self.size, bool)
         if st.phase != 1: return None
+        m = np.zeros(self.size, bool)
         if self.header and st.head and self.parts is not None:       # a spec: one PROGRAM a part, then the drums it names, HEADER_END
             j = int(st.band.sum())
             if j < len(self.parts): m[self.PROG + np.array(self.parts[j])] = True
             elif self.drums_ok and not st.band_drums: m[self.tok.header_drums] = True
             else: m[self.tok.header_end] = True
             return m
-        if self.header and st.head:                                  # PROGRAMs rising, HEADER_DRUMS, HEADER_END
+        if self.header and st.head:                                  # any of the allowed: PROGRAMs rising, HEADER_DRUMS, HEADER_END
             if st.prev != self.tok.header_drums:
                 m[self.PROG:self.DRUM] = self.prog_ok & (np.arange(N_PROGRAMS) > (np.flatnonzero(st.band)[-1] if st.band.any() else -1))
                 m[self.tok.header_drums] = self.drums_ok
@@ -86,31 +86,21 @@ class Grammar:
         return None
 
     def _beat_rules(self, st, m):
-        "`m` with beat mode's rules: shifts stay inside the bar; BAR after a whole event; METER after BAR; TEMPO once a position, before its notes"
+        "`m` (the stream's rules, which already treat BAR, METER and TEMPO as the start of a position) with beat mode's: shifts of any length but inside the bar; BAR after a whole event; METER after BAR; TEMPO once a position, before its notes"
         prev, S, pos = st.prev, self.S, st.t - st.bar_start
-        shifts = m[TIME_SHIFT:self.VEL].copy()
-        if prev in (self.BAR,) or self.METER <= prev < self.TEMPO_END: shifts[:] = True
-        if TIME_SHIFT <= prev < self.VEL and prev != TIME_SHIFT + S - 1: shifts[:] = False
-        elif TIME_SHIFT <= prev < self.VEL or shifts.any(): shifts[:] = True
-        m[TIME_SHIFT:self.VEL] = shifts & (pos + np.arange(1, S + 1) < st.bar_len)
-        whole = self.DUR <= prev < self.DEND or prev == self.BAR or self.METER <= prev < self.TEMPO_END or (self.multi and prev >= self.DRUM)
+        shift = TIME_SHIFT <= prev < self.VEL
+        structure = prev == self.BAR or self.METER <= prev < self.TEMPO_END
+        may_shift = (shift or structure or m[TIME_SHIFT:self.VEL].any()) and not (shift and prev != TIME_SHIFT + S - 1)
+        m[TIME_SHIFT:self.VEL] = may_shift & (pos + np.arange(1, S + 1) < st.bar_len)
+        whole = self.DUR <= prev < self.DEND or structure or (self.multi and prev >= self.DRUM)
         m[self.BAR] = whole and st.n_notes > 0                          # a piece starts in the bar of its first note
         if prev == self.BAR: m[self.METER:self.TEMPO] = True; m[self.METER + st.meter] = False
-        new_pos = prev == self.BAR or self.METER <= prev < self.TEMPO or TIME_SHIFT <= prev < self.VEL
+        new_pos = prev == self.BAR or self.METER <= prev < self.TEMPO or shift
         if new_pos and not st.tempo_here: m[self.TEMPO:self.TEMPO_END] = True; m[self.TEMPO + st.tempo] = False
-        if self.TEMPO <= prev < self.TEMPO_END or prev == self.BAR or self.METER <= prev < self.TEMPO:   # a new position: as after a shift
-            free = self._free(st)
-            if st.vel: m[NOTE_ON:NOTE_OFF] = free
-            if free.any() or (self.multi and self._drums(st).any()): m[self.VEL:self.DUR] = True
-            if st.vel: m[self.VEL + st.vel - 1] = False
-            if self.multi:
-                if st.vel: m[self.DRUM:] = self._drums(st)
-                m[self.PROG:self.DRUM] = self._progs(st)
         return m
 
     def _free(self, st):
-        "The pitches a note may start on now"
-        if not self.multi: return (np.arange(N_PITCHES) > st.step_on) & (st.busy <= st.t)
+        "The pitches a note of the current program may start on now (tracks: multi)"
         return ((np.arange(N_PITCHES) > st.step_on) & (st.busy[st.prog] <= st.t) if st.prog >= 0 and self._prog_ok(st)[st.prog]
                 else np.zeros(N_PITCHES, bool))
 

@@ -127,9 +127,9 @@ struct Plugin {
     // The host beat of the first bar line at or after host beat `b` (b no earlier than `beat`)
     double next_bar(double b) const {
         const double in_bar = std::fmod(bar_beat + (b - beat), beats_per_bar);
-        return in_bar < 1e-6 || beats_per_bar - in_bar < 1e-6 ? b + (in_bar < 1e-6 ? -in_bar : beats_per_bar - in_bar) : b + beats_per_bar - in_bar;
+        return in_bar < 1e-6 ? b - in_bar : b + beats_per_bar - in_bar;   // on a bar line (to rounding): that one
     }
-    double bar_before(double b) const { return next_bar(b) - (std::fabs(next_bar(b) - b) < 1e-6 ? 0.0 : beats_per_bar); }
+    double bar_before(double b) const { const double n = next_bar(b); return std::fabs(n - b) < 1e-6 ? n : n - beats_per_bar; }
     // The frame of host beat `b` in a block segment that starts at frame f0 on beat b0 (unrounded).
     double frame_at(double b, double b0, uint32_t f0) const { return f0 + (b - b0) * rate * 60.0 / (bpm * speed); }
     uint32_t frame_of(double b, double b0, uint32_t f0, uint32_t f1) {
@@ -386,21 +386,18 @@ struct Plugin {
         lv2_atom_object_get(obj, uris.time_bar, &bar, uris.time_barBeat, &in_bar, uris.time_beat, &abs_beat,
                             uris.time_beatsPerBar, &per_bar, uris.time_beatUnit, &unit, uris.time_beatsPerMinute, &tempo, uris.time_speed, &spd, 0);
         if (tempo) bpm = std::max(1.0, number(tempo, bpm));
-        const double was_per_bar = beats_per_bar; const int was_unit = beat_unit;
+        const int was_unit = beat_unit;
         if (per_bar) beats_per_bar = std::max(1.0, number(per_bar, beats_per_bar));
         if (unit) { const int u = (int)std::lround(number(unit, beat_unit)); if (u == 1 || u == 2 || u == 4 || u == 8 || u == 16) beat_unit = u; }
-        const bool meter_changed = beats_per_bar != was_per_bar || beat_unit != was_unit;
-        const LV2_Atom* bar_beat = in_bar;
         double where = beat;
         if (abs_beat) where = number(abs_beat, beat);
-        else if (bar && bar_beat && per_bar) where = number(bar, 0) * number(per_bar, 4) + number(bar_beat, 0);
+        else if (bar && in_bar && per_bar) where = number(bar, 0) * number(per_bar, 4) + number(in_bar, 0);
         const double was = speed;
         if (spd) speed = number(spd, speed);
         const bool jumped = std::fabs(where - beat) > 1e-3;
         beat = where;
-        if (bar_beat) bar_beat_of(number(bar_beat, 0));
-        else bar_beat_of(std::fmod(where, beats_per_bar));
-        if (beat_time() && meter_changed && beat_unit != was_unit && speed > 0.0 && cur_mode == 0) { stop_all(frame); new_piece(beat); return; }   // another beat unit: another tick
+        bar_beat_of(in_bar ? number(in_bar, 0) : std::fmod(where, beats_per_bar));
+        if (beat_time() && beat_unit != was_unit && speed > 0.0 && cur_mode == 0) { stop_all(frame); new_piece(beat); return; }   // another beat unit: another tick
         if (speed <= 0.0 && was > 0.0) { stop_all(frame); generating = feeding = false; return; }
         if (speed > 0.0 && (was <= 0.0 || jumped) && cur_mode == 0) {
             stop_all(frame);

@@ -127,10 +127,11 @@ bool Grammar::allowed_opening(const GrammarState& st, bool* m) const {
     return false;
 }
 
-// nomad_muse_trainer.grammar.Grammar._beat_rules: shifts stay inside the bar; BAR after a whole event (and a first note);
-// METER right after BAR where it changes; TEMPO once a position, before its notes.
+// nomad_muse_trainer.grammar.Grammar._beat_rules, on the stream's own mask (which already treats BAR, METER and TEMPO as
+// the start of a position): shifts stay inside the bar; BAR after a whole event (and a first note); METER right after BAR
+// where it changes; TEMPO once a position, before its notes.
 void Grammar::beat_rules(const GrammarState& st, bool* m) const {
-    const int prev = st.prev, S = v_.n_shifts, VELOCITY = v_.velocity(), DURATION = v_.duration();
+    const int prev = st.prev, S = v_.n_shifts;
     const int64_t pos = st.t - st.bar_start;
     const bool meter_or_tempo = prev >= v_.meter() && prev < v_.tempo() + N_TEMPOS, is_meter = v_.is_meter(prev);
     bool any = meter_or_tempo || prev == v_.bar();
@@ -143,25 +144,6 @@ void Grammar::beat_rules(const GrammarState& st, bool* m) const {
     if (prev == v_.bar()) { std::fill(m + v_.meter(), m + v_.tempo(), true); m[v_.meter() + st.meter] = false; }
     if ((prev == v_.bar() || is_meter || v_.is_shift(prev)) && !st.tempo_here) {
         std::fill(m + v_.tempo(), m + v_.tempo() + N_TEMPOS, true); m[v_.tempo() + st.tempo] = false;
-    }
-    if (!(v_.is_tempo(prev) || prev == v_.bar() || is_meter)) return;
-    bool any_free = false, any_drum = false;                     // a new position: notes as after a shift
-    const bool prog_plays = !v_.multi || (st.prog >= 0 && prog_ok(st, st.prog));
-    const int64_t* busy = !v_.multi ? st.busy.data() : prog_plays ? st.busy.data() + (size_t)st.prog * N_PITCHES : nullptr;
-    bool free_[N_PITCHES];
-    for (int p = 0; p < N_PITCHES; ++p) { free_[p] = prog_plays && p > st.step_on && busy[p] <= st.t; any_free |= free_[p]; }
-    bool drums[N_DRUMS] = {};
-    if (v_.multi) for (int k = 0; k < N_DRUMS; ++k) { drums[k] = drums_ok(st) && st.step_prog < 0 && k > st.step_drum - DRUM_LOW; any_drum |= drums[k]; }
-    if (st.vel) std::copy(free_, free_ + N_PITCHES, m + NOTE_ON);
-    if (any_free || any_drum) std::fill(m + VELOCITY, m + DURATION, true);
-    if (st.vel) m[VELOCITY + st.vel - 1] = false;
-    if (v_.multi) {
-        if (st.vel) std::copy(drums, drums + N_DRUMS, m + v_.drum());
-        for (int q = 0; q < N_PROGRAMS; ++q) {
-            bool ok = q > st.step_prog && prog_ok(st, q) && q != st.prog;
-            if (ok) { const int64_t* b = st.busy.data() + (size_t)q * N_PITCHES; ok = std::any_of(b, b + N_PITCHES, [&](int64_t x) { return x <= st.t; }); }
-            m[v_.program() + q] = ok;
-        }
     }
 }
 
