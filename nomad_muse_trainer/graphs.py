@@ -129,6 +129,24 @@ def _tx_weights(m:MiniTransformer, l:int)->tuple:
     W[..., :hd], b[..., :hd] = Wqkv, bqkv
     return W.reshape(d, -1), b.reshape(-1), blk.proj.weight.detach().cpu().numpy().T.astype(np.float32).copy()
 
+def _bar_clock(g:_Graph, m:MiniTransformer, last:str, # the clock before the new tokens (batch, 1)
+               S:str, # the new tokens' time shifts summed (batch, seq)
+               n:str, # how many new tokens (1,)
+              )->str:
+    "The new tokens' clock in beat time (`MiniTransformer.token_times`): `bar_steps` a BAR, the shifts since the last BAR, from `last`"
+    k_, C = g.const, np.float32(m.config['bar_steps'])
+    is_bar = g('Equal', IO.input_ids, k_(_i64(m.config['bar']), 'bar_id'))
+    B = g('CumSum', g('Cast', is_bar, to=TP.FLOAT), k_(np.array(1, np.int64), 'axis_1'))     # BARs so far
+    r = g('Range', k_(np.array(0, np.int64), 'zero_'), g('Squeeze', n, k_(_i64(0), 'axis0')), k_(np.array(1, np.int64), 'one_'))
+    upto = g('LessOrEqual', g('Unsqueeze', r, k_(_i64(0), 'ax0')), g('Unsqueeze', r, k_(_i64(1), 'ax1')))   # (seq, seq): j <= i
+    zero = k_(np.float32(0), 'fzero')
+    at_bar = g('Unsqueeze', g('Where', is_bar, S, zero), k_(_i64(1), 'ax1_'))                 # (batch, 1, seq)
+    pos = g('Sub', S, g('ReduceMax', g('Where', upto, at_bar, zero), axes=[2], keepdims=0))   # steps since the last BAR
+    Cn = k_(C, 'bar_steps')
+    k0 = g('Floor', g('Div', last, Cn))
+    before = g('Cast', g('Equal', B, zero), to=TP.FLOAT)                                      # no BAR yet among the new tokens
+    return g('Add', g('Add', g('Mul', g('Add', k0, B), Cn), pos), g('Mul', before, g('Sub', last, g('Mul', k0, Cn))))
+
 def transformer_to_onnx(m:MiniTransformer, # a trained MiniTransformer
                         opset:int=17,
                        )->onnx.ModelProto:
@@ -159,7 +177,7 @@ def transformer_to_onnx(m:MiniTransformer, # a trained MiniTransformer
                 g('Concat', B, 'm1', axis=0))                                        # (batch, P)
         last = g('Slice', g('Pad', k_t, k_(_i64(0, 1, 0, 0), 'pad1')), 'm1', k_(_i64(2**62), 'to_end'), 'c1')   # (batch, 1); 0 if empty
         shifts = g('Gather', k_(m.shift_steps.numpy().astype(np.float32), 'shift_steps'), IO.input_ids)
-        q_t = g('Add', last, g('CumSum', shifts, 's1'))                               # (batch, seq)
+        q_t = _bar_clock(g, m, last, g('CumSum', shifts, 's1'), n) if m.config.get('bar_steps', 0) else g('Add', last, g('CumSum', shifts, 's1'))   # (batch, seq)
         all_t = g('Concat', k_t, q_t, axis=1)
         dt = g('Sub', g('Unsqueeze', q_t, 'c2'), g('Unsqueeze', all_t, 'c1'))
         dt = g('Cast', g('Clip', dt, 'f0', k_(np.float32(TB), 'buckets')), to=TP.INT64)                 # (batch, seq, P+seq)
@@ -247,6 +265,9 @@ def transformer_ring_step(m:MiniTransformer, # a trained MiniTransformer
                 k_(_i64(-1, R), 'per_slot'))                                        # (batch, R)
         prev = g('Where', g('Greater', IO.position, k_(_i64(0), 'zero')), g('Gather', k_t, last, axis=1), 'f0')   # (batch, 1)
         q_t = g('Add', prev, g('Gather', k_(m.shift_steps.numpy().astype(np.float32), 'shift_steps'), IO.input_ids))
+        if C := m.config.get('bar_steps', 0):         # beat time: a BAR moves the clock to the next multiple of bar_steps
+            q_t = g('Where', g('Equal', IO.input_ids, k_(_i64(m.config['bar']), 'bar_id')),
+                    g('Mul', g('Add', g('Floor', g('Div', prev, k_(np.float32(C), 'bar_steps'))), k_(np.float32(1), 'f1')), 'bar_steps'), q_t)
         dt = g('Cast', g('Clip', g('Sub', q_t, k_t), 'f0', k_(np.float32(TB), 'buckets')), to=TP.INT64)   # (batch, R)
         idx = g('Add', g('Reshape', dt, k_(_i64(1, -1, 1, R), 'dt_shape')),
                 k_((np.arange(L * H) * (TB + 1)).reshape(L, 1, H, 1).astype(np.int64), 'bias_rows'))

@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['CONFIG_ARGS', 'TinyGRU', 'n_params', 'GRUMatMul', 'alibi_slopes', 'clock_bias', 'Block', 'MiniTransformer',
-           'build_model', 'model_from_config']
+           'clock_args', 'build_model', 'model_from_config']
 
 # %% ../nbs/05_models.ipynb #1ad3a9f6
 import math
+import numpy as np
 from .core import missing_extra, UserError
 try:
     import torch
@@ -15,7 +16,7 @@ try:
     import torch.nn.functional as F
 except ModuleNotFoundError as e: raise missing_extra(e) from None     # a runtime-only install
 from fastcore.basics import patch
-from .vocab import VOCAB_SIZE, TIME_SHIFT, N_SHIFTS
+from .vocab import VOCAB_SIZE, TIME_SHIFT, N_SHIFTS, METERS, meter_ticks
 from .tokenizer import MuseTokenizer
 
 # %% ../nbs/05_models.ipynb #d0709e0d
@@ -139,12 +140,14 @@ class MiniTransformer(nn.Module):
                  max_context:int=512, dropout:float=0.1,
                  time_buckets:int=0, # the clock: a learned bias per head for time distances 0..time_buckets steps (0: none)
                  n_shifts:int=N_SHIFTS, # the vocabulary's TIME_SHIFT bins (ids 260..260+n_shifts-1), which the clock counts
+                 bar:int=-1, # beat time: the BAR id, which moves the clock to the next multiple of `bar_steps` (-1: none)
+                 bar_steps:int=0, # beat time: the clock's bar, longer than any bar of the vocabulary, so the same place a bar later is always this far
                 ):
         super().__init__()
         if d_model % n_heads: raise UserError(f"d_model ({d_model}) must be a multiple of n_heads ({n_heads})")
         self.config = dict(kind='transformer', vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers,
                            ff_dim=ff_dim, max_context=max_context, dropout=dropout, time_buckets=time_buckets,
-                           n_shifts=n_shifts)
+                           n_shifts=n_shifts, bar=bar, bar_steps=bar_steps)
         self.embed = nn.Embedding(vocab_size, d_model)
         self.blocks = nn.ModuleList([Block(d_model, n_heads, ff_dim, dropout) for _ in range(n_layers)])
         self.ln = nn.LayerNorm(d_model)
@@ -162,9 +165,34 @@ class MiniTransformer(nn.Module):
         allowed = (dist >= 0) & (dist < self.config['max_context'])
         return torch.where(allowed, -self.slopes[:, None, None] * dist, torch.tensor(float('-inf')))
 
-    def token_times(self, x:torch.Tensor)->torch.Tensor:
-        "The time (in steps, from the first token of `x`) at which each token happens: the running sum of the time shifts"
-        return self.shift_steps[x].cumsum(1)
+    def token_times(self, x:torch.Tensor, # token ids (batch, seq)
+                    t0:torch.Tensor=None, # the clock before the first token (batch,); None: 0
+                   )->torch.Tensor:
+        "The clock at each token (batch, seq): the time shifts summed on from `t0`; in beat time a `BAR` moves it to the next multiple of `bar_steps`"
+        t = self.shift_steps[x].cumsum(1)
+        C = self.config.get('bar_steps', 0)
+        t0 = torch.zeros(x.shape[0], device=x.device) if t0 is None else t0.to(t.dtype)
+        if not C: return t + t0[:, None]
+        is_bar = x == self.config['bar']
+        B = is_bar.cumsum(1)                                                  # BARs so far
+        pos = t - torch.cummax(torch.where(is_bar, t, torch.zeros_like(t)), 1).values   # steps since the last BAR (t never falls)
+        k0 = torch.div(t0, C, rounding_mode='floor')
+        return (k0[:, None] + B) * C + pos + (B == 0) * (t0 - k0 * C)[:, None]
+
+    def clock_phases(self, tokens, # a split's token ids (numpy, memory-mapped or not)
+                     chunk:int=1 << 22)->np.ndarray:
+        "Where the clock stands in its bar after each token of a whole split (int16; zeros without a bar clock): a window from token i starts at `t0 = phases[i - 1]`"
+        C = self.config.get('bar_steps', 0)
+        out = np.zeros(len(tokens), np.int16)
+        if not (C and self.config['time_buckets']): return out
+        steps, p = self.shift_steps.cpu().numpy().astype(np.int64), 0
+        for a in range(0, len(tokens), chunk):          # in int64 (a split's running sum outgrows float32), a chunk at a time
+            x = np.asarray(tokens[a:a + chunk], np.int64)
+            t, is_bar = np.cumsum(steps[x]) + p, x == self.config['bar']
+            pos = t - np.maximum.accumulate(np.where(is_bar, t, 0))
+            out[a:a + chunk] = ph = np.where(np.cumsum(is_bar) > 0, pos, t) % C
+            p = int(ph[-1])
+        return out
 
     def time_bias_of(self, layer:int, q_t:torch.Tensor, k_t:torch.Tensor)->torch.Tensor:
         "The clock's bias (batch, heads, q, k): by how many steps each key lies before each query, capped at time_buckets"
@@ -172,11 +200,12 @@ class MiniTransformer(nn.Module):
         return clock_bias(self.time_bias[layer], dt)
 
     def forward(self, x:torch.Tensor, # token ids (batch, seq)
+                t0:torch.Tensor=None, # the clock before each window (batch,): where it starts in its bar (`clock_phases`); None: 0
                )->torch.Tensor:
         "Logits (batch, seq, vocab) of a whole sequence, each position seeing at most `max_context` tokens"
         pos = torch.arange(x.shape[1], device=x.device)
         b, h = self.bias(pos, pos), self.drop(self.embed(x))
-        t = self.token_times(x) if self.config['time_buckets'] else None
+        t = self.token_times(x, t0) if self.config['time_buckets'] else None
         for l, blk in enumerate(self.blocks): h, _, _ = blk(h, bias=b if t is None else b + self.time_bias_of(l, t, t))
         return torch.matmul(self.ln(h), self.embed.weight.T)
 
@@ -190,7 +219,7 @@ def cached(self:MiniTransformer, ids:torch.Tensor, # new token ids (batch, n)
     bias = self.bias(torch.arange(P, P + ids.shape[1], device=ids.device), torch.arange(0, P + ids.shape[1], device=ids.device))
     if c['time_buckets']:
         k_t = state[0, 0, :, 0, :, hd]                                     # the cached tokens' times (batch, cached)
-        q_t = F.pad(k_t, (1, 0))[:, -1:] + self.token_times(ids)           # the new tokens': on from the last cached one
+        q_t = self.token_times(ids, F.pad(k_t, (1, 0))[:, -1])            # the new tokens': on from the last cached one
         all_t = torch.cat([k_t, q_t], 1)
     h, new = self.drop(self.embed(ids)), []
     for l, blk in enumerate(self.blocks):
@@ -215,6 +244,13 @@ def step(self:MiniTransformer, token:torch.Tensor, # ids (batch,)
     logits, new = self.cached(token[:, None], state)
     return logits[:, 0], torch.cat([state, new], 4)[..., -(self.config['max_context'] - 1):, :]
 
+# %% ../nbs/05_models.ipynb #barclk00
+def clock_args(tok:MuseTokenizer)->dict:
+    "What a transformer's clock counts in `tok`'s layout: its TIME_SHIFT bins; in beat time the BAR id and a bar of the longest meter's ticks"
+    if not tok.beat: return dict(n_shifts=tok.n_shifts)
+    return dict(n_shifts=tok.n_shifts, bar=tok.bar, bar_steps=int(max(meter_ticks(n, d, tok.resolution) for n, d in METERS)))
+
+
 # %% ../nbs/05_models.ipynb #6e7242e9
 CONFIG_ARGS = {   # config.yaml's names (the seed's) -> the models' arguments, where they differ
     'gru': {'hidden_size': 'hidden', 'num_layers': 'layers'},
@@ -230,7 +266,7 @@ def build_model(kind:str, # `gru` or `transformer`
     tok = MuseTokenizer.from_config(cfg)
     kw = {CONFIG_ARGS[kind].get(k, k): v for k, v in cfg['models'][kind].items()}
     kw['vocab_size'] = tok.size                                 # the vocabulary's bins set the embedding and the head
-    if kind == 'transformer': kw['n_shifts'] = tok.n_shifts
+    if kind == 'transformer': kw.update(clock_args(tok))
     kw.update({k: v for k, v in overrides.items() if v is not None})
     return TinyGRU(**kw) if kind == 'gru' else MiniTransformer(**kw)
 

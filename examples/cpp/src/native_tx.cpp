@@ -2,6 +2,7 @@
 //
 // The file's graph (nbs/05_export.ipynb, transformer_to_onnx) is, per new token t at position P after P cached ones:
 //   x = embed[t];  its time q_t = (time of the last cached token) + shift_steps[t]          (the clock, time_buckets > 0)
+//                  in beat time (bar_steps > 0) a BAR's is the next multiple of bar_steps: (floor(last / bar_steps) + 1) * bar_steps
 //   per layer l:   h = LN1(x);  [q | k | v] = h W_qkv + b   (queries already scaled by 1/sqrt(head_dim))
 //                  per head:    s_j = q.K_j - slope * (P - j) + time_bias[min(q_t - t_j, buckets)][l][head]   (j <= P; j = P: the new key)
 //                               y = softmax(s) [V; v]
@@ -27,6 +28,7 @@ using namespace native;
 
 struct NativeTransformer::Impl {
     int V = 0, D = 0, H = 0, L = 0, F = 0, M = 0, TB = 0, HD = 0, W = 0, CAP = 0;
+    int bar = -1, bar_steps = 0;                       // beat time: the BAR id and the clock's bar (0: the clock counts shifts only)
     std::vector<float> embed, shift, time_bias, slopes;           // [V][D], [V], [TB+1][L][H], [H]
     std::vector<std::vector<float>> ln1w, ln1b, ln2w, ln2b;
     std::vector<float> lnw, lnb;
@@ -90,6 +92,9 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
     auto num = [&](const char* k) { return (int)detail::json_number(cfg, k, 0); };
     m.V = vocab_.size(); m.D = num("d_model"); m.H = num("n_heads"); m.L = num("n_layers"); m.F = num("ff_dim");
     m.M = num("max_context"); m.TB = num("time_buckets");
+    m.bar_steps = num("bar_steps"); m.bar = m.bar_steps > 0 ? num("bar") : -1;
+    if (m.bar_steps < 0 || m.bar_steps > (1 << 16) || (m.bar_steps > 0 && (m.bar < 0 || m.bar >= vocab_.size())))
+        throw Error(path + ": its config_json has a bar clock (bar " + std::to_string(m.bar) + ", bar_steps " + std::to_string(m.bar_steps) + ") this vocabulary does not have");
     if (m.D < 8 || m.H < 1 || m.D % m.H || (m.D / m.H) % 8 || m.L < 1 || m.F < 1 || m.M < 2 || num("vocab_size") != m.V)
         throw Error(path + ": its config_json does not describe a transformer this step runs (head size a multiple of 8)");
     m.HD = m.D / m.H; m.W = m.HD + (m.TB > 0); m.CAP = m.M - 1;
@@ -142,7 +147,9 @@ const float* NativeTransformer::step(int64_t token) {
     auto& m = *p_;
     if (token < 0 || token >= m.V) throw Error("token id " + std::to_string(token) + " is outside 0-" + std::to_string(m.V - 1));
     const int D = m.D, H = m.H, HD = m.HD, W = m.W, P = m.count, CAP = m.CAP;
-    const float qt = m.TB ? m.last_t + m.shift[token] : 0.0f;
+    const float qt = !m.TB ? 0.0f
+                   : token == m.bar ? (std::floor(m.last_t / (float)m.bar_steps) + 1.0f) * (float)m.bar_steps
+                   : m.last_t + m.shift[token];
     std::memcpy(m.x.p, m.embed.data() + (size_t)token * D, 4 * (size_t)D);
     const int slot = (m.start + P) % CAP;             // where this token's keys go (the oldest, when the ring is full)
     for (int j = 0; j < P; ++j) {                     // the same for every layer and head: distances back, clock buckets

@@ -41,7 +41,7 @@ from nomad_muse_trainer.tokenizer import MuseTokenizer, decode_notes, decode_bea
 from nomad_muse_trainer.grammar import Grammar, random_walk
 from nomad_muse_trainer.vocab import parse_instruments
 from nomad_muse_trainer.markov import fit_markov
-from nomad_muse_trainer.models import TinyGRU, MiniTransformer
+from nomad_muse_trainer.models import TinyGRU, MiniTransformer, clock_args
 from nomad_muse_trainer.graphs import gru_to_onnx, gru_step_to_onnx, transformer_to_onnx, transformer_ring_step
 from nomad_muse_trainer.export import model_metadata, step_metadata, set_metadata, quantize_int8, quantize_weights
 from nomad_muse_trainer.runtime import OnnxModel
@@ -197,6 +197,15 @@ def beat_fixtures(out):
             torch.manual_seed(0)
             bg = TinyGRU(vocab_size=tok.size); train_briefly(bg, real, steps=120)
             export(bg, tok, out/'gru_beat.onnx'); quantize_weights(out/'gru_beat.onnx', out/'gru_beat_w8.onnx')
+            # a beat-time transformer whose clock jumps to the next bar at each BAR (buckets past one bar, a window of 47 tokens)
+            torch.manual_seed(0)
+            btx = MiniTransformer(vocab_size=tok.size, d_model=64, n_heads=2, n_layers=2, ff_dim=128, max_context=48, time_buckets=320, **clock_args(tok))
+            train_briefly(btx, real[1:], steps=150)
+            with torch.no_grad(): btx.time_bias.add_(torch.randn_like(btx.time_bias))
+            export(btx, tok, out/'tx_beat.onnx'); quantize_weights(out/'tx_beat.onnx', out/'tx_beat_w8.onnx')
+            export(btx, tok, out/'tx_beat_step.onnx', step=True); export(btx, tok, out/'tx_beat_w8_step.onnx', step=True, weights='int8')
+            write_seqs(out/'probe_beat.seq', [real[0][:240]])
+            for m in ('tx_beat', 'tx_beat_w8'): write_matrix(out/f'logits_{m}.f32', stream_logits(out/f'{m}.onnx', real[0][:240]), np.float32)
         if name == 'band_beat':
             gbd = Grammar('duration', tok, parse_instruments('bass,drums'))
             bd = [random_walk(gbd, 300, seed=s) for s in range(5)]

@@ -461,13 +461,15 @@ void native_gru(const std::string& suffix) {
 
 // NativeTransformer against the Python runtime's logits (through onnxruntime) and the C++ OnnxStream, on the fixture
 // transformer whose window (47 tokens) slides many times; fp32 and INT8-weight files.
+// The beat-time pair's clock jumps to the next bar at each BAR, over Bach in beat time.
 void native_transformer() {
-    const std::string sha = read_vocab_sha256(DIR + "/vocab.json");
-    auto probe = read_seqs("probe.seq")[0];
-    auto pieces = read_seqs("streams_duration.seq");
-    struct Run { std::string name; bool exact; };
-    for (const Run run : {Run{"tx_w8", false}, Run{"tx_w8", true}, Run{"tx", false}}) {
+    struct Run { std::string name; bool exact; std::string layout; };
+    for (const Run run : {Run{"tx_w8", false, ""}, Run{"tx_w8", true, ""}, Run{"tx", false, ""}, Run{"tx_beat_w8", false, "beat"}, Run{"tx_beat", false, "beat"}}) {
         const std::string& name = run.name;
+        const bool beat = !run.layout.empty();
+        const std::string sha = read_vocab_sha256(DIR + (beat ? "/vocab_beat.json" : "/vocab.json"));
+        auto probe = read_seqs(beat ? "probe_beat.seq" : "probe.seq")[0];
+        auto pieces = read_seqs(beat ? "streams_beat.seq" : "streams_duration.seq");
         NativeTransformer n(DIR + "/" + name + ".onnx", sha, run.exact);
         // both kernels within 1e-4 of onnxruntime: the INT8-weight one (where the CPU has AVX-512 VNNI) gives each product its
         // input as two Q15 terms, the value and its rounding residual, so the products see the input to about 30 bits
@@ -492,6 +494,7 @@ void native_transformer() {
         std::cout << name << " (transformer, kernel " << n.kernel() << ", " << V << " ids): native vs Python " << worst_py << " over " << probe.size() << " tokens; vs onnxruntime (C++) "
                   << worst << " over " << tokens << " tokens of " << pieces.size() << " pieces, window sliding; after feed " << worst_feed << "; 0 allocations per step\n";
     }
+    const std::string sha = read_vocab_sha256(DIR + "/vocab.json");
     std::string e = error_of([&] { NativeTransformer n(DIR + "/gru_w8.onnx", sha); });
     CHECK(e.find("runs the transformer") != std::string::npos, "a GRU is refused, got '" << e << "'");
     NativeTransformer n(DIR + "/tx_w8.onnx", sha);
