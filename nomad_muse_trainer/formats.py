@@ -54,6 +54,7 @@ IO = SimpleNamespace(**{k.rstrip('.'): k for k in IO_NAMES})  # IO.past_key == '
 
 WEIGHT_NAMES = {   # name (+ layer number): what it is
     'embed': "the token embedding [vocabulary, width]",
+    'bar_position': "a beat-time transformer's place-in-the-bar embedding [bar_steps, width], added to the token's at its clock modulo bar_steps",
     'w_ih': "a GRU layer's input weights [in, 3 x hidden]", 'b_ih': "... and biases",
     'w_hh': "a GRU layer's recurrent weights [hidden, 3 x hidden]", 'b_hh': "... and biases",
     'w_out': "the GRU's readout [hidden, vocabulary]", 'b_out': "... and its bias",

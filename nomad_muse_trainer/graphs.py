@@ -147,6 +147,11 @@ def _bar_clock(g:_Graph, m:MiniTransformer, last:str, # the clock before the new
     before = g('Cast', g('Equal', B, zero), to=TP.FLOAT)                                      # no BAR yet among the new tokens
     return g('Add', g('Add', g('Mul', g('Add', k0, B), Cn), pos), g('Mul', before, g('Sub', last, g('Mul', k0, Cn))))
 
+def _bar_place(g:_Graph, m:MiniTransformer, q_t:str)->str:
+    "The place-in-the-bar embeddings of tokens at clock `q_t`: rows `q_t mod bar_steps` of the table"
+    place = g('Cast', g('Mod', q_t, g.const(np.float32(m.config['bar_steps']), 'bar_len'), fmod=1), to=TP.INT64)
+    return g('Gather', WEIGHT.bar_position, place)
+
 def transformer_to_onnx(m:MiniTransformer, # a trained MiniTransformer
                         opset:int=17,
                        )->onnx.ModelProto:
@@ -187,6 +192,9 @@ def transformer_to_onnx(m:MiniTransformer, # a trained MiniTransformer
         bias = [bias] if L == 1 else bias
         clock_cols = np.zeros((3, H, w), np.float32); clock_cols[1:, :, hd] = 1      # the keys' and values' time channel
         t_cols = g('Mul', g('Reshape', q_t, k_(_i64(-1, 1), 'col')), k_(clock_cols.reshape(1, -1), 'clock_cols'))
+        if 'bar_position.weight' in sd:     # beat time: each token's place in its bar, added to its embedding
+            k_(sd['bar_position.weight'], WEIGHT.bar_position)
+            x = g('Add', x, g('Reshape', _bar_place(g, m, q_t), 'rows'))
     else: bias = [alibi] * L
     qkv_shape = g('Concat', B, n, k_(_i64(3, H, w), 'h3w'), axis=0)
     split_p = g('Concat', P, n, axis=0)
@@ -277,6 +285,10 @@ def transformer_ring_step(m:MiniTransformer, # a trained MiniTransformer
         clock_cols = np.zeros((3, H, w), np.float32); clock_cols[1, :, hd] = 1      # the keys' time channel only
         t_cols = g('Mul', q_t, k_(clock_cols.reshape(1, -1), 'clock_cols'))
         own = sd['time_bias'][:, :, 0]                                              # (layers, heads): the token's own key, 0 steps back
+        if 'bar_position.weight' in sd:     # beat time: the token's place in its bar, added to its embedding (stored as the embedding is)
+            if weights != 'fp32': dequantized(*int8_scaled(sd['bar_position.weight'], 0), WEIGHT.bar_position)
+            else: k_(sd['bar_position.weight'], WEIGHT.bar_position)
+            x = g('Add', x, g('Reshape', _bar_place(g, m, q_t), 'rows'))
     else:
         bias, own = [g('Unsqueeze', alibi, k_(_i64(1), 'c1'))] * L, np.zeros((L, H), np.float32)
     for name, v in [('qkv_shape', _i64(0, 3 * H, 1, w)), ('k_column', _i64(0, H, w, 1)), ('heads_out', _i64(-1, H * w)),

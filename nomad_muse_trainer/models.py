@@ -157,7 +157,9 @@ class MiniTransformer(nn.Module):
             self.time_bias = nn.Parameter(torch.zeros(n_layers, n_heads, time_buckets + 1))
             steps = torch.zeros(vocab_size); steps[TIME_SHIFT:TIME_SHIFT + n_shifts] = torch.arange(1, n_shifts + 1).float()
             self.register_buffer('shift_steps', steps, persistent=False)
+        if time_buckets and bar_steps: self.bar_position = nn.Embedding(bar_steps, d_model)   # beat time: where in its bar each token falls
         nn.init.normal_(self.embed.weight, std=0.02)
+        if hasattr(self, 'bar_position'): nn.init.normal_(self.bar_position.weight, std=0.02)
 
     def bias(self, q_pos:torch.Tensor, k_pos:torch.Tensor)->torch.Tensor:
         "ALiBi bias (heads, q, k), -inf where a key is in the future or more than max_context-1 back"
@@ -194,6 +196,13 @@ class MiniTransformer(nn.Module):
             p = int(ph[-1])
         return out
 
+    def embed_at(self, x:torch.Tensor, # token ids (batch, seq)
+                 t:torch.Tensor, # their clock (batch, seq), or None
+                )->torch.Tensor:
+        "The tokens' embeddings; in beat time plus their place in the bar (the clock modulo `bar_steps`), as REMI's position tokens would say"
+        e = self.embed(x)
+        return e + self.bar_position((t % self.config['bar_steps']).long()) if hasattr(self, 'bar_position') else e
+
     def time_bias_of(self, layer:int, q_t:torch.Tensor, k_t:torch.Tensor)->torch.Tensor:
         "The clock's bias (batch, heads, q, k): by how many steps each key lies before each query, capped at time_buckets"
         dt = (q_t[:, :, None] - k_t[:, None, :]).clamp(0, self.config['time_buckets']).long()
@@ -204,8 +213,8 @@ class MiniTransformer(nn.Module):
                )->torch.Tensor:
         "Logits (batch, seq, vocab) of a whole sequence, each position seeing at most `max_context` tokens"
         pos = torch.arange(x.shape[1], device=x.device)
-        b, h = self.bias(pos, pos), self.drop(self.embed(x))
         t = self.token_times(x, t0) if self.config['time_buckets'] else None
+        b, h = self.bias(pos, pos), self.drop(self.embed_at(x, t))
         for l, blk in enumerate(self.blocks): h, _, _ = blk(h, bias=b if t is None else b + self.time_bias_of(l, t, t))
         return torch.matmul(self.ln(h), self.embed.weight.T)
 
@@ -221,7 +230,7 @@ def cached(self:MiniTransformer, ids:torch.Tensor, # new token ids (batch, n)
         k_t = state[0, 0, :, 0, :, hd]                                     # the cached tokens' times (batch, cached)
         q_t = self.token_times(ids, F.pad(k_t, (1, 0))[:, -1])            # the new tokens': on from the last cached one
         all_t = torch.cat([k_t, q_t], 1)
-    h, new = self.drop(self.embed(ids)), []
+    h, new = self.drop(self.embed_at(ids, q_t if c['time_buckets'] else None)), []
     for l, blk in enumerate(self.blocks):
         h, k, v = blk(h, state[l, 0, ..., :hd], state[l, 1, ..., :hd], bias if not c['time_buckets'] else bias + self.time_bias_of(l, q_t, all_t))
         if c['time_buckets']:

@@ -3,6 +3,7 @@
 // The file's graph (nbs/05_export.ipynb, transformer_to_onnx) is, per new token t at position P after P cached ones:
 //   x = embed[t];  its time q_t = (time of the last cached token) + shift_steps[t]          (the clock, time_buckets > 0)
 //                  in beat time (bar_steps > 0) a BAR's is the next multiple of bar_steps: (floor(last / bar_steps) + 1) * bar_steps
+//                  and x += bar_position[q_t mod bar_steps]                                           (its place in the bar)
 //   per layer l:   h = LN1(x);  [q | k | v] = h W_qkv + b   (queries already scaled by 1/sqrt(head_dim))
 //                  per head:    s_j = q.K_j - slope * (P - j) + time_bias[min(q_t - t_j, buckets)][l][head]   (j <= P; j = P: the new key)
 //                               y = softmax(s) [V; v]
@@ -29,7 +30,7 @@ using namespace native;
 struct NativeTransformer::Impl {
     int V = 0, D = 0, H = 0, L = 0, F = 0, M = 0, TB = 0, HD = 0, W = 0, CAP = 0;
     int bar = -1, bar_steps = 0;                       // beat time: the BAR id and the clock's bar (0: the clock counts shifts only)
-    std::vector<float> embed, shift, time_bias, slopes;           // [V][D], [V], [TB+1][L][H], [H]
+    std::vector<float> embed, shift, time_bias, slopes, bar_pos;  // [V][D], [V], [TB+1][L][H], [H], [bar_steps][D] (beat time)
     std::vector<std::vector<float>> ln1w, ln1b, ln2w, ln2b;
     std::vector<float> lnw, lnb;
     std::vector<Linear> qkv, proj, ff1, ff2;          // each product through the kernel the model chose
@@ -128,6 +129,7 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
     if (m.TB) {
         m.time_bias = vec(file, path, "time_bias", (size_t)(m.TB + 1) * L * H);
         m.shift = vec(file, path, "shift_steps", m.V);
+        if (m.bar_steps > 0) m.bar_pos = weight(file, path, format::weight::bar_position, m.bar_steps, D).f;
     }
     for (int i = 0; i < H; ++i) m.slopes.push_back((float)std::pow(2.0, -8.0 * (i + 1) / H));   // ALiBi's, as alibi_slopes computes them
     file_->initializers.clear();                     // the weights live in the products now; keep the metadata
@@ -151,6 +153,10 @@ const float* NativeTransformer::step(int64_t token) {
                    : token == m.bar ? (std::floor(m.last_t / (float)m.bar_steps) + 1.0f) * (float)m.bar_steps
                    : m.last_t + m.shift[token];
     std::memcpy(m.x.p, m.embed.data() + (size_t)token * D, 4 * (size_t)D);
+    if (!m.bar_pos.empty()) {                         // its place in the bar (the graph's Mod, fmod, then a cast that truncates)
+        const float* row = m.bar_pos.data() + (size_t)(int64_t)std::fmod(qt, (float)m.bar_steps) * D;
+        for (int i = 0; i < D; ++i) m.x.p[i] += row[i];
+    }
     const int slot = (m.start + P) % CAP;             // where this token's keys go (the oldest, when the ring is full)
     for (int j = 0; j < P; ++j) {                     // the same for every layer and head: distances back, clock buckets
         m.back.p[j] = (float)(P - (j >= m.start ? j - m.start : j + CAP - m.start));

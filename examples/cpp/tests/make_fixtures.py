@@ -201,7 +201,7 @@ def beat_fixtures(out):
             torch.manual_seed(0)
             btx = MiniTransformer(vocab_size=tok.size, d_model=64, n_heads=2, n_layers=2, ff_dim=128, max_context=48, time_buckets=320, **clock_args(tok))
             train_briefly(btx, real[1:], steps=150)
-            with torch.no_grad(): btx.time_bias.add_(torch.randn_like(btx.time_bias))
+            with torch.no_grad(): btx.time_bias.add_(torch.randn_like(btx.time_bias)); btx.bar_position.weight.add_(torch.randn_like(btx.bar_position.weight))
             export(btx, tok, out/'tx_beat.onnx'); quantize_weights(out/'tx_beat.onnx', out/'tx_beat_w8.onnx')
             export(btx, tok, out/'tx_beat_step.onnx', step=True); export(btx, tok, out/'tx_beat_w8_step.onnx', step=True, weights='int8')
             write_seqs(out/'probe_beat.seq', [real[0][:240]])

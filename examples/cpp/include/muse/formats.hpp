@@ -41,6 +41,7 @@ inline constexpr const char* past_value = "past_value.";   // a ring step graph'
 
 namespace weight {
 inline constexpr const char* embed = "embed";              // the token embedding [vocabulary, width]
+inline constexpr const char* bar_position = "bar_position"; // a beat-time transformer's place-in-the-bar embedding [bar_steps, width], added to the token's at its clock modulo bar_steps
 inline constexpr const char* w_ih = "w_ih";                // a GRU layer's input weights [in, 3 x hidden]
 inline constexpr const char* b_ih = "b_ih";                // ... and biases
 inline constexpr const char* w_hh = "w_hh";                // a GRU layer's recurrent weights [hidden, 3 x hidden]
