@@ -14,6 +14,7 @@ try:
 except ModuleNotFoundError as e: raise missing_extra(e) from None     # a runtime-only install
 from .models import TinyGRU, MiniTransformer
 from .formats import IO, WEIGHT, SUFFIX
+from .vocab import BOS
 
 # %% ../nbs/07a_graphs.ipynb #c3d76861
 def _finish(graph, opset:int, microsoft:bool=False)->onnx.ModelProto:
@@ -129,13 +130,17 @@ def _tx_weights(m:MiniTransformer, l:int)->tuple:
     W[..., :hd], b[..., :hd] = Wqkv, bqkv
     return W.reshape(d, -1), b.reshape(-1), blk.proj.weight.detach().cpu().numpy().T.astype(np.float32).copy()
 
+def _starts_bar(g:_Graph, m:MiniTransformer)->str:
+    "Which new tokens put the clock on a bar line: BAR, and a piece's <BOS>"
+    return g('Or', g('Equal', IO.input_ids, g.const(_i64(m.config['bar']), 'bar_id')), g('Equal', IO.input_ids, g.const(_i64(BOS), 'bos_id')))
+
 def _bar_clock(g:_Graph, m:MiniTransformer, last:str, # the clock before the new tokens (batch, 1)
                S:str, # the new tokens' time shifts summed (batch, seq)
                n:str, # how many new tokens (1,)
               )->str:
-    "The new tokens' clock in beat time (`MiniTransformer.token_times`): `bar_steps` a BAR, the shifts since the last BAR, from `last`"
+    "The new tokens' clock in beat time (`MiniTransformer.token_times`): `bar_steps` a BAR (or <BOS>), the shifts since the last, from `last`"
     k_, C = g.const, np.float32(m.config['bar_steps'])
-    is_bar = g('Equal', IO.input_ids, k_(_i64(m.config['bar']), 'bar_id'))
+    is_bar = _starts_bar(g, m)
     B = g('CumSum', g('Cast', is_bar, to=TP.FLOAT), k_(np.array(1, np.int64), 'axis_1'))     # BARs so far
     r = g('Range', k_(np.array(0, np.int64), 'zero_'), g('Squeeze', n, k_(_i64(0), 'axis0')), k_(np.array(1, np.int64), 'one_'))
     upto = g('LessOrEqual', g('Unsqueeze', r, k_(_i64(0), 'ax0')), g('Unsqueeze', r, k_(_i64(1), 'ax1')))   # (seq, seq): j <= i
@@ -274,7 +279,7 @@ def transformer_ring_step(m:MiniTransformer, # a trained MiniTransformer
         prev = g('Where', g('Greater', IO.position, k_(_i64(0), 'zero')), g('Gather', k_t, last, axis=1), 'f0')   # (batch, 1)
         q_t = g('Add', prev, g('Gather', k_(m.shift_steps.numpy().astype(np.float32), 'shift_steps'), IO.input_ids))
         if C := m.config.get('bar_steps', 0):         # beat time: a BAR moves the clock to the next multiple of bar_steps
-            q_t = g('Where', g('Equal', IO.input_ids, k_(_i64(m.config['bar']), 'bar_id')),
+            q_t = g('Where', _starts_bar(g, m),
                     g('Mul', g('Add', g('Floor', g('Div', prev, k_(np.float32(C), 'bar_steps'))), k_(np.float32(1), 'f1')), 'bar_steps'), q_t)
         dt = g('Cast', g('Clip', g('Sub', q_t, k_t), 'f0', k_(np.float32(TB), 'buckets')), to=TP.INT64)   # (batch, R)
         idx = g('Add', g('Reshape', dt, k_(_i64(1, -1, 1, R), 'dt_shape')),

@@ -16,7 +16,7 @@ try:
     import torch.nn.functional as F
 except ModuleNotFoundError as e: raise missing_extra(e) from None     # a runtime-only install
 from fastcore.basics import patch
-from .vocab import VOCAB_SIZE, TIME_SHIFT, N_SHIFTS, METERS, meter_ticks
+from .vocab import VOCAB_SIZE, BOS, TIME_SHIFT, N_SHIFTS, METERS, meter_ticks
 from .tokenizer import MuseTokenizer
 
 # %% ../nbs/05_models.ipynb #d0709e0d
@@ -170,12 +170,12 @@ class MiniTransformer(nn.Module):
     def token_times(self, x:torch.Tensor, # token ids (batch, seq)
                     t0:torch.Tensor=None, # the clock before the first token (batch,); None: 0
                    )->torch.Tensor:
-        "The clock at each token (batch, seq): the time shifts summed on from `t0`; in beat time a `BAR` moves it to the next multiple of `bar_steps`"
+        "The clock at each token (batch, seq): the time shifts summed on from `t0`; in beat time a `BAR` (and a piece's `<BOS>`) moves it to the next multiple of `bar_steps`"
         t = self.shift_steps[x].cumsum(1)
         C = self.config.get('bar_steps', 0)
         t0 = torch.zeros(x.shape[0], device=x.device) if t0 is None else t0.to(t.dtype)
         if not C: return t + t0[:, None]
-        is_bar = x == self.config['bar']
+        is_bar = (x == self.config['bar']) | (x == BOS)                        # a piece starts on a bar line too
         B = is_bar.cumsum(1)                                                  # BARs so far
         pos = t - torch.cummax(torch.where(is_bar, t, torch.zeros_like(t)), 1).values   # steps since the last BAR (t never falls)
         k0 = torch.div(t0, C, rounding_mode='floor')
@@ -190,7 +190,7 @@ class MiniTransformer(nn.Module):
         steps, p = self.shift_steps.cpu().numpy().astype(np.int64), 0
         for a in range(0, len(tokens), chunk):          # in int64 (a split's running sum outgrows float32), a chunk at a time
             x = np.asarray(tokens[a:a + chunk], np.int64)
-            t, is_bar = np.cumsum(steps[x]) + p, x == self.config['bar']
+            t, is_bar = np.cumsum(steps[x]) + p, (x == self.config['bar']) | (x == BOS)
             pos = t - np.maximum.accumulate(np.where(is_bar, t, 0))
             out[a:a + chunk] = ph = np.where(np.cumsum(is_bar) > 0, pos, t) % C
             p = int(ph[-1])

@@ -2,7 +2,7 @@
 //
 // The file's graph (nbs/05_export.ipynb, transformer_to_onnx) is, per new token t at position P after P cached ones:
 //   x = embed[t];  its time q_t = (time of the last cached token) + shift_steps[t]          (the clock, time_buckets > 0)
-//                  in beat time (bar_steps > 0) a BAR's is the next multiple of bar_steps: (floor(last / bar_steps) + 1) * bar_steps
+//                  in beat time (bar_steps > 0) a BAR's (and <BOS>'s) is the next multiple of bar_steps: (floor(last / bar_steps) + 1) * bar_steps
 //                  and x += bar_position[q_t mod bar_steps]                                           (its place in the bar)
 //   per layer l:   h = LN1(x);  [q | k | v] = h W_qkv + b   (queries already scaled by 1/sqrt(head_dim))
 //                  per head:    s_j = q.K_j - slope * (P - j) + time_bias[min(q_t - t_j, buckets)][l][head]   (j <= P; j = P: the new key)
@@ -150,7 +150,7 @@ const float* NativeTransformer::step(int64_t token) {
     if (token < 0 || token >= m.V) throw Error("token id " + std::to_string(token) + " is outside 0-" + std::to_string(m.V - 1));
     const int D = m.D, H = m.H, HD = m.HD, W = m.W, P = m.count, CAP = m.CAP;
     const float qt = !m.TB ? 0.0f
-                   : token == m.bar ? (std::floor(m.last_t / (float)m.bar_steps) + 1.0f) * (float)m.bar_steps
+                   : (token == m.bar || (m.bar_steps > 0 && token == BOS)) ? (std::floor(m.last_t / (float)m.bar_steps) + 1.0f) * (float)m.bar_steps
                    : m.last_t + m.shift[token];
     std::memcpy(m.x.p, m.embed.data() + (size_t)token * D, 4 * (size_t)D);
     if (!m.bar_pos.empty()) {                         // its place in the bar (the graph's Mod, fmod, then a cast that truncates)
