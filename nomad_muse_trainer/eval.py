@@ -141,10 +141,12 @@ def music_stats(seqs:list, bars=None, step_s:float=TIME_SHIFT_MS/1000, tok=None)
         poly += [((n[:, 0] <= t) & (n[:, 1] > t)).sum() for t in on]
         dens.append(len(n) / max((n[:, 1].max() - n[:, 0].min()) * step_s, 1e-9))
         if len(pitched): lo.append(pitched[:, 2].min()); hi.append(pitched[:, 2].max())
-        bar = bars[i] if bars is not None else DEFAULT_BAR
-        six = bar[0] / 16
-        pos = np.mod(n[:, 0] + bar[1], six)
-        grid.append(np.mean((pos <= 1) | (six - pos <= 1)))
+        if tok is not None and tok.beat: grid.append(np.mean(n[:, 0] % max(tok.resolution // 4, 1) == 0))   # ticks: on a 16th, exactly
+        else:
+            bar = bars[i] if bars is not None else DEFAULT_BAR
+            six = bar[0] / 16
+            pos = np.mod(n[:, 0] + bar[1], six)
+            grid.append(np.mean((pos <= 1) | (six - pos <= 1)))
     return {'pitch_classes': pcs / max(pcs.sum(), 1), 'pitch_low': float(np.mean(lo)), 'pitch_high': float(np.mean(hi)),
             'notes_per_s': float(np.mean(dens)), 'polyphony': float(np.mean(poly)), 'ioi_s': np.array(ioi),
             'on_grid': float(np.mean(grid))}
