@@ -225,6 +225,7 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
                 model:str=None, # or a pre-trained model of the zoo, by name (muse_zoo lists them)
                 out:str=PATHS['sample'], # the MIDI file to write (its piano roll goes beside it as .png)
                 length:int=256, # tokens to sample
+                min_length:int=None, # no <EOS> before this many tokens (default: half of --length, as the zoo's cards measure their samples)
                 temperature:float=None, # sampling temperature (default: the model's sampling_defaults)
                 tempo:float=None, # beat-time models: play at this tempo instead of the piece's own; ms models: the tempo written to the MIDI file (the grid a DAW shows; default 120)
                 seed:int=42, # the random seed
@@ -238,6 +239,8 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
     "Sample a piece from an exported model, a zoo model or the Markov baseline, grammar-constrained, to MIDI, a piano-roll PNG and, with --wav, audio"
     if sum(map(bool, (onnx, baseline, model))) != 1: raise UserError("give exactly one of --model, --onnx and --baseline")
     if length < 1: raise UserError(f"--length must be at least 1, got {length}")
+    if min_length is None: min_length = length // 2
+    if not 0 <= min_length <= length: raise UserError(f"--min_length must be between 0 and --length ({length}), got {min_length}")
     if temperature is not None and temperature < 0: raise UserError(f"--temperature must be >= 0, got {temperature}")
     if top_p is not None and not 0 < top_p <= 1: raise UserError(f"--top_p must be in (0, 1], got {top_p}")
     if top_k is not None and top_k < 0: raise UserError(f"--top_k must be >= 0, got {top_k}")
@@ -254,7 +257,7 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
     tok = m.tokenizer
     if isinstance(m, MarkovModel) and not tok.beat: m.bar = bar_of(tempo or 120.0, m.time_shift_ms)   # its rhythm weights follow the bar of --tempo
     if tempo is None and not tok.beat: tempo = 120.0
-    ids = generate(m, length, temperature, top_k, top_p, seed, primer, instruments=parts)
+    ids = generate(m, length, temperature, top_k, top_p, seed, primer, min_length=min_length, instruments=parts)
     r = write_sample(ids, out, tok, tempo, f"{model or Path(onnx or baseline).name}, seed {seed}")
     print(f"{r['tokens']} tokens, {r['notes']} notes, {r['seconds']} s -> {r['midi']}"
           + (f" (+ {Path(r['png']).name})" if r['png'] else " (no piano roll: pip install 'nomad-muse-trainer[plot]' for one)"))

@@ -1,7 +1,7 @@
 // muse_demo: sample a piece from the INT8 model (or the Markov .bin) in C++, write it as MIDI, and time the step.
 //
 //   muse_demo --model artifacts/muse_quantized.onnx --vocab artifacts/vocab.json --out artifacts/sample_cpp.mid
-//             [--baseline artifacts/baseline.bin] [--length 512] [--temperature T] [--top-k K] [--top-p P]
+//             [--baseline artifacts/baseline.bin] [--length 512] [--min-length 256] [--temperature T] [--top-k K] [--top-p P]
 //             [--seed 42] [--tempo 120] [--bench 2000] [--json artifacts/cpp_bench.json] [--tokens ids.txt] [--ort-library PATH]
 //             [--instruments bass,drums]      (multi-track models: only these instruments play)
 //             [--runtime auto|native|onnxruntime]
@@ -31,14 +31,14 @@ using Clock = std::chrono::steady_clock;
 namespace {
 struct Args {
     std::string model, baseline, vocab, out = "sample_cpp.mid", json, ort, tokens, instruments, runtime = "auto";
-    int length = 512, bench = 2000, top_k = -1;
+    int length = 512, bench = 2000, top_k = -1, min_length = -1;   // min_length -1: half of length
     float temperature = -1, top_p = -1;
     uint64_t seed = 42;
     double tempo = -1;                               // -1: 120 (ms models), the piece's own (beat-time models)
 };
 
 const char* USAGE =
-    "usage: muse_demo --vocab VOCAB.json (--model MODEL.onnx | --baseline BASELINE.bin) [--out OUT.mid] [--length N]\n"
+    "usage: muse_demo --vocab VOCAB.json (--model MODEL.onnx | --baseline BASELINE.bin) [--out OUT.mid] [--length N] [--min-length N (default: half of --length)]\n"
     "                 [--temperature T] [--top-k K] [--top-p P] [--seed S] [--tempo BPM (beat-time models: their own)] [--bench STEPS] [--json OUT.json]\n"
     "                 [--tokens OUT.txt] [--ort-library libonnxruntime.so] [--instruments bass,drums] [--runtime auto|native|onnxruntime]\n";
 
@@ -60,6 +60,7 @@ Args parse(int argc, char** argv) {
         };
         if (str.count(k)) *str[k] = v;
         else if (k == "--length") a.length = (int)num(1, 1e6);
+        else if (k == "--min-length") a.min_length = (int)num(0, 1e6);
         else if (k == "--bench") a.bench = (int)num(0, 1e7);
         else if (k == "--top-k") a.top_k = (int)num(0, MAX_VOCAB);
         else if (k == "--temperature") a.temperature = (float)num(0, 100);
@@ -68,6 +69,8 @@ Args parse(int argc, char** argv) {
         else if (k == "--tempo") a.tempo = num(1, 1000);
         else throw Error("unknown argument " + k + " (see --help)");
     }
+    if (a.min_length < 0) a.min_length = a.length / 2;
+    if (a.min_length > a.length) throw Error("--min-length " + std::to_string(a.min_length) + " is longer than --length " + std::to_string(a.length));
     if (a.vocab.empty()) throw Error("--vocab is required (the vocab.json the model was trained with)");
     if (a.model.empty() && a.baseline.empty()) throw Error("give --model or --baseline (or both)");
     const size_t dot = a.out.rfind('.');
@@ -111,7 +114,8 @@ Timing time_steps(int n, NextToken next_tok, Step step) {
 
 // Sample up to `length` tokens after <BOS> under the grammar, from a StepModel or a MarkovStream (both reset/step).
 template <class Model>
-std::vector<int> generate(Model& model, const Grammar& g, Sampler& smp, const SamplingParams& sp, int length, std::vector<double>& sample_us) {
+// No <EOS> before `min_length` sampled tokens, unless it is the only legal token (as Python's generate)
+std::vector<int> generate(Model& model, const Grammar& g, Sampler& smp, const SamplingParams& sp, int length, int min_length, std::vector<double>& sample_us) {
     std::vector<int> out = {BOS};
     out.reserve(length + 2);
     GrammarState st = g.initial();
@@ -122,6 +126,11 @@ std::vector<int> generate(Model& model, const Grammar& g, Sampler& smp, const Sa
     for (int i = 0; i < length; ++i) {
         auto t0 = Clock::now();
         g.allowed(st, mask);
+        if (i < min_length && mask[EOS]) {
+            bool other = false;
+            for (int v = 0; v < g.vocab().size() && !other; ++v) other = v != EOS && mask[v];
+            if (other) mask[EOS] = false;
+        }
         int tok = smp.sample(scores, mask, g.vocab().size(), sp);
         g.advance(st, tok);
         sample_us.push_back(us_since(t0));
@@ -176,14 +185,14 @@ int run(const Args& a) {
     const std::string kernel = onnx ? onnx->kernel() : "";
 
     if (onnx) {
-        piece = generate(*onnx, grammar, smp, with_flags(onnx->sampling_defaults(), a), a.length, sample_us);
+        piece = generate(*onnx, grammar, smp, with_flags(onnx->sampling_defaults(), a), a.length, a.min_length, sample_us);
         source = a.model;
         js << "  \"model\": \"" << json_escape(a.model) << "\",\n  \"model_type\": \"" << onnx->model_type() << "\",\n"
            << "  \"runtime\": \"" << (native ? "native" : "onnxruntime") << "\",\n";
         if (!native || a.bench > 0) js << "  \"onnxruntime_version\": \"" << load_onnxruntime(a.ort) << "\",\n";
     } else {
         MarkovStream ms(*markov);
-        piece = generate(ms, grammar, smp, with_flags({1.0f, 0, 0.95f}, a), a.length, sample_us);
+        piece = generate(ms, grammar, smp, with_flags({1.0f, 0, 0.95f}, a), a.length, a.min_length, sample_us);
         source = a.baseline;
         js << "  \"model\": \"" << json_escape(a.baseline) << "\",\n  \"model_type\": \"markov\",\n";
     }

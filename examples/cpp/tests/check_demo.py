@@ -73,6 +73,7 @@ for name, model_args in (('band_gru', ['--model', fix/'gru_band_int8.onnx']), ('
     if r.returncode: continue
     ids = [int(x) for x in ids_path.read_text().split()]
     check(Grammar('duration', band, parse_instruments('bass,drums')).check(ids) == -1, f"{name}: {len(ids)} tokens legal for bass and drums")
+    check(len(ids) >= 400 // 2 + 2, f"{name}: no <EOS> before half of --length ({len(ids)} tokens)")
     n = decode_notes(ids, band)
     check(len(n) and all(d or 32 <= p < 40 for p, d in n[:, 4:6]), f"{name}: instruments {sorted({(int(p), int(d)) for p, d in n[:, 4:6]})} (bass family and drums)")
     ok, ng, nw = same_notes(mid, ids, 120, band)
