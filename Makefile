@@ -183,15 +183,13 @@ $(BAND)/.prep-done: $(STAMPS)/grooves $(BAND_CONFIG) $(call src,$(PREP_SRC)) $(c
 	@touch $@
 $(BAND)/baseline.bin: $(BAND)/dataset.npz $(call src,markov baseline metrics)
 	muse_baseline --dataset $< --out $@ --order 5 --config $(BAND_CONFIG)
-$(BAND)/checkpoints/gru/best.pt: $(BAND)/dataset.npz $(call src,models train)
-	muse_train --dataset $< --model gru --config $(BAND_CONFIG) --out_dir $(BAND)/checkpoints $(TRAIN_FLAGS)
+$(BAND)/checkpoints/gru/best.pt $(BAND)/checkpoints/transformer/best.pt: $(BAND)/checkpoints/%/best.pt: $(BAND)/dataset.npz $(call src,models train)
+	muse_train --dataset $< --model $* --config $(BAND_CONFIG) --out_dir $(BAND)/checkpoints $(TRAIN_FLAGS)
 $(BAND)/band.onnx: $(BAND)/checkpoints/gru/best.pt $(call src,$(EXPORT_SRC))
 	muse_export --ckpt $< --out $@ --config $(BAND_CONFIG)
 $(BAND)/eval.json: $(BAND)/band.onnx $(BAND)/baseline.bin $(call src,eval metrics)
 	muse_eval --dataset $(BAND)/dataset.npz --onnx $< --baseline $(BAND)/baseline.bin --vocab $(BAND)/vocab.json --out $@ --samples 16 --sample_tokens 1024
 # the band's transformer (the zoo's band in beat time: its attention and bar clock hold a groove bar to bar)
-$(BAND)/checkpoints/transformer/best.pt: $(BAND)/dataset.npz $(call src,models train)
-	muse_train --dataset $< --model transformer --config $(BAND_CONFIG) --out_dir $(BAND)/checkpoints $(TRAIN_FLAGS)
 $(BAND)/band_tx.onnx: $(BAND)/checkpoints/transformer/best.pt $(call src,$(EXPORT_SRC))
 	muse_export --ckpt $< --out $@ --config $(BAND_CONFIG)
 $(BAND)/eval_tx.json: $(BAND)/band_tx.onnx $(BAND)/baseline.bin $(call src,eval metrics)

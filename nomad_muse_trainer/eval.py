@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['MAJOR', 'KEY_WINDOW_S', 'OPENING_S', 'onnx_logits', 'score_onnx', 'eval_pieces', 'fp32_twin', 'evaluate',
-           'eval_table', 'music_stats', 'drum_regularity', 'instrument_stats', 'pitch_class_distance', 'compare_stats',
-           'plot_stats', 'key_fit', 'listener_stats', 'music_block', 'plot_listener', 'muse_eval']
+           'eval_table', 'grid_share', 'music_stats', 'drum_regularity', 'instrument_stats', 'pitch_class_distance',
+           'compare_stats', 'plot_stats', 'key_fit', 'listener_stats', 'music_block', 'plot_listener', 'muse_eval']
 
 # %% ../nbs/09_eval.ipynb #e1332358
 import json
@@ -128,6 +128,16 @@ def eval_table(r:dict)->str:
     return '\n'.join(lines)
 
 # %% ../nbs/09_eval.ipynb #2b50f963
+def grid_share(onsets:np.ndarray, # note onsets in the stream's steps (ticks in beat time)
+               tok:MuseTokenizer, # their tokenizer (None: ms)
+               bar=None, # ms: (bar length, phase) in steps (default DEFAULT_BAR); beat time: unused
+              )->float:
+    "The share of onsets on the 16th grid: in beat time exactly on a 16th tick; in ms within one step of a 16th of the bar"
+    if tok is not None and tok.beat: return float(np.mean(onsets % max(tok.resolution // 4, 1) == 0))
+    bar = np.asarray(DEFAULT_BAR if bar is None else bar, float)
+    six = bar[0] / 16; pos = np.mod(onsets + bar[1], six)
+    return float(np.mean((pos <= 1) | (six - pos <= 1)))
+
 def music_stats(seqs:list, bars=None, step_s:float=TIME_SHIFT_MS/1000, tok=None)->dict:
     "Musical statistics of token pieces (pooled); `tok`: their tokenizer (its layout and time step win over `step_s`)"
     if tok is not None: step_s = tok.step_s
@@ -141,12 +151,7 @@ def music_stats(seqs:list, bars=None, step_s:float=TIME_SHIFT_MS/1000, tok=None)
         poly += [((n[:, 0] <= t) & (n[:, 1] > t)).sum() for t in on]
         dens.append(len(n) / max((n[:, 1].max() - n[:, 0].min()) * step_s, 1e-9))
         if len(pitched): lo.append(pitched[:, 2].min()); hi.append(pitched[:, 2].max())
-        if tok is not None and tok.beat: grid.append(np.mean(n[:, 0] % max(tok.resolution // 4, 1) == 0))   # ticks: on a 16th, exactly
-        else:
-            bar = bars[i] if bars is not None else DEFAULT_BAR
-            six = bar[0] / 16
-            pos = np.mod(n[:, 0] + bar[1], six)
-            grid.append(np.mean((pos <= 1) | (six - pos <= 1)))
+        grid.append(grid_share(n[:, 0], tok, bars[i] if bars is not None else None))
     return {'pitch_classes': pcs / max(pcs.sum(), 1), 'pitch_low': float(np.mean(lo)), 'pitch_high': float(np.mean(hi)),
             'notes_per_s': float(np.mean(dens)), 'polyphony': float(np.mean(poly)), 'ioi_s': np.array(ioi),
             'on_grid': float(np.mean(grid))}
@@ -236,13 +241,9 @@ def listener_stats(seqs:list, # token pieces
         grid_notes, secs, meters = decoded_notes(s, tok)                      # on the stream's grid, and in seconds
         if not len(grid_notes): continue
         n = np.column_stack([secs, grid_notes[:, 2:]]).astype(float)
-        if tok.beat:                                                          # ticks: a 16th is resolution/4 ticks, exactly
-            on_grid = float(np.mean(grid_notes[:, 0] % max(tok.resolution // 4, 1) == 0))
-            bar = np.array([float(meter_ticks(*meters[0, 1:], tok.resolution)), 0.0])
-        else:
-            bar = np.asarray(bars[i] if bars is not None else DEFAULT_BAR, float)
-            six = bar[0] / 16; pos = np.mod(grid_notes[:, 0] + bar[1], six)
-            on_grid = float(np.mean((pos <= 1) | (six - pos <= 1)))
+        bar = (np.array([float(meter_ticks(*meters[0, 1:], tok.resolution)), 0.0]) if tok.beat
+               else np.asarray(bars[i] if bars is not None else DEFAULT_BAR, float))
+        on_grid = grid_share(grid_notes[:, 0], tok, bar)
         inst = np.where(n[:, 5] == 1, -1, n[:, 4])
         first = {k: n[inst == k, 0].min() for k in np.unique(inst)}
         t0, secs = n[:, 0].min(), max(n[:, 1].max() - n[:, 0].min(), 1e-9)

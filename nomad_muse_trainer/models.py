@@ -171,9 +171,9 @@ class MiniTransformer(nn.Module):
                     t0:torch.Tensor=None, # the clock before the first token (batch,); None: 0
                    )->torch.Tensor:
         "The clock at each token (batch, seq): the time shifts summed on from `t0`; in beat time a `BAR` (and a piece's `<BOS>`) moves it to the next multiple of `bar_steps`"
-        t = self.shift_steps[x].cumsum(1)
+        t = self.shift_steps[x].cumsum(1, dtype=None if t0 is None else t0.dtype)   # float64 t0: a whole split's clock, exactly
         C = self.config.get('bar_steps', 0)
-        t0 = torch.zeros(x.shape[0], device=x.device) if t0 is None else t0.to(t.dtype)
+        if t0 is None: t0 = torch.zeros(x.shape[0], device=x.device)
         if not C: return t + t0[:, None]
         is_bar = (x == self.config['bar']) | (x == BOS)                        # a piece starts on a bar line too
         B = is_bar.cumsum(1)                                                  # BARs so far
@@ -187,13 +187,11 @@ class MiniTransformer(nn.Module):
         C = self.config.get('bar_steps', 0)
         out = np.zeros(len(tokens), np.int16)
         if not (C and self.config['time_buckets']): return out
-        steps, p = self.shift_steps.cpu().numpy().astype(np.int64), 0
-        for a in range(0, len(tokens), chunk):          # in int64 (a split's running sum outgrows float32), a chunk at a time
-            x = np.asarray(tokens[a:a + chunk], np.int64)
-            t, is_bar = np.cumsum(steps[x]) + p, (x == self.config['bar']) | (x == BOS)
-            pos = t - np.maximum.accumulate(np.where(is_bar, t, 0))
-            out[a:a + chunk] = ph = np.where(np.cumsum(is_bar) > 0, pos, t) % C
-            p = int(ph[-1])
+        p, dev = torch.zeros(1, dtype=torch.float64), self.shift_steps.device
+        for a in range(0, len(tokens), chunk):          # token_times in float64 (a split's running sum outgrows float32), a chunk at a time
+            x = torch.from_numpy(np.asarray(tokens[a:a + chunk], np.int64)).to(dev)
+            ph = self.token_times(x[None], p.to(dev))[0] % C
+            out[a:a + chunk] = ph.cpu().numpy(); p = ph[-1:]
         return out
 
     def embed_at(self, x:torch.Tensor, # token ids (batch, seq)

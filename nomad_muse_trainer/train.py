@@ -79,10 +79,10 @@ def window_phases(phases:np.ndarray, # `clock_phases` of a split
 def val_windows(tokens:torch.Tensor, seq_len:int,
                 phases:np.ndarray=None, # the split's `clock_phases`, for the clock before each window (None: 0)
                )->list:
-    "Consecutive windows covering `tokens`, each with the clock before it (inputs and targets overlap by one token, so every token is predicted once)"
+    "Consecutive windows covering `tokens`, each with the clock before it, or None without `phases` (inputs and targets overlap by one token, so every token is predicted once)"
     starts = np.arange(0, len(tokens) - 1, seq_len)
-    t0 = window_phases(phases, starts) if phases is not None else np.zeros(len(starts), np.float32)
-    return [(tokens[a:a + seq_len + 1], float(t)) for a, t in zip(starts, t0)]
+    t0 = window_phases(phases, starts) if phases is not None else [None] * len(starts)
+    return [(tokens[a:a + seq_len + 1], None if t is None else float(t)) for a, t in zip(starts, t0)]
 
 # %% ../nbs/06_train.ipynb #0731ee51
 def lr_factor(step:int, warmup:int, total:int)->float:
@@ -200,13 +200,12 @@ def val_loss(model, windows:list, device, batch_size:int=32)->float:
     "Mean cross-entropy (nats per token) over validation windows"
     model.eval(); tot, n = 0.0, 0
     full = [w for w in windows if len(w[0]) == len(windows[0][0])]
-    stack = lambda ws: (torch.stack([w for w, _ in ws]), torch.tensor([t for _, t in ws]))
+    stack = lambda ws: (torch.stack([w for w, _ in ws]), None if ws[0][1] is None else torch.tensor([t for _, t in ws], device=device))
     groups = [stack(full[a:a + batch_size]) for a in range(0, len(full), batch_size)]
     groups += [stack([w]) for w in windows if len(w[0]) != len(windows[0][0])]       # the shorter last window
-    clock = getattr(model, 'config', {}).get('bar_steps', 0)
     for x, t0 in groups:
         x = x.to(device)
-        z = _logits(model, x[:, :-1], t0.to(device) if clock else None)
+        z = _logits(model, x[:, :-1], t0)
         tot += F.cross_entropy(z.reshape(-1, z.shape[-1]), x[:, 1:].reshape(-1), reduction='sum').item()
         n += x[:, 1:].numel()
     return tot / max(n, 1)
