@@ -11,6 +11,7 @@ from pathlib import Path
 from .core import UserError
 from .cli import command
 from .runtime import zoo_dir, zoo_cards, zoo_model
+from .eval import with_se
 
 # %% ../nbs/10_zoo.ipynb #85ffc308
 STAT_NAMES = {'pitch_low': 'lowest pitch (mean per piece)', 'pitch_high': 'highest pitch (mean per piece)', 'notes_per_s': 'notes per second',
@@ -34,9 +35,10 @@ def _sweep_lines(sw:dict)->list:
 def _music_lines(mu)->list:
     "The card's table of what a listener hears (muse_eval's music block), if it has one"
     if not mu: return []
-    rows = [f"| {k.replace('_', ' ')} | {v['real'] if v['real'] is not None else '-'} | {v['generated'] if v['generated'] is not None else '-'} |"
+    rows = [f"| {k.replace('_', ' ')} | {with_se(v['real'], v.get('real_se'))} | {with_se(v['generated'], v.get('generated_se'))} |"
             for k, v in mu.items() if isinstance(v, dict)]
     return [f"## What a listener hears ({mu['samples']} samples of {mu['tokens']} tokens against the {mu['real_pieces']} real test pieces)", '',
+            "Each figure is a mean over pieces ± its standard error (another draw of as many pieces moves a mean by about that much).", '',
             '| statistic | real | generated |', '|---|---|---|', *rows, '']
 
 def card_markdown(card:dict)->str:
