@@ -18,6 +18,7 @@ from .vocab import VOCAB_SIZE, VocabSha, bar_of, check_vocab, parse_instruments
 from .tokenizer import MuseTokenizer, load_vocab
 from .audio import plot_piano_roll
 from .sampling import generate, primer_tokens
+from .grammar import Controls
 from .markov import MAGIC as MARKOV_MAGIC, MarkovModel, load_markov
 from .audio import render_audio, write_wav
 from .formats import META, STATE, IO
@@ -207,15 +208,12 @@ def write_sample(ids, out, # tokens and the MIDI path to write
     pm = tok.decode(ids, tempo=tempo)
     with atomic_path(out) as tmp: pm.write(str(tmp))
     r = {'midi': str(out), 'png': None, 'tokens': len(ids), 'notes': sum(len(i.notes) for i in pm.instruments), 'seconds': round(pm.get_end_time(), 2)}
-    try:
-        import matplotlib; matplotlib.use('Agg', force=False)
-        import matplotlib.pyplot as plt
-    except ImportError: return r                                   # the runtime install has no plotting: the MIDI is the result
-    fig, ax = plt.subplots(figsize=(12, 4))
-    plot_piano_roll(ids, ax=ax, title=title or out.name, tok=tok)
+    try: from matplotlib.figure import Figure                    # a figure of its own, outside pyplot: no display needed, and a
+    except ImportError: return r                                   # notebook's backend stays as it is (the runtime install has no plotting: the MIDI is the result)
+    fig = Figure(figsize=(12, 4))
+    plot_piano_roll(ids, ax=fig.subplots(), title=title or out.name, tok=tok)
     png = out.with_suffix('.png')
     with atomic_path(png) as tmp: fig.savefig(tmp, dpi=110, bbox_inches='tight', format='png')
-    plt.close(fig)
     return {**r, 'png': str(png)}
 
 # %% ../nbs/07_runtime.ipynb #a6b3f31f
@@ -235,6 +233,10 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
                 vocab:str=None, # a vocab.json to check the model against (default: the vocab.json beside the model, if any)
                 instruments:str=None, # multi-track models: who plays, e.g. 'bass,drums' or 'piano' (GM program numbers or names, drums), after a --primer that plays as it is
                 wav:str=None, # also render the sample to this WAV file (FluidSynth with a General MIDI soundfont when installed, else a built-in synth)
+                scale:str=None, # only this scale's pitch classes start, e.g. 'D dorian', 'F# minor', 'Bb blues' (drums play on)
+                pitch_range:str=None, # the pitches notes start on: 'C3-C6' (or 48-84) for all, or per instrument: 'bass:E1-G3,piano:C3-C6'
+                polyphony:int=0, # at most this many pitched notes sounding at once (0: no cap)
+                density:int=0, # at most this many onsets (notes and drum hits) in a beat (ms models: half a second; 0: no cap)
                ):
     "Sample a piece from an exported model, a zoo model or the Markov baseline, grammar-constrained, to MIDI, a piano-roll PNG and, with --wav, audio"
     if sum(map(bool, (onnx, baseline, model))) != 1: raise UserError("give exactly one of --model, --onnx and --baseline")
@@ -255,9 +257,10 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
     m = load_runtime(onnx or baseline, expected_vocab(vocab, onnx or baseline) if vocab or not model else None, markov=None if onnx else True)
     if parts and not m.tokenizer.multi: raise UserError(f"--instruments needs a multi-track model (tracks: multi); {Path(onnx or baseline).name} is a single-stream one")
     tok = m.tokenizer
+    controls = Controls.from_args(scale, pitch_range, polyphony, density, tok.multi)
     if isinstance(m, MarkovModel) and not tok.beat: m.bar = bar_of(tempo or 120.0, m.time_shift_ms)   # its rhythm weights follow the bar of --tempo
     if tempo is None and not tok.beat: tempo = 120.0
-    ids = generate(m, length, temperature, top_k, top_p, seed, primer, min_length=min_length, instruments=parts)
+    ids = generate(m, length, temperature, top_k, top_p, seed, primer, min_length=min_length, instruments=parts, controls=controls)
     r = write_sample(ids, out, tok, tempo, f"{model or Path(onnx or baseline).name}, seed {seed}")
     print(f"{r['tokens']} tokens, {r['notes']} notes, {r['seconds']} s -> {r['midi']}"
           + (f" (+ {Path(r['png']).name})" if r['png'] else " (no piano roll: pip install 'nomad-muse-trainer[plot]' for one)"))

@@ -52,13 +52,15 @@ def generate(model, # anything with reset(), feed(ids) -> probabilities, mode, t
              primer=None, # a MIDI path, token ids, or None for `<BOS>`
              min_length:int=0, # no `<EOS>` before this many sampled tokens (unless `<EOS>` is the only legal token)
              instruments=None, # multi-track models: only these play in what is sampled (a primer plays as it is), a spec such as 'bass,drums' (a band's header names one program a part) or (programs, drums); None: any
+             controls=None, # `Controls`: a scale, pitch ranges, polyphony and density caps on what is sampled (a primer plays as it is)
             )->np.ndarray:
     "A complete, grammar-legal token stream: the primer and up to `length` sampled tokens, closed with `<EOS>`"
     d = {**SAMPLING_DEFAULTS, **(getattr(model, 'sampling', None) or {})}
     temperature, top_k, top_p = [d[k] if v is None else v for k, v in (('temperature', temperature), ('top_k', top_k), ('top_p', top_p))]
     tok = getattr(model, 'tokenizer', None) or MuseTokenizer(model.mode, model.time_shift_ms)
     full = tok.grammar
-    g, rng = (full if instruments is None else Grammar(tok.mode, tok, instruments)), np.random.default_rng(seed)   # a spec's band: its header, a part at a time
+    g = full if instruments is None and controls is None else Grammar(tok.mode, tok, instruments, controls)   # a spec's band: its header, a part at a time
+    rng = np.random.default_rng(seed)
     if instruments is not None: instruments = (np.flatnonzero(g.prog_ok), g.drums_ok)
     out = primer_tokens(primer, tok)
     try: st = full.state_after(out)                     # the primer may have any instruments: `instruments` choose who plays next
@@ -71,7 +73,7 @@ def generate(model, # anything with reset(), feed(ids) -> probabilities, mode, t
     p = model.feed(out)
     for i in range(length):
         mask = g.allowed(st)
-        if not mask.any(): mask = full.allowed(st)       # a primer that stops inside a note of an instrument not chosen: end that note
+        if not mask.any(): mask = full.allowed(st)       # a primer that stops inside a note of an instrument (or a pitch) not chosen: end that note
         if i < min_length and mask.sum() > 1: mask[EOS] = False
         t = sample_token(p, mask, rng, temperature, top_k, top_p)
         full.advance(st, t); out.append(t)

@@ -4,6 +4,8 @@
 //             [--baseline artifacts/baseline.bin] [--length 512] [--min-length 256] [--temperature T] [--top-k K] [--top-p P]
 //             [--seed 42] [--tempo 120] [--bench 2000] [--json artifacts/cpp_bench.json] [--tokens ids.txt] [--ort-library PATH]
 //             [--instruments bass,drums]      (multi-track models: only these instruments play)
+//             [--scale "D dorian"] [--pitch-range C3-C6 | bass:E1-G3,piano:C3-C6] [--polyphony N] [--density N]
+//                                             (a musician's controls, as muse_sample's: the grammar's mask keeps to them)
 //             [--runtime auto|native|onnxruntime]
 //
 // --runtime auto (the default) samples with this library's native step where it runs the file (NativeGru,
@@ -30,8 +32,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 struct Args {
-    std::string model, baseline, vocab, out = "sample_cpp.mid", json, ort, tokens, instruments, runtime = "auto";
+    std::string model, baseline, vocab, out = "sample_cpp.mid", json, ort, tokens, instruments, runtime = "auto", scale, pitch_range;
     int length = 512, bench = 2000, top_k = -1, min_length = -1;   // min_length -1: half of length
+    int polyphony = 0, density = 0;                  // 0: no cap
     float temperature = -1, top_p = -1;
     uint64_t seed = 42;
     double tempo = -1;                               // -1: 120 (ms models), the piece's own (beat-time models)
@@ -40,13 +43,15 @@ struct Args {
 const char* USAGE =
     "usage: muse_demo --vocab VOCAB.json (--model MODEL.onnx | --baseline BASELINE.bin) [--out OUT.mid] [--length N] [--min-length N (default: half of --length)]\n"
     "                 [--temperature T] [--top-k K] [--top-p P] [--seed S] [--tempo BPM (beat-time models: their own)] [--bench STEPS] [--json OUT.json]\n"
-    "                 [--tokens OUT.txt] [--ort-library libonnxruntime.so] [--instruments bass,drums] [--runtime auto|native|onnxruntime]\n";
+    "                 [--tokens OUT.txt] [--ort-library libonnxruntime.so] [--instruments bass,drums] [--runtime auto|native|onnxruntime]\n"
+    "                 [--scale 'D dorian'] [--pitch-range C3-C6|bass:E1-G3,piano:C3-C6] [--polyphony N (sounding at once)] [--density N (onsets a beat)]\n";
 
 Args parse(int argc, char** argv) {
     Args a;
     std::map<std::string, std::string*> str = {{"--model", &a.model}, {"--baseline", &a.baseline}, {"--vocab", &a.vocab},
                                                {"--out", &a.out}, {"--json", &a.json}, {"--ort-library", &a.ort}, {"--tokens", &a.tokens},
-                                               {"--instruments", &a.instruments}, {"--runtime", &a.runtime}};
+                                               {"--instruments", &a.instruments}, {"--runtime", &a.runtime}, {"--scale", &a.scale},
+                                               {"--pitch-range", &a.pitch_range}};
     for (int i = 1; i < argc; ++i) {
         std::string k = argv[i];
         if (k == "-h" || k == "--help") { std::cout << USAGE; std::exit(0); }
@@ -67,6 +72,8 @@ Args parse(int argc, char** argv) {
         else if (k == "--top-p") a.top_p = (float)num(0, 1);
         else if (k == "--seed") a.seed = (uint64_t)num(0, 1e18);
         else if (k == "--tempo") a.tempo = num(1, 1000);
+        else if (k == "--polyphony") a.polyphony = (int)num(0, N_PITCHES);
+        else if (k == "--density") a.density = (int)num(0, 1000);
         else throw Error("unknown argument " + k + " (see --help)");
     }
     if (a.min_length < 0) a.min_length = a.length / 2;
@@ -171,6 +178,7 @@ int run(const Args& a) {
         if (!vocab.multi) throw Error("--instruments needs a multi-track model (tracks: multi); " + a.vocab + " is a single-stream vocabulary");
         grammar.set_instruments(a.instruments);      // a band's header names one program a part
     }
+    grammar.set_controls(Controls::parse(a.scale, a.pitch_range, a.polyphony, a.density, vocab.multi));   // none asked: the grammar as it is
     std::unique_ptr<MarkovModel> markov;
     if (!a.baseline.empty()) markov.reset(new MarkovModel(a.baseline, sha));
     std::unique_ptr<StepModel> onnx;                 // the model that samples: NativeGru, NativeTransformer or OnnxStream

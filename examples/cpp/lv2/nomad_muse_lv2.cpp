@@ -10,6 +10,9 @@
 // frame inside the block. Parameters: temperature, top-p, note density (a bias on the NOTE_ON and DRUM logits, log
 // density), and the mode: 0 generates continuously; 1 listens to the MIDI input and, one beat after the player stops,
 // continues what was played (the phrase is encoded as the tokenizer would, fed to the model, and the model goes on).
+// A musician's controls, applied by the grammar's mask as muse_sample's --scale, --pitch_range, --polyphony and
+// --density are: a scale (root and mode: only its pitch classes start), the lowest and highest pitch, the most notes
+// sounding at once and the most onsets a beat (0: no cap). They may move while it plays, with no allocation.
 // The model is `model.onnx` in the bundle (a GRU exported by muse_export with INT8 weights, or its fp32 twin), or the
 // file $MUSE_LV2_MODEL names.
 #include "muse/muse.hpp"
@@ -36,7 +39,9 @@
 namespace {
 using namespace muse;
 
-enum PortIndex : uint32_t { CONTROL = 0, MIDI_OUT = 1, TEMPERATURE = 2, TOP_P = 3, DENSITY = 4, MODE = 5, LATE = 6 };
+enum PortIndex : uint32_t { CONTROL = 0, MIDI_OUT = 1, TEMPERATURE = 2, TOP_P = 3, DENSITY = 4, MODE = 5, LATE = 6,
+                            SCALE_ROOT = 7, SCALE = 8, LOWEST = 9, HIGHEST = 10, POLYPHONY = 11, ONSETS = 12 };
+constexpr int N_SHAPE = 6;               // the controls' ports, SCALE_ROOT to ONSETS
 
 struct Uris {
     LV2_URID atom_Blank, atom_Object, atom_Float, atom_Double, atom_Int, atom_Long, atom_Sequence, midi_MidiEvent,
@@ -61,6 +66,7 @@ struct Plugin {
     LV2_Atom_Sequence* midi_out = nullptr;
     const float *temperature = nullptr, *top_p = nullptr, *density = nullptr, *mode = nullptr;
     float* late_out = nullptr;
+    const float* shape[N_SHAPE] = {};    // scale root, scale (0: none, else 1 + an index of scale_names()), lowest, highest, polyphony, onsets a beat
     // host
     Uris uris;
     LV2_Atom_Forge forge;
@@ -70,7 +76,10 @@ struct Plugin {
     int beat_unit = 4;                               // the note value of the host's beat (4: a quarter, 8: an eighth)
     // model
     std::unique_ptr<NativeGru> model;
-    Grammar grammar;
+    Grammar grammar;                     // the tokenizer's grammar: it follows the stream (the player's phrase too)
+    Grammar shaped;                      // the same with the musician's controls: what may be sampled
+    Controls controls;                   // made once; Controls::set refills its table in place
+    float shape_now[N_SHAPE] = {-1, -1, -1, -1, -1, -1};
     GrammarState st, st0;
     Sampler sampler{0x5eed};
     NoteStream notes;
@@ -96,7 +105,7 @@ struct Plugin {
     uint32_t late = 0;
 
     Plugin(LV2_URID_Map* map, double sr, std::unique_ptr<NativeGru> m)
-        : uris(map), rate(sr), model(std::move(m)), grammar(model->vocab()), notes(model->vocab()) {
+        : uris(map), rate(sr), model(std::move(m)), grammar(model->vocab()), shaped(model->vocab()), notes(model->vocab()) {
         lv2_atom_forge_init(&forge, map);
         st0 = grammar.initial();
         st = st0;
@@ -189,9 +198,24 @@ struct Plugin {
         generating = true;
     }
 
+    // The controls' ports, read each block: a move refills the controls' table (no allocation); controls that leave no
+    // note to play are ignored until they change.
+    void read_controls() {
+        static const float dflt[N_SHAPE] = {0, 0, 0, 127, 0, 0};
+        float now[N_SHAPE];
+        bool moved = false;
+        for (int i = 0; i < N_SHAPE; ++i) { now[i] = shape[i] ? *shape[i] : dflt[i]; moved |= now[i] != shape_now[i]; }
+        if (!moved) return;
+        std::copy(now, now + N_SHAPE, shape_now);
+        auto whole = [](float x) { return (int)std::lround(x); };
+        controls.set(whole(now[0]), whole(now[1]) - 1, whole(now[2]), whole(now[3]), whole(now[4]), whole(now[5]));
+        shaped.try_set_controls(controls);
+    }
+
     int sample() {
-        grammar.allowed(st, mask);
+        shaped.allowed(st, mask);
         const Vocab& v = model->vocab();
+        if (std::none_of(mask, mask + v.size(), [](bool b) { return b; })) grammar.allowed(st, mask);   // controls that moved mid-note: let the stream go on
         const int hm = v.beat ? host_meter() : -1;
         if (hm >= 0 && (st.meter < 0 || st.prev == v.bar())) {   // the model's bars are the host's: its METER is the host's
             const bool must = st.meter < 0 || st.meter != hm;
@@ -335,6 +359,7 @@ struct Plugin {
         lv2_atom_forge_set_buffer(&forge, reinterpret_cast<uint8_t*>(midi_out), capacity);
         LV2_Atom_Forge_Frame seq;
         lv2_atom_forge_sequence_head(&forge, &seq, 0);
+        read_controls();
         const int m = (int)std::lround(*mode);
         if (m != cur_mode) {                              // mode change: silence, then generate or listen
             stop_all(0);
@@ -432,6 +457,8 @@ void connect_port(LV2_Handle h, uint32_t port, void* data) {
         case DENSITY: p->density = static_cast<const float*>(data); break;
         case MODE: p->mode = static_cast<const float*>(data); break;
         case LATE: p->late_out = static_cast<float*>(data); break;
+        case SCALE_ROOT: case SCALE: case LOWEST: case HIGHEST: case POLYPHONY: case ONSETS:
+            p->shape[port - SCALE_ROOT] = static_cast<const float*>(data); break;
     }
 }
 

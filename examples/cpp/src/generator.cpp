@@ -12,21 +12,33 @@ Generator::Generator(StepModel& model, const SamplingParams& sp, uint64_t seed, 
 Generator::~Generator() { stop(); }
 
 void Generator::set_instruments(const std::vector<int>& programs, bool drums) {
-    Grammar(model_.vocab()).set_instruments(programs, drums);   // refuses a single-stream model and bad programs now
+    Grammar g(model_.vocab());
+    g.set_controls(controls_);
+    g.set_instruments(programs, drums);               // refuses a single-stream model, bad programs and controls that leave nothing, now
     stop();
     programs_ = programs; drums_ = drums; choose_ = true; spec_.clear();
 }
 
 void Generator::set_instruments(const std::string& spec) {
-    Grammar(model_.vocab()).set_instruments(spec);
+    Grammar g(model_.vocab());
+    g.set_controls(controls_);
+    g.set_instruments(spec);
     stop();
     spec_ = spec; choose_ = true;
+}
+
+void Generator::set_controls(const Controls& c) {
+    Grammar g = grammar();                            // the instruments chosen so far
+    g.set_controls(c);                                // an Error if nothing is left to play
+    stop();
+    controls_ = c;
 }
 
 Grammar Generator::grammar() const {
     Grammar g(model_.vocab());
     if (choose_ && !spec_.empty()) g.set_instruments(spec_);
     else if (choose_) g.set_instruments(programs_, drums_);
+    g.set_controls(controls_);
     return g;
 }
 
@@ -64,7 +76,7 @@ void Generator::run(std::vector<int> primer) {
         ++pieces_;
         for (size_t n = 0; running_; ++n) {
             g.allowed(st, mask);
-            if (std::none_of(mask, mask + V, [](bool b) { return b; })) full.allowed(st, mask);   // a primer that stops inside a note of an instrument not chosen: end that note
+            if (std::none_of(mask, mask + V, [](bool b) { return b; })) full.allowed(st, mask);   // a primer that stops inside a note of an instrument (or a pitch) not chosen: end that note
             int tok;
             if (max_tokens_ && n >= max_tokens_ && mask[EOS]) tok = EOS;          // the piece is long enough: close it
             else {

@@ -7,7 +7,7 @@ import numpy as np
 import pretty_midi
 
 from nomad_muse_trainer.tokenizer import MuseTokenizer, decode_notes, load_vocab
-from nomad_muse_trainer.grammar import Grammar
+from nomad_muse_trainer.grammar import Grammar, Controls
 from nomad_muse_trainer.vocab import parse_instruments
 from nomad_muse_trainer.zoo import zoo_model
 
@@ -86,6 +86,29 @@ r = run('--vocab', vocab, '--baseline', fix/'baseline.bin', '--instruments', 'dr
 check(r.returncode == 2 and r.stderr.startswith('error: --instruments needs a multi-track model'), f"--instruments on a single-stream model: {r.stderr.strip()}")
 r = run('--vocab', fix/'vocab_band.json', '--baseline', fix/'baseline_band.bin', '--instruments', 'kazoo', '--out', tmp/'x.mid')
 check(r.returncode == 2 and "unknown instrument 'kazoo'" in r.stderr, f"an unknown instrument: {r.stderr.strip()}")
+
+# a musician's controls: the C++ sample is legal for the Python grammar under the same controls (and its notes keep to them)
+for name, args, inst, ctl in (
+        ('gru_w8', ['--vocab', vocab, '--model', fix/'gru_w8.onnx'], None, ('D dorian', 'C3-C6', 3, 2)),
+        ('zoo_band', ['--vocab', zoo_model('band')/'vocab.json', '--model', zoo_model('band')/'model.onnx'], 'bass,drums', ('A minor', 'bass:E1-A2', 2, 4))):
+    ids_path = tmp/f'{name}_ctl.txt'
+    extra = ['--instruments', inst] if inst else []
+    r = run(*args, *extra, '--scale', ctl[0], '--pitch-range', ctl[1], '--polyphony', ctl[2], '--density', ctl[3], '--out', tmp/f'{name}_ctl.mid',
+            '--tokens', ids_path, '--length', 500, '--bench', 0, '--seed', 4)
+    check(r.returncode == 0, f"{name} with controls: exit 0 ({r.stderr.strip()[:200]})")
+    if r.returncode: continue
+    ids = [int(x) for x in ids_path.read_text().split()]
+    tok = load_vocab(zoo_model('band')/'vocab.json') if name == 'zoo_band' else MuseTokenizer()
+    g = Grammar(tok.mode, tok, inst, Controls(*ctl, multi=tok.multi))
+    n = decode_notes(ids, tok)
+    pitched = n[n[:, 5] == 0] if n.shape[1] == 6 else n
+    check(g.check(ids) == -1 and len(pitched) > 30, f"{name}: {len(ids)} tokens ({len(pitched)} pitched notes) legal under Python's {g.controls}")
+r = run('--vocab', vocab, '--baseline', fix/'baseline.bin', '--scale', 'H major', '--out', tmp/'x.mid')
+check(r.returncode == 2 and r.stderr.strip() == "error: scale: expected a note name such as C, F# or Bb, got 'H'", f"a bad scale: {r.stderr.strip()}")
+r = run('--vocab', vocab, '--baseline', fix/'baseline.bin', '--pitch-range', 'bass:E1-G2', '--out', tmp/'x.mid')
+check(r.returncode == 2 and 'instruments are named only for multi-track models' in r.stderr, f"a named range on a single stream: {r.stderr.strip()}")
+r = run('--vocab', vocab, '--baseline', fix/'baseline.bin', '--scale', 'C major', '--pitch-range', '61-61', '--out', tmp/'x.mid')
+check(r.returncode == 2 and r.stderr.strip() == "error: Controls(scale 'C major', range '61-61') leaves no note to play", f"controls that leave nothing: {r.stderr.strip()}")
 
 # the same seed gives the same piece
 a, b = tmp/'a.txt', tmp/'b.txt'

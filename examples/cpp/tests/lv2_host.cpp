@@ -6,6 +6,8 @@
 //   - the transport: stopping it silences every note in that block, and nothing plays while stopped;
 //   - continue mode: silent while the player plays, an answer a beat or so after the phrase ends;
 //   - note density: more notes at density 2 than at 0.5, from the same seed;
+//   - a musician's controls: D dorian between C4 and C5, two voices, two onsets a beat, then moved mid-piece to
+//     G major pentatonic between C3 and C4, one voice: every note-on keeps to the controls of its time;
 //   - real time: no allocation inside run() (malloc itself is counted in this process), no late note, and the time
 //     each run() takes against the block's 5.3 ms (reported; the p99 must fit).
 // With a beat-time model (`lv2_host FIXTURES_DIR beat`): at 97 bpm in 3/4, then from the middle of a bar at 143 bpm in
@@ -87,6 +89,7 @@ struct Host {
     alignas(16) uint8_t in[16384];
     alignas(16) uint8_t out[65536];
     float temperature = 1.0f, top_p = 0.95f, density = 1.0f, mode = 0.0f, late = 0.0f;
+    float scale_root = 0.0f, scale = 0.0f, lowest = 0.0f, highest = 127.0f, polyphony = 0.0f, onsets = 0.0f;
     LV2_Atom_Forge forge;
     LV2_Atom_Forge_Frame seq;
     int64_t frame = 0;                           // frames run so far
@@ -106,6 +109,12 @@ struct Host {
         lilv_instance_connect_port(inst, port("density"), &density);
         lilv_instance_connect_port(inst, port("mode"), &mode);
         lilv_instance_connect_port(inst, port("late"), &late);
+        lilv_instance_connect_port(inst, port("scale_root"), &scale_root);
+        lilv_instance_connect_port(inst, port("scale"), &scale);
+        lilv_instance_connect_port(inst, port("lowest"), &lowest);
+        lilv_instance_connect_port(inst, port("highest"), &highest);
+        lilv_instance_connect_port(inst, port("polyphony"), &polyphony);
+        lilv_instance_connect_port(inst, port("onsets"), &onsets);
         lv2_atom_forge_init(&forge, &g_map);
         lilv_instance_activate(inst);
         begin();
@@ -231,7 +240,7 @@ int main(int argc, char** argv) {
     const LilvPlugin* plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(world), uri);
     if (!plugin) { std::cerr << "FAIL: " << URI << " not found on LV2_PATH=" << (std::getenv("LV2_PATH") ? std::getenv("LV2_PATH") : "") << "\n"; return 1; }
     LilvNode* name = lilv_plugin_get_name(plugin);
-    CHECK(lilv_plugin_get_num_ports(plugin) == 7, "lilv reads the bundle: '" << lilv_node_as_string(name) << "', " << lilv_plugin_get_num_ports(plugin) << " ports");
+    CHECK(lilv_plugin_get_num_ports(plugin) == 13, "lilv reads the bundle: '" << lilv_node_as_string(name) << "', " << lilv_plugin_get_num_ports(plugin) << " ports");
     lilv_node_free(name);
     LilvNode* rt = lilv_new_uri(world, LV2_CORE__hardRTCapable);
     CHECK(lilv_plugin_has_feature(plugin, rt), "it declares lv2:hardRTCapable");
@@ -436,5 +445,38 @@ void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix
         CHECK(legal(hd, 0, hd.midi.size(), w) >= 0, "legal MIDI at density " << dens[d] << (w.empty() ? "" : ": " + w));
     }
     CHECK(counts[1] > counts[0] * 1.2, "note density 2 plays more than 0.5: " << counts[1] << " vs " << counts[0] << " notes in 16 s");
+
+    // ---- 5. a musician's controls, moved while it plays -----------------------------------------------------------
+    {
+        Host hc(world, plugin);
+        hc.scale_root = 2; hc.scale = 2; hc.lowest = 60; hc.highest = 72; hc.polyphony = 2; hc.onsets = 2;   // D dorian, C4-C5
+        hc.position(0, 0.0, 120, 1);
+        for (int i = 0; i < 3000; ++i) hc.block();
+        const int64_t moved = hc.frame;
+        hc.scale_root = 7; hc.scale = 10; hc.lowest = 48; hc.highest = 60; hc.polyphony = 1; hc.onsets = 0;  // G pentatonic, C3-C4, one voice
+        for (int i = 0; i < 3000; ++i) hc.block();
+        const std::set<int> dorian = {0, 2, 4, 5, 7, 9, 11}, penta = {7, 9, 11, 2, 4};
+        size_t ons[2] = {0, 0}, wrong[2] = {0, 0}, most[2] = {0, 0}, busiest = 0;
+        std::set<int> sounding;
+        std::map<int64_t, size_t> per_beat;                                  // onsets in each host beat (120 bpm: 24,000 frames)
+        for (const Midi& m : hc.midi) {
+            const int kind = m.status & 0xF0;
+            if (kind == 0x80 || (kind == 0x90 && m.b == 0)) { sounding.erase(m.a); continue; }
+            if (kind != 0x90) continue;
+            const int part = m.frame >= moved ? 1 : 0;
+            sounding.insert(m.a);
+            ++ons[part];
+            if (part == 0) {
+                wrong[0] += m.a < 60 || m.a > 72 || !dorian.count(m.a % 12);
+                busiest = std::max(busiest, ++per_beat[m.frame / 24000]);
+            } else if (m.frame >= moved + BLOCK) wrong[1] += m.a < 48 || m.a > 60 || !penta.count(m.a % 12);   // from the block after the move
+            if (m.frame >= moved + (int64_t)RATE || part == 0) most[part] = std::max(most[part], sounding.size());   // notes begun before the move end first
+        }
+        std::string w;
+        CHECK(legal(hc, 0, hc.midi.size(), w) >= 0 && hc.allocs_in_run == 0, "legal MIDI with controls, no allocation in run() when they move (" << hc.allocs_in_run << ")" << (w.empty() ? "" : ": " + w));
+        CHECK(ons[0] > 40 && wrong[0] == 0 && most[0] <= 2 && busiest <= 2,
+              "D dorian, C4-C5, two voices, two onsets a beat: " << ons[0] << " notes, " << wrong[0] << " outside, at most " << most[0] << " sounding, " << busiest << " onsets in a beat");
+        CHECK(ons[1] > 20 && wrong[1] == 0 && most[1] <= 1, "moved to G pentatonic, C3-C4, one voice: " << ons[1] << " notes, " << wrong[1] << " outside, at most " << most[1] << " sounding");
+    }
 }
 }  // namespace

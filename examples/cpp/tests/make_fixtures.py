@@ -27,6 +27,10 @@ Writes into OUT (the first argument):
                                        tick, bpm) and meters_beat.i64 (stream, tick, numerator, denominator), and the band's
                                        baseline_band_beat.bin (format version 3: over 512 ids, contexts of 10 bits an id);
                                        gru_beat.onnx and gru_beat_w8.onnx, a beat-time GRU for the LV2 host test
+  controls.txt, streams_ctrl_*.seq,    grammar walks under a musician's controls (a scale, pitch ranges, polyphony and
+  masks_ctrl_*.u8                      density caps; grammar.Controls) and the Python masks along them, per case: one
+                                       line of controls.txt, tab-separated: name, vocabulary (duration, performance,
+                                       beat, band, band_beat), scale, pitch range, polyphony, density, instruments
 
 File formats (little-endian): .seq = u32 count, then per stream u32 length and i32 ids;
 .f32/.f64/.u8 = u32 rows, u32 cols, then the values row by row.
@@ -38,7 +42,7 @@ import torch
 import onnx
 
 from nomad_muse_trainer.tokenizer import MuseTokenizer, decode_notes, decode_beat
-from nomad_muse_trainer.grammar import Grammar, random_walk
+from nomad_muse_trainer.grammar import Grammar, Controls, random_walk
 from nomad_muse_trainer.vocab import parse_instruments
 from nomad_muse_trainer.markov import fit_markov
 from nomad_muse_trainer.models import TinyGRU, MiniTransformer, clock_args
@@ -173,6 +177,7 @@ def main(out):
     quantize_weights(out/'gru_band.onnx', out/'gru_band_w8.onnx')
     for name in ('gru_band', 'gru_band_w8'): write_matrix(out/f'logits_{name}.f32', stream_logits(out/f'{name}.onnx', nprobe), np.float32)
     beat_fixtures(out)
+    controls_fixtures(out)
     print(f"fixtures in {out}: {len(GOOD)} pieces, GRU trained to loss {loss:.2f}, probe of {len(probe)} tokens")
 
 def beat_fixtures(out):
@@ -218,5 +223,25 @@ def beat_fixtures(out):
             probe = real[0][:200]
             write_seqs(out/f'probe_{name}.seq', [probe])
             markov_fixtures(out, f'_{name}', tok, real[1:], probe)
+
+CONTROLS = [  # name, vocabulary, scale, pitch range, polyphony, density, instruments: every kind of stream, every control
+    ('duration', 'duration', 'D dorian', '55-79', 2, 3, ''), ('performance', 'performance', 'F# minor', '40-70', 3, 0, ''),
+    ('beat', 'beat', 'G blues', 'C3-C5', 1, 2, ''), ('band', 'band', 'Eb major', 'bass:E1-G2, piano:C4-C6', 4, 4, 'bass,drums,piano'),
+    ('band_beat', 'band_beat', 'A minor pentatonic', 'bass:28-50', 2, 2, ''), ('band_beat_dense', 'band_beat', '', '', 0, 1, 'bass,drums'),
+    ('duration_range', 'duration', '', '60-60, 64-72', 0, 0, '')]
+
+def controls_fixtures(out):
+    "Random walks of each grammar under controls and its masks along them, for the C++ Grammar::set_controls"
+    toks = {'duration': MuseTokenizer('duration'), 'performance': MuseTokenizer('performance'), 'beat': MuseTokenizer(time_unit='beat'),
+            'band': MuseTokenizer(tracks='multi'), 'band_beat': MuseTokenizer(time_unit='beat', tracks='multi')}
+    lines = []
+    for name, voc, scale, rng, poly, dens, inst in CONTROLS:
+        t = toks[voc]
+        g = Grammar(t.mode, t, inst or None, Controls(scale or None, rng or None, poly, dens, t.multi))
+        walks = [random_walk(g, 300, seed=s) for s in range(3)]
+        write_seqs(out/f'streams_ctrl_{name}.seq', walks)
+        write_matrix(out/f'masks_ctrl_{name}.u8', np.concatenate([masks_of(g, w) for w in walks]), np.uint8)
+        lines.append('\t'.join(map(str, (name, voc, scale, rng, poly, dens, inst))))
+    (out/'controls.txt').write_text('\n'.join(lines) + '\n')
 
 if __name__ == '__main__': main(sys.argv[1] if len(sys.argv) > 1 else 'fixtures')

@@ -133,6 +133,89 @@ void grammar_masks(const std::string& mode) {
     }
 }
 
+// A musician's controls (a scale, pitch ranges, polyphony and density caps) on every kind of stream: the masks along
+// walks of the Python grammar under the same controls (controls.txt: one case a line), the parsers' answers and errors.
+void grammar_controls() {
+    std::ifstream f(DIR + "/controls.txt");
+    CHECK(f, "missing fixture controls.txt");
+    std::string line;
+    size_t cases = 0, prefixes = 0;
+    while (std::getline(f, line)) {
+        std::vector<std::string> c;
+        std::istringstream in(line);
+        for (std::string x; std::getline(in, x, '\t');) c.push_back(x);
+        while (c.size() < 7) c.push_back("");
+        const std::string name = c[0], voc = c[1];
+        const Vocab v = voc == "duration" || voc == "performance" ? [&] { Vocab d; d.performance = voc == "performance"; return d; }()
+                                                                   : Vocab::read(DIR + "/vocab_" + voc + ".json");
+        Grammar g(v);
+        if (!c[6].empty()) g.set_instruments(c[6]);
+        g.set_controls(Controls::parse(c[2], c[3], std::stoi(c[4]), std::stoi(c[5]), v.multi));
+        const Grammar plain = [&] { Grammar p(v); if (!c[6].empty()) p.set_instruments(c[6]); return p; }();
+        auto seqs = read_seqs("streams_ctrl_" + name + ".seq");
+        uint32_t rows, cols;
+        auto masks = read_matrix<uint8_t>("masks_ctrl_" + name + ".u8", rows, cols);
+        CHECK((int)cols == v.size(), name << ": mask width " << cols);
+        size_t r = 0, differ = 0, narrower = 0;
+        bool m[MAX_VOCAB], mp[MAX_VOCAB];
+        for (auto& s : seqs) {
+            GrammarState st = g.initial(), sp = plain.initial();
+            for (size_t i = 0; i <= s.size(); ++i, ++r) {
+                g.allowed(st, m); plain.allowed(sp, mp);
+                for (int k = 0; k < v.size(); ++k) {
+                    differ += m[k] != (masks[r * v.size() + k] != 0);
+                    CHECK(!m[k] || mp[k], name << ": the controls allow " << token_name(k, v) << " where the grammar does not");
+                    narrower += mp[k] && !m[k];
+                }
+                if (i < s.size()) {
+                    CHECK(g.advance(st, s[i]), name << ": token " << token_name(s[i], v) << " refused at " << i);
+                    plain.advance(sp, s[i]);
+                }
+            }
+        }
+        CHECK(r == rows, name << ": mask rows " << r << " vs " << rows);
+        CHECK(differ == 0, name << ": " << differ << " mask entries differ from Python");
+        CHECK(narrower > 0, name << ": the controls never narrowed the grammar");
+        ++cases; prefixes += r;
+    }
+    CHECK(cases >= 7, "controls.txt has " << cases << " cases");
+    // the parsers, as Python's
+    CHECK(parse_pitch("C4") == 60 && parse_pitch("F#2") == 42 && parse_pitch("Bb-1") == 10 && parse_pitch("b3") == 59 && parse_pitch("127") == 127, "pitch names");
+    for (auto bad : {std::make_pair("H4", "expected a note name"), std::make_pair("128", "outside"), std::make_pair("C", "with its octave"),
+                     std::make_pair("G#9", "outside")})
+        CHECK(error_of([&] { parse_pitch(bad.first); }).find(bad.second) != std::string::npos, "pitch '" << bad.first << "'");
+    auto pcs = [](const std::array<bool, 12>& a) { std::vector<int> o; for (int k = 0; k < 12; ++k) if (a[k]) o.push_back(k); return o; };
+    CHECK(pcs(parse_scale("D dorian")) == std::vector<int>({0, 2, 4, 5, 7, 9, 11}), "D dorian: the white keys");
+    CHECK(pcs(parse_scale("F# minor")) == std::vector<int>({1, 2, 4, 6, 8, 9, 11}), "F# minor");
+    CHECK(pcs(parse_scale("Bb blues")) == std::vector<int>({1, 3, 4, 5, 8, 10}) && pcs(parse_scale("G")).size() == 7, "Bb blues, G");
+    CHECK(pcs(parse_scale("c  Natural-Minor")) == pcs(parse_scale("C aeolian")), "aliases, case and spacing");
+    for (auto bad : {std::make_pair("H dorian", "expected a note name"), std::make_pair("D dorianx", "unknown scale"),
+                     std::make_pair("D4 major", "without an octave"), std::make_pair("", "empty scale")})
+        CHECK(error_of([&] { parse_scale(bad.first); }).find(bad.second) != std::string::npos, "scale '" << bad.first << "'");
+    auto r = parse_ranges("48-84, bass:E1-G3", true);
+    auto at = [&](int q, int p) { return r[(size_t)q * N_PITCHES + p] != 0; };
+    CHECK(!at(0, 47) && at(0, 48) && at(0, 84) && !at(0, 85) && at(33, 28) && at(33, 55) && !at(33, 56), "ranges: all, then the bass family its own");
+    CHECK(std::all_of(parse_ranges("C-1-G9", true).begin(), parse_ranges("C-1-G9", true).end(), [](uint8_t x) { return x; }), "C-1 to G9 is everything");
+    for (auto bad : {std::make_pair("84-48", "low pitch is above"), std::make_pair("drums:30-40", "drums have keys"),
+                     std::make_pair("bass 30-40", "expected low-high"), std::make_pair("lute:1-2", "unknown instrument")})
+        CHECK(error_of([&] { parse_ranges(bad.first, true); }).find(bad.second) != std::string::npos, "range '" << bad.first << "'");
+    CHECK(error_of([&] { parse_ranges("bass:E1-G3", false); }).find("only for multi-track") != std::string::npos, "names on a single stream");
+    CHECK(error_of([&] { Grammar(Vocab{}).set_controls(Controls::parse("C major", "61-61", 0, 0, false)); }).find("leaves no note to play") != std::string::npos,
+          "a range with no note of the scale");
+    CHECK(error_of([&] { Controls::parse("", "", -1, 0, false); }).find("are counts") != std::string::npos, "negative caps");
+    // a plugin's numbers give the table the words give; nothing asked is the plain grammar
+    Controls a = Controls::parse("D dorian", "48-84", 3, 2, true), b;
+    b.set(2, 1, 48, 84, 3, 2);
+    CHECK(a.pitch_ok == b.pitch_ok && b.polyphony == 3 && b.density == 2 && b.describe() == "Controls(scale 'D dorian', range '48-84', at most 3 sounding, at most 2 onsets a beat)",
+          "Controls::set " << b.describe());
+    b.set(0, -1, 0, 127, 0, 0);
+    Grammar none(Vocab{});
+    none.set_controls(b);
+    CHECK(!b.any() && !none.has_controls(), "no controls: the tokenizer's grammar");
+    CHECK(scale_names().size() == 14 && scale_names()[1] == "dorian", "scale names");
+    std::cout << "controls: " << cases << " cases, " << prefixes << " prefixes, masks identical to Python, never wider than the grammar\n";
+}
+
 void grammar_complete() {
     for (bool perf : {false, true}) {
         Grammar g(perf);
@@ -799,8 +882,31 @@ void band_notes() {
     CHECK(added > 0, "the Generator added notes after the primer");
     std::string e = error_of([&] { OnnxStream one(DIR + "/gru_int8.onnx"); Generator g1(one, {}, 1); g1.set_instruments({0}, false); });
     CHECK(e.find("multi-track") != std::string::npos, "a single-stream Generator refuses instruments: " << e);
+    // with a musician's controls: the bass low, in E minor, one note at a time, at most three onsets a beat
+    const Controls low = Controls::parse("E minor", "bass:E1-E2", 1, 3, true);
+    Generator shaped(s, {1.0f, 0, 0.95f}, 6, 256, 300);
+    shaped.set_instruments(bass, kit);
+    shaped.set_controls(low);
+    shaped.start();
+    Grammar gc(v); gc.set_instruments(bass, kit); gc.set_controls(low);
+    piece.clear();
+    size_t shaped_pieces = 0, bass_notes = 0;
+    for (int spins = 0; shaped_pieces < 2 && spins < 400000; ++spins) {
+        if (!shaped.next(tok)) { std::this_thread::sleep_for(std::chrono::microseconds(100)); continue; }
+        piece.push_back(tok);
+        if (tok != EOS) continue;
+        CHECK(gc.check(piece) == -1, "a Generator piece is legal under the controls (first bad token at " << gc.check(piece) << ")");
+        for (const Note& n : decode_notes(piece, v))
+            if (!n.drum) { ++bass_notes; CHECK(n.pitch >= 28 && n.pitch <= 40 && low.pitch_ok[(size_t)n.program * N_PITCHES + n.pitch], "bass note " << n.pitch << " in E minor, E1-E2"); }
+        piece.clear(); ++shaped_pieces;
+    }
+    shaped.stop();
+    CHECK(shaped_pieces == 2 && bass_notes > 10, "the Generator with controls closed " << shaped_pieces << " pieces, " << bass_notes << " bass notes");
+    e = error_of([&] { Generator g2(s, {}, 1); g2.set_instruments(std::string("bass")); g2.set_controls(Controls::parse("C major", "bass:61-61", 0, 0, true)); });
+    CHECK(e.find("leaves no note to play for the instruments chosen") != std::string::npos, "controls that leave the bass nothing: " << e);
     std::cout << "Generator with bass and drums: " << pieces << " legal pieces, only those instruments; primed with " << primer.size()
-              << " tokens of a whole band, " << added << " notes of bass and drums after them\n";
+              << " tokens of a whole band, " << added << " notes of bass and drums after them; under " << low.describe() << ": "
+              << shaped_pieces << " legal pieces, " << bass_notes << " bass notes\n";
 }
 
 void midi_file() {
@@ -842,6 +948,7 @@ int main(int argc, char** argv) {
         {"band_beat_notes", [] { beat_notes("band_beat"); }},
         {"markov_band_beat", [] { markov_probs("_band_beat"); }},
         {"grammar_complete", grammar_complete},
+        {"grammar_controls", grammar_controls},
         {"sampler", sampler},
         {"markov_probs", [] { markov_probs(""); }},
         {"markov_bins", [] { markov_probs("_bins"); }},

@@ -94,17 +94,54 @@ struct GrammarState {
     int bars = 0, meter = -1, tempo = -1;        // beat: bars begun, the bar's METER and the TEMPO (indices; -1 before them)
     int64_t bar_start = 0, bar_len = 0;          // beat: where the bar began and its length, in ticks
     bool tempo_here = false;                     // beat: a TEMPO at this position already
+    int64_t win = -1;                            // the beat of the last onset (as Controls' density cap counts beats)
+    int win_notes = 0;                           // and the onsets in it
 };
+
+// What a musician asks of the sampler with no retraining (the Python grammar's Controls), applied by the grammar's mask:
+// a scale (only its pitch classes may start), a pitch range per instrument, a polyphony cap (pitched notes sounding at
+// once) and a density cap (onsets, drum hits too, in one beat: beat time's beats of the bar, ms streams' half seconds).
+struct Controls {
+    std::vector<uint8_t> pitch_ok = std::vector<uint8_t>((size_t)N_PROGRAMS * N_PITCHES, 1);   // [program * 128 + pitch]
+    int polyphony = 0, density = 0;              // 0: no cap
+    std::string scale, pitch_range;              // as given (for messages)
+    int tonic = 0, mode = -1, low = 0, high = N_PITCHES - 1;   // as set() gives them (describe() says these without words)
+    // From a musician's words: a scale such as "D dorian" (empty: any), ranges "lo-hi" or "bass:E1-G3, piano:C3-C6"
+    // (empty: any; names only when `multi`), the caps (0: none). An Error, worded as Python's, for what it cannot read.
+    static Controls parse(const std::string& scale, const std::string& pitch_range, int polyphony, int density, bool multi);
+    // From numbers, as a plugin's parameters give them: a scale (`tonic` 0-11, `mode` an index of scale_names(); -1:
+    // any pitch class), one range `low`-`high` for every instrument, the caps. The table is reused: no allocation, so a
+    // plugin may call it on its audio thread when a parameter moves.
+    void set(int tonic, int mode, int low, int high, int polyphony_cap, int density_cap);
+    bool any() const;                            // whether anything is asked at all
+    std::string describe() const;                // "Controls(scale 'D dorian', at most 3 sounding)"
+};
+// The scales Controls knows, in the Python SCALES' order (a plugin's mode parameter is an index of these).
+const std::vector<std::string>& scale_names();
+// A MIDI pitch from a number (0-127) or a note name with its octave: C4 = 60, F#2 = 42, Bb-1 = 10.
+int parse_pitch(const std::string& s);
+// The pitch classes (C first) of a scale such as "D dorian", "F# minor", "Bb blues" or "G" (major).
+std::array<bool, 12> parse_scale(const std::string& spec);
+// Which pitches each program may play, [program * 128 + pitch]: a range for all, or per instrument (later ranges win).
+std::vector<uint8_t> parse_ranges(const std::string& spec, bool multi);
 
 class Grammar {
 public:
-    explicit Grammar(const Vocab& v) : v_(v), perf_(v.performance) { prog_ok_.fill(true); }
-    explicit Grammar(bool performance = false) : perf_(performance) { v_.performance = performance; prog_ok_.fill(true); }   // the default layout
+    explicit Grammar(const Vocab& v) : v_(v), perf_(v.performance) { prog_ok_.fill(true); beat_steps_ = density_beat(v_); }
+    explicit Grammar(bool performance = false) : perf_(performance) { v_.performance = performance; prog_ok_.fill(true); beat_steps_ = density_beat(v_); }   // the default layout
     // Multi-track vocabularies: only these programs (and drums, if `drums`) may play; an Error for a single-stream one.
     void set_instruments(const std::vector<int>& programs, bool drums);
     // The same from a spec such as "bass,drums,0" (Python's Grammar(instruments='...')): a band's header then names one
     // program a part (the model picks within a family), then HEADER_DRUMS if the drums are named.
     void set_instruments(const std::string& spec);
+    // A scale, pitch ranges and caps on what may start (Python's Grammar(controls=...)); an Error if they leave no note to
+    // play for the instruments chosen. clear_controls() gives the tokenizer's grammar back.
+    void set_controls(const Controls& c);
+    // The same without an exception: false (and no controls) where they leave nothing to play. No allocation once this
+    // grammar has held controls made by Controls::set (the audio thread's case).
+    bool try_set_controls(const Controls& c) noexcept;
+    void clear_controls() { has_ctl_ = false; }
+    bool has_controls() const { return has_ctl_; }
     GrammarState initial() const;
     void allowed(const GrammarState& st, bool* mask /*[vocab().size()]*/) const;   // no allocation
     bool advance(GrammarState& st, int tok) const;                       // false (state untouched) if `tok` is illegal here
@@ -119,11 +156,22 @@ private:
     void beat_rules(const GrammarState& st, bool* mask) const;
     bool prog_ok(const GrammarState& st, int p) const { return prog_ok_[p] && (!v_.header || st.band[p]); }
     bool drums_ok(const GrammarState& st) const { return drums_ok_ && (!v_.header || st.band_drums); }
+    bool controls_leave_notes() const;
+    const uint8_t* pitch_row(int program) const { return ctl_.pitch_ok.data() + (size_t)(v_.multi ? program : 0) * N_PITCHES; }
+    bool room(const GrammarState& st) const;                              // the caps leave room for a pitched note now
+    bool onset_room(const GrammarState& st) const;                        // the density cap leaves room for an onset now
+    int64_t window(const GrammarState& st, int64_t t) const;              // the beat `t` falls in, as the density cap counts
+    void landings(const GrammarState& st, int n, bool* out) const;        // shifts of 1..n: something may start where each lands
+    void count_onset(GrammarState& st) const;
     Vocab v_;
     bool perf_;
     std::array<bool, N_PROGRAMS> prog_ok_{};
     bool drums_ok_ = true;
     std::vector<std::vector<int>> parts_;        // a spec's parts, rising: the header's programs in turn
+    Controls ctl_;
+    bool has_ctl_ = false, chosen_ = false;      // chosen_: set_instruments was called (the error names them)
+    int beat_steps_ = 1;                         // the density cap's beat in steps (every grammar counts onsets in it)
+    static int density_beat(const Vocab& v);     // beat time: the resolution; ms: half a second (a beat at 120 bpm)
 };
 
 // The instruments a spec such as "bass,drums", "piano" or "0,33,drums" names (General MIDI program numbers, the family
@@ -383,6 +431,9 @@ public:
     // start()); a primer plays as it is, whatever its instruments.
     void set_instruments(const std::vector<int>& programs, bool drums);
     void set_instruments(const std::string& spec);  // a spec: a band's header names one program a part (Grammar::set_instruments)
+    // A musician's controls on what is sampled (Grammar::set_controls; call before start()); an Error if they leave
+    // nothing to play for the instruments chosen. A primer plays as it is.
+    void set_controls(const Controls& c);
     void start(const std::vector<int>& primer = {});   // primer: tokens after <BOS> (a legal prefix), fed before sampling
     void stop();
     bool next(int& tok) {                           // audio thread: the next token, false if none is ready (an underrun)
@@ -400,6 +451,7 @@ private:
     std::vector<int> programs_;
     std::string spec_;
     bool drums_ = true, choose_ = false;
+    Controls controls_;
     SamplingParams sp_;
     uint64_t seed_;
     size_t lookahead_, max_tokens_;
