@@ -260,7 +260,7 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
     controls = Controls.from_args(scale, pitch_range, polyphony, density, tok.multi)
     if isinstance(m, MarkovModel) and not tok.beat: m.bar = bar_of(tempo or 120.0, m.time_shift_ms)   # its rhythm weights follow the bar of --tempo
     if tempo is None and not tok.beat: tempo = 120.0
-    ids = generate(m, length, temperature, top_k, top_p, seed, primer, min_length=min_length, instruments=parts, controls=controls)
+    ids = generate(m, length, temperature, top_k, top_p, seed, primer, min_length=min_length, instruments=instruments or None, controls=controls)   # the spec: a band's header names each part
     r = write_sample(ids, out, tok, tempo, f"{model or Path(onnx or baseline).name}, seed {seed}")
     print(f"{r['tokens']} tokens, {r['notes']} notes, {r['seconds']} s -> {r['midi']}"
           + (f" (+ {Path(r['png']).name})" if r['png'] else " (no piano roll: pip install 'nomad-muse-trainer[plot]' for one)"))
