@@ -57,6 +57,7 @@ SCHEMA = {   # section: {key: (default, what it means)} or {subsection: (what it
         'augment_transpose': (6, "transpose each training window by up to this many semitones up or down (0 = off; off with drums)"),
         'max_minutes': (0.0, "opt-in wall-clock guard that stops a run loudly (the model then depends on the machine); 0 = none"),
         'seed': (42, "seeds the weights, the windows and their transpositions"),
+        'threads': ('auto', "torch's threads in each training process: auto shares the CPUs it may use among the project's trainings running at once (resized as they come and go), or a number, fixed (the same number gives the same weights to the last bit)"),
     },
     'models': {
         'gru': ("TinyGRU, about 235K parameters", {
@@ -114,7 +115,7 @@ def _check(name, value, default, where):
         if isinstance(default, int) and float(v) != int(v):
             raise UserError(f"{where}: {name} must be a whole number, got {value!r}")
         value = type(default)(v)
-    elif name == 'data.workers' and value != 'auto':                 # `auto` or a whole number
+    elif name in ('data.workers', 'training.threads') and value != 'auto':   # `auto` or a whole number
         if isinstance(value, bool) or not isinstance(value, (int, float, str)) or not str(value).isdigit():
             raise UserError(f"{where}: {name} must be auto or a whole number, got {value!r}")
         value = int(value)
@@ -131,7 +132,8 @@ def _validate(cfg, where):
     "Range checks that a type check cannot make"
     for (s, k), ok in _CHOICES.items():
         if cfg[s][k] not in ok: raise UserError(f"{where}: {s}.{k} must be one of {', '.join(ok)}, got {cfg[s][k]!r}")
-    if cfg['data']['workers'] != 'auto' and cfg['data']['workers'] < 1: raise UserError(f"{where}: data.workers must be auto or at least 1, got {cfg['data']['workers']!r}")
+    for s, k in (('data', 'workers'), ('training', 'threads')):
+        if cfg[s][k] != 'auto' and cfg[s][k] < 1: raise UserError(f"{where}: {s}.{k} must be auto or at least 1, got {cfg[s][k]!r}")
     for s, k in _POSITIVE:
         if cfg[s][k] != 'auto' and cfg[s][k] <= 0: raise UserError(f"{where}: {s}.{k} must be positive, got {cfg[s][k]!r}")
     d = cfg['data']

@@ -14,7 +14,7 @@ import numpy as np
 from .config import LEARNING_RATES, PATHS, load_config
 from .core import missing_extra, UserError, atomic_path, atomic_write_text
 from .cli import command
-from .parallel import progress
+from .parallel import progress, CpuShare
 try:
     import torch
     import torch.nn.functional as F
@@ -370,6 +370,14 @@ def _warn_replacing(latest:Path):
     print(f"warning: {latest.parent} holds a run (step {ck['step']} of {ck['total_steps']}, best val {ck['best_val'] / math.log(2):.4f} bits/token); "
           f"this one starts over and replaces it at its first checkpoint (--resume {latest} continues that one)", flush=True)
 
+def _resize(share, st:dict, show:bool):
+    "Torch's threads to this run's share of the CPUs now that trainings beside it have started or ended (the run's record keeps each change)"
+    n = share.threads()
+    if n == torch.get_num_threads(): return
+    if show: print(f"\nthreads: {torch.get_num_threads()} -> {n} at step {st['step']} ({share.running()} training(s) on {share.cpus} CPU(s))", file=sys.stderr, flush=True)
+    torch.set_num_threads(n)
+    st.setdefault('thread_changes', []).append([st['step'], n])
+
 class _StopRequest:
     "Ctrl-C or SIGTERM during training: the step under way finishes and the run saves `latest.pt` before it ends; a second one ends it at once"
     def __init__(self, on:bool): self.on, self.asked, self.old = on, False, {}
@@ -396,18 +404,24 @@ def train(dataset, # a `dataset.npz`, or one loaded with `load_dataset`
           **model_overrides, # model settings that beat the config's (with `resume`, they must agree with the checkpoint's model)
          )->dict:
     "Train a model; returns the history, the checkpoint paths and the speed"
-    run = Run(dataset, kind, cfg or load_config(), out_dir, resume, given, **model_overrides)
+    cfg = cfg or load_config()
+    with CpuShare(cfg['training'].get('threads', 'auto')) as share:       # its share of the CPUs among the trainings running at once
+        torch.set_num_threads(share.threads())
+        return _train(Run(dataset, kind, cfg, out_dir, resume, given, **model_overrides), share, resume, stop_at, quiet)
+
+def _train(run, share, resume, stop_at, quiet):
     st, show = run.state, run.main and not quiet
     limit = run.total if stop_at is None else min(run.total, stop_at)
     if show: print(run.describe(), flush=True)
     if show and not resume: _warn_replacing(run.folder/'latest.pt')
-    t0, secs0, tokens = time.time(), st['seconds'], 0
+    t0, secs0, tokens, checked = time.time(), st['seconds'], 0, time.time()
     with _StopRequest(run.world == 1) as stop:          # one process: Ctrl-C keeps the steps since the last checkpoint
         while st['step'] < limit and not st['stopped'] and not stop.asked:
             end = min(limit, (st['step'] // run.every + 1) * run.every)
             steps = progress(range(st['step'], end), desc=f"steps {st['step']}-{end} of {run.total}") if show else range(st['step'], end)
             run.net.train()
             for _ in steps:
+                if time.time() - checked > 1.0: checked = time.time(); _resize(share, st, show)
                 loss = run.step(); tokens += run.B * run.L
                 if show: steps.comment = f"loss {loss:.3f} | {tokens / (time.time() - t0):,.0f} tok/s"
                 if run.out_of_time(secs0 + time.time() - t0) or stop.asked: break
@@ -460,14 +474,15 @@ def muse_train(dataset:str=PATHS['dataset'], # the dataset from muse_prep
                max_steps:int=None, # the planned optimizer steps (default: training.max_steps)
                max_minutes:float=None, # opt-in wall-clock guard, 0 for none (default: training.max_minutes)
                stop_at:int=None, # stop after this step as if interrupted, keeping the plan (resume continues it)
+               threads:int=None, # torch threads, fixed (default: training.threads; auto: a share of the CPUs among the trainings running)
               ):
     "Train TinyGRU or MiniTransformer on a prepared dataset for a planned number of steps, with exact resume and torchrun (DDP) support"
     if model not in ('gru', 'transformer'): raise UserError(f"--model must be gru or transformer, got {model!r}")
-    for n, v in (('epochs', epochs), ('batch_size', batch_size), ('hidden', hidden), ('layers', layers), ('max_steps', max_steps), ('stop_at', stop_at)):
+    for n, v in (('epochs', epochs), ('batch_size', batch_size), ('hidden', hidden), ('layers', layers), ('max_steps', max_steps), ('stop_at', stop_at), ('threads', threads)):
         if v is not None and v < 1: raise UserError(f"--{n} must be at least 1, got {v}")
     cfg = load_config(config, {'training.epochs': epochs, 'training.batch_size': batch_size, 'training.device': device,
                                'training.seed': seed, 'training.max_minutes': max_minutes,
-                               'training.max_steps': max_steps, **({'training.epochs': 0} if max_steps else {})})
+                               'training.max_steps': max_steps, 'training.threads': threads, **({'training.epochs': 0} if max_steps else {})})
     names = _MODEL_ARGS[model]
     given = [n for n, v in (('epochs', epochs), ('batch_size', batch_size), ('seed', seed), ('max_steps', max_steps)) if v is not None]
     train(dataset, model, cfg, out_dir, resume, stop_at, given=given, **dict(zip(names, (hidden, layers))))

@@ -49,6 +49,7 @@ from nomad_muse_trainer.models import TinyGRU, MiniTransformer, clock_args
 from nomad_muse_trainer.graphs import gru_to_onnx, gru_step_to_onnx, transformer_to_onnx, transformer_ring_step
 from nomad_muse_trainer.export import model_metadata, step_metadata, set_metadata, quantize_int8, quantize_weights
 from nomad_muse_trainer.runtime import OnnxModel
+from nomad_muse_trainer.parallel import CpuShare
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT/'nbs'/'fixtures'
@@ -76,7 +77,8 @@ def train_briefly(m, seqs, steps=200, seq_len=64, seed=0):
     data = np.concatenate(seqs).astype(np.int64)
     opt = torch.optim.AdamW(m.parameters(), 3e-3)
     m.train()
-    for _ in range(steps):
+    for i in range(steps):
+        if i % 20 == 0: torch.set_num_threads(SHARE.threads())     # two builds at once share the cores (each alone: all of them)
         starts = rng.integers(0, len(data) - seq_len - 1, 16)
         x = torch.from_numpy(np.stack([data[s:s + seq_len + 1] for s in starts]))
         out = m(x[:, :-1]); logits = out[0] if isinstance(out, tuple) else out
@@ -244,4 +246,7 @@ def controls_fixtures(out):
         lines.append('\t'.join(map(str, (name, voc, scale, rng, poly, dens, inst))))
     (out/'controls.txt').write_text('\n'.join(lines) + '\n')
 
-if __name__ == '__main__': main(sys.argv[1] if len(sys.argv) > 1 else 'fixtures')
+SHARE = CpuShare()
+
+if __name__ == '__main__':
+    with SHARE: main(sys.argv[1] if len(sys.argv) > 1 else 'fixtures')
