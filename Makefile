@@ -13,7 +13,7 @@ ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test lv2 band band-cpp beat zoo docs all test test-slow sync-check readme clean
+.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test fuzz lv2 band band-cpp beat zoo docs all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -113,6 +113,7 @@ CPP_BUILD ?= build/cpp
 # cmake from PyPI when the machine has a compiler but no cmake
 CMAKE = $(shell command -v cmake || { $(PIP) install -q "cmake>=3.16" >&2 && command -v cmake; })
 $(CPP_BUILD)/muse_tests: $(STAMPS)/install $(wildcard examples/cpp/CMakeLists.txt examples/cpp/*/*.cpp examples/cpp/*/*.hpp examples/cpp/include/muse/*.hpp examples/cpp/lv2/*.ttl)
+	@test -f /usr/include/nlohmann/json.hpp || $(PYTHON) -c "import nlohmann_json" 2>/dev/null || $(PIP) install -q "nlohmann-json==3.12.0"   # JSON headers, where Debian's nlohmann-json3-dev is missing
 	$(CMAKE) -S examples/cpp -B $(CPP_BUILD) -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$$(command -v $(PYTHON))
 	$(CMAKE) --build $(CPP_BUILD) -j2
 
@@ -124,6 +125,10 @@ cpp: cpp-test $(ART)/muse_quantized.onnx $(ART)/baseline.bin ## C++: build, ctes
 	$(CPP_BUILD)/muse_demo --vocab $(ART)/vocab.json --model $(ART)/muse_quantized.onnx --baseline $(ART)/baseline.bin \
 	  --out $(ART)/sample_cpp.mid --json $(ART)/cpp_bench.json --length 512 --seed 42 --bench 5000
 	$$(command -v taskset >/dev/null && echo taskset -c $$($(PYTHON) -c 'import os; print(min(os.sched_getaffinity(0)))')) $(CPP_BUILD)/muse_kernel_bench $(ART)/muse_quantized.onnx
+
+FUZZ_SECONDS ?= 60
+fuzz: $(CPP_BUILD)/muse_tests ## fuzz every C++ reader (libFuzzer under ASan and UBSan; needs clang and libclang-rt-14-dev) for FUZZ_SECONDS each (default 60): executions, edges, crashes; crashes go to examples/cpp/fuzz/regressions/, which make test replays
+	$(PYTHON) tools/fuzz.py --seconds $(FUZZ_SECONDS) --fixtures $(CPP_BUILD)/fixtures
 
 LV2_BUNDLE := $(CPP_BUILD)/lv2/nomad_muse.lv2
 # LV2_MODEL: any GRU muse_export wrote, e.g. the zoo's beat-time Bach GRU, which plays on the host's bars:

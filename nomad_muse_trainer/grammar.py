@@ -289,7 +289,7 @@ def random_walk(grammar:Grammar, # the grammar to walk
 def complete(grammar:Grammar, # the grammar of `ids`
              ids, # a legal prefix from `<BOS>`, such as a sampler's output cut at a length limit
             )->np.ndarray:
-    "`ids` as a whole piece: cut at its `<EOS>`, or closed: dangling tokens dropped, sounding notes switched off, `<EOS>` added"
+    "`ids` as a whole piece: cut at its `<EOS>`, or closed: dangling tokens dropped, sounding notes switched off, `<EOS>` added (before any note: `<BOS><EOS>`, the empty piece, which the grammar does not accept)"
     ids = [int(t) for t in ids]
     if EOS in ids: return np.array(ids[:ids.index(EOS)+1])
     ends_note = (lambda t: NOTE_ON <= t < TIME_SHIFT) if grammar.perf else (lambda t: grammar.DUR <= t < grammar.DEND or (grammar.multi and t >= grammar.DRUM))

@@ -15,10 +15,11 @@ namespace detail {
 // The bytes of `path`; an Error saying `what` was not found if it cannot be read.
 std::vector<uint8_t> read_file(const std::string& path, const char* what);
 
-// The few JSON values read from model metadata: the items of the first flat list in `s` (quotes and spaces dropped),
-// and the number after "key": in `s` (`dflt` if absent).
-std::vector<std::string> json_list(const std::string& s);
-double json_number(const std::string& s, const std::string& key, double dflt);
+// The JSON values read from model metadata, parsed by nlohmann::json (vocab.cpp): a top-level number of an object
+// (`dflt` if absent or `text` is empty), and the items of a list (names as they are, whole numbers as text). An Error
+// naming `where` when the text is not that JSON.
+std::vector<std::string> json_list(const std::string& text, const std::string& where);
+double json_number(const std::string& text, const std::string& key, double dflt, const std::string& where);
 
 // What every model file says of itself (its metadata, read through `meta`): checked against `expect_sha` when given.
 struct ModelInfo { std::string sha, kind; Vocab vocab; SamplingParams defaults; };

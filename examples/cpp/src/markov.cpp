@@ -66,8 +66,14 @@ MarkovModel::MarkovModel(const std::string& path, const std::string& expect_sha)
         size_t table = sizes_at + 8 * (order_ + 1);
         if (vocab_.n_durations < 1 || vocab_.n_durations > MAX_VOCAB || table + 4 * (size_t)vocab_.n_durations > n)
             throw Error(path + ": its vocabulary layout does not fit the file");
+        if (vocab_.n_shifts < 1 || vocab_.n_shifts > MAX_VOCAB || vocab_.n_velocities < 1 || vocab_.n_velocities > MAX_VOCAB)
+            throw Error(path + ": its vocabulary layout is not one this library holds");   // (their sum must not overflow)
         vocab_.duration_steps.assign(vocab_.n_durations, 0);
-        for (int i = 0; i < vocab_.n_durations; ++i) vocab_.duration_steps[i] = (int)rd<uint32_t>(d, table + 4 * i);
+        for (int i = 0; i < vocab_.n_durations; ++i) {
+            const uint32_t steps = rd<uint32_t>(d, table + 4 * i);
+            if (steps < 1 || steps > (1u << 20)) throw Error(path + ": a duration of " + std::to_string(steps) + " steps is not one this library reads");
+            vocab_.duration_steps[i] = (int)steps;
+        }
     }
     if (vocab_.size() != (int)vsize) throw Error(path + ": vocabulary size " + std::to_string(vsize) + " does not match its layout");
     sha_.assign(reinterpret_cast<const char*>(d.data()) + at, format::markov::sha256_bytes);
@@ -92,7 +98,10 @@ MarkovModel::MarkovModel(const std::string& path, const std::string& expect_sha)
         t.start = reinterpret_cast<const uint32_t*>(take(t.n_ctx + 1, 4));
         t.next = reinterpret_cast<const uint16_t*>(take(t.n_pairs, 2));
         t.count = reinterpret_cast<const uint32_t*>(take(t.n_pairs, 4));
-        if (t.n_ctx == 0 || t.start[t.n_ctx] != t.n_pairs) throw Error(path + ": order " + std::to_string(k) + " table is inconsistent");
+        if (t.n_ctx == 0 || t.start[0] != 0 || t.start[t.n_ctx] != t.n_pairs) throw Error(path + ": order " + std::to_string(k) + " table is inconsistent");
+        for (uint32_t i = 0; i < t.n_ctx; ++i)              // each context's pairs inside the table, keys rising, counts not all zero
+            if (t.start[i] > t.start[i + 1] || (i && t.keys[i] <= t.keys[i - 1]) || (uint64_t)t.total[i] + t.types[i] == 0)
+                throw Error(path + ": order " + std::to_string(k) + " table is inconsistent at context " + std::to_string(i));
         for (uint32_t i = 0; i < t.n_pairs; ++i)
             if (t.next[i] >= vsize) throw Error(path + ": a next-token id is out of range");
         tables_.push_back(t);

@@ -39,11 +39,13 @@ NativeGru::NativeGru(const std::string& path, const std::string& expect_sha, boo
     auto& m = *p_;
     const detail::OnnxFile& f = *file_;
     const std::string cfg = meta(f, format::meta::config_json);
-    m.L = (int)detail::json_number(cfg, "layers", 0);
-    m.H = (int)detail::json_number(cfg, "hidden", 0);
+    const std::string where = path + " (its config_json)";
+    auto num = [&](const char* k, double dflt) { const double x = detail::json_number(cfg, k, dflt, where); return x >= 0 && x <= (1 << 20) ? (int)x : -1; };
+    m.L = num("layers", 0);
+    m.H = num("hidden", 0);
     m.V = vocab_.size();
-    const int E = (int)detail::json_number(cfg, "embed_dim", 0), L = m.L, H = m.H, V = m.V;
-    if (L < 1 || H < 1 || E < 1 || (int)detail::json_number(cfg, "vocab_size", V) != V)
+    const int E = num("embed_dim", 0), L = m.L, H = m.H, V = m.V;
+    if (L < 1 || H < 1 || E < 1 || num("vocab_size", V) != V)
         throw Error(path + ": its config_json does not describe a GRU of this vocabulary");
     weights_ = f.initializers.count(std::string(format::weight::w_out) + format::suffix::int8) ? "int8" : "fp32";
     // layer 0's input term, per token

@@ -90,7 +90,7 @@ NativeTransformer::NativeTransformer(const std::string& path, const std::string&
     if (file.initializers.count(std::string(format::weight::w_qkv) + "0" + format::suffix::dynamic) || file.initializers.count(std::string(format::weight::head) + format::suffix::dynamic))
         throw Error(path + ": written with --quantization dynamic, whose activations only onnxruntime computes; export with the default (INT8 weights) for the native step");
     const std::string cfg = meta(file, format::meta::config_json);
-    auto num = [&](const char* k) { return (int)detail::json_number(cfg, k, 0); };
+    auto num = [&](const char* k) { const double x = detail::json_number(cfg, k, 0, path + " (its config_json)"); return x >= 0 && x <= (1 << 20) ? (int)x : -1; };
     m.V = vocab_.size(); m.D = num("d_model"); m.H = num("n_heads"); m.L = num("n_layers"); m.F = num("ff_dim");
     m.M = num("max_context"); m.TB = num("time_buckets");
     m.bar_steps = num("bar_steps"); m.bar = m.bar_steps > 0 ? num("bar") : -1;

@@ -4,30 +4,13 @@
 #include "detail.hpp"
 #include "muse/muse.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 namespace muse {
 namespace detail {
-
-std::vector<std::string> json_list(const std::string& s) {
-    std::vector<std::string> out; std::string cur; bool in = false;
-    for (char c : s) {
-        if (c == '[') { in = true; continue; }
-        if (!in) continue;
-        if (c == ',' || c == ']') { out.push_back(cur); cur.clear(); if (c == ']') break; }
-        else if (c != ' ' && c != '"') cur += c;
-    }
-    return out;
-}
-
-double json_number(const std::string& s, const std::string& key, double dflt) {
-    auto k = s.find("\"" + key + "\"");
-    if (k == std::string::npos) return dflt;
-    auto c = s.find(':', k);
-    return c == std::string::npos ? dflt : std::strtod(s.c_str() + c + 1, nullptr);
-}
 
 ModelInfo model_info(const std::function<std::string(const std::string&)>& meta, const std::string& path, const std::string& expect_sha) {
     ModelInfo m;
@@ -41,9 +24,10 @@ ModelInfo model_info(const std::function<std::string(const std::string&)>& meta,
     else if (!meta(format::meta::time_shift_ms).empty()) m.vocab.time_shift_ms = std::atoi(meta(format::meta::time_shift_ms).c_str());
     m.vocab.performance = perf;
     const std::string sd = meta(format::meta::sampling_defaults);
-    m.defaults.temperature = (float)json_number(sd, "temperature", 1.0);
-    m.defaults.top_k = (int)json_number(sd, "top_k", 0);
-    m.defaults.top_p = (float)json_number(sd, "top_p", 1.0);
+    const std::string where = path + " (its sampling_defaults)";
+    m.defaults.temperature = (float)json_number(sd, "temperature", 1.0, where);
+    m.defaults.top_k = (int)std::max(0.0, std::min<double>(json_number(sd, "top_k", 0, where), MAX_VOCAB));
+    m.defaults.top_p = (float)json_number(sd, "top_p", 1.0, where);
     return m;
 }
 

@@ -339,7 +339,7 @@ OnnxStream::OnnxStream(const std::string& model_path, const std::string& expect_
     }
     if (update != format::state::replace && update != format::state::append) throw Error(model_path + ": unknown state_update '" + update + "'");
 
-    auto dims = json_list(metadata(format::meta::state_shape));
+    auto dims = json_list(metadata(format::meta::state_shape), model_path + " (its state_shape)");
     if (dims.empty()) throw Error(model_path + ": no state_shape in its metadata");
     int64_t elems = 1;
     for (size_t i = 0; i < dims.size(); ++i) {

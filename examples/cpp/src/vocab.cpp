@@ -12,7 +12,10 @@
 #include <map>
 #include <sstream>
 
+#include <nlohmann/json.hpp>   // Debian's nlohmann-json3-dev (or PyPI's nlohmann-json): the JSON of vocab.json and model metadata
+
 namespace muse {
+using json = nlohmann::json;
 
 namespace detail {
 std::vector<uint8_t> read_file(const std::string& path, const char* what) {
@@ -20,16 +23,42 @@ std::vector<uint8_t> read_file(const std::string& path, const char* what) {
     if (!f) throw Error(std::string(what) + " not found: " + path);
     return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
+
+json parse_json(const std::string& text, const std::string& where, const char* what) {
+    try { return json::parse(text); }
+    catch (const json::exception& e) { throw Error(where + ": not " + what + " (" + e.what() + ")"); }
+}
+
+double json_number(const std::string& text, const std::string& key, double dflt, const std::string& where) {
+    if (text.empty()) return dflt;
+    const json j = parse_json(text, where, "JSON");
+    if (!j.is_object()) throw Error(where + ": not a JSON object");
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return dflt;
+    if (!it->is_number()) throw Error(where + ": " + key + " is not a number");
+    return it->get<double>();
+}
+
+std::vector<std::string> json_list(const std::string& text, const std::string& where) {
+    std::vector<std::string> out;
+    if (text.empty()) return out;
+    const json j = parse_json(text, where, "JSON");
+    if (!j.is_array()) throw Error(where + ": not a JSON list");
+    for (const json& x : j) {
+        if (x.is_string()) out.push_back(x.get<std::string>());
+        else if (x.is_number_integer()) out.push_back(std::to_string(x.get<int64_t>()));
+        else throw Error(where + ": an item of its list is neither a name nor a whole number");
+    }
+    return out;
+}
 }  // namespace detail
 
 std::string read_vocab_sha256(const std::string& path) {
     auto bytes = detail::read_file(path, "vocab");
-    std::string s(bytes.begin(), bytes.end());
-    auto k = s.rfind("\"sha256\"");
-    if (k == std::string::npos) throw Error(path + ": no \"sha256\" in this vocab.json (write it with muse_prep)");
-    auto q = s.find('"', s.find(':', k) + 1);
-    auto e = q == std::string::npos ? q : s.find('"', q + 1);
-    std::string sha = e == std::string::npos ? "" : s.substr(q + 1, e - q - 1);
+    const json j = detail::parse_json(std::string(bytes.begin(), bytes.end()), path, "a vocab.json");
+    const auto it = j.is_object() ? j.find("sha256") : j.end();
+    if (it == j.end() || !it->is_string()) throw Error(path + ": no \"sha256\" in this vocab.json (write it with muse_prep)");
+    const std::string sha = it->get<std::string>();
     bool hex = sha.size() == 64 && std::all_of(sha.begin(), sha.end(), [](char c) { return std::isxdigit((unsigned char)c); });
     if (!hex) throw Error(path + ": its sha256 is not 64 hex characters");
     return sha;
@@ -51,67 +80,63 @@ std::array<int, N_TEMPOS> default_tempos() {
 int Vocab::velocity_value(int bin) const { return (int)std::lround((bin - 0.5) * 128.0 / n_velocities); }
 int Vocab::default_velocity_bin() const { return std::min(std::max((72 - 1) * n_velocities / 128 + 1, 1), n_velocities); }
 
-namespace {
-// The value after `"key":` in `s` from `from` on: the text of a number, a string's contents, or an array's inside.
-std::string json_value(const std::string& s, size_t from, const std::string& key, const std::string& where) {
-    size_t k = s.find("\"" + key + "\"", from);
-    if (k == std::string::npos) throw Error(where + ": no \"" + key + "\" in its vocabulary settings");
-    size_t i = s.find(':', k) + 1;
-    while (i < s.size() && std::isspace((unsigned char)s[i])) ++i;
-    if (i >= s.size()) throw Error(where + ": \"" + key + "\" has no value");
-    if (s[i] == '"') { size_t e = s.find('"', i + 1); return s.substr(i + 1, e - i - 1); }
-    size_t e = s[i] == '[' ? s.find(']', i) : s.find_first_of(",}", i);
-    if (e == std::string::npos) throw Error(where + ": \"" + key + "\" is not closed");
-    return s.substr(s[i] == '[' ? i + 1 : i, e - (s[i] == '[' ? i + 1 : i));
-}
-std::vector<double> json_numbers(const std::string& list) {
-    std::vector<double> out;
-    std::istringstream in(list);
-    std::string x;
-    while (std::getline(in, x, ',')) if (x.find_first_not_of(" \n\t") != std::string::npos) out.push_back(std::stod(x));
-    return out;
-}
-}  // namespace
-
-Vocab Vocab::parse(const std::string& s, const std::string& where) {
-    size_t at = s.find("\"settings\"");
-    if (at == std::string::npos) throw Error(where + ": no \"settings\" (not a vocab.json from muse_prep)");
+Vocab Vocab::parse(const std::string& text, const std::string& where) {
+    const json j = detail::parse_json(text, where, "a vocab.json");
+    const auto found = j.is_object() ? j.find("settings") : j.end();
+    if (found == j.end() || !found->is_object()) throw Error(where + ": no \"settings\" (not a vocab.json from muse_prep)");
+    const json& st = *found;
+    const auto need = [&](const char* key) -> const json& {
+        const auto it = st.find(key);
+        if (it == st.end()) throw Error(where + ": no \"" + key + "\" in its vocabulary settings");
+        return *it;
+    };
+    const auto whole = [&](const json& x, const char* key) {            // a whole number that fits the layout's fields
+        if (!x.is_number_integer() || x.get<int64_t>() < -(1 << 20) || x.get<int64_t>() > (1 << 20))
+            throw Error(where + ": " + key + " is not a whole number of this library's range (its vocabulary settings are not numbers where numbers belong)");
+        return (int)x.get<int64_t>();
+    };
+    const auto list = [&](const char* key, size_t most) {               // a list of whole numbers, of at most `most` items
+        const json& x = need(key);
+        if (!x.is_array() || x.size() > most) throw Error(where + ": " + key + " is not a list of at most " + std::to_string(most) + " numbers");
+        std::vector<int> out;
+        for (const json& e : x) out.push_back(whole(e, key));
+        return out;
+    };
+    const auto text_of = [&](const char* key, const char* absent) {     // a string setting (`absent` when it is not there)
+        const auto it = st.find(key);
+        if (it == st.end()) return std::string(absent);
+        if (!it->is_string()) throw Error(where + ": " + key + " is not a string");
+        return it->get<std::string>();
+    };
     Vocab v;
-    try {
-        v.performance = json_value(s, at, "mode", where) == "performance";
-        v.time_shift_ms = std::stoi(json_value(s, at, "time_shift_ms", where));
-        v.n_shifts = std::stoi(json_value(s, at, "max_shift_steps", where));
-        v.n_velocities = (int)json_numbers(json_value(s, at, "velocity_values", where)).size();
-        v.multi = s.find("\"tracks\"", at) != std::string::npos && json_value(s, at, "tracks", where) == "multi";   // absent: single
-        v.duration_steps.clear();
-        for (double d : json_numbers(json_value(s, at, "duration_steps", where))) v.duration_steps.push_back((int)d);
-        v.header = s.find("\"band_header\"", at) != std::string::npos && json_value(s, at, "band_header", where) == "true";
-        if (s.find("\"time_unit\"", at) != std::string::npos) {
-            const std::string unit = json_value(s, at, "time_unit", where);
-            if (unit != "ms" && unit != "beat") throw Error(where + ": time_unit " + unit + " is not one this library reads (ms, beat)");
-            v.beat = unit == "beat";
-        }
-        if (v.beat) {
-            v.resolution = std::stoi(json_value(s, at, "beat_resolution", where));
-            auto tempos = json_numbers(json_value(s, at, "tempos", where));
-            size_t k = s.find("\"meters\"", at), a = k == std::string::npos ? k : s.find('[', k), e = a;
-            for (int depth = 0; e != std::string::npos && e < s.size(); ++e) {   // the list of pairs, to its closing bracket
-                if (s[e] == '[') ++depth;
-                else if (s[e] == ']' && --depth == 0) break;
-            }
-            if (a == std::string::npos || e >= s.size()) throw Error(where + ": no \"meters\" list in its beat-time settings");
-            std::string list = s.substr(a + 1, e - a - 1);
-            for (char& c : list) if (c == '[' || c == ']') c = ' ';
-            auto meters = json_numbers(list);
-            if (tempos.size() != N_TEMPOS || meters.size() != 2 * N_METERS) throw Error(where + ": its meters or tempos are not the ones this library knows");
-            for (int i = 0; i < N_TEMPOS; ++i) v.tempos[i] = (int)tempos[i];
-            for (int i = 0; i < N_METERS; ++i) v.meters[i] = {(int)meters[2 * i], (int)meters[2 * i + 1]};
-            if (v.meters != default_meters() || v.tempos != default_tempos()) throw Error(where + ": its meters or tempos are not the ones this library knows");
-            if (v.resolution < 2 || v.resolution > 96 || v.resolution % 2) throw Error(where + ": beat_resolution " + std::to_string(v.resolution) + " is not an even number from 2 to 96");
-        }
-    } catch (const std::logic_error&) { throw Error(where + ": its vocabulary settings are not numbers where numbers belong"); }
+    const std::string mode = text_of("mode", "");
+    if (mode != "duration" && mode != "performance") throw Error(where + ": mode '" + mode + "' is not one this library reads (duration, performance)");
+    v.performance = mode == "performance";
+    v.time_shift_ms = whole(need("time_shift_ms"), "time_shift_ms");
+    v.n_shifts = whole(need("max_shift_steps"), "max_shift_steps");
+    v.n_velocities = (int)list("velocity_values", MAX_VOCAB).size();
+    v.multi = text_of("tracks", "single") == "multi";
+    v.duration_steps = list("duration_steps", MAX_VOCAB);
+    const auto hb = st.find("band_header");
+    v.header = hb != st.end() && hb->is_boolean() && hb->get<bool>();
+    const std::string unit = text_of("time_unit", "ms");
+    if (unit != "ms" && unit != "beat") throw Error(where + ": time_unit " + unit + " is not one this library reads (ms, beat)");
+    v.beat = unit == "beat";
+    if (v.beat) {
+        v.resolution = whole(need("beat_resolution"), "beat_resolution");
+        const auto tempos = list("tempos", N_TEMPOS + 1);
+        const json& meters = need("meters");
+        bool pairs = meters.is_array() && meters.size() == N_METERS;
+        for (size_t i = 0; pairs && i < meters.size(); ++i) pairs = meters[i].is_array() && meters[i].size() == 2;
+        if (!pairs || tempos.size() != N_TEMPOS) throw Error(where + ": its meters or tempos are not the ones this library knows");
+        for (int i = 0; i < N_TEMPOS; ++i) v.tempos[i] = tempos[i];
+        for (int i = 0; i < N_METERS; ++i) v.meters[i] = {whole(meters[i][0], "meters"), whole(meters[i][1], "meters")};
+        if (v.meters != default_meters() || v.tempos != default_tempos()) throw Error(where + ": its meters or tempos are not the ones this library knows");
+        if (v.resolution < 2 || v.resolution > 96 || v.resolution % 2) throw Error(where + ": beat_resolution " + std::to_string(v.resolution) + " is not an even number from 2 to 96");
+    }
     v.n_durations = (int)v.duration_steps.size();
-    if (v.time_shift_ms <= 0 || v.n_shifts <= 0 || v.n_velocities <= 0 || v.n_durations <= 0 || v.size() > MAX_VOCAB || (v.header && !v.multi))
+    const bool steps_ok = std::all_of(v.duration_steps.begin(), v.duration_steps.end(), [](int d) { return d > 0; });
+    if (v.time_shift_ms <= 0 || v.n_shifts <= 0 || v.n_velocities <= 0 || v.n_durations <= 0 || !steps_ok || v.size() > MAX_VOCAB || (v.header && !v.multi))
         throw Error(where + ": its vocabulary layout is not one this library holds (" + std::to_string(v.size()) + " ids, at most " + std::to_string(MAX_VOCAB) + ")");
     return v;
 }

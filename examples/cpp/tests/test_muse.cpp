@@ -464,6 +464,52 @@ void onnx_refuses() {
     CHECK(!e.empty(), "a file that is not a vocab.json is refused");
 }
 
+// vocab.json (and the JSON in model metadata) read by nlohmann::json: what is not the JSON expected is one Error naming
+// the file, never a crash, a hang or a layout built from garbage
+void vocab_refuses() {
+    const std::string good = slurp(DIR + "/vocab_band_beat.json");
+    const Vocab v = Vocab::parse(good, "vocab_band_beat.json");
+    CHECK(v.size() == 587 && v.beat && v.multi && v.header && v.resolution == 12, "the band's beat-time vocab.json reads as before: " << v.size() << " ids");
+    auto settings = [&](const std::string& key, const std::string& value) {      // `good` with one setting's value replaced
+        std::string t = good;
+        const size_t k = t.find("\"" + key + "\"", t.find("\"settings\""));
+        size_t a = t.find(':', k) + 1, depth = 0, e = a;
+        for (; e < t.size(); ++e) {
+            if (t[e] == '[' || t[e] == '{') ++depth;
+            else if ((t[e] == ']' || t[e] == '}') && depth-- == 0) break;
+            else if (t[e] == ',' && depth == 0) break;
+        }
+        return t.substr(0, a) + " " + value + t.substr(e);
+    };
+    std::string deep(100000, '[');
+    const std::pair<std::string, std::string> bad[] = {
+        {good.substr(0, good.size() / 2), "not a vocab.json"},
+        {"", "not a vocab.json"},
+        {"[1, 2, 3]", "no \"settings\""},
+        {deep, "not a vocab.json"},
+        {settings("mode", "\"jazz\""), "mode 'jazz' is not one this library reads"},
+        {settings("time_shift_ms", "1e300"), "time_shift_ms is not a whole number"},
+        {settings("time_shift_ms", "\"20\""), "time_shift_ms is not a whole number"},
+        {settings("max_shift_steps", "99999999999"), "max_shift_steps is not a whole number"},
+        {settings("duration_steps", [] { std::string l = "["; for (int i = 0; i < 2000; ++i) l += "1,"; return l + "1]"; }()), "duration_steps is not a list of at most 1024 numbers"},
+        {settings("duration_steps", "[1, 2, -3]"), "layout is not one this library holds"},
+        {settings("velocity_values", "{}"), "velocity_values is not a list"},
+        {settings("meters", "[[4, 4]]"), "its meters or tempos are not the ones this library knows"},
+        {settings("beat_resolution", "7"), "beat_resolution 7 is not an even number"},
+        {settings("time_unit", "\"ticks\""), "time_unit ticks is not one this library reads"},
+    };
+    int refused = 0;
+    for (auto& b : bad) {
+        const std::string e = error_of([&] { Vocab::parse(b.first, "v.json"); });
+        CHECK(e.rfind("v.json: ", 0) == 0 && e.find(b.second) != std::string::npos, "a broken vocab.json is refused by name: '" << e.substr(0, 160) << "'");
+        refused += !e.empty();
+    }
+    spit(DIR + "/no_sha.json", "{\"settings\": {}}");
+    CHECK(error_of([&] { read_vocab_sha256(DIR + "/no_sha.json"); }).find("no \"sha256\"") != std::string::npos, "a vocab.json without its sha256");
+    std::remove((DIR + "/no_sha.json").c_str());
+    std::cout << "vocab.json: " << refused << " broken files refused, each with one message naming it\n";
+}
+
 // ------------------------------------------------------------------------------------------ native step
 // NativeGru against onnxruntime on the same file: the Python runtime's logits along the probe, and the C++ OnnxStream
 // along whole real pieces and grammar walks (each from an empty state), for INT8-weight and fp32 files; feed() as
@@ -960,6 +1006,7 @@ int main(int argc, char** argv) {
         {"native_transformer", native_transformer},
         {"onnx_gru_bins", [] { onnx_parity("gru_bins", 1e-4, "_bins"); }},
         {"onnx_refuses", onnx_refuses},
+        {"vocab_refuses", vocab_refuses},
         {"allocations", allocations},
         {"realtime", [] { realtime(false); }},
         {"realtime_native", [] { realtime(true); }},

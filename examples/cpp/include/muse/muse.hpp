@@ -182,7 +182,8 @@ void parse_instruments(const std::string& spec, std::vector<int>& programs, bool
 void parse_instrument_groups(const std::string& spec, std::vector<std::vector<int>>& groups, bool& drums);
 
 // Close a legal prefix into a whole piece (the Python `complete`): cut at <EOS>, or drop dangling tokens,
-// switch sounding notes off (performance mode) and append <EOS>.
+// switch sounding notes off (performance mode) and append <EOS>. A prefix with no note yet gives <BOS><EOS>, the
+// empty piece, which the grammar does not accept (there is nothing to play).
 std::vector<int> complete(const Grammar& g, const std::vector<int>& ids);
 
 // ---------------------------------------------------------------------------------------------- sampling

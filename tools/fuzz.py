@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""make fuzz: every C++ reader's libFuzzer harness (examples/cpp/fuzz/) under AddressSanitizer and
+UndefinedBehaviorSanitizer, for --seconds each, from seeds that are the repository's real files (models, vocabularies,
+.bin files, token streams). Prints, per harness, the executions, the coverage (edges) and the crashes; each crash is
+kept in examples/cpp/fuzz/regressions/<harness>/, which ctest (fuzz_replay_*) replays on every `make test`.
+Needs clang with compiler-rt (Debian: clang libclang-rt-14-dev). Usage: python tools/fuzz.py [--seconds 60] [--only vocab]"""
+import argparse, os, re, shutil, subprocess, sys, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FUZZ = ROOT/'examples'/'cpp'/'fuzz'
+HARNESSES = ('vocab', 'markov', 'model', 'tokens')
+
+def seeds(h, fixtures:Path)->list:
+    "The real files each harness starts from"
+    zoo = ROOT/'nomad_muse_trainer'/'zoo'
+    if h == 'vocab': return sorted(zoo.glob('*/vocab.json')) + sorted(fixtures.glob('vocab*.json'))
+    if h == 'markov': return sorted((FUZZ/'seeds'/'markov').glob('*.bin'))              # small real .bins: a large one fuzzes at 20 runs a second
+    if h == 'model': return [fixtures/f for f in ('gru_w8.onnx', 'tx_w8_step.onnx', 'gru_band_w8.onnx', 'tx_beat_w8.onnx') if (fixtures/f).exists()]
+    return sorted((FUZZ/'seeds'/'tokens').glob('*'))
+
+def fail(msg): print(f"error: {msg}", file=sys.stderr); sys.exit(2)
+
+def build(out:Path):
+    cxx = shutil.which('clang++')
+    if not cxx: fail("make fuzz needs clang (Debian: apt install clang libclang-rt-14-dev)")
+    with tempfile.TemporaryDirectory() as t:                     # compiler-rt's libFuzzer and sanitizer runtimes
+        src = Path(t)/'probe.cpp'; src.write_text('#include <cstdint>\n#include <cstddef>\nextern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }\n')
+        if subprocess.run([cxx, '-fsanitize=fuzzer,address,undefined', str(src), '-o', str(Path(t)/'probe')], capture_output=True).returncode:
+            fail("clang cannot link a libFuzzer target here: install compiler-rt (Debian: apt install libclang-rt-14-dev)")
+    cmake = shutil.which('cmake') or fail("cmake not found (make cpp installs it)")
+    env = {**os.environ, 'CC': shutil.which('clang') or 'clang', 'CXX': cxx}
+    subprocess.run([cmake, '-S', str(ROOT/'examples'/'cpp'), '-B', str(out), '-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DMUSE_FUZZ=ON',
+                    f'-DPython3_EXECUTABLE={sys.executable}'], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run([cmake, '--build', str(out), '-j2', '--target', *[f'fuzz_{h}' for h in HARNESSES]], check=True, env=env, stdout=subprocess.DEVNULL)
+
+def run(h, out:Path, fixtures:Path, seconds:int)->dict:
+    corpus = out/'corpus'/h; corpus.mkdir(parents=True, exist_ok=True)
+    for s in seeds(h, fixtures): shutil.copy(s, corpus/s.name)
+    keep = FUZZ/'regressions'/h; keep.mkdir(parents=True, exist_ok=True)
+    before = set(keep.iterdir())
+    t0 = time.time()
+    p = subprocess.run([str(out/f'fuzz_{h}'), str(corpus), f'-max_total_time={seconds}', '-print_final_stats=1', '-timeout=10',
+                        '-rss_limit_mb=2048', '-malloc_limit_mb=1024', f'-artifact_prefix={keep}/', '-close_fd_mask=1'],
+                       capture_output=True, text=True, cwd=out)
+    log = p.stdout + p.stderr
+    (out/f'fuzz_{h}.log').write_text(log)
+    execs = re.findall(r'stat::number_of_executed_units:\s*(\d+)', log)
+    cov = re.findall(r'\bcov: (\d+)', log)
+    found = sorted(set(keep.iterdir()) - before)
+    return dict(harness=h, execs=int(execs[-1]) if execs else 0, edges=int(cov[-1]) if cov else 0, seconds=round(time.time() - t0),
+                crashes=len(found), files=[f.name for f in found], rc=p.returncode,
+                why=next((l.strip() for l in log.splitlines() if 'SUMMARY' in l or 'ERROR:' in l), ''))
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--seconds', type=int, default=int(os.environ.get('FUZZ_SECONDS', 60)), help='per harness (default 60, or $FUZZ_SECONDS)')
+    ap.add_argument('--build', default=str(ROOT/'build'/'fuzz'), help='the sanitized build folder')
+    ap.add_argument('--fixtures', default=str(ROOT/'build'/'cpp'/'fixtures'), help="make cpp's fixtures (seeds: small models and vocabularies)")
+    ap.add_argument('--only', nargs='*', choices=HARNESSES, help='these harnesses only')
+    a = ap.parse_args()
+    if a.seconds < 1: fail(f"--seconds must be at least 1, got {a.seconds}")
+    out, fixtures = Path(a.build), Path(a.fixtures)
+    if not (fixtures/'vocab.json').exists():
+        print(f"making the fixtures the seeds come from in {fixtures}", flush=True)
+        subprocess.run([sys.executable, str(ROOT/'examples'/'cpp'/'tests'/'make_fixtures.py'), str(fixtures)], check=True, stdout=subprocess.DEVNULL)
+    build(out)
+    rows = [run(h, out, fixtures, a.seconds) for h in (a.only or HARNESSES)]
+    print(f"\n{'harness':<8} {'seconds':>7} {'executions':>11} {'edges':>6} {'crashes':>7}")
+    for r in rows: print(f"{r['harness']:<8} {r['seconds']:>7} {r['execs']:>11,} {r['edges']:>6} {r['crashes']:>7}" + (f"  {r['why']}: {', '.join(r['files'])}" if r['crashes'] else ''))
+    if any(r['crashes'] for r in rows):
+        print("\ncrashes are kept in examples/cpp/fuzz/regressions/<harness>/ (ctest replays them): fix them, then commit the files")
+        sys.exit(1)
+
+if __name__ == '__main__': main()
