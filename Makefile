@@ -127,7 +127,8 @@ cpp: cpp-test $(ART)/muse_quantized.onnx $(ART)/baseline.bin ## C++: build, ctes
 	$$(command -v taskset >/dev/null && echo taskset -c $$($(PYTHON) -c 'import os; print(min(os.sched_getaffinity(0)))')) $(CPP_BUILD)/muse_kernel_bench $(ART)/muse_quantized.onnx
 
 FUZZ_SECONDS ?= 60
-fuzz: $(CPP_BUILD)/muse_tests ## fuzz every C++ reader (libFuzzer under ASan and UBSan; needs clang and libclang-rt-14-dev) for FUZZ_SECONDS each (default 60): executions, edges, crashes; crashes go to examples/cpp/fuzz/regressions/, which make test replays
+fuzz: $(CPP_BUILD)/muse_tests ## fuzz every C++ reader (libFuzzer under ASan and UBSan; needs clang and libclang-rt-14-dev) and the Python readers (atheris) for FUZZ_SECONDS each (default 60): executions, edges, crashes; crashes go to examples/cpp/fuzz/regressions/, which make test replays
+	$(PYTHON) -c "import atheris" 2>/dev/null || $(PIP) install -q "atheris==3.0.0"
 	$(PYTHON) tools/fuzz.py --seconds $(FUZZ_SECONDS) --fixtures $(CPP_BUILD)/fixtures
 
 LV2_BUNDLE := $(CPP_BUILD)/lv2/nomad_muse.lv2

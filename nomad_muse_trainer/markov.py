@@ -278,7 +278,8 @@ def load_markov(path, # a `baseline.bin`
         except (UserError, IndexError) as e: raise UserError(f"{p}: its vocabulary layout is not valid ({e})") from None
         if not np.array_equal(tok.duration_steps, steps): raise UserError(f"{p}: its duration bins are not ones this version makes")
     if tok.size != vsize: raise UserError(f"{p}: vocabulary size {vsize} does not match its layout ({tok.size})")
-    sha = data[at:at + 64].rstrip(b'\0').decode()
+    try: sha = data[at:at + 64].rstrip(b'\0').decode('ascii')
+    except UnicodeDecodeError: raise UserError(f"{p}: its vocabulary sha256 is not text (the file is damaged)") from None
     check_vocab(sha, vocab_sha256, p)
     sizes = struct.unpack_from(f'<{2*(order+1)}I', data, at + 64)
     off, tables = hsize, []
@@ -293,6 +294,12 @@ def load_markov(path, # a `baseline.bin`
         w = take(npos, '<f4')
     except ValueError: raise UserError(f"{p}: sizes in the header do not fit the file") from None
     if off + 4 != len(data): raise UserError(f"{p}: {len(data) - off - 4} unexpected bytes after the tables")
+    for k, t in enumerate(tables):                      # each context's pairs inside its table, keys rising, ids in the vocabulary (atheris found a file
+        s, n = t['start'].astype(np.int64), len(t['next'])   # whose counts asked numpy for 60 GB)
+        if not (len(t['keys']) and s[0] == 0 and s[-1] == n and (np.diff(s) >= 0).all() and (np.diff(s) == t['types']).all()
+                and (np.diff(t['keys'].astype(np.uint64)) > 0).all() and (t['next'] < vsize).all()
+                and (t['total'].astype(np.int64) + t['types'] > 0).all()):
+            raise UserError(f"{p}: order {k} table is inconsistent")
     m = MarkovModel(tables, None, beta, sha, tok=tok)
     m.rhythm = w.astype(float) ** (1/beta) if beta else np.ones(npos)
     return m

@@ -172,10 +172,17 @@ def load_midi(midi # a path to a MIDI file, raw bytes, a `Midi`, or a `pretty_mi
     try:
         if len(midi) >= 14 and midi[12] & 0x80: midi = _smpte_to_quarters(bytes(midi))
         elif len(midi) >= 14 and midi[12] == midi[13] == 0: raise ValueError("the header's division is 0 ticks a quarter note")   # every time would be infinite
-        return Midi(symusic.Score.from_midi(bytes(midi)))
+        score = symusic.Score.from_midi(bytes(midi))
     except Exception as e:
         msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise MidiError(f"{name}: corrupt MIDI ({type(e).__name__}: {msg})") from None
+    if _before_start(score): raise MidiError(f"{name}: corrupt MIDI (events before the start of the file: a delta time too large to count)")
+    return Midi(score)
+
+def _before_start(score)->bool:
+    "Whether any event of a parsed file lies before tick 0 (a delta time past 2^31 ticks wraps to a negative time in symusic; found by atheris)"
+    lists = [score.tempos, score.time_signatures, score.key_signatures] + [x for t in score.tracks for x in (t.notes, t.controls, t.pedals, t.pitch_bends)]
+    return any(len(x) and int(x.numpy()['time'].min()) < 0 for x in lists)
 
 def _riff_data(data:bytes)->bytes:
     "The `data` chunk of a RIFF RMID file (the MIDI file inside), or b'' when it has none"

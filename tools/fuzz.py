@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """make fuzz: every C++ reader's libFuzzer harness (examples/cpp/fuzz/) under AddressSanitizer and
-UndefinedBehaviorSanitizer, for --seconds each, from seeds that are the repository's real files (models, vocabularies,
-.bin files, token streams). Prints, per harness, the executions, the coverage (edges) and the crashes; each crash is
+UndefinedBehaviorSanitizer, and the Python readers under atheris (tools/fuzz_py.py), for --seconds each, from seeds that
+are the repository's real files (models, vocabularies, .bin files, token streams, MIDI, datasets, configs). Prints, per harness, the executions, the coverage (edges) and the crashes; each crash is
 kept in examples/cpp/fuzz/regressions/<harness>/, which ctest (fuzz_replay_*) replays on every `make test`.
 Needs clang with compiler-rt (Debian: clang libclang-rt-14-dev). Usage: python tools/fuzz.py [--seconds 60] [--only vocab]"""
 import argparse, os, re, shutil, subprocess, sys, tempfile, time
@@ -52,6 +52,22 @@ def run(h, out:Path, fixtures:Path, seconds:int)->dict:
                 crashes=len(found), files=[f.name for f in found], rc=p.returncode,
                 why=next((l.strip() for l in log.splitlines() if 'SUMMARY' in l or 'ERROR:' in l), ''))
 
+PY_READERS = ('midi', 'markov', 'dataset', 'config')
+
+def run_py(reader, fixtures:Path, seconds:int)->dict:
+    "One Python reader under atheris (tools/fuzz_py.py), as run() does a C++ harness"
+    keep = FUZZ/'regressions'/f'py_{reader}'; keep.mkdir(parents=True, exist_ok=True)
+    before, t0 = set(keep.iterdir()), time.time()
+    p = subprocess.run([sys.executable, str(ROOT/'tools'/'fuzz_py.py'), reader, '--seconds', str(seconds), '--fixtures', str(fixtures)],
+                       capture_output=True, text=True)
+    log = p.stdout + p.stderr
+    (ROOT/'build'/'fuzz'/f'fuzz_py_{reader}.log').write_text(log)
+    execs, cov = re.findall(r'stat::number_of_executed_units:\s*(\d+)', log), re.findall(r'\bcov: (\d+)', log)
+    found = sorted(set(keep.iterdir()) - before)
+    return dict(harness=f'py_{reader}', execs=int(execs[-1]) if execs else 0, edges=int(cov[-1]) if cov else 0, seconds=round(time.time() - t0),
+                crashes=len(found), files=[f.name for f in found], rc=p.returncode,
+                why=next((l.strip() for l in log.splitlines() if 'Uncaught' in l or 'SUMMARY' in l), ''))
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--seconds', type=int, default=int(os.environ.get('FUZZ_SECONDS', 60)), help='per harness (default 60, or $FUZZ_SECONDS)')
@@ -66,8 +82,9 @@ def main():
         subprocess.run([sys.executable, str(ROOT/'examples'/'cpp'/'tests'/'make_fixtures.py'), str(fixtures)], check=True, stdout=subprocess.DEVNULL)
     build(out)
     rows = [run(h, out, fixtures, a.seconds) for h in (a.only or HARNESSES)]
-    print(f"\n{'harness':<8} {'seconds':>7} {'executions':>11} {'edges':>6} {'crashes':>7}")
-    for r in rows: print(f"{r['harness']:<8} {r['seconds']:>7} {r['execs']:>11,} {r['edges']:>6} {r['crashes']:>7}" + (f"  {r['why']}: {', '.join(r['files'])}" if r['crashes'] else ''))
+    if not a.only: rows += [run_py(r, fixtures, a.seconds) for r in PY_READERS]
+    print(f"\n{'harness':<10} {'seconds':>7} {'executions':>11} {'edges':>6} {'crashes':>7}")
+    for r in rows: print(f"{r['harness']:<10} {r['seconds']:>7} {r['execs']:>11,} {r['edges']:>6} {r['crashes']:>7}" + (f"  {r['why']}: {', '.join(r['files'])}" if r['crashes'] else ''))
     if any(r['crashes'] for r in rows):
         print("\ncrashes are kept in examples/cpp/fuzz/regressions/<harness>/ (ctest replays them): fix them, then commit the files")
         sys.exit(1)
