@@ -377,17 +377,24 @@ def load_dataset(path=PATHS['dataset'], # a `dataset.npz` or a dataset folder fr
     try:
         with np.load(p, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
     except Exception as e: raise UserError(f"{p}: not a readable dataset.npz ({type(e).__name__}: {e})") from None
+    if any(not isinstance(v, np.ndarray) for v in arrays.values()): raise UserError(f"{p}: a damaged dataset (a member that is not an array)")
     if 'vocab_sha256' not in arrays or 'train_tokens' not in arrays: raise UserError(f"{p}: not a muse_prep dataset (no vocab_sha256 or train_tokens)")
+    missing = [f'{s}_{k}' for s in ('train', 'val', 'test') for k in ('tokens', 'offsets') if f'{s}_{k}' not in arrays]
+    if missing: raise UserError(f"{p}: a damaged dataset (no {', '.join(missing)})")   # (atheris found the KeyError this was)
     sha = str(arrays['vocab_sha256'])
     check_vocab(sha, vocab_sha256, p)
     tok = _dataset_tokenizer(arrays, sha, p)
     out = {'vocab_sha256': sha, 'bars': {}, 'tokenizer': tok, 'tokens': {}}
     for s in ('train', 'val', 'test'):
-        t, o = arrays[f'{s}_tokens'].astype(np.int64), arrays[f'{s}_offsets']
-        if len(o) and (o[-1] != len(t) or np.any(np.diff(o) < 0)): raise UserError(f"{p}: {s}_offsets do not match {s}_tokens (damaged file)")
+        t, o = arrays[f'{s}_tokens'], arrays[f'{s}_offsets']
+        if t.ndim != 1 or o.ndim != 1 or not (np.issubdtype(t.dtype, np.integer) and np.issubdtype(o.dtype, np.integer)):
+            raise UserError(f"{p}: {s}_tokens and {s}_offsets are not lists of whole numbers (damaged file)")
+        t = t.astype(np.int64)
+        if len(o) and (o[0] != 0 or o[-1] != len(t) or np.any(np.diff(o) < 0)): raise UserError(f"{p}: {s}_offsets do not match {s}_tokens (damaged file)")
         if len(t) and (t.min() < 0 or t.max() >= tok.size): raise UserError(f"{p}: {s}_tokens has ids outside 0-{tok.size-1}")
         out[s], out['tokens'][s] = [t[a:b] for a, b in zip(o[:-1], o[1:])], t
         out['bars'][s] = arrays.get(f'{s}_bars', np.tile(DEFAULT_BAR.astype(np.float32), (len(out[s]), 1)))
+        if np.shape(out['bars'][s]) != (len(out[s]), 2): raise UserError(f"{p}: {s}_bars does not match its files (damaged file)")
     return out
 
 # %% ../nbs/03d_data.ipynb #f3bf74ab
