@@ -21,13 +21,25 @@ def seeds(h, fixtures:Path)->list:
 
 def fail(msg): print(f"error: {msg}", file=sys.stderr); sys.exit(2)
 
+DEBIAN = ['clang', 'libclang-rt-14-dev']                  # clang, and compiler-rt: libFuzzer and the sanitizers' runtimes
+
+def install_clang():
+    "Debian's clang and compiler-rt where this runs as root with apt (as .ci/run installs the LV2 packages); else nothing"
+    if not (shutil.which('apt-get') and hasattr(os, 'geteuid') and os.geteuid() == 0): return
+    print(f"installing {' '.join(DEBIAN)} (apt-get)", flush=True)
+    env = {**os.environ, 'DEBIAN_FRONTEND': 'noninteractive'}
+    subprocess.run(['apt-get', 'update', '-qq'], env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', *DEBIAN], env=env, stdout=subprocess.DEVNULL)
+
 def build(out:Path):
+    if not shutil.which('clang++'): install_clang()
     cxx = shutil.which('clang++')
-    if not cxx: fail("make fuzz needs clang (Debian: apt install clang libclang-rt-14-dev)")
+    if not cxx: fail(f"make fuzz needs clang (Debian: apt install {' '.join(DEBIAN)})")
     with tempfile.TemporaryDirectory() as t:                     # compiler-rt's libFuzzer and sanitizer runtimes
         src = Path(t)/'probe.cpp'; src.write_text('#include <cstdint>\n#include <cstddef>\nextern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }\n')
-        if subprocess.run([cxx, '-fsanitize=fuzzer,address,undefined', str(src), '-o', str(Path(t)/'probe')], capture_output=True).returncode:
-            fail("clang cannot link a libFuzzer target here: install compiler-rt (Debian: apt install libclang-rt-14-dev)")
+        probe = lambda: subprocess.run([cxx, '-fsanitize=fuzzer,address,undefined', str(src), '-o', str(Path(t)/'probe')], capture_output=True).returncode
+        if probe(): install_clang()
+        if probe(): fail("clang cannot link a libFuzzer target here: install compiler-rt (Debian: apt install libclang-rt-14-dev)")
     cmake = shutil.which('cmake') or fail("cmake not found (make cpp installs it)")
     env = {**os.environ, 'CC': shutil.which('clang') or 'clang', 'CXX': cxx}
     subprocess.run([cmake, '-S', str(ROOT/'examples'/'cpp'), '-B', str(out), '-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DMUSE_FUZZ=ON',
