@@ -142,16 +142,17 @@ class Grammar:
         if c.polyphony:
             if self.perf: pitched &= st.sounding.sum() < c.polyphony
             else: b = st.busy[st.busy > st.t]; pitched &= (b[:, None] > T).sum(0) < c.polyphony
-        drums = self.multi and self.drums_ok and (st.band_drums or not self.header)
-        out = pitched | drums
+        out = pitched | (self.multi and self._kit(st))
         if c.density: out &= ~((self._window(st, T) == st.win) & (st.win_notes >= c.density))
         return out | (self.perf and st.sounding.any())
 
     def _drums(self, st):
-        ok = self.drums_ok and (st.band_drums or not self.header) and (self.controls is None or self._onset_room(st))
+        ok = self._kit(st) and (self.controls is None or self._onset_room(st))
         return np.arange(N_DRUMS) > st.step_drum - DRUM_LOW if st.step_prog < 0 and ok else np.zeros(N_DRUMS, bool)
 
     def _prog_ok(self, st): return self.prog_ok & st.band if self.header else self.prog_ok
+
+    def _kit(self, st)->bool: return self.drums_ok and (st.band_drums or not self.header)   # the drums may play (a band's header named them)
 
     def _progs(self, st):
         free = (st.busy <= st.t) & self.pitch_ok & self._room(st) if self.controls is not None else st.busy <= st.t

@@ -55,14 +55,17 @@ def run(h, out:Path, fixtures:Path, seconds:int)->dict:
     p = subprocess.run([str(out/f'fuzz_{h}'), str(corpus), f'-max_total_time={seconds}', '-print_final_stats=1', '-timeout=10',
                         '-rss_limit_mb=2048', '-malloc_limit_mb=1024', f'-artifact_prefix={keep}/', '-close_fd_mask=1'],
                        capture_output=True, text=True, cwd=out)
+    return result(h, p, out/f'fuzz_{h}.log', keep, before, t0)
+
+def result(name, p, log_path:Path, keep:Path, before:set, t0:float)->dict:
+    "A finished run's row: executions and edges from libFuzzer's final lines, the crash files it added to `keep`, its log kept"
     log = p.stdout + p.stderr
-    (out/f'fuzz_{h}.log').write_text(log)
-    execs = re.findall(r'stat::number_of_executed_units:\s*(\d+)', log)
-    cov = re.findall(r'\bcov: (\d+)', log)
+    log_path.write_text(log)
+    execs, cov = re.findall(r'stat::number_of_executed_units:\s*(\d+)', log), re.findall(r'\bcov: (\d+)', log)
     found = sorted(set(keep.iterdir()) - before)
-    return dict(harness=h, execs=int(execs[-1]) if execs else 0, edges=int(cov[-1]) if cov else 0, seconds=round(time.time() - t0),
+    return dict(harness=name, execs=int(execs[-1]) if execs else 0, edges=int(cov[-1]) if cov else 0, seconds=round(time.time() - t0),
                 crashes=len(found), files=[f.name for f in found], rc=p.returncode,
-                why=next((l.strip() for l in log.splitlines() if 'SUMMARY' in l or 'ERROR:' in l), ''))
+                why=next((l.strip() for l in log.splitlines() if 'SUMMARY' in l or 'ERROR:' in l or 'Uncaught' in l), ''))
 
 PY_READERS = ('midi', 'markov', 'dataset', 'config')
 
@@ -72,13 +75,7 @@ def run_py(reader, fixtures:Path, seconds:int)->dict:
     before, t0 = set(keep.iterdir()), time.time()
     p = subprocess.run([sys.executable, str(ROOT/'tools'/'fuzz_py.py'), reader, '--seconds', str(seconds), '--fixtures', str(fixtures)],
                        capture_output=True, text=True)
-    log = p.stdout + p.stderr
-    (ROOT/'build'/'fuzz'/f'fuzz_py_{reader}.log').write_text(log)
-    execs, cov = re.findall(r'stat::number_of_executed_units:\s*(\d+)', log), re.findall(r'\bcov: (\d+)', log)
-    found = sorted(set(keep.iterdir()) - before)
-    return dict(harness=f'py_{reader}', execs=int(execs[-1]) if execs else 0, edges=int(cov[-1]) if cov else 0, seconds=round(time.time() - t0),
-                crashes=len(found), files=[f.name for f in found], rc=p.returncode,
-                why=next((l.strip() for l in log.splitlines() if 'Uncaught' in l or 'SUMMARY' in l), ''))
+    return result(f'py_{reader}', p, ROOT/'build'/'fuzz'/f'fuzz_py_{reader}.log', keep, before, t0)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
