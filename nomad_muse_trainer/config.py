@@ -26,6 +26,7 @@ SCHEMA = {   # section: {key: (default, what it means)} or {subsection: (what it
         'tracks': ('single', "single: one stream of pitched notes (316 ids); multi: + PROGRAM_0..127 and DRUM_27..87 (505 ids), a band in one stream (in beat time it opens with its instruments)"),
         'time_unit': ('ms', "ms: time in steps of time_shift_ms (performances without a steady beat); beat: ticks of a quarter note, with BAR, METER and TEMPO tokens, so the music follows a host's tempo and bars"),
         'beat_resolution': (12, "time_unit: beat: ticks a quarter note (12 puts 16ths and triplets on the grid); durations are note values, time_shift_bins counts ticks"),
+        'conditioning': (False, "time_unit: beat: + AHEAD and CTRL ids (177 more; a band's 238): given parts ride in the stream as controls, so one model accompanies, harmonizes and fills bars (muse_sample --accompany, --infill)"),
     },
     'data': {
         'midi_dir': ('data', "searched recursively when no --midi_dir is given; the default corpus is data/midi"),
@@ -41,6 +42,10 @@ SCHEMA = {   # section: {key: (default, what it means)} or {subsection: (what it
         'parse_timeout_s': (20.0, "a file that hangs the MIDI parser is recorded as an error after this"),
         'workers': ('auto', "processes for indexing and tokenizing: auto (every core this process may use) or a number"),
         'instrument_subsets': (0, "tracks: multi: extra copies of each training song, each with a random part of its instruments; 0 = off"),
+        'accompany_copies': (0, "tokenization.conditioning: copies of each training piece with some parts given as controls (the top voice, the bass, any instruments) for the model to accompany"),
+        'infill_copies': (0, "tokenization.conditioning: copies of each training piece with 1-4 bars to fill between what comes before and after"),
+        'accompany_ahead': (0.0, "tokenization.conditioning: beats a given note is read before it sounds in the accompaniment copies (0: as it sounds, live); sample with --ahead to match"),
+        'infill_ahead': (2.0, "tokenization.conditioning: beats the bars after a fill are read before they sound (0-4); sample with --ahead to match"),
     },
     'training': {
         'device': ('auto', "auto, cpu or cuda (cuda falls back to cpu with one warning when there is no GPU)"),

@@ -79,7 +79,7 @@ MARKOV_HEADER = [   # (field, struct format, what it is), in file order
     ('vocab_size', 'I', "ids in the vocabulary"), ('order', 'I', "the longest context (1-6; 1-5 over 512 ids, whose contexts pack 10 bits an id instead of 9)"), ('positions', 'I', "rhythm weights: positions in a bar"),
     ('beta', 'f', "the rhythm weights' exponent"), ('time_shift_ms', 'I', "the time step"), ('mode', 'I', "0 duration, 1 performance"),
     ('n_shifts', 'I', "TIME_SHIFT bins"), ('n_velocities', 'I', "VELOCITY bins"), ('n_durations', 'I', "DURATION bins"),
-    ('tracks', 'I', "bit 0: multi-track; version 3: bit 1: a band header, bit 2: time_unit beat, bits 8-15: its ticks a quarter note"),
+    ('tracks', 'I', "bit 0: multi-track; version 3: bit 1: a band header, bit 2: time_unit beat, bit 3: conditioning (AHEAD and CTRL ids), bits 8-15: its ticks a quarter note"),
     ('vocab_sha256', '64s', "the vocabulary's sha256, zero-padded"),
 ]
 MARKOV_OFFSET = dict(zip([n for n, _, _ in MARKOV_HEADER],       # field: its byte offset, the sizes before it summed

@@ -27,6 +27,7 @@ class GrammarState:
         self.head, self.band, self.band_drums = False, np.zeros(N_PROGRAMS, bool), False   # multi with a header: in it; the programs and drums it named
         self.bars, self.bar_start, self.bar_len, self.meter, self.tempo, self.tempo_here = 0, 0, 0, -1, -1, False   # beat: bars begun, the bar, its meter, the tempo
         self.win, self.win_notes = -1, 0         # the beat of the last onset and the onsets in it (the density cap of `Controls`)
+        self.cprev, self.cahead, self.n_ctrl = -1, -1, 0   # conditioning: the control id just before (else -1), its group's ticks ahead, controls so far
     def copy(self):
         s = GrammarState.__new__(GrammarState); s.__dict__.update({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}); return s
 
@@ -45,7 +46,9 @@ class Grammar:
         self.BAR, self.METER, self.TEMPO = self.tok.bar, self.tok.meter_base, self.tok.tempo_base
         self.TEMPO_END = self.TEMPO + len(TEMPOS) if self.beat else -1
         self.bar_ticks = meter_ticks(*np.array(METERS).T, max(self.tok.resolution, 1)) if self.beat else None
-        self.multi, self.PROG, self.DRUM = self.tok.multi, self.tok.program_base, self.tok.drum_base
+        self.multi, self.PROG, self.DRUM, self.DRUM_END = self.tok.multi, self.tok.program_base, self.tok.drum_base, self.tok.drum_end
+        self.cond, self.AHEAD, self.CTRL, self.CTRL_END = self.tok.conditioning, self.tok.ahead_base, self.tok.ctrl_base, self.tok.ctrl_end
+        self.until, self.ring = None, False           # conditioning: the tick a generated part stops at (a fill's span end: its notes end there too, unless `ring`)
         if instruments is not None and not self.multi: raise UserError("choosing instruments needs a multi-track vocabulary (tracks: multi)")
         self.parts = None                            # a spec's parts, each the programs it may be, rising: the header's programs in turn
         if isinstance(instruments, str):
@@ -66,7 +69,12 @@ class Grammar:
     def initial(self)->GrammarState: return GrammarState(self.multi)
 
     def allowed(self, st:GrammarState)->np.ndarray:
-        "A boolean mask over the vocabulary's ids: True where the id may come next"
+        "A boolean mask over the vocabulary's ids: True where the id may come next (the ids a model samples: controls are `insertable`)"
+        if st.cprev >= 0: return self._after_controls(st)
+        m = self._allowed(st)
+        return m if self.until is None or st.phase != 1 else self._until(st, m)
+
+    def _allowed(self, st):
         if self.header or self.beat:
             m = self._allowed_opening(st)
             if m is not None: return m
@@ -95,6 +103,41 @@ class Grammar:
         if st.tempo < 0: m[self.TEMPO:self.TEMPO_END] = True; return m
         return None
 
+    def _after_controls(self, st):
+        "What may follow a group of controls: what may follow a whole note at its tick (time moves on, notes start, the bar or the piece ends), but no METER or TEMPO (a tick has them before its controls)"
+        prev, cprev = st.prev, st.cprev
+        st.prev, st.cprev = self.DUR, -1
+        try: m = self.allowed(st)
+        finally: st.prev, st.cprev = prev, cprev
+        m[self.METER:self.TEMPO_END] = False
+        m[EOS] &= st.n_notes > 0
+        return m
+
+    def _until(self, st, m):
+        "`m` with nothing past `until`: no shift or bar line beyond it, and no note longer than the ticks left (unless notes may `ring` on)"
+        left = self.until - st.t
+        if not self.ring: m[self.DUR:self.DEND] &= self.tok.duration_steps <= left
+        m[TIME_SHIFT:self.VEL] &= np.arange(1, self.S + 1) < left
+        if st.bars: m[self.BAR] &= st.bar_start + st.bar_len <= self.until
+        return m
+
+    def insertable(self, st:GrammarState)->np.ndarray:
+        "A boolean mask of the control ids that may come next (`tokenization.conditioning`): a group `AHEAD_k CTRL..` opens wherever a note may start; in a group, its CTRL ids rising, or the tick's next group (a larger k)"
+        m = np.zeros(self.size, bool)
+        if not self.cond or st.phase != 1 or st.head: return m
+        c = st.cprev
+        if self.AHEAD <= c < self.CTRL: m[self.CTRL:self.CTRL_END] = True; return m
+        if c >= self.CTRL: m[c + 1:self.CTRL_END] = True; m[self.AHEAD + st.cahead + 1:self.CTRL] = True; return m
+        if st.bars == 0 or st.meter < 0 or st.tempo < 0: return m     # the opening (BAR, METER, TEMPO) first
+        prev = st.prev
+        if NOTE_ON <= prev < NOTE_OFF or self.VEL <= prev < self.DUR or self.PROG <= prev < self.DRUM: return m   # inside a note
+        m[self.AHEAD:self.CTRL] = True
+        return m
+
+    def legal(self, st:GrammarState)->np.ndarray:
+        "Every id that may come next: what a model samples (`allowed`) and the controls (`insertable`)"
+        return self.allowed(st) | self.insertable(st) if self.cond else self.allowed(st)
+
     def _beat_rules(self, st, m):
         "`m` (the stream's rules, which already treat BAR, METER and TEMPO as the start of a position) with beat mode's: shifts of any length but inside the bar; BAR after a whole event; METER after BAR; TEMPO once a position, before its notes"
         prev, S, pos = st.prev, self.S, st.t - st.bar_start
@@ -103,8 +146,8 @@ class Grammar:
         may_shift = (shift or structure or m[TIME_SHIFT:self.VEL].any()) and not (shift and prev != TIME_SHIFT + S - 1)
         m[TIME_SHIFT:self.VEL] = may_shift & (pos + np.arange(1, S + 1) < st.bar_len)
         if self.controls is not None: m[TIME_SHIFT:self.VEL] &= self._landings(st, np.arange(1, S + 1))
-        whole = self.DUR <= prev < self.DEND or structure or (self.multi and prev >= self.DRUM)
-        m[self.BAR] = whole and st.n_notes > 0                          # a piece starts in the bar of its first note
+        whole = self.DUR <= prev < self.DEND or structure or (self.multi and self.DRUM <= prev < self.DRUM_END)
+        m[self.BAR] = whole and st.n_notes + st.n_ctrl > 0              # a piece starts in the bar of its first note (or control)
         if prev == self.BAR: m[self.METER:self.TEMPO] = True; m[self.METER + st.meter] = False
         new_pos = prev == self.BAR or self.METER <= prev < self.TEMPO or shift
         if new_pos and not st.tempo_here: m[self.TEMPO:self.TEMPO_END] = True; m[self.TEMPO + st.tempo] = False
@@ -191,7 +234,7 @@ class Grammar:
         prev = st.prev
         if NOTE_ON <= prev < NOTE_OFF: m[DUR:self.DEND] = True; return m
         free, drums = self._free(st), self._drums(st)
-        if VEL <= prev < DUR: m[NOTE_ON:NOTE_OFF] = free; m[DRUM:] = drums; return m
+        if VEL <= prev < DUR: m[NOTE_ON:NOTE_OFF] = free; m[DRUM:self.DRUM_END] = drums; return m
         if PROG <= prev < DRUM:
             if st.vel: m[NOTE_ON:NOTE_OFF] = free
             m[VEL:DUR] = True
@@ -200,21 +243,26 @@ class Grammar:
         if prev not in (BOS, self.tok.header_end) and not (TIME_SHIFT <= prev < VEL and prev != TIME_SHIFT + S - 1):
             m[TIME_SHIFT:VEL] = True
             if self.controls is not None: m[TIME_SHIFT:VEL-1] = self._landings(st, np.arange(1, S))
-        if st.vel: m[NOTE_ON:NOTE_OFF] = free; m[DRUM:] = drums
+        if st.vel: m[NOTE_ON:NOTE_OFF] = free; m[DRUM:self.DRUM_END] = drums
         if free.any() or drums.any(): m[VEL:DUR] = True
         if st.vel: m[VEL + st.vel - 1] = False
         m[PROG:DRUM] = self._progs(st)
-        m[EOS] = DUR <= prev < self.DEND or prev >= DRUM
+        m[EOS] = DUR <= prev < self.DEND or DRUM <= prev < self.DRUM_END
         return m
 
     def advance(self, st:GrammarState, tok:int)->GrammarState:
         "Move `st` past `tok` (in place) and return it; an illegal token is a `ValueError`"
         tok = int(tok)
-        if not (0 <= tok < self.size and self.allowed(st)[tok]):
+        if not (0 <= tok < self.size and self.legal(st)[tok]):
             raise ValueError(f"token {describe([tok], self.tok)[0]} is not allowed here")
         self._step(st, tok); return st
 
     def _step(self, st, tok):
+        if self.cond and tok >= self.AHEAD:                              # a control: the stream's rules go on from the token before its group
+            if tok < self.CTRL: st.cahead = tok - self.AHEAD
+            else: st.n_ctrl += 1
+            st.cprev = tok; return
+        st.cprev = -1
         if tok == BOS: st.phase = 1; st.head = self.header
         elif tok in (EOS, PAD): st.phase = 2
         elif TIME_SHIFT <= tok < self.VEL:
@@ -230,7 +278,7 @@ class Grammar:
             st.step_on, st.step_off, st.on_in_step, st.step_prog, st.step_drum = -1, -1, False, -1, -1
         elif self.METER <= tok < self.TEMPO: st.meter = tok - self.METER; st.bar_len = int(self.bar_ticks[st.meter])
         elif self.TEMPO <= tok < self.TEMPO_END: st.tempo, st.tempo_here = tok - self.TEMPO, True
-        elif tok >= self.DRUM: st.step_drum = tok - self.DRUM + DRUM_LOW; st.n_notes += 1; self._count_onset(st)
+        elif self.DRUM <= tok < self.DRUM_END: st.step_drum = tok - self.DRUM + DRUM_LOW; st.n_notes += 1; self._count_onset(st)
         elif tok >= self.PROG: st.prog = st.step_prog = tok - self.PROG; st.step_on = -1
         elif tok >= self.DUR:
             if self.multi: st.busy[st.prog, st.step_on] = st.t + self.tok.duration_steps[tok - self.DUR]
@@ -254,7 +302,7 @@ class Grammar:
         st = self.initial()
         for i, t in enumerate(ids):
             t = int(t)
-            if not (0 <= t < self.size and self.allowed(st)[t]): return i
+            if not (0 <= t < self.size and self.legal(st)[t]): return i
             self._step(st, t)
         return -1
 
@@ -276,7 +324,7 @@ def random_walk(grammar:Grammar, # the grammar to walk
                 seed:int=0, # the random seed
                )->np.ndarray:
     "`n` legal tokens from `<BOS>`, never `<EOS>`: at each step a random kind of token among the legal kinds, then a random one of that kind"
-    kinds = np.searchsorted([NOTE_ON, NOTE_OFF, TIME_SHIFT, grammar.VEL, grammar.DUR, grammar.PROG, grammar.DRUM], np.arange(grammar.size), side='right')
+    kinds = np.searchsorted([NOTE_ON, NOTE_OFF, TIME_SHIFT, grammar.VEL, grammar.DUR, grammar.PROG, grammar.DRUM, grammar.DRUM_END], np.arange(grammar.size), side='right')
     rng, st, out = np.random.default_rng(seed), grammar.initial(), []
     for _ in range(n):
         legal = np.flatnonzero(grammar.allowed(st))
@@ -293,7 +341,7 @@ def complete(grammar:Grammar, # the grammar of `ids`
     "`ids` as a whole piece: cut at its `<EOS>`, or closed: dangling tokens dropped, sounding notes switched off, `<EOS>` added (before any note: `<BOS><EOS>`, the empty piece, which the grammar does not accept)"
     ids = [int(t) for t in ids]
     if EOS in ids: return np.array(ids[:ids.index(EOS)+1])
-    ends_note = (lambda t: NOTE_ON <= t < TIME_SHIFT) if grammar.perf else (lambda t: grammar.DUR <= t < grammar.DEND or (grammar.multi and t >= grammar.DRUM))
+    ends_note = (lambda t: NOTE_ON <= t < TIME_SHIFT) if grammar.perf else (lambda t: grammar.DUR <= t < grammar.DEND or (grammar.multi and grammar.DRUM <= t < grammar.DRUM_END))
     out = ids[:max([i for i, t in enumerate(ids) if ends_note(t)], default=0) + 1]
     if grammar.perf:
         sounding = np.flatnonzero(grammar.state_after(out).sounding)

@@ -88,11 +88,12 @@ def bar_slot(steps, bar:np.ndarray)->np.ndarray:
 # %% ../nbs/04b_markov.ipynb #0c98fc1d
 def rhythm_histogram(seqs:list, bars:np.ndarray, n_shifts:int=N_SHIFTS,
                      drum_base:int=MAX_VOCAB, # the first DRUM id (tracks: multi): drum hits are onsets too
+                     drum_end:int=MAX_VOCAB, # the id after the last DRUM (conditioning's controls follow)
                     )->np.ndarray:
     "Onsets per bar slot over `seqs`, add-one smoothed and normalized to mean 1 (the ratio r(s))"
     h = np.ones(N_POSITIONS)
     for s, b in zip(seqs, bars):
-        s = np.asarray(s); onset = ((s >= NOTE_ON) & (s < NOTE_OFF)) | (s >= drum_base)
+        s = np.asarray(s); onset = ((s >= NOTE_ON) & (s < NOTE_OFF)) | ((s >= drum_base) & (s < drum_end))
         h += np.bincount(bar_slot(token_times(s, n_shifts)[onset], b), minlength=N_POSITIONS)
     return h / h.mean()
 
@@ -174,7 +175,7 @@ def fit_markov(seqs:list, # training pieces
     "Count a Markov model of orders 0..`order` over `seqs` (beta 0: tune it with `tune_beta`)"
     tok = tok or MuseTokenizer(mode, time_shift_ms)
     bars = np.tile(bar_of(120, tok.time_shift_ms), (len(seqs), 1)) if bars is None else bars
-    return MarkovModel(count_tables(seqs, order, id_bits(tok.size)), rhythm_histogram(seqs, bars, tok.n_shifts, tok.drum_base), 0.0, vocab_sha256 or tok.sha256, tok=tok)
+    return MarkovModel(count_tables(seqs, order, id_bits(tok.size)), rhythm_histogram(seqs, bars, tok.n_shifts, tok.drum_base, tok.drum_end), 0.0, vocab_sha256 or tok.sha256, tok=tok)
 
 # %% ../nbs/04b_markov.ipynb #3c9b1b87
 @patch
@@ -231,7 +232,7 @@ def to_bytes(self:MarkovModel)->bytes:
     t = self.tokenizer
     sha = (self.vocab_sha256 or '').encode().ljust(64, b'\0')[:64]
     sizes = b''.join(struct.pack('<II', len(tb['keys']), len(tb['next'])) for tb in self.tables)
-    flags = int(t.multi) | t.header << 1 | t.beat << 2 | (t.resolution << 8 if t.beat else 0)
+    flags = int(t.multi) | t.header << 1 | t.beat << 2 | t.conditioning << 3 | (t.resolution << 8 if t.beat else 0)
     version = VERSION if flags > 1 or self.V > 1 << BITS else 2            # 2 where it says all: the files of earlier releases, byte for byte
     head = MAGIC + struct.pack(MARKOV_FIELDS, version, 0, self.V, self.order, N_POSITIONS, self.beta, self.time_shift_ms,
                                int(self.mode == 'performance'), t.n_shifts, t.n_velocities, t.n_durations, flags) + sha + sizes
@@ -271,10 +272,10 @@ def load_markov(path, # a `baseline.bin`
     else:
         table = MARKOV_OFFSET['vocab_sha256'] + 64 + 8*(order + 1)           # the DURATION bins' steps, after the sha256 and the table sizes
         steps = np.frombuffer(data, '<u4', D, table) if table + 4*D <= len(data) else np.zeros(0)
-        if multi > 1 and version == 2 or multi & ~0xff07: raise UserError(f"{p}: unknown track layout {multi}")
+        if multi > 1 and version == 2 or multi & ~0xff0f: raise UserError(f"{p}: unknown track layout {multi}")
         beat, res = bool(multi & 4), multi >> 8
         try: tok, at = MuseTokenizer(mode, ts_ms, False, S, V, D, int(steps[-1]) * ts_ms if len(steps) and not beat else None, 'multi' if multi & 1 else 'single',
-                                     'beat' if beat else 'ms', res if beat else 12, bool(multi & 2)), MARKOV_OFFSET['vocab_sha256']
+                                     'beat' if beat else 'ms', res if beat else 12, bool(multi & 2), bool(multi & 8)), MARKOV_OFFSET['vocab_sha256']
         except (UserError, IndexError) as e: raise UserError(f"{p}: its vocabulary layout is not valid ({e})") from None
         if not np.array_equal(tok.duration_steps, steps): raise UserError(f"{p}: its duration bins are not ones this version makes")
     if tok.size != vsize: raise UserError(f"{p}: vocabulary size {vsize} does not match its layout ({tok.size})")

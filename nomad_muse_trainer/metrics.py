@@ -20,9 +20,10 @@ def token_class(ids:np.ndarray, # token ids
     ids = np.asarray(ids)
     VEL, DUR = (VELOCITY, DURATION) if tok is None else (tok.velocity_base, tok.duration_base)
     DEND, PROG, DRUM = (VOCAB_SIZE,) * 3 if tok is None else (tok.duration_end, tok.program_base, tok.drum_base)
+    DRUM_END = DRUM if tok is None else tok.drum_end                 # conditioning's controls come after the drums: not a class of their own here
     beat, head = tok is not None and tok.beat, tok is not None and tok.header
     return np.select([(ids >= NOTE_ON) & (ids < NOTE_OFF), (ids >= NOTE_OFF) & (ids < TIME_SHIFT), (ids >= TIME_SHIFT) & (ids < VEL),
-                      (ids >= VEL) & (ids < DUR), (ids >= DUR) & (ids < DEND), ids == EOS, (ids >= PROG) & (ids < DRUM), ids >= DRUM,
+                      (ids >= VEL) & (ids < DUR), (ids >= DUR) & (ids < DEND), ids == EOS, (ids >= PROG) & (ids < DRUM), (ids >= DRUM) & (ids < DRUM_END),
                       (ids == tok.bar) if beat else False, ((ids >= tok.meter_base) & (ids < tok.tempo_base)) if beat else False,
                       ((ids >= tok.tempo_base) & (ids < tok.tempo_base + 32)) if beat else False,
                       ((ids == tok.header_drums) | (ids == tok.header_end)) if head else False], range(len(TOKEN_CLASSES)), len(TOKEN_CLASSES))

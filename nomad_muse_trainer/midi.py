@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['MAX_MIDI_SECONDS', 'SMPTE_FPS', 'MidiError', 'restrike_gap', 'Midi', 'load_midi', 'midi_notes', 'notes_of',
-           'band_notes', 'beat_notes']
+           'band_notes', 'beat_notes', 'note_tracks']
 
 # %% ../nbs/01a_midi.ipynb #d1403dc7
 import io
@@ -251,3 +251,11 @@ def beat_notes(m, # a `Midi`
         a = np.column_stack([m.note_ticks[keep, :4], np.zeros(len(m.note_ticks[keep]))]).astype(float)
     a[:, :2] *= resolution / m.tpq
     return a
+
+def note_tracks(m, # a `Midi`
+                multi:bool=False, include_drums:bool=False, # as `beat_notes` was given them
+               )->np.ndarray:
+    "The track (an index into `m.tracks`) of each row `beat_notes` gives: who plays it, a chorale's voice"
+    t = np.repeat(np.arange(len(m.tracks)), [n for *_, n in m.tracks]).astype(np.int64)
+    if multi: return t[_band_rows(m)]
+    return t if include_drums or not m.has_drums else t[m.notes[:, 5] == 0]

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['DRUM_HIT_MS', 'decode_notes', 'decode_beat', 'grid_error', 'tick_seconds', 'decoded_notes', 'timed_notes',
-           'MuseTokenizer', 'load_vocab', 'keep_instruments', 'encode', 'decode']
+           'MuseTokenizer', 'load_vocab', 'keep_instruments', 'Piece', 'encode', 'decode']
 
 # %% ../nbs/01b_tokenizer.ipynb #2402278e
 import io, json
@@ -15,10 +15,10 @@ from fastcore.basics import patch
 from .core import UserError, atomic_write_text
 from .vocab import (BOS, EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, N_PITCHES, N_SHIFTS, N_VELOCITIES,
                                       N_DURATIONS, VOCAB_SIZE, MAX_VOCAB, N_PROGRAMS, DRUM_LOW,
-                                      DRUM_HIGH, N_DRUMS, DEFAULT_VELOCITY, TIME_SHIFT_MS, BEAT_RESOLUTION, METERS, TEMPOS,
+                                      DRUM_HIGH, N_DRUMS, MAX_AHEAD_BEATS, DEFAULT_VELOCITY, TIME_SHIFT_MS, BEAT_RESOLUTION, METERS, TEMPOS,
                                       token_names, velocity_values, duration_steps, velocity_bin, duration_bin, vocab_sha256,
                                       check_vocab, beat_durations, meter_ticks, meter_index, tempo_bin)
-from .midi import MidiError, load_midi, notes_of, band_notes, beat_notes, restrike_gap
+from .midi import MidiError, load_midi, notes_of, band_notes, beat_notes, note_tracks, restrike_gap
 
 # %% ../nbs/01b_tokenizer.ipynb #17c5b691
 def _starts(f)->np.ndarray:
@@ -184,21 +184,30 @@ def _file_tempos(m, tok, origin, last):
     ch = np.r_[True, bins[1:] != bins[:-1]]
     return g[ch], bins[ch]
 
-def _encode_beat(q, tok, f, grids):
+def _encode_beat(q, tok, f, grids,
+                 ctrls=None, # conditioning: per file, its controls as int rows (tick placed at, ticks ahead, CTRL id), or None
+                ):
     "Tokens of quantized rows `q` (grid ticks from each file's first bar line) of the files `f` says, with each file's (bar lines, meters, tempo ticks, tempo bins) in `grids`: one array a file"
     on = q[:, 0].astype(np.int64)
     files = np.unique(f)
-    ev_t, ev_kind, ev_f, ev_tok = [on], [np.full(len(q), 3)], [f], [np.full(len(q), -1)]
-    for k, (lines, meters, tt, tb) in zip(files, grids):
+    ev_t, ev_kind, ev_f, ev_tok, ev_rank, ev_ctrl = [on], [np.full(len(q), 4)], [f], [np.full(len(q), -1)], [np.arange(len(q))], []
+    for j, (k, (lines, meters, tt, tb)) in enumerate(zip(files, grids)):
         mchange = np.r_[True, meters[1:] != meters[:-1]]
-        ev_t += [lines, lines[mchange], tt]; ev_kind += [np.zeros(len(lines), int), np.ones(int(mchange.sum()), int), np.full(len(tt), 2)]
-        ev_f += [np.full(len(lines) + int(mchange.sum()) + len(tt), k)]
-        ev_tok += [np.full(len(lines), tok.bar), tok.meter_base + meters[mchange], tok.tempo_base + tb]
-    t, kind, ff, st = (np.concatenate(x).astype(np.int64) for x in (ev_t, ev_kind, ev_f, ev_tok))
-    rank = np.r_[np.arange(len(q)), np.zeros(len(t) - len(q), np.int64)]
+        c = np.zeros((0, 3), np.int64) if ctrls is None else np.asarray(ctrls[j], np.int64).reshape(-1, 3)
+        ev_t += [lines, lines[mchange], tt, c[:, 0]]; ev_kind += [np.zeros(len(lines), int), np.ones(int(mchange.sum()), int), np.full(len(tt), 2), np.full(len(c), 3)]
+        ev_f += [np.full(len(lines) + int(mchange.sum()) + len(tt) + len(c), k)]
+        ev_tok += [np.full(len(lines), tok.bar), tok.meter_base + meters[mchange], tok.tempo_base + tb, tok.ahead_base + c[:, 1]]
+        ev_rank += [np.zeros(len(lines) + int(mchange.sum()) + len(tt), np.int64), c[:, 1] * 4096 + c[:, 2]]   # a tick's controls: by ticks ahead, then id
+        ev_ctrl += [np.full(len(lines) + int(mchange.sum()) + len(tt), -1), c[:, 2]]
+    t, kind, ff, st, rank = (np.concatenate(x).astype(np.int64) for x in (ev_t, ev_kind, ev_f, ev_tok, ev_rank))
     o = np.lexsort((rank, kind, t, ff))
-    t, kind, ff, st = t[o], kind[o], ff[o], st[o]
-    cols = [st] + [np.r_[c, np.full(len(t) - len(q), -1)][o] for c in _note_columns(q, tok, f)]
+    t, kind, ff, st, rank = t[o], kind[o], ff[o], st[o], rank[o]
+    pad = np.full(len(t) - len(q), -1)
+    cols = [np.r_[c, np.concatenate(ev_ctrl) if i == 2 and ctrls is not None else pad][o] for i, c in enumerate(_note_columns(q, tok, f))]
+    if ctrls is not None:                                            # controls: AHEAD_k opens a group (a tick's controls of one k), CTRL ids in the note column
+        same = np.r_[False, (kind[1:] == 3) & (kind[:-1] == 3) & (t[1:] == t[:-1]) & (ff[1:] == ff[:-1]) & (rank[1:] // 4096 == rank[:-1] // 4096)]
+        st = np.where((kind == 3) & same, -1, st)
+    cols = [st] + cols
     gap = _gaps(t, ff); gap[kind == 0] = 0                           # BAR moves to the next bar line itself; shifts stay inside a bar
     ids = _stream(gap, cols, tok.n_shifts, ff)
     return _with_headers(ids, tok, q[:, 6].astype(np.int64), f) if tok.header else ids
@@ -304,7 +313,7 @@ def decode_beat(ids, # token ids of a beat-mode stream
             if tempos[-1][0] == t: tempos[-1] = (t, bpm)
             else: tempos.append((t, bpm))
         elif tok.multi and PROG <= x < DRUM: prog = x - PROG
-        elif tok.multi and x >= DRUM: notes.append((t, t + max(1, R // 4), x - DRUM + DRUM_LOW, vel, 0, 1))   # a drum hit: a 16th
+        elif tok.multi and DRUM <= x < tok.drum_end: notes.append((t, t + max(1, R // 4), x - DRUM + DRUM_LOW, vel, 0, 1))   # a drum hit: a 16th
         elif NOTE_ON <= x < NOTE_OFF:                                   # a NOTE_ON without its DURATION lasts a beat
             d = int(steps[ids[i+1] - DUR]) if i+1 < n and DUR <= ids[i+1] < DEND else R
             notes.append((t, t + d, x - NOTE_ON, vel, prog, 0)); i += i+1 < n and DUR <= ids[i+1] < DEND
@@ -364,6 +373,7 @@ class MuseTokenizer:
                  time_unit:str='ms', # `ms`: time in steps of `time_shift_ms`; `beat`: in ticks of a beat, with BAR, METER and TEMPO tokens
                  beat_resolution:int=BEAT_RESOLUTION, # time_unit: beat: ticks a quarter note
                  band_header:bool=None, # tracks: multi: each piece opens with its instruments (default: in beat time; ms keeps the layout of earlier releases)
+                 conditioning:bool=False, # time_unit: beat: + AHEAD and CTRL ids, a given part's notes in the stream as controls (accompany, harmonize, fill bars)
                 ):
         if mode not in ('duration', 'performance'): raise UserError(f"mode must be duration or performance, got {mode!r}")
         if time_unit not in ('ms', 'beat'): raise UserError(f"time_unit must be ms or beat, got {time_unit!r}")
@@ -394,6 +404,15 @@ class MuseTokenizer:
         if self.header: self.header_drums, self.header_end = self.size, self.size + 1; self.size += 2
         if self.multi: self.program_base = self.size; self.drum_base = self.size + N_PROGRAMS; self.size = self.drum_base + N_DRUMS
         else: self.program_base = self.drum_base = self.size        # no PROGRAM or DRUM ids
+        self.drum_end = self.size
+        if conditioning and not self.beat: raise UserError("conditioning needs time_unit: beat (controls are placed on its grid of ticks)")
+        self.conditioning = bool(conditioning)
+        self.max_ahead = MAX_AHEAD_BEATS * self.resolution if self.conditioning else 0
+        self.ahead_base = self.ctrl_base = self.ctrl_drum_base = self.size  # conditioning: AHEAD_0..max_ahead, CTRL_NOTE_0..127, CTRL_DRUM_27..87 (a band)
+        if self.conditioning:
+            self.ctrl_base = self.ahead_base + self.max_ahead + 1; self.ctrl_drum_base = self.ctrl_base + N_PITCHES
+            self.size = self.ctrl_drum_base + (N_DRUMS if self.multi else 0)
+        self.ctrl_end = self.size
         if self.size > MAX_VOCAB: raise UserError(f"these bins make {self.size} token ids; at most {MAX_VOCAB} fit (lower time_shift_bins, velocity_bins or duration_bins)")
         self.default_velocity_bin = int(velocity_bin(DEFAULT_VELOCITY, self.n_velocities))
 
@@ -402,7 +421,7 @@ class MuseTokenizer:
         "A tokenizer from the `tokenization` section of a loaded config"
         t = cfg['tokenization']
         return cls(**{k: t[k] for k in ('mode', 'time_shift_ms', 'include_drums', 'time_shift_bins', 'velocity_bins', 'duration_bins', 'max_duration_ms', 'tracks',
-                                        'time_unit', 'beat_resolution')})
+                                        'time_unit', 'beat_resolution')}, conditioning=bool(t.get('conditioning', False)))
 
     @classmethod
     def from_vocab(cls, v:dict, # a vocab.json's contents (or an ONNX model's `vocab_json`)
@@ -413,7 +432,7 @@ class MuseTokenizer:
             s = v['settings']
             return cls(s['mode'], s['time_shift_ms'], False, s['max_shift_steps'], len(s['velocity_values']), len(s['duration_steps']),
                        s['duration_steps'][-1] * s['time_shift_ms'], s.get('tracks', 'single'), s.get('time_unit', 'ms'),
-                       s.get('beat_resolution', BEAT_RESOLUTION), s.get('band_header', False))
+                       s.get('beat_resolution', BEAT_RESOLUTION), s.get('band_header', False), bool(s.get('conditioning', False)))
         except (KeyError, TypeError, IndexError) as e: raise UserError(f"{where}: not a vocab.json this version reads ({type(e).__name__}: {e})") from None
 
     @property
@@ -423,10 +442,11 @@ class MuseTokenizer:
         "The `tokenization` settings that make this tokenizer (`from_config` reads them back)"
         return dict(mode=self.mode, time_shift_ms=self.time_shift_ms, include_drums=self.include_drums, time_shift_bins=self.n_shifts,
                     velocity_bins=self.n_velocities, duration_bins=self.n_durations, max_duration_ms=int(self.duration_steps[-1]) * self.time_shift_ms,
-                    tracks=self.tracks, time_unit=self.time_unit, beat_resolution=self.resolution or BEAT_RESOLUTION)
+                    tracks=self.tracks, time_unit=self.time_unit, beat_resolution=self.resolution or BEAT_RESOLUTION,
+                    **({'conditioning': True} if self.conditioning else {}))   # named only when on: the files tokenized before keep their cache
 
     def __repr__(self): return (f"MuseTokenizer(mode={self.mode!r}, {'tracks=multi, ' if self.multi else ''}"
-                                f"{f'time_unit=beat, beat_resolution={self.resolution}' if self.beat else f'time_shift_ms={self.time_shift_ms}'}, {self.size} ids, "
+                                f"{f'time_unit=beat, beat_resolution={self.resolution}' if self.beat else f'time_shift_ms={self.time_shift_ms}'}{', conditioning' if self.conditioning else ''}, {self.size} ids, "
                                 f"sha256={self.sha256[:12]}...)")
 
 # %% ../nbs/01b_tokenizer.ipynb #1a48c90d
@@ -522,7 +542,8 @@ def vocab(self:MuseTokenizer)->dict:
                          **({'tracks': 'multi', 'programs': N_PROGRAMS, 'drum_keys': [DRUM_LOW, DRUM_HIGH]} if self.multi else {}),
                          **({'band_header': True} if self.header else {}),
                          **({'time_unit': 'beat', 'beat_resolution': self.resolution, 'meters': [list(m) for m in METERS],
-                             'tempos': TEMPOS.tolist()} if self.beat else {})}}
+                             'tempos': TEMPOS.tolist()} if self.beat else {}),
+                         **({'conditioning': True, 'max_ahead_ticks': self.max_ahead} if self.conditioning else {})}}
 
 # %% ../nbs/01b_tokenizer.ipynb #4a063be5
 @patch(as_prop=True)
@@ -566,6 +587,88 @@ def keep_instruments(ids, # a multi-track stream, `<BOS>` to `<EOS>`
     notes = np.column_stack([n[:, :2] * tok.step_s, n[:, 2], n[:, 3], np.where(n[:, 5] == 1, -1, n[:, 4])]).astype(float)
     q, f = _quantize_many(notes[:, :4], np.zeros(len(notes), np.int64), tok.step_s, False, tok.n_velocities, notes[:, 4])
     return _encode_multi(q, tok), int(n[:, 0].min())
+
+# %% ../nbs/01b_tokenizer.ipynb #condcd01
+class Piece:
+    "A file on the beat grid, with who plays each note: what `encode_given` writes with some parts given (`MuseTokenizer.piece` makes one)"
+    def __init__(self, q, grid, keys, raw_keys, raw_tracks, tracks, multi, path=None):
+        self.q, self.grid, self.keys, self.raw_keys, self.raw_tracks, self.tracks, self.multi, self.path = q, grid, keys, raw_keys, raw_tracks, tracks, multi, path
+
+    @property
+    def parts(self)->list:
+        "The parts one may give or ask for: a band's instruments (-1 the drums, else the program), a single stream's tracks (by index: a chorale's voices)"
+        return sorted({int(i) for i in self.q[:, 6]}) if self.multi else sorted({int(t) for t in self.raw_tracks[np.isin(self.raw_keys, self.keys)]})
+
+    def rows(self, parts)->np.ndarray:
+        "Which notes (rows of `q`) the `parts` play; a single stream's unison of a given and another voice counts as given"
+        parts = list(parts)
+        if self.multi: return np.isin(self.q[:, 6], parts)
+        return np.isin(self.keys, self.raw_keys[np.isin(self.raw_tracks, parts)])
+
+    def by_pitch(self)->list:
+        "The pitched parts from the lowest to the highest (by mean pitch): the bass first, the top voice last"
+        ps = [p for p in self.parts if not (self.multi and p < 0)]
+        return sorted(ps, key=lambda p: self.q[self.rows([p]), 2].mean())
+
+    @property
+    def bar_lines(self)->np.ndarray: return self.grid[0]
+
+    def mine(self, given, span=None)->np.ndarray:
+        "Which notes are the model's when `given` ones are given (and, for a fill, only before the `span`'s end)"
+        on = self.q[:, 0]
+        return ~np.asarray(given, bool) if span is None else (on < span[0]) | ((on < span[1]) & ~np.asarray(given, bool))
+
+    def controls(self, tok, given, ahead:int=0, span=None)->np.ndarray:
+        "The controls the stream holds, as int rows (tick placed at, ticks ahead, CTRL id) in stream order: each given note `ahead` ticks early (never before the first bar line); for a fill, those placed before its end"
+        on, ct = self.q[:, 0].astype(np.int64), ~self.mine(given, span)
+        if span is not None: ct &= on - ahead < span[1]
+        at = np.maximum(on[ct] - int(ahead), 0)
+        cid = np.where(self.q[ct, 6] < 0, tok.ctrl_drum_base + self.q[ct, 2] - DRUM_LOW, tok.ctrl_base + self.q[ct, 2]).astype(np.int64)
+        return np.unique(np.column_stack([at, on[ct] - at, cid]), axis=0).reshape(-1, 3)
+
+    def subset(self, rows)->'Piece':
+        "The piece with only the notes `rows` selects (the grid stays)"
+        return Piece(self.q[rows], self.grid, self.keys[rows], self.raw_keys, self.raw_tracks, self.tracks, self.multi, self.path)
+
+    def __repr__(self): return f"Piece({len(self.q)} notes, {len(self.bar_lines)} bars, parts {self.parts})"
+
+def _key(on, inst, pitch): return (np.asarray(on, np.int64) << 16) + ((np.asarray(inst, np.int64) + 1) << 7) + np.asarray(pitch, np.int64)
+
+@patch
+def piece(self:MuseTokenizer, midi, # a path, raw bytes or a `Midi`
+         )->Piece:
+    "`midi` on this (beat-time) tokenizer's grid as `encode` places it, with the track of every note"
+    if not self.beat: raise UserError("a Piece is on the beat grid: it needs time_unit: beat")
+    m = load_midi(midi)
+    a = beat_notes(m, self.resolution, self.multi, self.include_drums)
+    tr = note_tracks(m, self.multi, self.include_drums)
+    if not len(a): raise MidiError(f"{midi if isinstance(midi, (str, Path)) else '<midi>'}: no notes")
+    on = np.rint(a[:, 0]); lines, meters, origin = _file_bars(m, self, on.min(), on.max())
+    a[:, :2] -= origin
+    grid = (lines, meters, *_file_tempos(m, self, origin, on.max() - origin))
+    q, _ = _quantize_many(a[:, :4], np.zeros(len(a), np.int64), 1.0, False, self.n_velocities, a[:, 4], rebase=False)
+    return Piece(q, grid, _key(q[:, 0], q[:, 6], q[:, 2]), _key(np.rint(a[:, 0]), a[:, 4], a[:, 2]), tr, m.tracks, self.multi,
+                 midi if isinstance(midi, (str, Path)) else None)
+
+@patch
+def encode_given(self:MuseTokenizer, piece:Piece, # from `MuseTokenizer.piece`
+                 given, # which notes are given (booleans, one per row of `piece.q`, as `Piece.rows` gives them): controls, not the model's
+                 ahead:int=0, # ticks a control comes before its note sounds (0: as it sounds, live playing)
+                 span:tuple=None, # (first tick, end tick) of a fill: notes before it are the model's, given notes in it and every note after it are controls; the stream ends at its end
+                )->np.ndarray:
+    "The token ids of `piece` with the `given` notes as controls (`<BOS>` to `<EOS>`), or None when the model would have no note to play"
+    if not self.conditioning: raise UserError("encode_given needs a vocabulary with conditioning (tokenization.conditioning: true)")
+    if not 0 <= int(ahead) <= self.max_ahead: raise UserError(f"ahead must be 0-{self.max_ahead} ticks ({MAX_AHEAD_BEATS} beats), got {ahead}")
+    q, ev = piece.q.copy(), piece.mine(given, span)
+    lines, meters, tt, tb = piece.grid
+    if span is not None:
+        on, e = q[:, 0].astype(np.int64), int(span[1])
+        left = (e - on)[ev]                                          # the model's notes end by the span's end
+        q[ev, 1] = np.minimum(q[ev, 1], left); q[ev, 5] = np.minimum(q[ev, 5], left); q[ev, 4] = np.minimum(q[ev, 4], e)
+        lines, meters = lines[lines < e], meters[lines < e]; tb, tt = tb[tt < e], tt[tt < e]
+    if not ev.any(): return None
+    return _encode_beat(q[ev], self, np.zeros(int(ev.sum()), np.int64), [(lines, meters, tt, tb)], [piece.controls(self, given, ahead, span)])[0]
+
 
 # %% ../nbs/01b_tokenizer.ipynb #27b5afa1
 def encode(midi, # a path, raw bytes, or a `PrettyMIDI`

@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['PAD', 'BOS', 'EOS', 'UNK', 'NOTE_ON', 'NOTE_OFF', 'TIME_SHIFT', 'N_PITCHES', 'N_SHIFTS', 'N_VELOCITIES',
            'N_DURATIONS', 'VELOCITY', 'DURATION', 'VOCAB_SIZE', 'MAX_VOCAB', 'N_PROGRAMS', 'DRUM_LOW', 'DRUM_HIGH',
-           'N_DRUMS', 'DURATION_STEPS', 'VELOCITY_VALUES', 'DEFAULT_VELOCITY', 'DEFAULT_VELOCITY_BIN', 'TIME_SHIFT_MS',
-           'DEFAULT_BAR', 'BEAT_RESOLUTION', 'METERS', 'TEMPOS', 'BEAT_NOTE_VALUES', 'GM_FAMILIES', 'FAMILY_ALIASES',
-           'token_names', 'describe', 'velocity_values', 'duration_steps', 'bar_of', 'beat_durations', 'meter_ticks',
-           'meter_index', 'tempo_bin', 'velocity_bin', 'duration_bin', 'vocab_sha256', 'VocabSha', 'check_vocab',
-           'instrument_groups', 'parse_instruments']
+           'N_DRUMS', 'MAX_AHEAD_BEATS', 'DURATION_STEPS', 'VELOCITY_VALUES', 'DEFAULT_VELOCITY',
+           'DEFAULT_VELOCITY_BIN', 'TIME_SHIFT_MS', 'DEFAULT_BAR', 'BEAT_RESOLUTION', 'METERS', 'TEMPOS',
+           'BEAT_NOTE_VALUES', 'GM_FAMILIES', 'FAMILY_ALIASES', 'token_names', 'conditioning_names', 'describe',
+           'velocity_values', 'duration_steps', 'bar_of', 'beat_durations', 'meter_ticks', 'meter_index', 'tempo_bin',
+           'velocity_bin', 'duration_bin', 'vocab_sha256', 'VocabSha', 'check_vocab', 'instrument_groups',
+           'parse_instruments']
 
 # %% ../nbs/01_vocab.ipynb #a6d91956
 import hashlib, json
@@ -29,6 +30,7 @@ MAX_VOCAB = 1024                                                # ids fit in 10 
 N_PROGRAMS = 128                                                # multi-track: PROGRAM_0..127, the General MIDI programs ...
 DRUM_LOW, DRUM_HIGH = 27, 87                                    # ... and DRUM_27..87, the General MIDI (GM2) percussion keys
 N_DRUMS = DRUM_HIGH - DRUM_LOW + 1
+MAX_AHEAD_BEATS = 4                                             # conditioning: controls come at most 4 beats (a 4/4 bar) before they sound
 
 # %% ../nbs/01_vocab.ipynb #890c7c02
 def token_names(tok=None, # a `MuseTokenizer` (its layout); None for the default 316 ids
@@ -41,7 +43,12 @@ def token_names(tok=None, # a `MuseTokenizer` (its layout); None for the default
             + [f'NOTE_OFF_{p}' for p in range(N_PITCHES)] + [f'TIME_SHIFT_{n}' for n in range(1, S+1)]
             + [f'VELOCITY_{n}' for n in range(1, V+1)] + [f'DURATION_{n}' for n in range(1, D+1)]
             + beat + (['HEADER_DRUMS', 'HEADER_END'] if tok is not None and tok.header else [])
-            + (multi if tok is not None and tok.multi else []))
+            + (multi if tok is not None and tok.multi else []) + (conditioning_names(tok) if tok is not None and tok.conditioning else []))
+
+def conditioning_names(tok)->list:
+    "The ids `tokenization.conditioning` appends: AHEAD_0..n (ticks ahead that the controls after it sound), CTRL_NOTE_0..127 and, for a band, CTRL_DRUM_27..87"
+    return ([f'AHEAD_{k}' for k in range(tok.max_ahead + 1)] + [f'CTRL_NOTE_{p}' for p in range(N_PITCHES)]
+            + ([f'CTRL_DRUM_{k}' for k in range(DRUM_LOW, DRUM_HIGH+1)] if tok.multi else []))
 
 # %% ../nbs/01_vocab.ipynb #e6b344cb
 def describe(ids, # token ids

@@ -117,6 +117,10 @@ Vocab Vocab::parse(const std::string& text, const std::string& where) {
     v.n_velocities = (int)list("velocity_values", MAX_VOCAB).size();
     v.multi = text_of("tracks", "single") == "multi";
     v.duration_steps = list("duration_steps", MAX_VOCAB);
+    const auto cond = st.find("conditioning");                          // given parts as controls (AHEAD, CTRL ids): Python streams them; this library does not yet
+    if (cond != st.end() && !(cond->is_boolean() && !cond->get<bool>()))
+        throw Error(where + ": a vocabulary with conditioning (given parts as controls, for --accompany and --infill): this version of the C++ library "
+                    "streams models without it; sample this model with muse_sample");
     const auto hb = st.find("band_header");
     v.header = hb != st.end() && hb->is_boolean() && hb->get<bool>();
     const std::string unit = text_of("time_unit", "ms");

@@ -497,6 +497,7 @@ void vocab_refuses() {
         {settings("meters", "[[4, 4]]"), "its meters or tempos are not the ones this library knows"},
         {settings("beat_resolution", "7"), "beat_resolution 7 is not an even number"},
         {settings("time_unit", "\"ticks\""), "time_unit ticks is not one this library reads"},
+        {settings("band_header", "true, \"conditioning\": true"), "a vocabulary with conditioning"},
     };
     int refused = 0;
     for (auto& b : bad) {
