@@ -13,7 +13,7 @@ ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test fuzz lv2 band band-cpp beat zoo docs all test test-slow sync-check readme clean
+.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test fuzz lv2 band band-cpp beat bach-cond zoo docs all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,7 +39,7 @@ $(STAMPS)/src-%: FORCE
 	@mkdir -p $(STAMPS); sha1sum $(PKG)/$*.py > $@.new; if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 src = $(foreach m,$(1),$(STAMPS)/src-$(m))
 # the modules whose code makes a dataset (tokens, manifest, splits) and an exported file
-PREP_SRC   := data manifest splits vocab midi tokenizer grammar
+PREP_SRC   := data manifest splits vocab midi tokenizer grammar conditioning
 EXPORT_SRC := export graphs
 
 # The MIDI folder as make sees it: every file muse_index reads under MIDI_DIR (find_midi: recursive, any case of the
@@ -168,6 +168,24 @@ $(BEAT)/eval.json: $(BEAT)/muse_quantized.onnx $(BEAT)/baseline.bin $(call src,e
 	muse_eval --dataset $(BEAT)/dataset.npz --onnx $< --baseline $(BEAT)/baseline.bin --out $@
 $(BEAT)/eval_tx.json: $(BEAT)/muse_quantized_tx.onnx $(BEAT)/baseline.bin $(call src,eval metrics)
 	muse_eval --dataset $(BEAT)/dataset.npz --onnx $< --baseline $(BEAT)/baseline.bin --out $@
+
+# ---------------------------------------------------------------- one model that plays with you: accompany, harmonize, fill (conditioning)
+COND_CONFIG ?= configs/bach-cond.yaml       # beat time with conditioning and the training copies that teach the tasks
+COND        := $(ART)/bach-cond
+bach-cond: $(COND)/eval.json ## the Bach GRU trained with conditioning: it continues, harmonizes a given melody and fills bars (muse_sample --accompany, --infill), scored on each task: artifacts/bach-cond/
+	@echo; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(COND)/eval.json'))))"
+
+$(COND)/.prep-done: $(STAMPS)/install $(COND_CONFIG) $(MIDI_LIST) $(call src,$(PREP_SRC)) $(call unless,$(COND)/dataset.npz)
+	muse_prep --midi_dir "$(MIDI_DIR)" --out $(@D)/dataset.npz --config $(COND_CONFIG)
+	@touch $@
+$(COND)/baseline.bin: $(COND)/dataset.npz $(call src,markov baseline metrics)
+	muse_baseline --dataset $< --out $@ --order 5 --config $(COND_CONFIG)
+$(COND)/checkpoints/gru/best.pt: $(COND)/dataset.npz $(call src,models train)
+	muse_train --dataset $< --model gru --config $(COND_CONFIG) --out_dir $(COND)/checkpoints $(TRAIN_FLAGS)
+$(COND)/muse_quantized.onnx: $(COND)/checkpoints/gru/best.pt $(call src,$(EXPORT_SRC))
+	muse_export --ckpt $< --out $@ --config $(COND_CONFIG)
+$(COND)/eval.json: $(COND)/muse_quantized.onnx $(COND)/baseline.bin $(call src,eval metrics sampling conditioning)
+	muse_eval --dataset $(COND)/dataset.npz --onnx $< --baseline $(COND)/baseline.bin --out $@ --samples 64
 
 # ---------------------------------------------------------------- the band model: drums, bass and chords in one stream
 BAND_CONFIG ?= configs/band.yaml            # configs/band-beat.yaml: in beat time, a band that opens with its instruments

@@ -20,10 +20,11 @@ from .parallel import n_workers, progress, safe_map
 from .corpus import export_corpus
 from .manifest import MANIFEST_COLUMNS, blank_row, find_midi, index_files
 from .splits import assign_splits
-from .vocab import NOTE_ON, NOTE_OFF, TIME_SHIFT, DEFAULT_BAR, TEMPOS, check_vocab, token_names
+from .vocab import NOTE_ON, NOTE_OFF, TIME_SHIFT, DEFAULT_BAR, TEMPOS, MAX_AHEAD_BEATS, check_vocab, token_names
 from .midi import MidiError, load_midi
 from .tokenizer import MuseTokenizer, decode_notes, keep_instruments
 from .grammar import truncate
+from .conditioning import draw_task
 
 # %% ../nbs/03d_data.ipynb #43a05330
 ENCODER = f"symusic {symusic.__version__}, encoder 5"       # what makes rows and tokens: a new one invalidates the cache (3: SMPTE-timed files read; 4: the sustain pedal held; 5: a fingerprint for near duplicates)
@@ -237,6 +238,24 @@ def _instrument_subsets(paths:list, piece, tok:MuseTokenizer, by_path:dict, d:di
             by_path[f'{p}#{k}'] = row; out[f'{p}#{k}'] = sub
     return out
 
+# %% ../nbs/03d_data.ipynb #taskcp01
+def _task_copies(paths:list, tok:MuseTokenizer, by_path:dict, d:dict)->dict:
+    "`data.accompany_copies` and `data.infill_copies` copies of each training piece, each with a task drawn from a generator seeded by the file's content: {'path#a0': tokens, 'path#f0': ...}; their manifest rows join `by_path`"
+    out = {}
+    for p in paths:
+        try: pc = tok.piece(p)
+        except MidiError: continue
+        rng = np.random.default_rng([d['seed'], int(by_path[p]['sha1'][:12], 16), 7])
+        for kind, n in (('accompany', d['accompany_copies']), ('fill', d['infill_copies'])):
+            for k in range(n):
+                task = draw_task(pc, rng, kind, tok.resolution, d['accompany_ahead' if kind == 'accompany' else 'infill_ahead'])
+                ids = None if task is None else tok.encode_given(pc, **task)
+                if ids is None or len(ids) < d['min_midi_length']: continue
+                if len(ids) > d['max_midi_length']: ids = truncate(tok.grammar, ids, d['max_midi_length'])
+                name = f'{p}#{kind[0]}{k}'
+                by_path[name] = by_path[p]; out[name] = ids
+    return out
+
 # %% ../nbs/03d_data.ipynb #6d69f70e
 def check_outputs(midi_dir, # the MIDI folder read
                   out, # the dataset (`.npz` or folder) or manifest to write; the rest goes beside it
@@ -300,6 +319,12 @@ def prepare(midi_dir, # a folder of MIDI files
         if p in variants: return variants[p]
         ids = tokens(p); lens.append(len(ids)); return ids
     if d['instrument_subsets'] and tok.multi: variants.update(_instrument_subsets(used['train'], tokens, tok, by_path, d))
+    if (d['accompany_copies'] or d['infill_copies']) and not tok.conditioning:
+        raise UserError("data.accompany_copies and data.infill_copies need tokenization.conditioning: true (the given parts are written as controls)")
+    for k in ('accompany_ahead', 'infill_ahead'):
+        if not 0 <= d[k] <= MAX_AHEAD_BEATS: raise UserError(f"data.{k} must be 0-{MAX_AHEAD_BEATS} beats, got {d[k]}")
+    n_sub = len(variants)
+    if d['accompany_copies'] or d['infill_copies']: variants.update(_task_copies(used['train'], tok, by_path, d))
     used['train'] = used['train'] + list(variants)
     if out.suffix == '.npz':
         arrays, hists = {}, {}
@@ -318,7 +343,7 @@ def prepare(midi_dir, # a folder of MIDI files
     else: hists, kept = _write_folder(out, used, piece, tok, by_path), False
     hists = {s: (n_real[s], h) for s, (_, h) in hists.items()}               # files, not the instrument subsets made from them
     stats = _stats(rows, hists, lens, tok, secs, len(rows))
-    stats['files'].update(truncated=n_cut, tokenized=len(cache) - before, instrument_subsets=len(variants))
+    stats['files'].update(truncated=n_cut, tokenized=len(cache) - before, instrument_subsets=n_sub, task_copies=len(variants) - n_sub)
     tok.save_vocab(folder/'vocab.json')
     write_manifest(rows, folder/'manifest.csv')
     atomic_write_text(folder/'stats.json', json.dumps(stats, indent=1))
@@ -413,6 +438,8 @@ def bach_dataset(root='..', # the repository root
     from nomad_muse_trainer import __version__
     enc = hashlib.sha256(ENCODER.encode()).hexdigest()[:6]
     key = f"{__version__}_{MuseTokenizer.from_config(cfg).sha256[:12]}_{enc}_{_folder_key(midi)}"   # a corpus file added or changed: made again
+    d = cfg['data']
+    if d['accompany_copies'] or d['infill_copies']: key += f"_tasks{d['accompany_copies']}-{d['infill_copies']}"   # the training copies with a task
     out = root/'data'/'cache'/f"bach_{key}"/'dataset.npz'
     if not out.exists(): prepare(midi, out, cfg)
     return out
@@ -501,6 +528,7 @@ def muse_prep(midi_dir:str=None, # the folder of MIDI files, searched recursivel
     print(f"{s['files']['found']} files in {s['seconds']:.1f} s ({s['files_per_s']} files/s, {s['files']['tokenized']} tokenized, the rest from the cache): {s['files']['used']} used, "
           f"skipped {s['skipped_by_reason'] or 'none'}" + (f", {s['files']['truncated']} cut to data.max_midi_length" if s['files']['truncated'] else ''))
     subsets = f" (+ {s['files']['instrument_subsets']} instrument subsets)" if s['files'].get('instrument_subsets') else ''
+    if s['files'].get('task_copies'): subsets += f" (+ {s['files']['task_copies']} copies with a task: accompany or fill)"
     print(f"train {sp['train']['files']} files{subsets} / {sp['train']['tokens']:,} tokens, val {sp['val']['files']} / {sp['val']['tokens']:,}, "
           f"test {sp['test']['files']} / {sp['test']['tokens']:,} -> {out}")
     if s['kept']: print(f"{out} already held these arrays: left as it was, so nothing made from it is redone")

@@ -227,6 +227,7 @@ def export_checkpoint(ckpt, # a checkpoint from muse_train
     tok = MuseTokenizer.from_config(cfg)
     ck = load_checkpoint(ckpt, tok.sha256)
     m = model_from_config(ck['model_config']); m.load_state_dict(ck['model_state']); m.eval()
+    if hasattr(m, 'untie'): m.untie()                                  # conditioning's tied rows as one plain table
     gru = m.config['kind'] == 'gru'
     if quantize and quantization == 'static' and not gru: raise UserError("--quantization static is for the GRU (its step graph); export the transformer with weights or dynamic")
     streams = _calibration(dataset) if quantize and quantization == 'static' else None
@@ -299,6 +300,7 @@ def compare_exports(ckpt, # a checkpoint from muse_train
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     ck = load_checkpoint(ckpt, MuseTokenizer.from_config(cfg).sha256)
     m = model_from_config(ck['model_config']); m.load_state_dict(ck['model_state']); m.eval()
+    if hasattr(m, 'untie'): m.untie()                                  # conditioning's tied rows as one plain table
     gru = m.config['kind'] == 'gru'
     files = {}
     for q in ('weights', 'dynamic') + (('static',) if gru else ()):

@@ -16,16 +16,20 @@ try:
     import torch.nn.functional as F
 except ModuleNotFoundError as e: raise missing_extra(e) from None     # a runtime-only install
 from fastcore.basics import patch
-from .vocab import VOCAB_SIZE, BOS, TIME_SHIFT, N_SHIFTS, METERS, meter_ticks
+from .vocab import VOCAB_SIZE, BOS, NOTE_ON, N_PITCHES, TIME_SHIFT, N_SHIFTS, METERS, meter_ticks
 from .tokenizer import MuseTokenizer
 
 # %% ../nbs/05_models.ipynb #d0709e0d
 class TinyGRU(nn.Module):
     "Embedding, stacked GRU and linear head over the 316-token vocabulary"
-    def __init__(self, vocab_size:int=VOCAB_SIZE, embed_dim:int=64, hidden:int=128, layers:int=2, dropout:float=0.1):
+    def __init__(self, vocab_size:int=VOCAB_SIZE, embed_dim:int=64, hidden:int=128, layers:int=2, dropout:float=0.1,
+                 ctrl_base:int=0, # conditioning: the first CTRL_NOTE id; a given note then shares its pitch's NOTE_ON embedding (0: none)
+                ):
         super().__init__()
-        self.config = dict(kind='gru', vocab_size=vocab_size, embed_dim=embed_dim, hidden=hidden, layers=layers, dropout=dropout)
+        self.config = dict(kind='gru', vocab_size=vocab_size, embed_dim=embed_dim, hidden=hidden, layers=layers, dropout=dropout,
+                           **({'ctrl_base': ctrl_base} if ctrl_base else {}))
         self.embed = nn.Embedding(vocab_size, embed_dim)
+        if ctrl_base: self.given = nn.Parameter(torch.zeros(embed_dim))   # what "given, not mine" adds to a pitch's embedding
         self.gru = nn.GRU(embed_dim, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, vocab_size)
@@ -34,11 +38,26 @@ class TinyGRU(nn.Module):
         "The state before the first token: zeros, (layers, batch, hidden)"
         return torch.zeros(self.config['layers'], batch, self.config['hidden'], device=self.head.weight.device)
 
+    def embed_ids(self, x:torch.Tensor)->torch.Tensor:
+        "The embeddings of ids `x`; with `ctrl_base`, CTRL_NOTE_p is NOTE_ON_p's row plus the learned `given` vector, so what the model knows of a pitch it knows of a given one"
+        cb = self.config.get('ctrl_base', 0)
+        if not cb: return self.embed(x)
+        c = (x >= cb) & (x < cb + N_PITCHES)
+        return self.embed(torch.where(c, x - cb + NOTE_ON, x)) + c[..., None].to(self.given.dtype) * self.given
+
+    def untie(self)->'TinyGRU':
+        "The same model with the CTRL_NOTE rows written into its embedding table and the tie dropped (in place): what export and the native steps read, one plain table"
+        cb = self.config.pop('ctrl_base', 0)
+        if cb:
+            with torch.no_grad(): self.embed.weight[cb:cb + N_PITCHES] = self.embed.weight[NOTE_ON:NOTE_ON + N_PITCHES] + self.given
+            del self.given
+        return self
+
     def forward(self, x:torch.Tensor, # token ids (batch, seq)
                 state:torch.Tensor=None, # the state after the tokens before `x`, or None for zeros
                ):
         "Logits (batch, seq, vocab) and the state after `x`"
-        h, state = self.gru(self.drop(self.embed(x)), state)
+        h, state = self.gru(self.drop(self.embed_ids(x)), state)
         return self.head(self.drop(h)), state
 
     def step(self, token:torch.Tensor, # ids (batch,)
@@ -273,6 +292,7 @@ def build_model(kind:str, # `gru` or `transformer`
     tok = MuseTokenizer.from_config(cfg)
     kw = {CONFIG_ARGS[kind].get(k, k): v for k, v in cfg['models'][kind].items()}
     kw['vocab_size'] = tok.size                                 # the vocabulary's bins set the embedding and the head
+    if kind == 'gru' and tok.conditioning: kw['ctrl_base'] = tok.ctrl_base
     if kind == 'transformer': kw.update(clock_args(tok))
     kw.update({k: v for k, v in overrides.items() if v is not None})
     return TinyGRU(**kw) if kind == 'gru' else MiniTransformer(**kw)

@@ -4,20 +4,22 @@
 
 # %% auto #0
 __all__ = ['FEED_CHUNK', 'ort_session', 'softmax', 'step_twin', 'RingCache', 'OnnxModel', 'load_runtime', 'zoo_dir', 'zoo_cards',
-           'zoo_model', 'write_sample', 'muse_sample', 'expected_vocab', 'bench_steps', 'bench_full', 'bench',
-           'muse_bench']
+           'zoo_model', 'write_sample', 'write_given', 'muse_sample', 'expected_vocab', 'bench_steps', 'bench_full',
+           'bench', 'muse_bench']
 
 # %% ../nbs/07_runtime.ipynb #31d60d04
 import json, os, sys, time
 from pathlib import Path
 import numpy as np
-from .config import PATHS
+from .config import PATHS, DEFAULTS
 from .core import UserError, atomic_path, check_suffix
 from .cli import command
-from .vocab import VOCAB_SIZE, VocabSha, bar_of, check_vocab, parse_instruments
-from .tokenizer import MuseTokenizer, load_vocab
+import pretty_midi, symusic
+from .vocab import VOCAB_SIZE, METERS, TEMPOS, VocabSha, bar_of, check_vocab, parse_instruments
+from .tokenizer import MuseTokenizer, Piece, load_vocab, decode_beat, tick_seconds
 from .audio import plot_piano_roll
-from .sampling import generate, primer_tokens
+from .sampling import generate, generate_given, primer_tokens
+from .conditioning import parts_named, bar_span
 from .grammar import Controls
 from .markov import MAGIC as MARKOV_MAGIC, MarkovModel, load_markov
 from .audio import render_audio, write_wav
@@ -216,6 +218,52 @@ def write_sample(ids, out, # tokens and the MIDI path to write
     with atomic_path(png) as tmp: fig.savefig(tmp, dpi=110, bbox_inches='tight', format='png')
     return {**r, 'png': str(png)}
 
+# %% ../nbs/07_runtime.ipynb #wgiven01
+def write_given(piece:Piece, # the piece the model played with
+                given, # its given notes (booleans per row of `piece.q`)
+                ids, # the stream `generate_given` returned
+                tok:MuseTokenizer, # the model's tokenizer
+                out, # the MIDI file to write (its piano roll goes beside it as .png)
+                span:tuple=None, # a fill's span: the model's notes inside it replace the piece's (`given` parts stay)
+                title:str='',
+               )->dict:
+    "Write the piece's notes that stay and the model's part as one MIDI file (atomically), the piece's meters and tempi kept: accompany: the given part's tracks and the model's; a fill: the piece with the span's bars replaced"
+    own = decode_beat(ids, tok)[0]
+    if own.shape[1] == 4: own = np.column_stack([own, np.zeros((len(own), 2), np.int64)])
+    q, on = piece.q, piece.q[:, 0]
+    if span is None: keep = np.asarray(given, bool)
+    else: keep = ~((on >= span[0]) & (on < span[1]) & ~np.asarray(given, bool)); own = own[own[:, 0] >= span[0]]
+    kept = np.column_stack([on, on + np.maximum(q[:, 1], 1), q[:, 2], tok.velocity_values[q[:, 3].astype(int) - 1],
+                            np.maximum(q[:, 6], 0), q[:, 6] < 0]).astype(np.int64)[keep]
+    k = 480 // tok.resolution if 480 % tok.resolution == 0 else 1
+    sc = symusic.Score(tok.resolution * k)
+    if tok.multi: parts = [(None, np.concatenate([kept, own]))]
+    else: parts = [('given' if span is None else 'piece', kept), ('nomad-muse' + (' (fill)' if span is not None else ''), own)]
+    for name, notes in parts:
+        for prog, drum in sorted({(int(a), int(b)) for a, b in notes[:, 4:6]}, key=lambda x: (-x[1], x[0])):
+            tr = symusic.Track(name=name or ('Drums' if drum else pretty_midi.program_to_instrument_name(prog)), program=0 if drum else prog, is_drum=bool(drum))
+            for s, e, p, v, *_ in notes[(notes[:, 4] == prog) & (notes[:, 5] == drum)]:
+                tr.notes.append(symusic.Note(time=int(s) * k, duration=int(e - s) * k, pitch=int(p), velocity=int(v)))
+            sc.tracks.append(tr)
+    lines, meters, tt, tb = piece.grid
+    for t, b in zip(tt, tb): sc.tempos.append(symusic.Tempo(time=int(t) * k, qpm=float(TEMPOS[int(b)])))
+    for i, (t, m) in enumerate(zip(lines, meters)):
+        if i == 0 or m != meters[i - 1]: sc.time_signatures.append(symusic.TimeSignature(time=int(t) * k, numerator=METERS[int(m)][0], denominator=METERS[int(m)][1]))
+    out = Path(out)
+    with atomic_path(out) as tmp: Path(tmp).write_bytes(sc.dumps_midi())
+    r = {'midi': str(out), 'png': None, 'notes': len(kept) + len(own), 'model_notes': len(own)}
+    try: from matplotlib.figure import Figure
+    except ImportError: return r
+    fig = Figure(figsize=(12, 4))
+    plot_piano_roll(str(out), ax=fig.subplots(), title=title or out.name)
+    if span is not None:
+        ax = fig.axes[0]; sec = lambda t: float(tick_seconds(np.array([t]), np.column_stack([tt, TEMPOS[tb]]).astype(float), tok.resolution)[0])
+        ax.axvspan(sec(span[0]), sec(span[1]), color='C1', alpha=.12, label='filled')
+    png = out.with_suffix('.png')
+    with atomic_path(png) as tmp: fig.savefig(tmp, dpi=110, bbox_inches='tight', format='png')
+    return {**r, 'png': str(png)}
+
+
 # %% ../nbs/07_runtime.ipynb #a6b3f31f
 @command
 def muse_sample(onnx:str=None, # an exported model (.onnx)
@@ -237,6 +285,10 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
                 pitch_range:str=None, # the pitches notes start on: 'C3-C6' (or 48-84) for all, or per instrument: 'bass:E1-G3,piano:C3-C6'
                 polyphony:int=0, # at most this many pitched notes sounding at once (0: no cap)
                 density:int=0, # at most this many onsets (notes and drum hits) in a beat (ms models: half a second; 0: no cap)
+                accompany:str=None, # a MIDI file to play along with (a melody, a bass line, a band's parts): the model plays its part under every note of it (a model trained with conditioning)
+                infill:str=None, # a MIDI file whose --bars the model rewrites, leading into the bar after them (a model trained with conditioning)
+                bars:str=None, # --infill: the bars to rewrite, counted from 1 as a DAW counts them: 5-8
+                ahead:float=None, # --accompany, --infill: beats a given note is read before it sounds (0-4), as the model was trained (default: config.yaml's defaults, 0 for --accompany as live playing is heard, 2 for --infill)
                ):
     "Sample a piece from an exported model, a zoo model or the Markov baseline, grammar-constrained, to MIDI, a piano-roll PNG and, with --wav, audio"
     if sum(map(bool, (onnx, baseline, model))) != 1: raise UserError("give exactly one of --model, --onnx and --baseline")
@@ -252,7 +304,17 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
         raise UserError(f"--out {out} (or the piano roll or audio beside it) would overwrite the primer {primer}: name another file")
     if primer and not Path(primer).is_file(): raise UserError(f"primer not found: {primer}")
     if wav: check_suffix(wav, ('.wav',), '--wav')
-    parts = parse_instruments(instruments) if instruments else None
+    given_file = accompany or infill
+    if accompany and infill: raise UserError("give --accompany or --infill, not both")
+    if given_file and primer: raise UserError(f"--{'accompany' if accompany else 'infill'} plays with its file; --primer continues one: give one of them")
+    if bars and not infill: raise UserError("--bars says which bars --infill rewrites: give --infill too")
+    if infill and not bars: raise UserError("--infill needs --bars, the bars to rewrite (counted from 1: --bars 5-8)")
+    if ahead is not None and not (0 <= ahead <= 4): raise UserError(f"--ahead must be 0-4 beats, got {ahead}")
+    if given_file:
+        if not Path(given_file).is_file(): raise UserError(f"MIDI file not found: {given_file}")
+        if Path(given_file).resolve() in {Path(out).resolve(), Path(out).resolve().with_suffix('.png')} | ({Path(wav).resolve()} if wav else set()):
+            raise UserError(f"--out {out} (or the piano roll or audio beside it) would overwrite {given_file}: name another file")
+    parts = parse_instruments(instruments) if instruments and not infill else None
     if model: onnx = str(zoo_model(model)/'model.onnx')                # a zoo model carries its own vocabulary: checked only against --vocab
     m = load_runtime(onnx or baseline, expected_vocab(vocab, onnx or baseline) if vocab or not model else None, markov=None if onnx else True)
     if parts and not m.tokenizer.multi: raise UserError(f"--instruments needs a multi-track model (tracks: multi); {Path(onnx or baseline).name} is a single-stream one")
@@ -260,6 +322,28 @@ def muse_sample(onnx:str=None, # an exported model (.onnx)
     controls = Controls.from_args(scale, pitch_range, polyphony, density, tok.multi)
     if isinstance(m, MarkovModel) and not tok.beat: m.bar = bar_of(tempo or 120.0, m.time_shift_ms)   # its rhythm weights follow the bar of --tempo
     if tempo is None and not tok.beat: tempo = 120.0
+    if given_file:
+        if not getattr(tok, 'conditioning', False) or isinstance(m, MarkovModel):
+            raise UserError(f"{model or Path(onnx or baseline).name} was trained without conditioning, so it can only continue a piece (--primer): "
+                            "--accompany and --infill need a model trained with tokenization.conditioning: true")
+        pc = tok.piece(given_file)
+        a = round((ahead if ahead is not None else DEFAULTS['data']['infill_ahead' if infill else 'accompany_ahead']) * tok.resolution)   # what the training copies used by default
+        if infill:
+            span = bar_span(pc, bars)
+            named = parts_named(pc, instruments) if instruments else None      # the parts rewritten (default: all); the others stay, given
+            given = pc.rows([x for x in pc.parts if x not in named]) if named else np.zeros(len(pc.q), bool)
+            fill = ([x for x in named if x >= 0], any(x < 0 for x in named)) if named and tok.multi else None
+            ids = generate_given(m, pc, given, a, span, temperature, top_k, top_p, seed, instruments=fill, controls=controls)
+        else:
+            span, given = None, np.ones(len(pc.q), bool)
+            ids = generate_given(m, pc, given, a, None, temperature, top_k, top_p, seed, instruments=instruments or None, controls=controls)
+        r = write_given(pc, given, ids, tok, out, span, f"{model or Path(onnx or baseline).name}, seed {seed}: "
+                        + (f"bars {bars} of {Path(infill).name} filled" if infill else f"with {Path(accompany).name}"))
+        print(f"{r['model_notes']} notes of the model's, {r['notes']} in all -> {r['midi']}" + (f" (+ {Path(r['png']).name})" if r['png'] else ''))
+        if wav:
+            a_, info = render_audio(r['midi']); write_wav(wav, a_, info['sample_rate'])
+            print(f"audio: {info['seconds']} s -> {wav} (rendered by {info['label']})")
+        return
     ids = generate(m, length, temperature, top_k, top_p, seed, primer, min_length=min_length, instruments=instruments or None, controls=controls)   # the spec: a band's header names each part
     r = write_sample(ids, out, tok, tempo, f"{model or Path(onnx or baseline).name}, seed {seed}")
     print(f"{r['tokens']} tokens, {r['notes']} notes, {r['seconds']} s -> {r['midi']}"

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['FORMAT', 'pick_device', 'WindowSampler', 'transpose_windows', 'window_phases', 'val_windows', 'lr_factor',
-           'WarmupCosine', 'save_checkpoint', 'load_checkpoint', 'load_model', 'deterministic', 'plan', 'val_loss',
-           'peak_lr', 'make_optimizer', 'Run', 'train', 'plot_history', 'score_model', 'muse_train']
+           'WarmupCosine', 'save_checkpoint', 'load_checkpoint', 'load_model', 'deterministic', 'plan', 'model_targets',
+           'val_loss', 'peak_lr', 'make_optimizer', 'Run', 'train', 'plot_history', 'score_model', 'muse_train']
 
 # %% ../nbs/06_train.ipynb #d8a2d578
 import json, math, os, random, signal, sys, threading, time
@@ -42,28 +42,33 @@ class WindowSampler:
     def __init__(self, tokens:torch.Tensor, seq_len:int, batch_size:int, seed:int,
                  transpose:int=0, # the largest shift in semitones, up or down (0: none)
                  phases:np.ndarray=None, # the clock's place in its bar after each token (a beat-time transformer's `clock_phases`); None: no clock phase
+                 ctrl_base:int=None, # conditioning: the first CTRL_NOTE id, transposed with the notes (None: no controls)
                 ):
         if len(tokens) < seq_len + 2: raise UserError(f"the training split has {len(tokens)} tokens, fewer than sequence_length + 2 ({seq_len + 2})")
         self.tokens = tokens if isinstance(tokens, np.ndarray) else tokens.long()     # numpy: memory-mapped, read window by window
         self.seq_len, self.batch_size, self.transpose = seq_len, batch_size, transpose
         self.g = torch.Generator().manual_seed(seed)
-        self.offsets, self.phases = torch.arange(seq_len + 1), phases
+        self.offsets, self.phases, self.ctrl_base = torch.arange(seq_len + 1), phases, ctrl_base
     def batch(self)->tuple:
         "Windows (batch, seq_len + 1) and the clock before each (batch,), or None without `phases`"
         starts = torch.randint(0, len(self.tokens) - self.seq_len - 1, (self.batch_size,), generator=self.g)
         idx = starts[:, None] + self.offsets
         x = torch.from_numpy(self.tokens[idx.numpy()].astype(np.int64)) if isinstance(self.tokens, np.ndarray) else self.tokens[idx]
         t0 = None if self.phases is None else torch.from_numpy(window_phases(self.phases, starts.numpy()))
-        return (transpose_windows(x, torch.randint(-self.transpose, self.transpose + 1, (self.batch_size,), generator=self.g)) if self.transpose else x), t0
+        return (transpose_windows(x, torch.randint(-self.transpose, self.transpose + 1, (self.batch_size,), generator=self.g), self.ctrl_base) if self.transpose else x), t0
     def state_dict(self): return {'generator': self.g.get_state()}
     def load_state_dict(self, d): self.g.set_state(d['generator'])
 
 def transpose_windows(x:torch.Tensor, # windows of token ids (batch, n)
                       shift:torch.Tensor, # semitones per window (batch,)
+                      ctrl_base:int=None, # conditioning: the first CTRL_NOTE id (given notes move with the rest)
                      )->torch.Tensor:
-    "`x` with every NOTE_ON and NOTE_OFF moved by `shift`, each window's shift cut so that all its pitches stay in 0-127"
+    "`x` with every NOTE_ON and NOTE_OFF (and CTRL_NOTE) moved by `shift`, each window's shift cut so that all its pitches stay in 0-127"
     is_pitch = (x >= NOTE_ON) & (x < NOTE_OFF + N_PITCHES)
     pitch = torch.where(x < NOTE_OFF, x - NOTE_ON, x - NOTE_OFF)
+    if ctrl_base is not None:
+        ctrl = (x >= ctrl_base) & (x < ctrl_base + N_PITCHES)
+        is_pitch, pitch = is_pitch | ctrl, torch.where(ctrl, x - ctrl_base, pitch)
     lo = torch.where(is_pitch, pitch, N_PITCHES).min(1).values
     hi = torch.where(is_pitch, pitch, -1).max(1).values
     s = torch.maximum(torch.minimum(shift, N_PITCHES - 1 - hi), -lo)    # a window with no note has lo 128, hi -1: no shift
@@ -188,6 +193,12 @@ def plan(tc:dict, # the config's `training` section
     total = tc['epochs'] * per_epoch if tc['epochs'] else tc['max_steps']
     return total, min(total, tc['eval_every'] or per_epoch)
 
+def model_targets(y:torch.Tensor, # the next token at each position
+                  tok, # the tokenizer of the ids
+                 )->torch.Tensor:
+    "`y` with the controls (conditioning's AHEAD and CTRL ids) as -100, which the loss skips: the model reads given parts and never spends capacity predicting them"
+    return torch.where(y >= tok.ahead_base, -100, y) if tok.conditioning else y
+
 def _logits(model, x,
             t0:torch.Tensor=None, # the transformer's clock before each window (None: 0)
            ):
@@ -300,7 +311,8 @@ class Run:
         self.opt = make_optimizer(self.model, tc)
         self.transpose = 0 if cfg['tokenization']['include_drums'] else tc['augment_transpose']
         clock = kind == 'transformer' and self.model.config.get('bar_steps', 0) > 0    # beat time: windows start where they lie in their bar
-        self.sampler = WindowSampler(train_tokens, self.L, self.B, tc['seed'], self.transpose, self.model.clock_phases(train_tokens) if clock else None)
+        self.sampler = WindowSampler(train_tokens, self.L, self.B, tc['seed'], self.transpose, self.model.clock_phases(train_tokens) if clock else None,
+                                     self.tokenizer.ctrl_base if self.tokenizer.conditioning else None)
         self.total, self.every = plan(tc, len(train_tokens), self.L)
         self.sched = WarmupCosine(self.opt, tc['learning_rate'], tc['warmup_steps'], self.total)
         self.state = dict(step=0, epoch=0, best_val=float('inf'), bad_epochs=0, history={'steps': [], 'epochs': []},
@@ -323,7 +335,7 @@ class Run:
         x, t0 = self.sampler.batch()
         x, t0 = x[self.rank::self.world].to(self.device), None if t0 is None else t0[self.rank::self.world].to(self.device)
         z = _logits(self.net, x[:, :-1], t0)
-        loss = F.cross_entropy(z.reshape(-1, z.shape[-1]), x[:, 1:].reshape(-1))
+        loss = F.cross_entropy(z.reshape(-1, z.shape[-1]), model_targets(x[:, 1:], self.tokenizer).reshape(-1))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc['grad_clip'])
