@@ -108,11 +108,10 @@ def generate_given(model, # anything with reset(), feed(ids) -> probabilities an
     d = {**SAMPLING_DEFAULTS, **(getattr(model, 'sampling', None) or {})}
     temperature, top_k, top_p = [d[k] if v is None else v for k, v in (('temperature', temperature), ('top_k', top_k), ('top_p', top_p))]
     given = np.asarray(given, bool)
-    spec = isinstance(instruments, str) and span is None and tok.header
-    g = Grammar(tok.mode, tok, instruments if spec or instruments is None else (parse_instruments(instruments) if isinstance(instruments, str) else instruments), controls)
+    if isinstance(instruments, str) and not (span is None and tok.header): instruments = parse_instruments(instruments)   # a spec's parts name a header only where the model writes one
+    g = Grammar(tok.mode, tok, instruments, controls)
     full, rng = tok.grammar, np.random.default_rng(seed)
     lines, meters, tt, tb = piece.grid
-    on = piece.q[:, 0].astype(np.int64)
     if span is None:
         if not given.any(): raise UserError("nothing is given to accompany")
         s, e = 0, _end_line(piece, int(piece.q[given, 4].max()), tok.resolution)
