@@ -6,8 +6,8 @@
 __all__ = ['MAJOR', 'KEY_WINDOW_S', 'OPENING_S', 'CONSONANT', 'onnx_logits', 'score_onnx', 'split_paths', 'eval_pieces',
            'fp32_twin', 'evaluate', 'with_se', 'eval_table', 'grid_share', 'music_stats', 'drum_regularity',
            'instrument_stats', 'pitch_class_distance', 'compare_stats', 'plot_stats', 'key_fit', 'listener_stats',
-           'standard_error', 'music_block', 'plot_listener', 'measured_given', 'given_bits', 'consonance', 'piece_rows',
-           'part_stats', 'accompany_stats', 'fill_span', 'task_block', 'task_lines', 'fill_stats', 'muse_eval']
+           'standard_error', 'music_block', 'plot_listener', 'measured_given', 'given_bits', 'consonance', 'part_stats',
+           'accompany_stats', 'fill_span', 'task_block', 'task_lines', 'fill_stats', 'muse_eval']
 
 # %% ../nbs/09_eval.ipynb #e1332358
 import json
@@ -18,7 +18,7 @@ from .config import PATHS, DEFAULTS, load_config
 from .core import UserError, atomic_path, check_suffix
 from .cli import command
 from .vocab import BOS, EOS, NOTE_ON, NOTE_OFF, VOCAB_SIZE, DEFAULT_BAR, TIME_SHIFT_MS, bar_of, meter_ticks
-from .tokenizer import MuseTokenizer, Piece, decode_notes, decoded_notes, decode_beat
+from .tokenizer import MuseTokenizer, Piece, decode_notes, decoded_notes
 from .audio import plot_piano_roll
 from .data import load_dataset, index_folder, check_outputs
 from .metrics import TOKEN_CLASSES, score_rows, token_class
@@ -349,12 +349,6 @@ def consonance(mine:np.ndarray, # the part's notes: int rows (onset, end, pitch,
         n += 1; ok += bool(np.isin((s - p) % 12, CONSONANT).all())
     return ok / n if n else float('nan')
 
-def piece_rows(piece:Piece, rows, tok)->np.ndarray:
-    "Notes of `piece` (`rows` of its `q`) as decoded rows (onset, end, pitch, velocity, program, drum) in ticks"
-    q = piece.q[rows]
-    return np.column_stack([q[:, 0], q[:, 0] + np.maximum(q[:, 1], 1), q[:, 2], tok.velocity_values[q[:, 3].astype(int) - 1],
-                            np.maximum(q[:, 6], 0), q[:, 6] < 0]).astype(np.int64).reshape(-1, 6)
-
 def part_stats(n:np.ndarray, # decoded rows in ticks (a part, or the notes in a span)
                tok, beats:float, # the tokenizer and how many beats the notes cover
               )->dict:
@@ -385,12 +379,11 @@ def accompany_stats(model, pieces:list, ahead:int, seed:int=42, **kw)->dict:
     for i, pc in enumerate(pieces):
         g = measured_given(pc)
         if g is None: continue
-        R, mel = tok.resolution, piece_rows(pc, g, tok)
+        R, mel = tok.resolution, pc.notes(tok, g)
         beats = (pc.q[:, 4].max() - pc.q[:, 0].min()) / R
-        own = piece_rows(pc, ~g, tok)
+        own = pc.notes(tok, ~g)
         ids = generate_given(model, pc, g, ahead, seed=seed + i, **kw)
-        mine = decode_beat(ids, tok)[0]
-        if mine.shape[1] == 4: mine = np.column_stack([mine, np.zeros((len(mine), 2), np.int64)])
+        mine = decoded_notes(ids, tok)[0]
         real.append({'consonance': consonance(own, mel), **part_stats(own, tok, beats)})
         gen.append({'consonance': consonance(mine, mel), **part_stats(mine, tok, beats)})
     return {'pieces': len(real), 'ahead_beats': ahead / tok.resolution, 'real': _mean(real), 'generated': _mean(gen)}
@@ -442,10 +435,9 @@ def fill_stats(model, pieces:list, ahead:int, bars:int=2, seed:int=42, **kw)->di
         if span is None: continue
         s, e = span; R = tok.resolution
         inside = (pc.q[:, 0] >= s) & (pc.q[:, 0] < e)
-        own = piece_rows(pc, inside, tok); own[:, 1] = np.minimum(own[:, 1], e)
+        own = pc.notes(tok, inside); own[:, 1] = np.minimum(own[:, 1], e)
         ids = generate_given(model, pc, np.zeros(len(pc.q), bool), ahead, span, seed=seed + i, **kw)
-        n = decode_beat(ids, tok)[0]
-        if n.shape[1] == 4: n = np.column_stack([n, np.zeros((len(n), 2), np.int64)])
+        n = decoded_notes(ids, tok)[0]
         mine = n[n[:, 0] >= s]; past += int((mine[:, 1] > e).any())
         join = lambda x: float(((x[:, 1] > e - R) & (x[:, 0] < e)).any()) if len(x) else 0.0
         real.append({**part_stats(own, tok, (e - s) / R), 'sounds_at_end': join(own)})

@@ -16,7 +16,7 @@ from .core import UserError, atomic_path, check_suffix
 from .cli import command
 import pretty_midi, symusic
 from .vocab import VOCAB_SIZE, METERS, TEMPOS, VocabSha, bar_of, check_vocab, parse_instruments
-from .tokenizer import MuseTokenizer, Piece, load_vocab, decode_beat, tick_seconds
+from .tokenizer import MuseTokenizer, Piece, load_vocab, decoded_notes, tick_seconds
 from .audio import plot_piano_roll
 from .sampling import generate, generate_given, primer_tokens
 from .conditioning import parts_named, bar_span
@@ -228,13 +228,10 @@ def write_given(piece:Piece, # the piece the model played with
                 title:str='',
                )->dict:
     "Write the piece's notes that stay and the model's part as one MIDI file (atomically), the piece's meters and tempi kept: accompany: the given part's tracks and the model's; a fill: the piece with the span's bars replaced"
-    own = decode_beat(ids, tok)[0]
-    if own.shape[1] == 4: own = np.column_stack([own, np.zeros((len(own), 2), np.int64)])
-    q, on = piece.q, piece.q[:, 0]
+    own, on = decoded_notes(ids, tok)[0], piece.q[:, 0]
     if span is None: keep = np.asarray(given, bool)
     else: keep = ~((on >= span[0]) & (on < span[1]) & ~np.asarray(given, bool)); own = own[own[:, 0] >= span[0]]
-    kept = np.column_stack([on, on + np.maximum(q[:, 1], 1), q[:, 2], tok.velocity_values[q[:, 3].astype(int) - 1],
-                            np.maximum(q[:, 6], 0), q[:, 6] < 0]).astype(np.int64)[keep]
+    kept = piece.notes(tok, keep)
     k = 480 // tok.resolution if 480 % tok.resolution == 0 else 1
     sc = symusic.Score(tok.resolution * k)
     if tok.multi: parts = [(None, np.concatenate([kept, own]))]

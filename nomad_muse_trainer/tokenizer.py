@@ -626,6 +626,12 @@ class Piece:
         cid = np.where(self.q[ct, 6] < 0, tok.ctrl_drum_base + self.q[ct, 2] - DRUM_LOW, tok.ctrl_base + self.q[ct, 2]).astype(np.int64)
         return np.unique(np.column_stack([at, on[ct] - at, cid]), axis=0).reshape(-1, 3)
 
+    def notes(self, tok, rows=slice(None))->np.ndarray:
+        "The notes `rows` of `q` selects as `decode_beat` gives a band's: int rows (onset, end, pitch, velocity, program, drum) in ticks"
+        q = self.q[rows]
+        return np.column_stack([q[:, 0], q[:, 0] + np.maximum(q[:, 1], 1), q[:, 2], tok.velocity_values[q[:, 3].astype(int) - 1],
+                                np.maximum(q[:, 6], 0), q[:, 6] < 0]).astype(np.int64).reshape(-1, 6)
+
     def subset(self, rows)->'Piece':
         "The piece with only the notes `rows` selects (the grid stays)"
         return Piece(self.q[rows], self.grid, self.keys[rows], self.raw_keys, self.raw_tracks, self.tracks, self.multi, self.path)
