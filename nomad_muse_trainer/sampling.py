@@ -127,12 +127,19 @@ def generate_given(model, # anything with reset(), feed(ids) -> probabilities an
     def force(t):
         nonlocal p
         full.advance(st, t); out.append(int(t)); p = model.feed([int(t)])
+    def settle():                                                      # the piece's tempo where the stream stands, if it changes here
+        k = int(np.searchsorted(tt, st.t, side='right')) - 1
+        want = int(tb[max(k, 0)])
+        if st.tempo != want and not st.tempo_here: force(tok.tempo_base + want)
     def bar_opened():                                                  # the piece's meter and tempo where the stream's new bar starts
         b = min(st.bars - 1, len(meters) - 1)
         if st.meter != meters[b]: force(tok.meter_base + int(meters[b]))
-        k = np.flatnonzero(tt <= st.t)
-        want = int(tb[k[-1]]) if len(k) else int(tb[0])
-        if st.tempo != want and not st.tempo_here: force(tok.tempo_base + want)
+        settle()
+    def move_to(c):                                                    # time forward to tick `c` (no tempo change on the way), bar lines and all
+        while st.t < c:
+            if c >= st.bar_start + st.bar_len: force(tok.bar); bar_opened()
+            else: force(TIME_SHIFT - 1 + min(c - st.t, tok.n_shifts))
+        settle()
     if span is not None:                                               # a fill: the bars before the span as the piece has them
         ids = tok.encode_given(piece, given, ahead, span)
         cut = int(np.flatnonzero(ids == tok.bar)[int(np.searchsorted(lines, s))])
@@ -153,17 +160,20 @@ def generate_given(model, # anything with reset(), feed(ids) -> probabilities an
         x = sample_token(p, mask, rng, temperature, top_k, top_p); n += 1
         moves = TIME_SHIFT <= x < tok.velocity_base or x == tok.bar
         t_next = st.t + x - TIME_SHIFT + 1 if x != tok.bar and moves else nxt if moves else st.t
-        if c is not None and (t_next > c if moves else st.t >= c and g.insertable(st).any()):    # a given note is due first: time to it, its controls, then the model again
-            while st.t < c:
-                if c >= st.bar_start + st.bar_len: force(tok.bar); bar_opened()
-                else: force(TIME_SHIFT - 1 + min(c - st.t, tok.n_shifts))
-            while gi < len(groups) and groups[gi, 0] == c:
+        k = int(np.searchsorted(tt, st.t, side='right'))
+        d = int(tt[k]) if k < len(tt) else None                        # the piece's next tempo change
+        due_c = c is not None and (t_next > c if moves else st.t >= c and g.insertable(st).any())
+        due_t = d is not None and moves and t_next > d
+        if due_c or due_t:                                             # a given note (or a tempo change) is due first: time to it, its controls, then the model again
+            move_to(min(y for y, due in ((c, due_c), (d, due_t)) if due))
+            while gi < len(groups) and groups[gi, 0] == st.t:
                 a = int(groups[gi, 1])
                 force(tok.ahead_base + a)
-                while gi < len(groups) and groups[gi, 0] == c and groups[gi, 1] == a: force(int(groups[gi, 2])); gi += 1
+                while gi < len(groups) and groups[gi, 0] == st.t and groups[gi, 1] == a: force(int(groups[gi, 2])); gi += 1
             continue
         if x == tok.bar and nxt >= e: break                            # the span's end: the stream stops on its bar line
         force(x)
         if x == tok.bar: bar_opened()
+        elif moves: settle()
     return complete(full, out)
 

@@ -60,7 +60,7 @@ void Grammar::allowed_multi(const GrammarState& st, bool* m) const {
     std::fill(m, m + VOCAB, false);
     if (st.phase == 0) { m[BOS] = true; return; }
     if (st.phase == 2) { m[PAD] = true; return; }
-    const int prev = st.prev;
+    const int prev = prev_of(st);
     if (prev >= NOTE_ON && prev < NOTE_OFF) { std::fill(m + DURATION, m + v_.duration_end(), true); return; }
     bool any_free = false, any_drum = false;
     const bool prog_plays = st.prog >= 0 && prog_ok(st, st.prog);
@@ -104,9 +104,51 @@ void Grammar::allowed_multi(const GrammarState& st, bool* m) const {
 // nomad_muse_trainer.grammar.Grammar.allowed: where a piece opens (a band's header; beat time's first BAR, METER and
 // TEMPO), then the stream's rules (single or multi), then beat time's on top.
 void Grammar::allowed(const GrammarState& st, bool* m) const {
-    if ((v_.header || v_.beat) && allowed_opening(st, m)) return;
+    if (st.cprev < 0 && (v_.header || v_.beat) && allowed_opening(st, m)) return;
     if (v_.multi) allowed_multi(st, m); else allowed_single(st, m);
     if (v_.beat && st.phase == 1) beat_rules(st, m);
+    if (until_ >= 0 && st.phase == 1) until_rules(st, m);
+    if (st.cprev >= 0) {                                         // after a group of controls: what may follow a whole note at its tick,
+        std::fill(m + v_.meter(), m + v_.tempo() + N_TEMPOS, false);   // but no METER or TEMPO (a tick has them before its controls)
+        m[EOS] = m[EOS] && st.n_notes > 0;
+    }
+}
+
+// nomad_muse_trainer.grammar.Grammar._until: nothing past `until_`: no shift or bar line beyond it, and no note longer
+// than the ticks left (unless notes may ring on).
+void Grammar::until_rules(const GrammarState& st, bool* m) const {
+    const int64_t left = until_ - st.t;
+    if (!ring_) for (int k = 0; k < v_.n_durations; ++k) m[v_.duration() + k] = m[v_.duration() + k] && v_.duration_steps[k] <= left;
+    for (int k = 1; k <= v_.n_shifts; ++k) m[TIME_SHIFT + k - 1] = m[TIME_SHIFT + k - 1] && k < left;
+    if (st.bars) m[v_.bar()] = m[v_.bar()] && st.bar_start + st.bar_len <= until_;
+}
+
+void Grammar::set_until(int64_t tick, bool ring) {
+    if (!v_.beat) throw Error("a generated part's end (a fill's span) needs a time_unit: beat vocabulary");
+    until_ = tick; ring_ = ring;
+}
+
+// nomad_muse_trainer.grammar.Grammar.insertable: a group AHEAD_k CTRL.. opens wherever a note may start; in a group, its
+// CTRL ids rising, or the tick's next group (a larger k).
+void Grammar::insertable(const GrammarState& st, bool* m) const {
+    std::fill(m, m + v_.size(), false);
+    if (!v_.conditioning || st.phase != 1 || st.head) return;
+    const int c = st.cprev, A = v_.ahead(), C = v_.ctrl(), E = v_.size();
+    if (c >= A && c < C) { std::fill(m + C, m + E, true); return; }
+    if (c >= C) { std::fill(m + c + 1, m + E, true); std::fill(m + A + st.cahead + 1, m + C, true); return; }
+    if (st.bars == 0 || st.meter < 0 || st.tempo < 0) return;    // the opening (BAR, METER, TEMPO) first
+    const int prev = st.prev;
+    if ((prev >= NOTE_ON && prev < NOTE_OFF) || (prev >= v_.velocity() && prev < v_.duration()) || (v_.multi && prev >= v_.program() && prev < v_.drum()))
+        return;                                                  // inside a note
+    std::fill(m + A, m + C, true);
+}
+
+void Grammar::legal(const GrammarState& st, bool* m) const {
+    allowed(st, m);
+    if (!v_.conditioning) return;
+    bool c[MAX_VOCAB];
+    insertable(st, c);
+    for (int k = v_.ahead(); k < v_.size(); ++k) m[k] = m[k] || c[k];
 }
 
 bool Grammar::allowed_opening(const GrammarState& st, bool* m) const {
@@ -146,7 +188,7 @@ bool Grammar::allowed_opening(const GrammarState& st, bool* m) const {
 // the start of a position): shifts stay inside the bar; BAR after a whole event (and a first note); METER right after BAR
 // where it changes; TEMPO once a position, before its notes.
 void Grammar::beat_rules(const GrammarState& st, bool* m) const {
-    const int prev = st.prev, S = v_.n_shifts;
+    const int prev = prev_of(st), S = v_.n_shifts;
     const int64_t pos = st.t - st.bar_start;
     const bool meter_or_tempo = prev >= v_.meter() && prev < v_.tempo() + N_TEMPOS, is_meter = v_.is_meter(prev);
     bool any = meter_or_tempo || prev == v_.bar();
@@ -160,7 +202,7 @@ void Grammar::beat_rules(const GrammarState& st, bool* m) const {
         for (int k = 0; k < S; ++k) m[TIME_SHIFT + k] = m[TIME_SHIFT + k] && land[k];
     }
     const bool whole = v_.is_duration(prev) || prev == v_.bar() || meter_or_tempo || (v_.multi && prev >= v_.drum());
-    m[v_.bar()] = whole && st.n_notes > 0;
+    m[v_.bar()] = whole && st.n_notes + st.n_ctrl > 0;          // a piece starts in the bar of its first note (or control)
     if (prev == v_.bar()) { std::fill(m + v_.meter(), m + v_.tempo(), true); m[v_.meter() + st.meter] = false; }
     if ((prev == v_.bar() || is_meter || v_.is_shift(prev)) && !st.tempo_here) {
         std::fill(m + v_.tempo(), m + v_.tempo() + N_TEMPOS, true); m[v_.tempo() + st.tempo] = false;
@@ -172,7 +214,7 @@ void Grammar::allowed_single(const GrammarState& st, bool* m) const {
     std::fill(m, m + VOCAB, false);
     if (st.phase == 0) { m[BOS] = true; return; }
     if (st.phase == 2) { m[PAD] = true; return; }
-    const int prev = st.prev;
+    const int prev = prev_of(st);
     if (!perf_ && prev >= NOTE_ON && prev < NOTE_OFF) { std::fill(m + DURATION, m + v_.duration_end(), true); return; }
     bool free_[N_PITCHES];
     bool any_free = false;
@@ -212,6 +254,12 @@ void Grammar::allowed_single(const GrammarState& st, bool* m) const {
 
 void Grammar::step(GrammarState& st, int tok) const {
     const int VELOCITY = v_.velocity(), DURATION = v_.duration();
+    if (v_.is_control(tok)) {                                    // a control: the stream's rules go on from the token before its group
+        if (tok < v_.ctrl()) st.cahead = tok - v_.ahead(); else ++st.n_ctrl;
+        st.cprev = tok;
+        return;
+    }
+    st.cprev = -1;
     if (tok == BOS) { st.phase = 1; st.head = v_.header; }
     else if (tok == EOS || tok == PAD) st.phase = 2;
     else if (v_.is_shift(tok)) {
@@ -246,7 +294,7 @@ void Grammar::step(GrammarState& st, int tok) const {
 bool Grammar::advance(GrammarState& st, int tok) const {
     bool m[MAX_VOCAB];
     if (tok < 0 || tok >= v_.size()) return false;
-    allowed(st, m);
+    legal(st, m);
     if (!m[tok]) return false;
     step(st, tok);
     return true;
@@ -514,7 +562,7 @@ std::vector<int> complete(const Grammar& g, const std::vector<int>& ids) {
     size_t last = 0;
     for (size_t i = 0; i < ids.size(); ++i) {
         int t = ids[i];
-        if (g.performance() ? (t >= NOTE_ON && t < TIME_SHIFT) : (g.vocab().is_duration(t) || (g.vocab().multi && t >= g.vocab().drum()))) last = i;
+        if (g.performance() ? (t >= NOTE_ON && t < TIME_SHIFT) : (g.vocab().is_duration(t) || (g.vocab().multi && t >= g.vocab().drum() && t < g.vocab().ahead()))) last = i;   // (controls after the last note go)
     }
     std::vector<int> out(ids.begin(), ids.begin() + std::min(ids.size(), last + 1));
     if (g.performance()) {

@@ -49,6 +49,7 @@ int NoteStream::push(int tok, NoteEvent* out) {
     if (tok < 0 || tok >= v_.size()) throw Error("token id " + std::to_string(tok) + " is outside 0-" + std::to_string(v_.size() - 1));
     const int VEL = v_.velocity(), DUR = v_.duration();
     if (tok == BOS) { start_piece(); return 0; }
+    if (v_.is_control(tok)) return 0;               // a given note (conditioning): the player's or the clip's, not the model's to play
     if (v_.is_shift(tok)) { t_ += tok - TIME_SHIFT + 1; pending_ = -1; return 0; }
     if (v_.beat && tok == v_.bar()) {                // decode_beat's BAR: the next bar line (the first: here)
         bar_ = bars_ == 0 ? t_ : std::max(bar_ + bar_len_, t_); t_ = bar_; ++bars_; pending_ = -1; return 0;

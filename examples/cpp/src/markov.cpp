@@ -59,9 +59,11 @@ MarkovModel::MarkovModel(const std::string& path, const std::string& expect_sha)
     if (version >= 2) {
         vocab_.n_shifts = (int)rd<uint32_t>(d, format::markov::at_n_shifts); vocab_.n_velocities = (int)rd<uint32_t>(d, format::markov::at_n_velocities);
         vocab_.n_durations = (int)rd<uint32_t>(d, format::markov::at_n_durations);
-        uint32_t tracks = rd<uint32_t>(d, format::markov::at_tracks);   // bit 0 multi; version 3: bit 1 a band header, bit 2 beat time, bits 8-15 its resolution
-        if ((version == 2 && tracks > 1) || (tracks & ~0xff07u)) throw Error(path + ": unknown track layout " + std::to_string(tracks));
+        uint32_t tracks = rd<uint32_t>(d, format::markov::at_tracks);   // bit 0 multi; version 3: bit 1 a band header, bit 2 beat time, bit 3 conditioning, bits 8-15 its resolution
+        if ((version == 2 && tracks > 1) || (tracks & ~0xff0fu)) throw Error(path + ": unknown track layout " + std::to_string(tracks));
         vocab_.multi = tracks & 1; vocab_.header = tracks & 2; vocab_.beat = tracks & 4; vocab_.resolution = vocab_.beat ? int(tracks >> 8) : 0;
+        vocab_.conditioning = tracks & 8; vocab_.max_ahead = vocab_.conditioning ? 4 * vocab_.resolution : 0;
+        if (vocab_.conditioning && !vocab_.beat) throw Error(path + ": conditioning without beat time is not a layout this library reads");
         if (vocab_.beat && (vocab_.resolution < 2 || vocab_.resolution % 2)) throw Error(path + ": beat resolution " + std::to_string(vocab_.resolution) + " is not one this library reads");
         size_t table = sizes_at + 8 * (order_ + 1);
         if (vocab_.n_durations < 1 || vocab_.n_durations > MAX_VOCAB || table + 4 * (size_t)vocab_.n_durations > n)

@@ -88,7 +88,7 @@ std::vector<Note> decode_beat(const std::vector<int>& ids, const Vocab& v, std::
             if (tc.back().tick == t) tc.back().bpm = bpm; else tc.push_back({t, bpm});
         }
         else if (v.multi && tok >= v.program() && tok < v.drum()) prog = tok - v.program();
-        else if (v.multi && tok >= v.drum()) notes.push_back({t, t + std::max(1, R / 4), tok - v.drum() + DRUM_LOW, vel, 0, true});   // a drum hit: a 16th
+        else if (v.multi && tok >= v.drum() && tok < v.ahead()) notes.push_back({t, t + std::max(1, R / 4), tok - v.drum() + DRUM_LOW, vel, 0, true});   // a drum hit: a 16th
         else if (tok >= NOTE_ON && tok < NOTE_OFF) {          // a NOTE_ON without its DURATION lasts a beat
             bool d = i + 1 < ids.size() && v.is_duration(ids[i + 1]);
             notes.push_back({t, t + (d ? v.duration_steps[ids[i + 1] - DURATION] : R), tok - NOTE_ON, vel, prog, false});

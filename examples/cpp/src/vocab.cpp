@@ -117,10 +117,9 @@ Vocab Vocab::parse(const std::string& text, const std::string& where) {
     v.n_velocities = (int)list("velocity_values", MAX_VOCAB).size();
     v.multi = text_of("tracks", "single") == "multi";
     v.duration_steps = list("duration_steps", MAX_VOCAB);
-    const auto cond = st.find("conditioning");                          // given parts as controls (AHEAD, CTRL ids): Python streams them; this library does not yet
-    if (cond != st.end() && !(cond->is_boolean() && !cond->get<bool>()))
-        throw Error(where + ": a vocabulary with conditioning (given parts as controls, for --accompany and --infill): this version of the C++ library "
-                    "streams models without it; sample this model with muse_sample");
+    const auto cond = st.find("conditioning");                          // given parts as controls (AHEAD, CTRL ids after the layout)
+    if (cond != st.end() && !cond->is_boolean()) throw Error(where + ": conditioning is not true or false");
+    v.conditioning = cond != st.end() && cond->get<bool>();
     const auto hb = st.find("band_header");
     v.header = hb != st.end() && hb->is_boolean() && hb->get<bool>();
     const std::string unit = text_of("time_unit", "ms");
@@ -137,6 +136,13 @@ Vocab Vocab::parse(const std::string& text, const std::string& where) {
         for (int i = 0; i < N_METERS; ++i) v.meters[i] = {whole(meters[i][0], "meters"), whole(meters[i][1], "meters")};
         if (v.meters != default_meters() || v.tempos != default_tempos()) throw Error(where + ": its meters or tempos are not the ones this library knows");
         if (v.resolution < 2 || v.resolution > 96 || v.resolution % 2) throw Error(where + ": beat_resolution " + std::to_string(v.resolution) + " is not an even number from 2 to 96");
+    }
+    if (v.conditioning) {                                               // controls are placed on the beat grid: 4 beats ahead at most
+        if (!v.beat) throw Error(where + ": conditioning needs time_unit beat (controls are placed on its grid of ticks)");
+        v.max_ahead = 4 * v.resolution;
+        const auto ma = st.find("max_ahead_ticks");
+        if (ma != st.end() && whole(*ma, "max_ahead_ticks") != v.max_ahead)
+            throw Error(where + ": max_ahead_ticks " + std::to_string(whole(*ma, "max_ahead_ticks")) + " is not the 4 beats (" + std::to_string(v.max_ahead) + " ticks) this library knows");
     }
     v.n_durations = (int)v.duration_steps.size();
     const bool steps_ok = std::all_of(v.duration_steps.begin(), v.duration_steps.end(), [](int d) { return d > 0; });
@@ -165,7 +171,10 @@ std::string token_name(int id, const Vocab& v) {
     if (id == v.header_drums()) return "HEADER_DRUMS";
     if (id == v.header_end()) return "HEADER_END";
     if (id < v.drum()) return "PROGRAM_" + std::to_string(id - v.program());
-    return "DRUM_" + std::to_string(id - v.drum() + DRUM_LOW);
+    if (id < v.ahead()) return "DRUM_" + std::to_string(id - v.drum() + DRUM_LOW);
+    if (id < v.ctrl()) return "AHEAD_" + std::to_string(id - v.ahead());
+    if (id < v.ctrl_drum()) return "CTRL_NOTE_" + std::to_string(id - v.ctrl());
+    return "CTRL_DRUM_" + std::to_string(id - v.ctrl_drum() + DRUM_LOW);
 }
 
 }  // namespace muse

@@ -31,6 +31,12 @@ Writes into OUT (the first argument):
   masks_ctrl_*.u8                      density caps; grammar.Controls) and the Python masks along them, per case: one
                                        line of controls.txt, tab-separated: name, vocabulary (duration, performance,
                                        beat, band, band_beat), scale, pitch range, polyphony, density, instruments
+  *_cond.*, *_band_cond.*              conditioning (given parts as controls; 573 and 825 ids): vocab.json, streams of
+                                       drawn tasks (`encode_given`) and walks with controls, until_*.i64 (the end a
+                                       stream's grammar holds it to), masks (1 allowed, 2 insertable); given_*.json, the
+                                       tasks of the oracle test (grid, given notes, controls, span, a fill's prefix, the
+                                       encoder's stream, Python's `generate_given` of a model replaying it); the band's
+                                       baseline_band_cond.bin (layout bit 3) with its probabilities
 
 File formats (little-endian): .seq = u32 count, then per stream u32 length and i32 ids;
 .f32/.f64/.u8 = u32 rows, u32 cols, then the values row by row.
@@ -43,7 +49,7 @@ import onnx
 
 from nomad_muse_trainer.tokenizer import MuseTokenizer, decode_notes, decode_beat
 from nomad_muse_trainer.grammar import Grammar, Controls, random_walk
-from nomad_muse_trainer.vocab import parse_instruments
+from nomad_muse_trainer.vocab import parse_instruments, NOTE_ON, NOTE_OFF, TIME_SHIFT, EOS
 from nomad_muse_trainer.markov import fit_markov
 from nomad_muse_trainer.models import TinyGRU, MiniTransformer, clock_args
 from nomad_muse_trainer.graphs import gru_to_onnx, gru_step_to_onnx, transformer_to_onnx, transformer_ring_step
@@ -180,6 +186,7 @@ def main(out):
     for name in ('gru_band', 'gru_band_w8'): write_matrix(out/f'logits_{name}.f32', stream_logits(out/f'{name}.onnx', nprobe), np.float32)
     beat_fixtures(out)
     controls_fixtures(out)
+    given_fixtures(out)
     print(f"fixtures in {out}: {len(GOOD)} pieces, GRU trained to loss {loss:.2f}, probe of {len(probe)} tokens")
 
 def beat_fixtures(out):
@@ -245,6 +252,96 @@ def controls_fixtures(out):
         write_matrix(out/f'masks_ctrl_{name}.u8', np.concatenate([masks_of(g, w) for w in walks]), np.uint8)
         lines.append('\t'.join(map(str, (name, voc, scale, rng, poly, dens, inst))))
     (out/'controls.txt').write_text('\n'.join(lines) + '\n')
+
+class Replay:
+    "An oracle model: it predicts the next token of `ids` while what it was fed follows `ids`, and nothing in particular after (all ids equal)"
+    def __init__(self, tok, ids): self.tokenizer, self.ids, self.fed, self.sampling = tok, [int(t) for t in ids], [], None
+    def reset(self): self.fed = []
+    def feed(self, ids):
+        self.fed += [int(t) for t in ids]
+        p, n = np.full(self.tokenizer.size, 1e-12), len(self.fed)
+        if n < len(self.ids) and self.fed == self.ids[:n]: p[self.ids[n]] = 1.0
+        return p / p.sum()
+
+def walk_given(g, n, seed):
+    "`n` legal tokens from `<BOS>` (fewer where only `<EOS>` is left), controls among them: at each step a random kind among the legal kinds (a control a sixth of the time it may come), then a random id of that kind"
+    kinds = np.searchsorted([NOTE_ON, NOTE_OFF, TIME_SHIFT, g.VEL, g.DUR, g.DEND, g.PROG, g.DRUM, g.DRUM_END], np.arange(g.size), side='right')
+    rng, st, out = np.random.default_rng(seed), g.initial(), []
+    for _ in range(n):
+        a, c = np.flatnonzero(g.allowed(st)), np.flatnonzero(g.insertable(st))
+        if len(a) > 1: a = a[a != EOS]
+        if len(c) and (not len(a) or rng.random() < 1/6): t = int(rng.choice(c))
+        elif len(a) == 1 and a[0] == EOS: break
+        else: kind = rng.choice(np.unique(kinds[a])); t = int(rng.choice(a[kinds[a] == kind]))
+        g.advance(st, t); out.append(t)
+    return np.array(out)
+
+def legal_masks(g, seq):
+    "Per prefix of `seq`, a byte per id: 1 where a model may sample it (`allowed`), 2 where a control may come (`insertable`)"
+    st, rows = g.initial(), []
+    for t in list(seq) + [None]:
+        rows.append(g.allowed(st).astype(np.uint8) | 2 * g.insertable(st).astype(np.uint8))
+        if t is not None: g.advance(st, int(t))
+    return np.array(rows, np.uint8)
+
+def given_fixtures(out):
+    """Conditioning (given parts as controls): vocab_{cond,band_cond}.json; streams_{name}.seq (tasks as `encode_given` writes
+    them, then walks with controls) with until_{name}.i64 (the span's end a stream's grammar holds it to, -1 none) and
+    masks_{name}.u8 (1 allowed, 2 insertable, along the first 400 tokens of each); given_{name}.json, the tasks of the
+    oracle test: the grid, the given notes and their controls, the span, a fill's prefix, the instruments, the stream the
+    encoder writes and what `generate_given` with a model replaying it wrote; baseline_band_cond.bin and its probabilities"""
+    from nomad_muse_trainer.conditioning import draw_task
+    from nomad_muse_trainer.sampling import generate_given, _end_line
+    from nomad_muse_trainer.grammar import complete
+    for name, tok, files in (('cond', MuseTokenizer(time_unit='beat', conditioning=True), [p for p in GOOD if 'orchestral' not in p.name]),
+                             ('band_cond', MuseTokenizer(time_unit='beat', tracks='multi', conditioning=True), BAND[:-2] + BAND[-1:])):
+        tok.save_vocab(out/f'vocab_{name}.json')
+        streams, until, tasks = [], [], []
+        for i, path in enumerate(files):
+            piece = tok.piece(path)
+            for j, (kind, beats) in enumerate([('accompany', 0), ('fill', 2), ('accompany', 1), ('fill', 0), ('fill', 4)]):
+                t = draw_task(piece, np.random.default_rng(100 * i + j), kind, tok.resolution, ahead=beats)
+                ids = None if t is None else tok.encode_given(piece, **t)
+                if ids is None: continue
+                span = t['span']
+                lines = piece.grid[0]
+                if span is None: s, e = 0, _end_line(piece, int(piece.q[t['given'], 4].max()), tok.resolution)
+                else: s, e = span
+                streams.append(ids); until.append(-1 if span is None else e)
+                inst = None
+                if j == 2 and tok.multi:                                  # who the model plays: the parts not given, named
+                    mine = sorted({int(x) for x in piece.q[~t['given'], 6]})
+                    inst = ','.join('drums' if x < 0 else str(x) for x in mine)
+                model = Replay(tok, ids)
+                got = generate_given(model, piece, t['given'], t['ahead'], span, seed=7, instruments=inst)
+                n_notes = int(np.flatnonzero(np.isin(ids, np.r_[np.arange(tok.duration_base, tok.duration_end), np.arange(tok.drum_base, tok.drum_end)]))[-1]) + 1
+                assert list(got[:n_notes]) == list(ids[:n_notes]), (path.name, kind, beats)   # the loop writes what the encoder writes, up to its last note
+                cut = int(np.flatnonzero(ids == tok.bar)[int(np.searchsorted(lines, s))]) if span is not None else 1
+                c = piece.controls(tok, t['given'], t['ahead'], span)
+                gn = piece.q[~piece.mine(t['given'], span)]
+                tasks.append(dict(file=path.name, kind=kind, ahead=int(t['ahead']), start=int(s), end=int(e), fill=span is not None,
+                                  lines=piece.grid[0].tolist(), meters=piece.grid[1].tolist(), tempo_ticks=piece.grid[2].tolist(), tempo_bins=piece.grid[3].tolist(),
+                                  given=[[int(a), int(b), int(x < 0)] for a, b, x in zip(gn[:, 0], gn[:, 2], gn[:, 6])],
+                                  given_end=int(piece.q[t['given'], 4].max()) if t['given'].any() else -1,
+                                  controls=c.tolist(), prefix=[int(x) for x in ids[1:cut]], instruments=inst or '',
+                                  expected=[int(x) for x in ids], notes_end=n_notes, python=[int(x) for x in got]))
+        g = tok.grammar
+        for s in range(4):                                               # walks with controls, the last two held to an end
+            gw = Grammar(tok.mode, tok); e = -1
+            if s >= 2: e = 3 * 48 + 7 * s; gw.until, gw.ring = e, s == 3
+            streams.append(walk_given(gw, 400, seed=s)); until.append(e if s < 3 else -2 - e)   # -2 - e: held to e, notes may ring
+        write_seqs(out/f'streams_{name}.seq', streams)
+        write_matrix(out/f'until_{name}.i64', np.array(until, np.int64)[:, None], np.int64)
+        rows = []
+        for ids, u in zip(streams, until):
+            gm = Grammar(tok.mode, tok)
+            if u != -1: gm.until, gm.ring = (u, False) if u >= 0 else (-2 - u, True)
+            rows.append(legal_masks(gm, ids[:400]))
+        write_matrix(out/f'masks_{name}.u8', np.concatenate(rows), np.uint8)
+        (out/f'given_{name}.json').write_text(json.dumps(tasks))
+        if name == 'band_cond':                                           # a .bin with conditioning (bit 3 of its layout), fit on the tasks
+            write_seqs(out/f'probe_{name}.seq', [streams[0][:200]])
+            markov_fixtures(out, f'_{name}', tok, streams[1:len(tasks)], streams[0][:200])
 
 SHARE = CpuShare()
 

@@ -2,6 +2,8 @@
 // Usage: muse_tests CASE FIXTURES_DIR     (ctest runs one process per case; see CMakeLists.txt)
 #include "muse/muse.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -214,6 +216,142 @@ void grammar_controls() {
     CHECK(!b.any() && !none.has_controls(), "no controls: the tokenizer's grammar");
     CHECK(scale_names().size() == 14 && scale_names()[1] == "dorian", "scale names");
     std::cout << "controls: " << cases << " cases, " << prefixes << " prefixes, masks identical to Python, never wider than the grammar\n";
+}
+
+// ------------------------------------------------------------------------------------------ given notes (conditioning)
+// The grammar of a vocabulary with controls against Python's along encoded tasks and walks with controls (some held to an
+// end, as a fill's grammar is): per prefix, which ids a model may sample (allowed) and which controls may come (insertable).
+void grammar_given(const std::string& name) {
+    const Vocab v = Vocab::read(DIR + "/vocab_" + name + ".json");
+    CHECK(v.conditioning && v.max_ahead == 4 * v.resolution && v.size() == (v.multi ? 825 : 573), name << ": " << v.size() << " ids");
+    CHECK(token_name(v.ahead(), v) == "AHEAD_0" && token_name(v.ctrl() + 60, v) == "CTRL_NOTE_60" && token_name(v.size() - 1, v) == (v.multi ? "CTRL_DRUM_87" : "CTRL_NOTE_127"), "control names");
+    auto seqs = read_seqs("streams_" + name + ".seq");
+    uint32_t ur, uc, rows, cols;
+    auto until = read_matrix<int64_t>("until_" + name + ".i64", ur, uc);
+    auto masks = read_matrix<uint8_t>("masks_" + name + ".u8", rows, cols);
+    CHECK((int)cols == v.size() && ur == seqs.size(), name << ": fixture shapes");
+    size_t r = 0, differ = 0, controls = 0, held = 0;
+    bool a[MAX_VOCAB], c[MAX_VOCAB];
+    for (size_t i = 0; i < seqs.size(); ++i) {
+        Grammar g(v);
+        if (until[i] != -1) { g.set_until(until[i] >= 0 ? until[i] : -2 - until[i], until[i] < -1); ++held; }
+        GrammarState st = g.initial();
+        const auto& s = seqs[i];
+        for (size_t k = 0; k <= s.size(); ++k) {
+            if (k <= std::min<size_t>(s.size(), 400)) {
+                g.allowed(st, a); g.insertable(st, c);
+                for (int j = 0; j < v.size(); ++j) {
+                    const uint8_t want = masks[r * v.size() + j];
+                    differ += a[j] != ((want & 1) != 0) || c[j] != ((want & 2) != 0);
+                    CHECK(!(a[j] && v.is_control(j)), name << ": a control is allowed to be sampled");
+                }
+                ++r;
+            }
+            if (k < s.size()) {
+                CHECK(g.advance(st, s[k]), name << " stream " << i << ": " << token_name(s[k], v) << " refused at " << k);
+                controls += v.is_control(s[k]);
+            }
+        }
+        std::vector<int> plain;                                        // the notes are the model's alone: the same without the controls
+        for (int t : s) if (!v.is_control(t)) plain.push_back(t);
+        auto with = decode_beat(s, v), without = decode_beat(plain, v);
+        bool same = with.size() == without.size();
+        for (size_t k = 0; same && k < with.size(); ++k) same = with[k].start == without[k].start && with[k].end == without[k].end && with[k].pitch == without[k].pitch && with[k].drum == without[k].drum;
+        CHECK(same, name << " stream " << i << ": the controls changed the decoded notes");
+    }
+    CHECK(r == rows, name << ": mask rows " << r << " vs " << rows);
+    CHECK(differ == 0, name << ": " << differ << " mask entries differ from Python");
+    CHECK(controls > 500 && held >= 4, name << ": " << controls << " controls, " << held << " streams held to an end");
+    std::cout << name << ": " << seqs.size() << " streams, " << r << " prefixes, " << controls << " controls: the masks are Python's\n";
+}
+
+// A model that predicts the next token of `ids` while what it was fed follows them, and nothing in particular after.
+struct Replay : StepModel {
+    Vocab v; std::string kind = "gru"; std::vector<int> ids; size_t n = 0; bool on = true; std::vector<float> lg;
+    Replay(const Vocab& voc, std::vector<int> s) : v(voc), ids(std::move(s)), lg(voc.size()) {}
+    const std::string& model_type() const override { return kind; }
+    const Vocab& vocab() const override { return v; }
+    SamplingParams sampling_defaults() const override { return {}; }
+    void reset() override { n = 0; on = true; }
+    const float* step(int64_t t) override {
+        on = on && n < ids.size() && ids[n] == t; ++n;
+        std::fill(lg.begin(), lg.end(), 0.0f);
+        if (on && n < ids.size()) lg[ids[n]] = 40.0f;
+        return lg.data();
+    }
+    const float* feed(const std::vector<int64_t>& s) override { const float* p = lg.data(); for (auto t : s) p = step(t); return p; }
+};
+
+// generate_given against Python's on the fixture tasks (accompaniments and fills of chorales, a 6/8 piece with a tempo
+// map, grooves and a quartet, 0 to 4 beats ahead): with a model replaying the encoder's stream, the loop writes that
+// stream token for token up to its last note, as Python's did; with a model that knows nothing, every fill is legal,
+// keeps the bars before its span and ends by the span's end.
+void given_oracle(const std::string& name) {
+    const Vocab v = Vocab::read(DIR + "/vocab_" + name + ".json");
+    const nlohmann::json tasks = nlohmann::json::parse(slurp(DIR + "/given_" + name + ".json"));
+    size_t n_fill = 0, n_acc = 0, tokens = 0;
+    for (const auto& j : tasks) {
+        const std::string what = name + " " + j["file"].get<std::string>() + " " + j["kind"].get<std::string>() + " ahead " + std::to_string(j["ahead"].get<int>());
+        GivenTask task;
+        task.grid = {j["lines"].get<std::vector<int64_t>>(), j["meters"].get<std::vector<int>>(), j["tempo_ticks"].get<std::vector<int64_t>>(), j["tempo_bins"].get<std::vector<int>>()};
+        task.fill = j["fill"].get<bool>(); task.start = j["start"]; task.end = j["end"];
+        task.prefix = j["prefix"].get<std::vector<int>>();
+        std::vector<GivenNote> given;
+        for (const auto& g : j["given"]) given.push_back({g[0].get<int64_t>(), g[1].get<int>(), g[2].get<int>() != 0});
+        task.controls = controls_of(given, v, j["ahead"].get<int>(), task.fill ? task.end : INT64_MAX);
+        std::vector<ControlEvent> want;
+        for (const auto& c : j["controls"]) want.push_back({c[0].get<int64_t>(), c[1].get<int>(), c[2].get<int>()});
+        CHECK(task.controls == want, what << ": controls_of differs from Piece.controls (" << task.controls.size() << " vs " << want.size() << ")");
+        if (!task.fill) CHECK(task.grid.end_line(j["given_end"].get<int64_t>(), v) == task.end, what << ": end_line");
+        GivenOptions o;
+        o.seed = 7; o.instruments = j["instruments"].get<std::string>();
+        const auto expected = j["expected"].get<std::vector<int>>();
+        const size_t upto = j["notes_end"].get<size_t>();
+        Replay oracle(v, expected);
+        const auto got = generate_given(oracle, task, o);
+        const size_t same = (size_t)(std::mismatch(got.begin(), got.begin() + std::min(got.size(), upto), expected.begin()).first - got.begin());
+        CHECK(got.size() >= upto && same == upto, what << ": the stream differs from the encoder's at token " << same << " of " << upto
+              << " (" << token_name(same < got.size() ? got[same] : -1, v) << " vs " << token_name(expected[same], v) << ")");
+        const Grammar full(v);
+        CHECK(full.check(got) == -1, what << ": illegal at " << full.check(got));
+        tokens += upto;
+        // a model that knows nothing: a fill is still legal, keeps the bars before its span and ends by its end
+        Replay blank(v, {});
+        for (uint64_t seed : {1, 2}) {
+            o.seed = seed;
+            const auto r = generate_given(blank, task, o);
+            CHECK(full.check(r) == -1, what << " seed " << seed << ": illegal at " << full.check(r));
+            if (!task.fill) continue;
+            CHECK(std::equal(task.prefix.begin(), task.prefix.end(), r.begin() + 1), what << " seed " << seed << ": the bars before the span changed");
+            for (const Note& nt : decode_beat(r, v))                   // (a drum hit has no length: the decoder gives it a 16th)
+                CHECK(nt.drum ? nt.start < task.end : nt.end <= task.end, what << " seed " << seed << ": a note of the fill ends at " << nt.end << ", past " << task.end);
+            GrammarState st = full.initial();
+            for (int t : r) full.advance(st, t);
+            CHECK(st.t <= task.end && st.bar_start < task.end, what << " seed " << seed << ": the stream runs past the span's end");
+        }
+        (task.fill ? n_fill : n_acc) += 1;
+    }
+    CHECK(n_fill >= 10 && n_acc >= 8, name << ": " << n_fill << " fills, " << n_acc << " accompaniments");
+    std::cout << name << ": " << n_acc << " accompaniments and " << n_fill << " fills written as the encoder writes them (" << tokens << " tokens)\n";
+    // mistakes, each one message
+    GivenTask t;
+    t.grid = {{0, 48}, {3, 3}, {0}, {19}};
+    t.controls = controls_of({{0, 60, false}}, v, 0);
+    t.end = 96;
+    Replay r(v, {});
+    Vocab plain = v; plain.conditioning = false; plain.max_ahead = 0;
+    Replay rp(plain, {});
+    CHECK(error_of([&] { generate_given(rp, t); }).find("trained without conditioning") != std::string::npos, "a model without conditioning");
+    CHECK(error_of([&] { controls_of({{0, 60, false}}, v, v.max_ahead + 1); }).find("ahead must be") != std::string::npos, "ahead past 4 beats");
+    CHECK(error_of([&] { controls_of({{0, 20, true}}, v, 0); }).find("is not one this vocabulary gives") != std::string::npos, "a drum key outside 27-87");
+    GivenTask bad = t; bad.fill = true; bad.start = 10;
+    CHECK(error_of([&] { generate_given(r, bad); }).find("from one bar line to a later one") != std::string::npos, "a span off the bar lines");
+    bad = t; bad.grid.meters = {3};
+    CHECK(error_of([&] { generate_given(r, bad); }).find("a piece's grid") != std::string::npos, "a grid without a meter a bar");
+    bad = t; bad.controls = {{0, 0, 3}};
+    CHECK(error_of([&] { generate_given(r, bad); }).find("not one of this vocabulary's") != std::string::npos, "a control id that is a note");
+    bad = t; bad.fill = true; bad.start = 48; bad.prefix = {NOTE_ON + 60};
+    CHECK(!error_of([&] { generate_given(r, bad); }).empty(), "a prefix that is not a stream");
 }
 
 void grammar_complete() {
@@ -497,8 +635,12 @@ void vocab_refuses() {
         {settings("meters", "[[4, 4]]"), "its meters or tempos are not the ones this library knows"},
         {settings("beat_resolution", "7"), "beat_resolution 7 is not an even number"},
         {settings("time_unit", "\"ticks\""), "time_unit ticks is not one this library reads"},
-        {settings("band_header", "true, \"conditioning\": true"), "a vocabulary with conditioning"},
+        {settings("band_header", "true, \"conditioning\": \"yes\""), "conditioning is not true or false"},
+        {settings("band_header", "true, \"conditioning\": true, \"max_ahead_ticks\": 1000000"), "max_ahead_ticks 1000000 is not the 4 beats"},
+        {settings("time_unit", "\"ms\", \"conditioning\": true"), "conditioning needs time_unit beat"},
     };
+    const Vocab c = Vocab::parse(settings("band_header", "true, \"conditioning\": true, \"max_ahead_ticks\": 48"), "c.json");
+    CHECK(c.conditioning && c.size() == 825 && c.ahead() == 587 && c.ctrl() == 636 && c.ctrl_drum() == 764, "a band with conditioning: AHEAD, CTRL_NOTE, CTRL_DRUM after its 587 ids");
     int refused = 0;
     for (auto& b : bad) {
         const std::string e = error_of([&] { Vocab::parse(b.first, "v.json"); });
@@ -994,8 +1136,13 @@ int main(int argc, char** argv) {
         {"beat_notes", [] { beat_notes("beat"); }},
         {"band_beat_notes", [] { beat_notes("band_beat"); }},
         {"markov_band_beat", [] { markov_probs("_band_beat"); }},
+        {"markov_band_cond", [] { markov_probs("_band_cond"); }},
         {"grammar_complete", grammar_complete},
         {"grammar_controls", grammar_controls},
+        {"grammar_cond", [] { grammar_given("cond"); }},
+        {"grammar_band_cond", [] { grammar_given("band_cond"); }},
+        {"given_oracle", [] { given_oracle("cond"); }},
+        {"given_oracle_band", [] { given_oracle("band_cond"); }},
         {"sampler", sampler},
         {"markov_probs", [] { markov_probs(""); }},
         {"markov_bins", [] { markov_probs("_bins"); }},

@@ -13,7 +13,8 @@
 // VELOCITY_1..V and DURATION_1..D. The bins S, V, D (and the duration table) are the vocabulary's settings, read
 // from vocab.json, from a model's metadata or from a baseline.bin's header: `Vocab`. The defaults give 316 ids:
 // 260-291 TIME_SHIFT_1..32, 292-299 VELOCITY_1..8, 300-315 DURATION_1..16. A multi-track vocabulary (`tracks: multi`)
-// adds PROGRAM_0..127 and DRUM_27..87 after the durations (505 ids by default): one stream for a band.
+// adds PROGRAM_0..127 and DRUM_27..87 after the durations (505 ids by default): one stream for a band. Beat time adds
+// BAR, METER and TEMPO ids (and a band's header); conditioning adds AHEAD and CTRL ids at the end (Vocab::ahead()).
 #pragma once
 #include <array>
 #include <atomic>
@@ -63,8 +64,17 @@ struct Vocab {
     int header_drums() const { return header ? duration_end() + (beat ? 1 + N_METERS + N_TEMPOS : 0) : -1; }
     int header_end() const { return header ? header_drums() + 1 : -1; }
     int program() const { return duration_end() + (beat ? 1 + N_METERS + N_TEMPOS : 0) + (header ? 2 : 0); }   // the first PROGRAM id (multi; = size() otherwise)
-    int drum() const { return program() + (multi ? N_PROGRAMS : 0); } // the first DRUM id (multi; = size() otherwise)
-    int size() const { return drum() + (multi ? N_DRUMS : 0); }
+    int drum() const { return program() + (multi ? N_PROGRAMS : 0); } // the first DRUM id (multi; = ahead() otherwise)
+    // conditioning (beat time): a given part's notes as controls, after the layout's last id: AHEAD_0..max_ahead (ticks
+    // before they sound), CTRL_NOTE_0..127 and, for a band, CTRL_DRUM_27..87 (nomad_muse_trainer.tokenizer, nbs/01b)
+    bool conditioning = false;
+    int max_ahead = 0;                           // conditioning: the most ticks ahead (4 beats)
+    int ahead() const { return drum() + (multi ? N_DRUMS : 0); }      // the first AHEAD id (= size() without conditioning)
+    int ctrl() const { return ahead() + (conditioning ? max_ahead + 1 : 0); }       // the first CTRL_NOTE id
+    int ctrl_drum() const { return ctrl() + (conditioning ? N_PITCHES : 0); }       // the first CTRL_DRUM id (a band)
+    int size() const { return ctrl_drum() + (conditioning && multi ? N_DRUMS : 0); }
+    bool is_control(int t) const { return conditioning && t >= ahead() && t < size(); }   // AHEAD or CTRL: never sampled, never a note
+    int control_of(int pitch, bool drum) const { return drum ? ctrl_drum() + pitch - DRUM_LOW : ctrl() + pitch; }   // the CTRL id of a given note
     bool is_shift(int t) const { return t >= TIME_SHIFT && t < velocity(); }
     bool is_duration(int t) const { return t >= duration() && t < duration_end(); }
     bool is_meter(int t) const { return beat && t >= meter() && t < tempo(); }
@@ -96,6 +106,7 @@ struct GrammarState {
     bool tempo_here = false;                     // beat: a TEMPO at this position already
     int64_t win = -1;                            // the beat of the last onset (as Controls' density cap counts beats)
     int win_notes = 0;                           // and the onsets in it
+    int cprev = -1, cahead = -1, n_ctrl = 0;     // conditioning: the control id just before (else -1), its group's ticks ahead, controls so far
 };
 
 // What a musician asks of the sampler with no retraining (the Python grammar's Controls), applied by the grammar's mask:
@@ -143,8 +154,18 @@ public:
     void clear_controls() { has_ctl_ = false; }
     bool has_controls() const { return has_ctl_; }
     GrammarState initial() const;
-    void allowed(const GrammarState& st, bool* mask /*[vocab().size()]*/) const;   // no allocation
-    bool advance(GrammarState& st, int tok) const;                       // false (state untouched) if `tok` is illegal here
+    // The ids a model may sample next (never a control); no allocation.
+    void allowed(const GrammarState& st, bool* mask /*[vocab().size()]*/) const;
+    // Conditioning: the control ids that may come next (a group AHEAD_k CTRL.. opens wherever a note may start; in a group
+    // its CTRL ids rising, or the tick's next group), and every legal id (allowed | insertable). No allocation.
+    void insertable(const GrammarState& st, bool* mask) const;
+    void legal(const GrammarState& st, bool* mask) const;
+    // Where a generated part stops (Python's Grammar.until / ring, beat time): no time moves past `tick` and, unless
+    // `ring`, no note of the model's sounds past it (a fill ends on its span's last bar line). clear_until() lifts it.
+    void set_until(int64_t tick, bool ring = false);
+    void clear_until() { until_ = -1; }
+    int64_t until() const { return until_; }
+    bool advance(GrammarState& st, int tok) const;                       // false (state untouched) if `tok` is not legal here
     int check(const std::vector<int>& ids) const;                        // first illegal position, or -1
     bool performance() const { return perf_; }
     const Vocab& vocab() const { return v_; }
@@ -154,6 +175,8 @@ private:
     void allowed_single(const GrammarState& st, bool* mask) const;
     bool allowed_opening(const GrammarState& st, bool* mask) const;     // a band's header, beat time's first BAR, METER, TEMPO
     void beat_rules(const GrammarState& st, bool* mask) const;
+    void until_rules(const GrammarState& st, bool* mask) const;
+    int prev_of(const GrammarState& st) const { return st.cprev >= 0 ? v_.duration() : st.prev; }   // after controls: as after a whole note
     bool prog_ok(const GrammarState& st, int p) const { return prog_ok_[p] && (!v_.header || st.band[p]); }
     bool drums_ok(const GrammarState& st) const { return drums_ok_ && (!v_.header || st.band_drums); }
     bool controls_leave_notes() const;
@@ -171,6 +194,8 @@ private:
     Controls ctl_;
     bool has_ctl_ = false, chosen_ = false;      // chosen_: set_instruments was called (the error names them)
     int beat_steps_ = 1;                         // the density cap's beat in steps (every grammar counts onsets in it)
+    int64_t until_ = -1;                         // set_until: the tick a generated part stops at (-1: none)
+    bool ring_ = false;
     static int density_beat(const Vocab& v);     // beat time: the resolution; ms: half a second (a beat at 120 bpm)
 };
 
@@ -461,6 +486,56 @@ private:
     std::atomic<size_t> underruns_{0}, pieces_{0};
     std::thread worker_;
 };
+
+// ---------------------------------------------------------------------------------------------- given notes
+// Conditioning (a vocabulary with AHEAD and CTRL ids, beat time): the model plays with given notes, which sit in its
+// stream as controls (nbs/01d_conditioning): a given note sounding at tick t is written at tick t - ahead as a group
+// AHEAD_ahead CTRL_.. after the tick's BAR, METER and TEMPO and before its notes. The model never samples a control;
+// generate_given writes them where the tokenizer would, as nomad_muse_trainer.sampling.generate_given does (ctest
+// given_oracle checks the two write the same stream).
+
+// A piece's bars and tempi on the beat grid, in ticks from its first bar line (Python's Piece.grid).
+struct BeatGrid {
+    std::vector<int64_t> lines;                  // the bar lines, rising, the first 0
+    std::vector<int> meters;                     // each bar's METER index
+    std::vector<int64_t> tempo_ticks;            // where the tempo changes, rising, the first 0
+    std::vector<int> tempo_bins;                 // the TEMPO index from there on
+    void check() const;                          // an Error where these are not a grid
+    int tempo_at(int64_t tick) const;            // the TEMPO index in effect at `tick`
+    int64_t end_line(int64_t tick, const Vocab& v) const;   // the first bar line at or after `tick` (past the last: bars of the last one's meter)
+};
+struct GivenNote { int64_t tick; int pitch; bool drum; };          // a given note's onset (ticks) and key
+struct ControlEvent {                            // a control as the stream holds it: placed at tick `at`, sounding `ahead` ticks later
+    int64_t at; int ahead; int id;
+    bool operator<(const ControlEvent& o) const { return at != o.at ? at < o.at : ahead != o.ahead ? ahead < o.ahead : id < o.id; }
+    bool operator==(const ControlEvent& o) const { return at == o.at && ahead == o.ahead && id == o.id; }
+};
+// The controls of `notes` (Python's Piece.controls), in stream order, one per (tick, ahead, id): each `ahead` ticks early
+// (never before tick 0); only those placed before `before` (a fill's end). An Error for a note the vocabulary cannot give.
+std::vector<ControlEvent> controls_of(const std::vector<GivenNote>& notes, const Vocab& v, int ahead, int64_t before = INT64_MAX);
+
+// What the model plays with: the piece's grid, the given notes' controls and where it plays.
+struct GivenTask {
+    BeatGrid grid;
+    std::vector<ControlEvent> controls;          // controls_of the given notes (for a fill: those in and after its span)
+    int64_t start = 0, end = 0;                  // accompany: 0 and the bar line after the given part (its last chord may ring on);
+                                                 // fill: the span's first and end bar lines (its notes end by `end`)
+    bool fill = false;
+    std::vector<int> prefix;                     // fill: the tokens after <BOS> up to the span's first bar line, as the tokenizer writes them
+};
+struct GivenOptions {
+    SamplingParams sampling;
+    uint64_t seed = 42;
+    std::string instruments;                     // a band: who the model plays (accompany: its header names one program a part), empty: any
+    Controls controls;                           // a musician's controls on what the model plays (none by default)
+    size_t max_tokens = 0;                       // a bound on the tokens sampled (0: 64 a beat of the span, and 256)
+};
+// The model's part with the given notes, one token stream <BOS>..<EOS> with the controls inside: from the piece's start
+// (accompany) or its bars before the span (fill), up to `end`. Before the model may move time past a control's tick or
+// start a note there, the loop writes the time to it and the controls, feeds them and samples again; the piece's meters
+// and tempi are written where the tokenizer writes them; a fill stops on its last bar line and no note of the model's
+// sounds past it. An Error for a model without conditioning, a task that is not one, or a prefix that is not legal.
+std::vector<int> generate_given(StepModel& model, const GivenTask& task, const GivenOptions& options = {});
 
 // ---------------------------------------------------------------------------------------------- live notes
 // Tokens to timed note events as they are sampled, for a host that plays them live (decode_notes one token at a time,
