@@ -9,7 +9,15 @@
 // tempo, and a piece starts on a beat when the transport starts. Each note is placed at its own
 // frame inside the block. Parameters: temperature, top-p, note density (a bias on the NOTE_ON and DRUM logits, log
 // density), and the mode: 0 generates continuously; 1 listens to the MIDI input and, one beat after the player stops,
-// continues what was played (the phrase is encoded as the tokenizer would, fed to the model, and the model goes on).
+// continues what was played (the phrase is encoded as the tokenizer would, fed to the model, and the model goes on);
+// 2 accompanies the player live (a beat-time model trained with conditioning, `make bach-cond`): each note the player
+// plays goes into the model's stream as a control (AHEAD_0 CTRL_NOTE_p, as the tokenizer writes a given part at 0 beats
+// ahead) at the first tick of the model's grid it can still answer at, the next one after the note at the latest, and
+// the model plays its parts around it. A time shift the model samples waits for its time before it is fed, so a note
+// that comes in before the shift lands takes its place: the stream moves to the note's tick, hears it, and the model
+// samples again. The model's notes at a tick wait a listen window (20 ms by default) for the player's, so a note played a
+// little behind the beat, as people play, is heard on its own tick; they sound that much after their tick. Two output
+// ports report it: the notes heard, and the longest reaction in ticks.
 // A musician's controls, applied by the grammar's mask as muse_sample's --scale, --pitch_range, --polyphony and
 // --density are: a scale (root and mode: only its pitch classes start), the lowest and highest pitch, the most notes
 // sounding at once and the most onsets a beat (0: no cap). They may move while it plays, with no allocation.
@@ -40,7 +48,7 @@ namespace {
 using namespace muse;
 
 enum PortIndex : uint32_t { CONTROL = 0, MIDI_OUT = 1, TEMPERATURE = 2, TOP_P = 3, DENSITY = 4, MODE = 5, LATE = 6,
-                            SCALE_ROOT = 7, SCALE = 8, LOWEST = 9, HIGHEST = 10, POLYPHONY = 11, ONSETS = 12 };
+                            SCALE_ROOT = 7, SCALE = 8, LOWEST = 9, HIGHEST = 10, POLYPHONY = 11, ONSETS = 12, HEARD = 13, REACTION = 14, LISTEN = 15 };
 constexpr int N_SHAPE = 6;               // the controls' ports, SCALE_ROOT to ONSETS
 
 struct Uris {
@@ -58,14 +66,15 @@ struct Uris {
 };
 
 constexpr int MAX_PHRASE = 256;          // notes of the player's phrase kept (the latest)
+constexpr int MAX_GIVEN = 256;           // accompany mode: the player's notes waiting to be heard
 constexpr double REF_BPM = 120.0;        // the tempo the model's seconds are read at
 
 struct Plugin {
     // ports
     const LV2_Atom_Sequence* control = nullptr;
     LV2_Atom_Sequence* midi_out = nullptr;
-    const float *temperature = nullptr, *top_p = nullptr, *density = nullptr, *mode = nullptr;
-    float* late_out = nullptr;
+    const float *temperature = nullptr, *top_p = nullptr, *density = nullptr, *mode = nullptr, *listen = nullptr;
+    float *late_out = nullptr, *heard_out = nullptr, *reaction_out = nullptr;
     const float* shape[N_SHAPE] = {};    // scale root, scale (0: none, else 1 + an index of scale_names()), lowest, highest, polyphony, onsets a beat
     // host
     Uris uris;
@@ -103,6 +112,14 @@ struct Plugin {
     size_t fed = 0;
     bool feeding = false;
     uint32_t late = 0;
+    // accompany mode: the player's notes not yet in the stream (where they sounded, in the stream's ticks; their CTRL id),
+    // and a move the model sampled that waits for its time before it is fed
+    struct Given { double tick; int64_t at; int id; };   // where it sounded (ticks), the tick it is heard at the earliest, its CTRL id
+    Given given[MAX_GIVEN];
+    int n_given = 0, waiting = -1;
+    int64_t waiting_to = 0;
+    uint32_t heard = 0;
+    double reaction = 0.0;
 
     Plugin(LV2_URID_Map* map, double sr, std::unique_ptr<NativeGru> m)
         : uris(map), rate(sr), model(std::move(m)), grammar(model->vocab()), shaped(model->vocab()), notes(model->vocab()) {
@@ -116,7 +133,10 @@ struct Plugin {
         std::fill(sustained, sustained + N_PITCHES, false);
     }
 
-    double beat_of(int64_t step) const { return anchor + step / steps_per_beat; }
+    double beat_of(int64_t step) const { return anchor + step / steps_per_beat + window(); }
+    // Accompany mode: how long (in host beats) the model's notes at a tick wait for the player's: a note of the player's
+    // up to this late is heard on its own tick, and the model's notes sound this much after theirs (the listen port, ms)
+    double window() const { return cur_mode == 2 && listen ? std::max(0.0f, std::min(50.0f, *listen)) * bpm / 60000.0 : 0.0; }
     bool beat_time() const { return model->vocab().beat; }
     // Beat time: ticks a host beat, and the METER of the host's time signature (-1: one the vocabulary lacks)
     double ticks_per_beat() const { return model->vocab().resolution * 4.0 / beat_unit; }
@@ -193,6 +213,7 @@ struct Plugin {
         st = st0;                                        // the same size: no allocation
         grammar.advance(st, BOS);
         logits = model->step(BOS);
+        n_given = 0; waiting = -1;
         if (beat_time()) { steps_per_beat = ticks_per_beat(); at = next_bar(std::max(at, beat)); }
         anchor = at;
         generating = true;
@@ -224,8 +245,9 @@ struct Plugin {
         }
         const int V = v.size();
         const float bias = std::log(std::max(0.05f, *density));
+        if (cur_mode == 2 && std::count(mask, mask + V, true) > 1) mask[EOS] = false;   // accompanying: the piece goes on with the player
         for (int i = 0; i < V; ++i) {
-            const bool note = (i >= NOTE_ON && i < NOTE_OFF) || (v.multi && i >= v.drum());
+            const bool note = (i >= NOTE_ON && i < NOTE_OFF) || (v.multi && i >= v.drum() && i < v.ahead());
             scratch[i] = logits[i] + (note ? bias : 0.0f);
         }
         SamplingParams sp;
@@ -251,8 +273,15 @@ struct Plugin {
             if (fed == feed.size()) { feeding = false; generating = true; }
         }
         const int budget = std::max(16, (int)(f1 - f0) / 8);
+        const bool live = cur_mode == 2 && accompanies();
         // tokens until the stream's time reaches a frame of the next block (rounded as frame_of rounds)
-        for (int k = 0; generating && k < budget && frame_at(beat_of(notes.step()), b0, f0) < f1 - 0.5; ++k) {
+        for (int k = 0; generating && k < budget; ++k) {
+            if (live) {                                   // the player's notes first, then a move that waits for its time
+                const int r = accompany(b0, f0, f1);
+                if (r == STOP) break;
+                if (r == WROTE) continue;
+            }
+            if (frame_at(beat_of(notes.step()), b0, f0) >= f1 - 0.5) break;
             emit_offs(notes.step(), b0, f0, f1);
             const int tok = sample();
             if (tok < 0 || tok == EOS) {                  // the piece ends: the next one starts on the next beat (beat time: bar)
@@ -261,19 +290,113 @@ struct Plugin {
                 new_piece(beat_time() ? end + 1e-9 : std::ceil(end + 1e-9));
                 continue;
             }
-            grammar.advance(st, tok);
-            const int n = notes.push(tok, ev);
-            for (int i = 0; i < n; ++i) emit(ev[i], b0, f0, f1);
-            logits = model->step(tok);
+            if (live && (model->vocab().is_shift(tok) || tok == model->vocab().bar())) {
+                const int64_t to = tok == model->vocab().bar() ? st.bar_start + st.bar_len : st.t + tok - TIME_SHIFT + 1;
+                const int64_t c = due();
+                if (c < to) { move_to(c, b0, f0, f1); hear(b0, f0, f1); continue; }   // a note of the player's comes first
+                if (frame_at(beat_of(to), b0, f0) >= f1 - 0.5) { waiting = tok; waiting_to = to; break; }   // fed when its time comes
+            }
+            put(tok, b0, f0, f1);
         }
         // offs due before the block ends: those of steps whose frame falls in it, up to where the stream has reached
         if (generating && notes.sounding()) {
-            int64_t last = notes.step();
+            int64_t last = waiting >= 0 ? waiting_to : notes.step();   // (a waiting move: the notes sounding now end on their own time)
             while (last > 0 && frame_at(beat_of(last), b0, f0) >= f1 - 0.5) --last;
             emit_offs(last, b0, f0, f1);
         }
         bar_beat = std::fmod(bar_beat + (b1 - b0), beats_per_bar);
         beat = b1;
+    }
+
+    // ------------------------------------------------------------------------------------------- accompany mode
+    enum { SAMPLE, WROTE, STOP };
+    bool accompanies() const { return model->vocab().conditioning && model->vocab().beat; }
+    // Whether mode `m` plays on its own from the transport's start: generate, and accompany with a model that can (one
+    // trained without conditioning stays silent in mode 2, and the heard port says -1)
+    bool plays(int m) const { return m == 0 || (m == 2 && accompanies()); }
+    void put(int tok, double b0, uint32_t f0, uint32_t f1) {   // one token into the stream: grammar, notes, model
+        grammar.advance(st, tok);
+        const int n = notes.push(tok, ev);
+        for (int i = 0; i < n; ++i) emit(ev[i], b0, f0, f1);
+        logits = model->step(tok);
+    }
+    bool force(int tok, double b0, uint32_t f0, uint32_t f1) {   // a token the loop writes itself, if the stream allows it here
+        bool ok[MAX_VOCAB];
+        grammar.legal(st, ok);
+        if (tok < 0 || tok >= model->vocab().size() || !ok[tok]) return false;
+        put(tok, b0, f0, f1);
+        return true;
+    }
+    // The tick the first waiting note may be written at: the tick nearest where it sounded, unless that tick's notes are
+    // already due to sound (the listen window passed) or the model has played (or heard) something there: then the next.
+    int64_t due() const {
+        if (n_given == 0) return INT64_MAX;
+        const Vocab& v = model->vocab();
+        const int p = st.prev;
+        const bool fresh = st.cprev < 0 && (v.is_shift(p) || p == v.bar() || v.is_meter(p) || v.is_tempo(p));
+        return std::max<int64_t>(given[0].at, st.t + (fresh ? 0 : 1));
+    }
+    // Time forward to tick `c` as the tokenizer writes it: bar lines (with the host's METER where it changes) and shifts.
+    void move_to(int64_t c, double b0, uint32_t f0, uint32_t f1) {
+        const Vocab& v = model->vocab();
+        while (st.t < c) {
+            emit_offs(notes.step(), b0, f0, f1);
+            bool ok;
+            if (c >= st.bar_start + st.bar_len) {
+                ok = force(v.bar(), b0, f0, f1);
+                const int hm = host_meter();
+                if (ok && hm >= 0 && st.meter != hm) ok = force(v.meter() + hm, b0, f0, f1);
+            } else ok = force(TIME_SHIFT - 1 + (int)std::min<int64_t>(c - st.t, v.n_shifts), b0, f0, f1);
+            if (!ok) { n_given = 0; return; }            // (the stream cannot move there: the waiting notes are dropped)
+        }
+    }
+    // The waiting notes due here, as one group AHEAD_0 CTRL.. (ids rising), where a group may open.
+    void hear(double b0, uint32_t f0, uint32_t f1) {
+        const Vocab& v = model->vocab();
+        bool ok[MAX_VOCAB];
+        grammar.insertable(st, ok);
+        if (!ok[v.ahead()] || n_given == 0 || due() > st.t) return;
+        int ids[MAX_GIVEN], n = 0, k = 0;
+        for (int i = 0; i < n_given; ++i) {
+            if (given[i].at <= st.t) {
+                ids[n++] = given[i].id;
+                reaction = std::max(reaction, (double)st.t - given[i].tick);
+                ++heard;
+            } else given[k++] = given[i];
+        }
+        n_given = k;
+        std::sort(ids, ids + n);
+        n = (int)(std::unique(ids, ids + n) - ids);
+        if (!force(v.ahead(), b0, f0, f1)) return;
+        for (int i = 0; i < n; ++i) force(ids[i], b0, f0, f1);
+    }
+    // Before the model samples: hear the notes due here; a held move is fed when its time comes, or gives way to a note
+    // that sounded before it lands.
+    int accompany(double b0, uint32_t f0, uint32_t f1) {
+        const int64_t c = due();
+        if (waiting >= 0) {
+            if (c < waiting_to) { waiting = -1; move_to(c, b0, f0, f1); hear(b0, f0, f1); return WROTE; }
+            if (frame_at(beat_of(waiting_to), b0, f0) >= f1 - 0.5) return STOP;
+            const int t = waiting;
+            waiting = -1;
+            emit_offs(notes.step(), b0, f0, f1);
+            put(t, b0, f0, f1);
+            return WROTE;
+        }
+        if (c <= st.t) {
+            bool ok[MAX_VOCAB];
+            grammar.insertable(st, ok);
+            if (ok[model->vocab().ahead()]) { emit_offs(notes.step(), b0, f0, f1); hear(b0, f0, f1); return WROTE; }
+        }
+        return SAMPLE;
+    }
+    void player_given(int pitch, bool drum, double at) {      // a note the player plays, to be heard at the next tick it may be
+        if (!generating || !accompanies() || n_given == MAX_GIVEN) return;
+        const Vocab& v = model->vocab();
+        if (drum && !(v.multi && pitch >= DRUM_LOW && pitch <= DRUM_HIGH)) return;
+        const double tick = (at - anchor) * steps_per_beat;            // (the stream's tick 0 sounds at anchor + window)
+        const int64_t earliest = (int64_t)std::ceil((at - anchor - window()) * steps_per_beat - 1e-9);
+        given[n_given++] = {tick, std::max<int64_t>((int64_t)std::nearbyint(tick), earliest), v.control_of(pitch, drum)};
     }
 
     void start_answer(double now) {
@@ -368,7 +491,7 @@ struct Plugin {
             std::fill(held, held + N_PITCHES, -1);
             std::fill(sustained, sustained + N_PITCHES, false);
             pedal = false;
-            if (m == 0 && speed > 0.0) new_piece(std::ceil(beat - 1e-9));
+            if (plays(m) && speed > 0.0) new_piece(std::ceil(beat - 1e-9));
             cur_mode = m;
         }
         uint32_t done = 0;
@@ -379,7 +502,8 @@ struct Plugin {
             if (e->body.type == uris.midi_MidiEvent && e->body.size >= 3) {
                 const uint8_t* msg = reinterpret_cast<const uint8_t*>(e + 1);
                 const uint8_t kind = msg[0] & 0xF0;
-                if (cur_mode == 1 && (kind == 0x90 || kind == 0x80) && msg[1] < N_PITCHES) {
+                if (cur_mode == 2 && kind == 0x90 && msg[2] > 0 && msg[1] < N_PITCHES) player_given(msg[1], (msg[0] & 0x0F) == 9, beat);
+                else if (cur_mode == 1 && (kind == 0x90 || kind == 0x80) && msg[1] < N_PITCHES) {
                     if (generating) stop_all(at);                      // the player takes over
                     else if (feeding) notes.all_off(ev, NoteStream::MAX_SOUNDING);   // (the phrase's own notes never sounded)
                     player_note(kind == 0x90 && msg[2] > 0, msg[1], msg[2], beat);
@@ -392,6 +516,8 @@ struct Plugin {
         play(done, n_frames);
         lv2_atom_forge_pop(&forge, &seq);
         if (late_out) *late_out = (float)late;
+        if (heard_out) *heard_out = accompanies() ? (float)heard : -1.0f;
+        if (reaction_out) *reaction_out = (float)reaction;
     }
 
     void bar_beat_of(double b) { bar_beat = std::fmod(std::max(0.0, b), beats_per_bar); }
@@ -422,9 +548,9 @@ struct Plugin {
         const bool jumped = std::fabs(where - beat) > 1e-3;
         beat = where;
         bar_beat_of(in_bar ? number(in_bar, 0) : std::fmod(where, beats_per_bar));
-        if (beat_time() && beat_unit != was_unit && speed > 0.0 && cur_mode == 0) { stop_all(frame); new_piece(beat); return; }   // another beat unit: another tick
+        if (beat_time() && beat_unit != was_unit && speed > 0.0 && plays(cur_mode)) { stop_all(frame); new_piece(beat); return; }   // another beat unit: another tick
         if (speed <= 0.0 && was > 0.0) { stop_all(frame); generating = feeding = false; return; }
-        if (speed > 0.0 && (was <= 0.0 || jumped) && cur_mode == 0) {
+        if (speed > 0.0 && (was <= 0.0 || jumped) && plays(cur_mode)) {
             stop_all(frame);
             new_piece(std::ceil(beat - 1e-9));
         }
@@ -457,6 +583,9 @@ void connect_port(LV2_Handle h, uint32_t port, void* data) {
         case DENSITY: p->density = static_cast<const float*>(data); break;
         case MODE: p->mode = static_cast<const float*>(data); break;
         case LATE: p->late_out = static_cast<float*>(data); break;
+        case HEARD: p->heard_out = static_cast<float*>(data); break;
+        case REACTION: p->reaction_out = static_cast<float*>(data); break;
+        case LISTEN: p->listen = static_cast<const float*>(data); break;
         case SCALE_ROOT: case SCALE: case LOWEST: case HIGHEST: case POLYPHONY: case ONSETS:
             p->shape[port - SCALE_ROOT] = static_cast<const float*>(data); break;
     }

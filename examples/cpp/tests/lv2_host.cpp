@@ -13,7 +13,14 @@
 // With a beat-time model (`lv2_host FIXTURES_DIR beat`): at 97 bpm in 3/4, then from the middle of a bar at 143 bpm in
 // 4/4 and at 110 bpm in 6/8 (an eighth-note beat), every note-on within one frame of its tick of the host's beat (12 a
 // quarter), each piece starting on the host's next bar line, legal MIDI and no allocation.
-// Usage: lv2_host FIXTURES_DIR [beat]   (LV2_PATH must include the bundle's parent; MUSE_LV2_MODEL the model to load)
+// With a GRU trained with conditioning (`lv2_host FIXTURES_DIR accompany`), mode 2: the player plays a chorale's soprano
+// (BWV 269 in 3/4 at 100 bpm, each note from 10 ms early to 18 ms late, as a person plays) and the model plays along,
+// with the default listen window (20 ms) and none: every note heard by the model, each by the next tick of its grid
+// (the plugin's own report), the model's notes on their ticks (plus the window) and sounding while the player plays
+// (not after), legal MIDI, no allocation, no late note; the consonance of the model's notes with the player's is
+// reported against the same model deaf to the player (mode 0); a model without conditioning in mode 2 stays silent and
+// says so (heard -1).
+// Usage: lv2_host FIXTURES_DIR [beat|accompany]   (LV2_PATH must include the bundle's parent; MUSE_LV2_MODEL the model to load)
 #include "muse/muse.hpp"
 
 #include <lilv/lilv.h>
@@ -90,6 +97,7 @@ struct Host {
     alignas(16) uint8_t out[65536];
     float temperature = 1.0f, top_p = 0.95f, density = 1.0f, mode = 0.0f, late = 0.0f;
     float scale_root = 0.0f, scale = 0.0f, lowest = 0.0f, highest = 127.0f, polyphony = 0.0f, onsets = 0.0f;
+    float heard = 0.0f, reaction = 0.0f, listen = 20.0f;
     LV2_Atom_Forge forge;
     LV2_Atom_Forge_Frame seq;
     int64_t frame = 0;                           // frames run so far
@@ -115,6 +123,9 @@ struct Host {
         lilv_instance_connect_port(inst, port("highest"), &highest);
         lilv_instance_connect_port(inst, port("polyphony"), &polyphony);
         lilv_instance_connect_port(inst, port("onsets"), &onsets);
+        lilv_instance_connect_port(inst, port("heard"), &heard);
+        lilv_instance_connect_port(inst, port("reaction"), &reaction);
+        lilv_instance_connect_port(inst, port("listen"), &listen);
         lv2_atom_forge_init(&forge, &g_map);
         lilv_instance_activate(inst);
         begin();
@@ -221,6 +232,7 @@ int legal(const Host& h, size_t a, size_t b, std::string& why) {
 
 void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix);
 void beat_scenario(LilvWorld* world, const LilvPlugin* plugin);
+void accompany_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix);
 
 std::vector<std::vector<int>> read_seqs(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
@@ -240,13 +252,14 @@ int main(int argc, char** argv) {
     const LilvPlugin* plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(world), uri);
     if (!plugin) { std::cerr << "FAIL: " << URI << " not found on LV2_PATH=" << (std::getenv("LV2_PATH") ? std::getenv("LV2_PATH") : "") << "\n"; return 1; }
     LilvNode* name = lilv_plugin_get_name(plugin);
-    CHECK(lilv_plugin_get_num_ports(plugin) == 13, "lilv reads the bundle: '" << lilv_node_as_string(name) << "', " << lilv_plugin_get_num_ports(plugin) << " ports");
+    CHECK(lilv_plugin_get_num_ports(plugin) == 16, "lilv reads the bundle: '" << lilv_node_as_string(name) << "', " << lilv_plugin_get_num_ports(plugin) << " ports");
     lilv_node_free(name);
     LilvNode* rt = lilv_new_uri(world, LV2_CORE__hardRTCapable);
     CHECK(lilv_plugin_has_feature(plugin, rt), "it declares lv2:hardRTCapable");
     lilv_node_free(rt);
 
     if (argc > 2 && std::string(argv[2]) == "beat") beat_scenario(world, plugin);
+    else if (argc > 2 && std::string(argv[2]) == "accompany") accompany_scenario(world, plugin, fix);
     else scenario(world, plugin, fix);
     lilv_node_free(uri);
     lilv_world_free(world);
@@ -298,6 +311,92 @@ void beat_scenario(LilvWorld* world, const LilvPlugin* plugin) {
     const int left = legal(h, 0, h.midi.size(), why);
     CHECK(h.order_ok && left == 0, "legal MIDI over the three segments and the stop: " << (left < 0 ? why : std::to_string(left) + " notes left sounding"));
     CHECK(h.allocs_in_run == 0 && h.late == 0, "no allocation in run() (" << h.allocs_in_run << "), no late note (" << h.late << ")");
+}
+
+// Accompany mode: a chorale's soprano played into a GRU trained with conditioning, which plays along.
+void accompany_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix) {
+    std::ifstream f(fix + "/melody_cond.i64", std::ios::binary);
+    uint32_t rows = 0, cols = 0;
+    f.read((char*)&rows, 4); f.read((char*)&cols, 4);
+    std::vector<int64_t> mel((size_t)rows * cols);
+    f.read((char*)mel.data(), 8 * mel.size());
+    if (!f || cols != 3 || rows < 20) { std::cerr << "FAIL: no melody_cond.i64 in " << fix << "\n"; ++g_failures; return; }
+    const double bpm = 100.0, fpb = RATE * 60.0 / bpm, R = 12.0;          // frames a beat; the model's ticks a quarter
+    const int per_bar = 3;                                                // BWV 269 is in 3/4: so is the host
+    const double start = 3.0;                                             // the melody from bar 2
+    // as a person plays: each note from 10 ms early to 18 ms late (a fixed pseudo-random draw), released just before the next
+    std::vector<int64_t> on_f(rows), off_f(rows);
+    uint32_t seed = 12345;
+    for (uint32_t i = 0; i < rows; ++i) {
+        seed = seed * 1664525u + 1013904223u;
+        const double ms = -10.0 + 28.0 * (seed >> 8) / 16777216.0;
+        on_f[i] = (int64_t)std::llround((start + mel[3 * i] / R) * fpb + ms * RATE / 1000.0);
+        off_f[i] = (int64_t)std::llround((start + mel[3 * i + 1] / R - 0.02) * fpb);
+    }
+    std::vector<In> ins;
+    for (uint32_t i = 0; i < rows; ++i) { ins.push_back({on_f[i], true, (int)mel[3 * i + 2], 90}); ins.push_back({off_f[i], false, (int)mel[3 * i + 2], 0}); }
+    std::stable_sort(ins.begin(), ins.end(), [](const In& a, const In& b) { return a.frame < b.frame; });
+    const int64_t first = ins.front().frame, last = ins.back().frame;
+    // what a listener hears: the share of the model's notes consonant with every note of the player's sounding at their
+    // onset (eval.consonance's intervals: unisons, thirds, fourths, fifths, sixths)
+    auto consonant = [&](const Host& x) {
+        static const std::set<int> ok = {0, 3, 4, 5, 7, 8, 9};
+        size_t n = 0, good = 0;
+        for (const Midi& m : x.midi) {
+            if ((m.status & 0xF0) != 0x90 || m.b == 0 || m.frame > last) continue;
+            bool any = false, all = true;
+            for (uint32_t i = 0; i < rows; ++i)
+                if (on_f[i] <= m.frame && m.frame < off_f[i]) { any = true; all = all && ok.count((((int)mel[3 * i + 2] - m.a) % 12 + 12) % 12); }
+            n += any; good += any && all;
+        }
+        return n ? (double)good / n : 0.0;
+    };
+    double cons[2] = {0, 0};
+    for (const float window : {20.0f, 0.0f}) {                            // the default listen window, and none
+        Host h(world, plugin);
+        if (!h.inst) { std::cerr << "FAIL: the plugin did not instantiate (MUSE_LV2_MODEL=" << (std::getenv("MUSE_LV2_MODEL") ? std::getenv("MUSE_LV2_MODEL") : "") << ")\n"; ++g_failures; return; }
+        h.mode = 2.0f;
+        h.listen = window;
+        h.position(0, 0.0, bpm, 1, per_bar, 4, 0.0);
+        play_in(h, ins, last + (int64_t)RATE);
+        const double shift = window / 1000.0 * RATE;                      // the model's notes sound this many frames after their tick
+        size_t during = 0, after = 0, off_tick = 0;
+        for (const Midi& m : h.midi) {
+            if ((m.status & 0xF0) != 0x90 || m.b == 0) continue;
+            const double tick = (m.frame - shift) / fpb * R;
+            if (std::fabs(tick - std::round(tick)) * fpb / R > 1.0) ++off_tick;
+            (m.frame <= last ? during : after)++;
+        }
+        std::string why;
+        const int left = legal(h, 0, h.midi.size(), why);
+        const std::string w = "listen " + std::to_string((int)window) + " ms: ";
+        CHECK(h.heard == (float)rows, w << "every note the player plays is heard by the model: " << h.heard << " of " << rows << " (BWV 269's soprano at 100 bpm, 3/4)");
+        CHECK(h.reaction <= 1.0f + 1e-3f, w << "each by the next tick of its grid at the latest: the longest wait " << h.reaction << " ticks (a tick is " << 60000.0 / bpm / R << " ms)");
+        CHECK(during > rows / 2, w << "the model plays along while the player plays: " << during << " notes during the melody's " << (last - first) / fpb << " beats, " << after << " in the second after");
+        CHECK(off_tick == 0, w << "every note of the model's on its tick of the host's beat (plus the window), to the frame (" << off_tick << " off it)");
+        CHECK(h.order_ok && left >= 0, w << "legal MIDI in accompany mode" << (left < 0 ? ": " + why : ""));
+        CHECK(h.allocs_in_run == 0 && h.late == 0, w << "no allocation in run() (" << h.allocs_in_run << "), no late note (" << h.late << ")");
+        cons[window > 0 ? 0 : 1] = consonant(h);
+    }
+    Host deaf(world, plugin);                                             // the same model in mode 0: deaf to the player
+    deaf.position(0, 0.0, bpm, 1, per_bar, 4, 0.0);
+    play_in(deaf, ins, last + (int64_t)RATE);
+    std::cout << "     consonant with the player's sounding notes: " << cons[0] << " (listen 20 ms), " << cons[1] << " (listen 0), "
+              << consonant(deaf) << " deaf to them (generate)\n";
+    // the same melody into a model that never learnt to listen: silent, and it says so
+    const char* was = std::getenv("MUSE_LV2_MODEL");
+    const std::string keep = was ? was : "";
+    setenv("MUSE_LV2_MODEL", (fix + "/gru_beat_w8.onnx").c_str(), 1);
+    {
+        Host p(world, plugin);
+        p.mode = 2.0f;
+        p.position(0, 0.0, bpm, 1, per_bar, 4, 0.0);
+        play_in(p, ins, last);
+        size_t ons = 0;
+        for (const Midi& m : p.midi) ons += (m.status & 0xF0) == 0x90 && m.b > 0;
+        CHECK(p.inst && p.heard == -1.0f && ons == 0, "a model trained without conditioning in accompany mode: silent (" << ons << " notes), heard " << p.heard);
+    }
+    setenv("MUSE_LV2_MODEL", keep.c_str(), 1);
 }
 
 void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix) {

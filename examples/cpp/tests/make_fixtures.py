@@ -36,7 +36,9 @@ Writes into OUT (the first argument):
                                        stream's grammar holds it to), masks (1 allowed, 2 insertable); given_*.json, the
                                        tasks of the oracle test (grid, given notes, controls, span, a fill's prefix, the
                                        encoder's stream, Python's `generate_given` of a model replaying it); the band's
-                                       baseline_band_cond.bin (layout bit 3) with its probabilities
+                                       baseline_band_cond.bin (layout bit 3) with its probabilities; gru_cond_w8.onnx, a
+                                       GRU with conditioning for the LV2 host test's accompany mode, and the melody it
+                                       plays there (melody_cond.i64: BWV 269's soprano, onset, end in ticks, pitch)
 
 File formats (little-endian): .seq = u32 count, then per stream u32 length and i32 ids;
 .f32/.f64/.u8 = u32 rows, u32 cols, then the values row by row.
@@ -339,6 +341,14 @@ def given_fixtures(out):
             rows.append(legal_masks(gm, ids[:400]))
         write_matrix(out/f'masks_{name}.u8', np.concatenate(rows), np.uint8)
         (out/f'given_{name}.json').write_text(json.dumps(tasks))
+        if name == 'cond':                                                # a GRU with conditioning for the LV2 host's accompany mode
+            torch.manual_seed(0)
+            cg = TinyGRU(vocab_size=tok.size); train_briefly(cg, streams[:len(tasks)], steps=150)
+            export(cg, tok, out/'gru_cond.onnx'); quantize_weights(out/'gru_cond.onnx', out/'gru_cond_w8.onnx')
+            from nomad_muse_trainer.conditioning import parts_named          # the melody the host plays into it: BWV 269's soprano
+            pc = tok.piece(FIXTURES/'bach_bwv269.mid')
+            top = pc.q[pc.rows(parts_named(pc, 'top'))]
+            write_matrix(out/'melody_cond.i64', np.column_stack([top[:, 0], top[:, 4], top[:, 2]]).astype(np.int64), np.int64)
         if name == 'band_cond':                                           # a .bin with conditioning (bit 3 of its layout), fit on the tasks
             write_seqs(out/f'probe_{name}.seq', [streams[0][:200]])
             markov_fixtures(out, f'_{name}', tok, streams[1:len(tasks)], streams[0][:200])
