@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ = ROOT/'examples'/'cpp'/'fuzz'
-HARNESSES = ('vocab', 'markov', 'model', 'tokens')
+HARNESSES = ('vocab', 'markov', 'model', 'tokens', 'midi')
 
 def seeds(h, fixtures:Path)->list:
     "The real files each harness starts from"
@@ -17,6 +17,7 @@ def seeds(h, fixtures:Path)->list:
     if h == 'vocab': return sorted(zoo.glob('*/vocab.json')) + sorted(fixtures.glob('vocab*.json'))
     if h == 'markov': return sorted((FUZZ/'seeds'/'markov').glob('*.bin'))              # small real .bins: a large one fuzzes at 20 runs a second
     if h == 'model': return [fixtures/f for f in ('gru_w8.onnx', 'tx_w8_step.onnx', 'gru_band_w8.onnx', 'tx_beat_w8.onnx') if (fixtures/f).exists()]
+    if h == 'midi': return [p for p in sorted((ROOT/'nbs'/'fixtures').glob('*.mid')) + sorted((ROOT/'nbs'/'fixtures_band').glob('*.mid')) if p.stat().st_size < 64_000]
     return sorted((FUZZ/'seeds'/'tokens').glob('*'))
 
 def fail(msg): print(f"error: {msg}", file=sys.stderr); sys.exit(2)

@@ -7,6 +7,7 @@
 //             [--scale "D dorian"] [--pitch-range C3-C6 | bass:E1-G3,piano:C3-C6] [--polyphony N] [--density N]
 //                                             (a musician's controls, as muse_sample's: the grammar's mask keeps to them)
 //             [--runtime auto|native|onnxruntime]
+//             [--accompany melody.mid [--ahead BEATS]]   (a model trained with conditioning: its parts under a given one)
 //
 // --runtime auto (the default) samples with this library's native step where it runs the file (NativeGru,
 // NativeTransformer: INT8 or fp32 weights) and through onnxruntime otherwise; --bench then times both on the same
@@ -32,7 +33,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 struct Args {
-    std::string model, baseline, vocab, out = "sample_cpp.mid", json, ort, tokens, instruments, runtime = "auto", scale, pitch_range;
+    std::string model, baseline, vocab, out = "sample_cpp.mid", json, ort, tokens, instruments, runtime = "auto", scale, pitch_range, accompany;
+    double ahead = 0;                                // --accompany: beats a given note is heard before it sounds
     int length = 512, bench = 2000, top_k = -1, min_length = -1;   // min_length -1: half of length
     int polyphony = 0, density = 0;                  // 0: no cap
     float temperature = -1, top_p = -1;
@@ -44,14 +46,15 @@ const char* USAGE =
     "usage: muse_demo --vocab VOCAB.json (--model MODEL.onnx | --baseline BASELINE.bin) [--out OUT.mid] [--length N] [--min-length N (default: half of --length)]\n"
     "                 [--temperature T] [--top-k K] [--top-p P] [--seed S] [--tempo BPM (beat-time models: their own)] [--bench STEPS] [--json OUT.json]\n"
     "                 [--tokens OUT.txt] [--ort-library libonnxruntime.so] [--instruments bass,drums] [--runtime auto|native|onnxruntime]\n"
-    "                 [--scale 'D dorian'] [--pitch-range C3-C6|bass:E1-G3,piano:C3-C6] [--polyphony N (sounding at once)] [--density N (onsets a beat)]\n";
+    "                 [--scale 'D dorian'] [--pitch-range C3-C6|bass:E1-G3,piano:C3-C6] [--polyphony N (sounding at once)] [--density N (onsets a beat)]\n"
+    "                 [--accompany MELODY.mid [--ahead BEATS (0-4, default 0)]] (a model trained with conditioning plays its parts under the file's)\n";
 
 Args parse(int argc, char** argv) {
     Args a;
     std::map<std::string, std::string*> str = {{"--model", &a.model}, {"--baseline", &a.baseline}, {"--vocab", &a.vocab},
                                                {"--out", &a.out}, {"--json", &a.json}, {"--ort-library", &a.ort}, {"--tokens", &a.tokens},
                                                {"--instruments", &a.instruments}, {"--runtime", &a.runtime}, {"--scale", &a.scale},
-                                               {"--pitch-range", &a.pitch_range}};
+                                               {"--pitch-range", &a.pitch_range}, {"--accompany", &a.accompany}};
     for (int i = 1; i < argc; ++i) {
         std::string k = argv[i];
         if (k == "-h" || k == "--help") { std::cout << USAGE; std::exit(0); }
@@ -74,6 +77,7 @@ Args parse(int argc, char** argv) {
         else if (k == "--tempo") a.tempo = num(1, 1000);
         else if (k == "--polyphony") a.polyphony = (int)num(0, N_PITCHES);
         else if (k == "--density") a.density = (int)num(0, 1000);
+        else if (k == "--ahead") a.ahead = num(0, 4);
         else throw Error("unknown argument " + k + " (see --help)");
     }
     if (a.min_length < 0) a.min_length = a.length / 2;
@@ -85,6 +89,7 @@ Args parse(int argc, char** argv) {
     for (char& c : ext) c = (char)std::tolower((unsigned char)c);
     if (ext != ".mid" && ext != ".midi")             // never over a model or a .bin it reads (any case, as muse_sample)
         throw Error("--out must name a .mid/.midi file, got " + a.out);
+    if (!a.accompany.empty() && a.model.empty()) throw Error("--accompany needs --model (a model trained with conditioning; a Markov .bin cannot hear a given part)");
     if (a.runtime != "auto" && a.runtime != "native" && a.runtime != "onnxruntime")
         throw Error("--runtime must be auto, native or onnxruntime, got '" + a.runtime + "'");
     return a;
@@ -192,8 +197,27 @@ int run(const Args& a) {
     const bool native = onnx && onnx->kernel() != "onnxruntime";
     const std::string kernel = onnx ? onnx->kernel() : "";
 
+    GivenPart given;
+    if (onnx && !a.accompany.empty()) {              // its parts under the file's notes, each heard `ahead` before it sounds
+        if (!vocab.conditioning)
+            throw Error(a.model + " was trained without conditioning (tokenization.conditioning: true), so it can only continue a piece: "
+                        "--accompany needs one trained with it (make bach-cond)");
+        given = given_part(read_midi(a.accompany), vocab);
+        GivenTask task;
+        task.grid = given.grid;
+        task.controls = controls_of(given.notes, vocab, (int)std::lround(a.ahead * vocab.resolution));
+        task.end = task.grid.end_line(given.last_end, vocab);
+        GivenOptions o;
+        o.sampling = with_flags(onnx->sampling_defaults(), a); o.seed = a.seed; o.instruments = a.instruments;
+        o.controls = Controls::parse(a.scale, a.pitch_range, a.polyphony, a.density, vocab.multi);
+        const auto t0 = Clock::now();
+        piece = generate_given(*onnx, task, o);
+        sample_us.push_back(us_since(t0) / std::max<size_t>(piece.size(), 1));
+        std::printf("accompanied %s: %zu given notes in %zu bars, heard %.2f beats ahead\n", a.accompany.c_str(), given.notes.size(), task.grid.lines.size(), a.ahead);
+        js << "  \"accompany\": \"" << json_escape(a.accompany) << "\",\n  \"given_notes\": " << given.notes.size() << ",\n";
+    }
     if (onnx) {
-        piece = generate(*onnx, grammar, smp, with_flags(onnx->sampling_defaults(), a), a.length, a.min_length, sample_us);
+        if (a.accompany.empty()) piece = generate(*onnx, grammar, smp, with_flags(onnx->sampling_defaults(), a), a.length, a.min_length, sample_us);
         source = a.model;
         js << "  \"model\": \"" << json_escape(a.model) << "\",\n  \"model_type\": \"" << onnx->model_type() << "\",\n"
            << "  \"runtime\": \"" << (native ? "native" : "onnxruntime") << "\",\n";
@@ -205,9 +229,11 @@ int run(const Args& a) {
         js << "  \"model\": \"" << json_escape(a.baseline) << "\",\n  \"model_type\": \"markov\",\n";
     }
     const int ts_ms = vocab.time_shift_ms;
-    const Grammar& g = grammar;
+    const Grammar full(vocab);
+    const Grammar& g = a.accompany.empty() ? grammar : full;   // (an accompaniment holds the piece's meters and its controls)
     if (g.check(piece) != -1) throw Error("internal: the sampled piece is not legal at token " + std::to_string(g.check(piece)));
-    write_midi(piece, a.out, a.tempo > 0 ? a.tempo : vocab.beat ? 0.0 : 120.0, vocab);   // beat time: the piece's tempi unless --tempo
+    write_midi(piece, a.out, a.tempo > 0 ? a.tempo : vocab.beat ? 0.0 : 120.0, vocab, 0,   // beat time: the piece's tempi unless --tempo
+               a.accompany.empty() ? nullptr : &given.sounding);        // an accompaniment: the given part too, on a channel of its own
     if (!a.tokens.empty()) {
         std::ostringstream ids;
         for (int t : piece) ids << t << "\n";

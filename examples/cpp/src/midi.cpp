@@ -136,7 +136,7 @@ void put_var(std::string& s, uint32_t v) {
 void put_be(std::string& s, uint32_t v, int bytes) { for (int i = bytes - 1; i >= 0; --i) s.push_back((char)((v >> (8 * i)) & 0xFF)); }
 }  // namespace
 
-void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm, const Vocab& v, int program) {
+void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm, const Vocab& v, int program, const std::vector<Note>* with) {
     const int time_shift_ms = v.time_shift_ms;
     if (!(tempo_bpm > 0) && !(v.beat && tempo_bpm == 0)) throw Error("tempo must be positive");
     const int tpq = 480;
@@ -154,11 +154,21 @@ void write_midi(const std::vector<int>& ids, const std::string& path, double tem
         int c = 0;
         for (int p : progs) { channel[p] = c; if (c < 15) c += c == 8 ? 2 : 1; }   // skip 9; beyond 15 share the last
     } else channel[program] = 0;
-    for (const Note& n : notes) {
-        int ch = n.drum ? 9 : channel[v.multi ? n.program : program];
+    auto put = [&](const Note& n, int ch) {
         int64_t on = std::llround(n.start * ticks_per_step), off = std::max(on + 1, (int64_t)std::llround(n.end * ticks_per_step));
-        ev.push_back({on, 1, (uint8_t)(0x90 | ch), (uint8_t)n.pitch, (uint8_t)n.velocity});
+        ev.push_back({on, 1, (uint8_t)(0x90 | ch), (uint8_t)n.pitch, (uint8_t)std::max(1, std::min(127, n.velocity))});
         ev.push_back({off, 0, (uint8_t)(0x80 | ch), (uint8_t)n.pitch, 0});   // offs before ons at the same tick
+    };
+    for (const Note& n : notes) put(n, n.drum ? 9 : channel[v.multi ? n.program : program]);
+    std::map<int, int> pc_with;                             // the notes written beside: a channel per program, after the stream's
+    if (with) {
+        int c = 0;
+        for (auto& kv : channel) c = std::max(c, kv.second + 1);
+        for (const Note& n : *with) {
+            if (n.drum) { put(n, 9); continue; }
+            if (!pc_with.count(n.program)) { pc_with[n.program] = std::min(c, 15); if (c < 15) c += c == 8 ? 2 : 1; }
+            put(n, pc_with[n.program]);
+        }
     }
     std::stable_sort(ev.begin(), ev.end(), [](const Ev& a, const Ev& b) { return a.tick != b.tick ? a.tick < b.tick : a.order < b.order; });
     std::string trk;
@@ -178,6 +188,7 @@ void write_midi(const std::vector<int>& ids, const std::string& path, double tem
     put_var(trk, 0); trk += "\xFF\x03"; put_var(trk, (uint32_t)name.size()); trk += name;
     std::map<int, int> pc;                                  // one program change per channel used
     for (auto& kv : channel) if (!pc.count(kv.second)) pc[kv.second] = kv.first;
+    for (auto& kv : pc_with) if (!pc.count(kv.second)) pc[kv.second] = kv.first;
     for (auto& kv : pc) { put_var(trk, 0); trk.push_back((char)(0xC0 | kv.first)); trk.push_back((char)(kv.second & 0x7F)); }
     int64_t last = 0;
     size_t k = 0;

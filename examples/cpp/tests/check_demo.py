@@ -61,6 +61,39 @@ for name, model_args in (('gru_int8', ['--model', fix/'gru_int8.onnx', '--baseli
                   f"{name}: {res['native_kernel']} p50 {res['native_step_us_p50']} us, fp32 kernel p50 {res['fp32_kernel_step_us_p50']} us")
         else: check('fp32_kernel_step_us_p50' not in res, f"{name}: an fp32 kernel is not timed against itself")
 
+# a model trained with conditioning accompanies a melody file: its parts under the soprano of BWV 269, the soprano
+# written beside them note for note; the controls in the stream are Python's for that file (the C++ MIDI reader and
+# grid against the tokenizer's `piece`); a model without conditioning, or a Markov .bin alone, is one `error:` line
+cond = load_vocab(fix/'vocab_cond.json')
+melody = fix/'soprano_bwv269.mid'
+for ahead in (0, 2):
+    mid, ids_path = tmp/f'acc{ahead}.mid', tmp/f'acc{ahead}.txt'
+    r = run('--vocab', fix/'vocab_cond.json', '--model', fix/'gru_cond_w8.onnx', '--accompany', melody, '--ahead', ahead,
+            '--out', mid, '--tokens', ids_path, '--bench', 0, '--seed', 4)
+    print(r.stdout.strip())
+    check(r.returncode == 0, f"accompany, {ahead} beats ahead: exit 0 ({r.stderr.strip()[:200]})")
+    if r.returncode: continue
+    ids = np.array([int(x) for x in ids_path.read_text().split()])
+    check(cond.grammar.check(ids) == -1, f"accompany, {ahead} beats ahead: {len(ids)} tokens legal for the conditioning grammar")
+    pc = cond.piece(melody)
+    want = pc.controls(cond, np.ones(len(pc.q), bool), ahead * cond.resolution)
+    got = [t for t in ids if t >= cond.ctrl_base]
+    check(len(got) == len(want) and sorted(got) == sorted(want[:, 2].tolist()), f"accompany, {ahead} beats ahead: the stream holds the melody's {len(want)} notes as controls ({len(got)})")
+    real = sorted((round(n.start, 3), n.pitch) for i in pretty_midi.PrettyMIDI(str(melody)).instruments for n in i.notes)
+    notes = pretty_midi.PrettyMIDI(str(mid)).instruments
+    mine = decode_notes(ids, cond)
+    check(len(notes) == 2 and sorted((round(n.start, 3), n.pitch) for n in notes[1].notes) == real and len(notes[0].notes) == len(mine) > 20,
+          f"accompany, {ahead} beats ahead: the file has the soprano as written ({len(real)} notes) and the model's {len(mine)} notes")
+for args, why in ((['--model', fix/'gru_w8.onnx', '--vocab', vocab], 'trained without conditioning'),
+                  (['--model', fix/'gru_beat_w8.onnx', '--vocab', fix/'vocab_beat.json'], 'trained without conditioning'),
+                  (['--model', fix/'gru_cond_w8.onnx', '--vocab', fix/'vocab_cond.json', '--accompany', fix/'vocab.json'], 'not a MIDI file'),
+                  (['--baseline', fix/'baseline.bin', '--vocab', vocab], '--accompany needs --model'),
+                  (['--model', fix/'gru_cond_w8.onnx', '--vocab', fix/'vocab_cond.json', '--ahead', 5], 'expected a number in [0'),
+                  (['--model', fix/'gru_cond_w8.onnx', '--vocab', fix/'vocab_cond.json', '--accompany', fix/'nowhere.mid'], 'not found')):
+    extra = [] if '--accompany' in args else ['--accompany', melody]
+    r = run(*args, *extra, '--out', tmp/'bad.mid')
+    check(r.returncode == 2 and r.stderr.startswith('error:') and why in r.stderr and r.stderr.count('\n') == 1, f"accompany mistake: {r.stderr.strip()[:150]}")
+
 # a multi-track model asked for bass and drums: a band piece with those two only, drums on channel 10, and the
 # C++ file read back by the Python tokenizer gives the very tokens the demo sampled
 band = MuseTokenizer(tracks='multi')

@@ -38,12 +38,13 @@ Writes into OUT (the first argument):
                                        encoder's stream, Python's `generate_given` of a model replaying it); the band's
                                        baseline_band_cond.bin (layout bit 3) with its probabilities; gru_cond_w8.onnx, a
                                        GRU with conditioning for the LV2 host test's accompany mode, and the melody it
-                                       plays there (melody_cond.i64: BWV 269's soprano, onset, end in ticks, pitch)
+                                       plays there (melody_cond.i64: BWV 269's soprano, onset, end in ticks, pitch; soprano_bwv269.mid, the same as a file)
 
 File formats (little-endian): .seq = u32 count, then per stream u32 length and i32 ids;
 .f32/.f64/.u8 = u32 rows, u32 cols, then the values row by row.
 """
 import json, shutil, struct, sys
+import mido
 from pathlib import Path
 import numpy as np
 import torch
@@ -341,6 +342,13 @@ def given_fixtures(out):
             rows.append(legal_masks(gm, ids[:400]))
         write_matrix(out/f'masks_{name}.u8', np.concatenate(rows), np.uint8)
         (out/f'given_{name}.json').write_text(json.dumps(tasks))
+        whole = []                                                        # each file given whole, as muse_demo --accompany reads one
+        for path in files:
+            piece = tok.piece(path)
+            every = np.ones(len(piece.q), bool)
+            whole.append(dict(path=str(path), lines=piece.grid[0].tolist(), meters=piece.grid[1].tolist(), tempo_ticks=piece.grid[2].tolist(),
+                              tempo_bins=piece.grid[3].tolist(), controls=piece.controls(tok, every, 0).tolist(), last_end=int(piece.q[:, 4].max())))
+        (out/f'given_files_{name}.json').write_text(json.dumps(whole))
         if name == 'cond':                                                # a GRU with conditioning for the LV2 host's accompany mode
             torch.manual_seed(0)
             cg = TinyGRU(vocab_size=tok.size); train_briefly(cg, streams[:len(tasks)], steps=150)
@@ -349,6 +357,9 @@ def given_fixtures(out):
             pc = tok.piece(FIXTURES/'bach_bwv269.mid')
             top = pc.q[pc.rows(parts_named(pc, 'top'))]
             write_matrix(out/'melody_cond.i64', np.column_stack([top[:, 0], top[:, 4], top[:, 2]]).astype(np.int64), np.int64)
+            mf = mido.MidiFile(FIXTURES/'bach_bwv269.mid')                # the same soprano as a file: its conductor track and its own
+            mf.tracks = [t for t in mf.tracks if not any(m.type == 'note_on' for m in t) or t.name == 'Soprano']
+            mf.save(out/'soprano_bwv269.mid')
         if name == 'band_cond':                                           # a .bin with conditioning (bit 3 of its layout), fit on the tasks
             write_seqs(out/f'probe_{name}.seq', [streams[0][:200]])
             markov_fixtures(out, f'_{name}', tok, streams[1:len(tasks)], streams[0][:200])

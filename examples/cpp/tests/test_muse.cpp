@@ -354,6 +354,40 @@ void given_oracle(const std::string& name) {
     CHECK(!error_of([&] { generate_given(r, bad); }).empty(), "a prefix that is not a stream");
 }
 
+// MIDI in: each fixture file read by the C++ library and given whole on the grid, against the Python tokenizer's
+// `piece` (bar lines, meters, tempi, every note's control, the last end); broken files are one message each.
+void midi_given(const std::string& name) {
+    const Vocab v = Vocab::read(DIR + "/vocab_" + name + ".json");
+    const nlohmann::json files = nlohmann::json::parse(slurp(DIR + "/given_files_" + name + ".json"));
+    size_t notes = 0;
+    for (const auto& j : files) {
+        const std::string path = j["path"].get<std::string>(), what = name + " " + path.substr(path.rfind('/') + 1);
+        const GivenPart g = given_part(read_midi(path), v);
+        CHECK(g.grid.lines == j["lines"].get<std::vector<int64_t>>(), what << ": bar lines (" << g.grid.lines.size() << " vs " << j["lines"].size() << ")");
+        CHECK(g.grid.meters == j["meters"].get<std::vector<int>>(), what << ": meters");
+        CHECK(g.grid.tempo_ticks == j["tempo_ticks"].get<std::vector<int64_t>>() && g.grid.tempo_bins == j["tempo_bins"].get<std::vector<int>>(),
+              what << ": tempi (" << g.grid.tempo_ticks.size() << " changes vs " << j["tempo_ticks"].size() << ")");
+        std::vector<ControlEvent> want;
+        for (const auto& c : j["controls"]) want.push_back({c[0].get<int64_t>(), c[1].get<int>(), c[2].get<int>()});
+        const auto got = controls_of(g.notes, v, 0);
+        CHECK(got == want, what << ": the given notes differ from Python's (" << got.size() << " vs " << want.size() << ")");
+        CHECK(g.last_end == j["last_end"].get<int64_t>(), what << ": last end " << g.last_end << " vs " << j["last_end"]);
+        notes += got.size();
+    }
+    std::cout << name << ": " << files.size() << " MIDI files read as Python's tokenizer places them (" << notes << " notes on the grid)\n";
+    const std::string fix = DIR + "/../../../nbs/fixtures/";
+    for (const char* bad : {"bad_empty.mid", "bad_garbage_after_header.mid", "bad_text.mid", "bad_truncated.mid"}) {
+        const std::string p = files[0]["path"].get<std::string>();
+        const std::string e = error_of([&] { given_part(read_midi(p.substr(0, p.rfind('/') + 1) + bad), v); });
+        CHECK(!e.empty() && e.find('\n') == std::string::npos, bad << ": one message (" << e << ")");
+    }
+    CHECK(error_of([] { read_midi("/nonexistent.mid"); }).find("not found") != std::string::npos, "a missing file");
+    const uint8_t smpte[] = {'M', 'T', 'h', 'd', 0, 0, 0, 6, 0, 0, 0, 1, 0xE7, 0x28};
+    CHECK(error_of([&] { parse_midi(smpte, sizeof smpte, "s.mid"); }).find("SMPTE") != std::string::npos, "SMPTE time is refused by name");
+    const uint8_t huge[] = {'M', 'T', 'h', 'd', 0, 0, 0, 6, 0, 1, 0xFF, 0xFF, 1, 0xE0};
+    CHECK(error_of([&] { parse_midi(huge, sizeof huge, "h.mid"); }).find("tracks, more than") != std::string::npos, "65,535 tracks are refused before anything is read");
+}
+
 void grammar_complete() {
     for (bool perf : {false, true}) {
         Grammar g(perf);
@@ -1142,6 +1176,7 @@ int main(int argc, char** argv) {
         {"grammar_cond", [] { grammar_given("cond"); }},
         {"grammar_band_cond", [] { grammar_given("band_cond"); }},
         {"given_oracle", [] { given_oracle("cond"); }},
+        {"midi_given", [] { midi_given("cond"); midi_given("band_cond"); }},
         {"given_oracle_band", [] { given_oracle("band_cond"); }},
         {"sampler", sampler},
         {"markov_probs", [] { markov_probs(""); }},

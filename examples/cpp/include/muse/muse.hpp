@@ -34,6 +34,15 @@ constexpr int MAX_VOCAB = 1024;                // ids fit in 10 bits (the .bin p
 constexpr int N_PROGRAMS = 128, DRUM_LOW = 27, DRUM_HIGH = 87, N_DRUMS = DRUM_HIGH - DRUM_LOW + 1;   // tracks: multi
 constexpr int N_METERS = 27, N_TEMPOS = 32;    // time_unit: beat: METER_n/d and TEMPO_b (nomad_muse_trainer.vocab METERS, TEMPOS)
 
+// What a file may claim before a reader refuses it, checked before anything that size is allocated.
+namespace limits {
+constexpr size_t MIDI_BYTES = 64u << 20;      // a MIDI file: 64 MB (the largest in the Lakh corpus is under 2 MB)
+constexpr uint32_t MIDI_TRACKS = 4096;        // its tracks
+constexpr size_t MIDI_NOTES = 4u << 20;       // its notes: 4 million
+constexpr int64_t MIDI_TICKS = 1LL << 40;     // the tick of its last event (about 70 years at 480 ticks a quarter and 120 bpm)
+constexpr size_t MIDI_BARS = 1u << 20;        // the bars a given part spans on the beat grid
+}  // namespace limits
+
 // A user-facing failure (missing file, wrong vocabulary, damaged .bin): the message says what and where.
 struct Error : std::runtime_error { using std::runtime_error::runtime_error; };
 
@@ -488,6 +497,8 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------------- given notes
+// A note as the decoders give it (and as a given part sounds)
+struct Note { int64_t start, end; int pitch, velocity; int program = 0; bool drum = false; };   // times in time steps (beat: ticks)
 // Conditioning (a vocabulary with AHEAD and CTRL ids, beat time): the model plays with given notes, which sit in its
 // stream as controls (nbs/01d_conditioning): a given note sounding at tick t is written at tick t - ahead as a group
 // AHEAD_ahead CTRL_.. after the tick's BAR, METER and TEMPO and before its notes. The model never samples a control;
@@ -537,6 +548,29 @@ struct GivenOptions {
 // sounds past it. An Error for a model without conditioning, a task that is not one, or a prefix that is not legal.
 std::vector<int> generate_given(StepModel& model, const GivenTask& task, const GivenOptions& options = {});
 
+// A standard MIDI file as read (format 0, 1 or 2; SMPTE time is refused): its notes in its own ticks, as symusic (what
+// the Python pipeline reads files with) pairs them: a note-off (or a note-on of velocity 0) ends the earliest sounding
+// note of its key and channel, a key struck again while it sounds starts another, a note never ended is dropped; with its
+// channel, the program its channel had at the onset and its track; the tempo changes (tick, bpm) and time signatures
+// (tick, numerator, denominator). An Error naming `where` for what it cannot read; nothing read past the buffer; the
+// sizes are bounded by `limits`.
+struct MidiFile {
+    struct Note { int64_t on, off; int pitch, velocity, channel, program, track; };
+    int tpq = 480;
+    std::vector<Note> notes;                     // by onset, then pitch
+    std::vector<std::pair<int64_t, double>> tempos;
+    std::vector<std::array<int64_t, 3>> meters;
+};
+MidiFile parse_midi(const uint8_t* data, size_t size, const std::string& where);
+MidiFile read_midi(const std::string& path);
+// Every note of `m` as a given part on `v`'s beat grid, where the Python tokenizer's `piece` places it: its bar lines
+// from the time signatures (from the bar of its first onset), meters and tempi as the grid's, onsets rounded to ticks,
+// one note per (onset, instrument, pitch); channel 10 is drums (a band's keys 27-87; a single stream drops them
+// unless `include_drums`). `last_end` is the tick where its last note ends.
+// `sounding`: the same notes as they sound (ticks, velocity, program; drums), for writing them beside the model's.
+struct GivenPart { BeatGrid grid; std::vector<GivenNote> notes; int64_t last_end = 0; std::vector<Note> sounding; };
+GivenPart given_part(const MidiFile& m, const Vocab& v, bool include_drums = false);
+
 // ---------------------------------------------------------------------------------------------- live notes
 // Tokens to timed note events as they are sampled, for a host that plays them live (decode_notes one token at a time,
 // with the same notes on a legal stream). push(tok) returns the note-ons a token makes; the note-offs wait inside until
@@ -582,7 +616,6 @@ struct PlayedNote { double start, end; int pitch, velocity; };
 void encode_notes(PlayedNote* notes, size_t n, const Vocab& v, std::vector<int>& out, int meter = -1, int tempo = -1);   // sorts `notes` in place
 
 // ---------------------------------------------------------------------------------------------- MIDI
-struct Note { int64_t start, end; int pitch, velocity; int program = 0; bool drum = false; };   // times in time steps (beat: ticks)
 std::vector<Note> decode_notes(const std::vector<int>& ids, const Vocab& v = Vocab{});   // lenient, like the Python decoder
 // Beat time (the Python decode_beat): the notes in ticks, and where the tempo and the meter change (each first at tick 0).
 struct TempoChange { int64_t tick; double bpm; };
@@ -594,6 +627,8 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 // A format-0 standard MIDI file (480 ticks per quarter), written atomically. Multi-track streams: one channel per
 // instrument with its program change, drums on channel 10 (pitched instruments beyond the 15 other channels share the last).
 // Beat time: notes on their ticks, the meters the piece has, and `tempo_bpm`, or with 0 the piece's own TEMPO tokens.
-void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm = 120.0, const Vocab& v = Vocab{}, int program = 0);
+// `with`: notes to write beside the stream's (beat time: in ticks; a given part), on channels of their own after the stream's.
+void write_midi(const std::vector<int>& ids, const std::string& path, double tempo_bpm = 120.0, const Vocab& v = Vocab{}, int program = 0,
+                const std::vector<Note>* with = nullptr);
 
 }  // namespace muse
