@@ -7,7 +7,9 @@
 //             [--scale "D dorian"] [--pitch-range C3-C6 | bass:E1-G3,piano:C3-C6] [--polyphony N] [--density N]
 //                                             (a musician's controls, as muse_sample's: the grammar's mask keeps to them)
 //             [--runtime auto|native|onnxruntime]
-//             [--accompany melody.mid [--ahead BEATS]]   (a model trained with conditioning: its parts under a given one)
+//             [--accompany melody.mid | --infill song.mid --bars 5-8] [--ahead BEATS]
+//                                             (a model trained with conditioning: its parts under a given one, or bars rewritten
+//                                             to lead into the next; --instruments: a band's parts that play them)
 //
 // --runtime auto (the default) samples with this library's native step where it runs the file (NativeGru,
 // NativeTransformer: INT8 or fp32 weights) and through onnxruntime otherwise; --bench then times both on the same
@@ -33,8 +35,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 struct Args {
-    std::string model, baseline, vocab, out = "sample_cpp.mid", json, ort, tokens, instruments, runtime = "auto", scale, pitch_range, accompany;
-    double ahead = 0;                                // --accompany: beats a given note is heard before it sounds
+    std::string model, baseline, vocab, out = "sample_cpp.mid", json, ort, tokens, instruments, runtime = "auto", scale, pitch_range, accompany, infill, bars;
+    double ahead = -1;                               // beats a given note is heard before it sounds (-1: as trained, 0 to accompany, 2 to fill)
     int length = 512, bench = 2000, top_k = -1, min_length = -1;   // min_length -1: half of length
     int polyphony = 0, density = 0;                  // 0: no cap
     float temperature = -1, top_p = -1;
@@ -47,14 +49,16 @@ const char* USAGE =
     "                 [--temperature T] [--top-k K] [--top-p P] [--seed S] [--tempo BPM (beat-time models: their own)] [--bench STEPS] [--json OUT.json]\n"
     "                 [--tokens OUT.txt] [--ort-library libonnxruntime.so] [--instruments bass,drums] [--runtime auto|native|onnxruntime]\n"
     "                 [--scale 'D dorian'] [--pitch-range C3-C6|bass:E1-G3,piano:C3-C6] [--polyphony N (sounding at once)] [--density N (onsets a beat)]\n"
-    "                 [--accompany MELODY.mid [--ahead BEATS (0-4, default 0)]] (a model trained with conditioning plays its parts under the file's)\n";
+    "                 [--accompany MELODY.mid | --infill SONG.mid --bars A-B] [--ahead BEATS (0-4; default 0 to accompany, 2 to fill)]\n"
+    "                                             (a model trained with conditioning: its parts under the file's, or bars A-B rewritten)\n";
 
 Args parse(int argc, char** argv) {
     Args a;
     std::map<std::string, std::string*> str = {{"--model", &a.model}, {"--baseline", &a.baseline}, {"--vocab", &a.vocab},
                                                {"--out", &a.out}, {"--json", &a.json}, {"--ort-library", &a.ort}, {"--tokens", &a.tokens},
                                                {"--instruments", &a.instruments}, {"--runtime", &a.runtime}, {"--scale", &a.scale},
-                                               {"--pitch-range", &a.pitch_range}, {"--accompany", &a.accompany}};
+                                               {"--pitch-range", &a.pitch_range}, {"--accompany", &a.accompany},
+                                               {"--infill", &a.infill}, {"--bars", &a.bars}};
     for (int i = 1; i < argc; ++i) {
         std::string k = argv[i];
         if (k == "-h" || k == "--help") { std::cout << USAGE; std::exit(0); }
@@ -89,7 +93,12 @@ Args parse(int argc, char** argv) {
     for (char& c : ext) c = (char)std::tolower((unsigned char)c);
     if (ext != ".mid" && ext != ".midi")             // never over a model or a .bin it reads (any case, as muse_sample)
         throw Error("--out must name a .mid/.midi file, got " + a.out);
-    if (!a.accompany.empty() && a.model.empty()) throw Error("--accompany needs --model (a model trained with conditioning; a Markov .bin cannot hear a given part)");
+    if (!a.accompany.empty() && !a.infill.empty()) throw Error("--accompany and --infill are two jobs: give one");
+    const std::string job = !a.accompany.empty() ? "--accompany" : "--infill";
+    if ((!a.accompany.empty() || !a.infill.empty()) && a.model.empty()) throw Error(job + " needs --model (a model trained with conditioning; a Markov .bin cannot hear a given part)");
+    if (!a.infill.empty() && a.bars.empty()) throw Error("--infill needs --bars, the bars to rewrite (counted from 1, such as 5-8)");
+    if (a.infill.empty() && !a.bars.empty()) throw Error("--bars goes with --infill");
+    if (a.ahead < 0) a.ahead = a.infill.empty() ? 0 : 2;        // the anticipations the tasks are trained at (data.accompany_ahead, data.infill_ahead)
     if (a.runtime != "auto" && a.runtime != "native" && a.runtime != "onnxruntime")
         throw Error("--runtime must be auto, native or onnxruntime, got '" + a.runtime + "'");
     return a;
@@ -167,6 +176,51 @@ std::string json_escape(const std::string& s) {
     return o;
 }
 
+// --infill: bars A-B of the file to rewrite (as muse_sample's --bars): every note before them is the model's as the file
+// has it, and the notes after them (and in them, of the instruments not named) are given, heard `ahead` ticks early.
+void infill_task(const Args& a, const Vocab& v, int ahead, GivenTask& task, GivenPart& given) {
+    const BeatPiece p = beat_piece(read_midi(a.infill), v);
+    const std::vector<int64_t>& L = p.grid.lines;
+    const size_t n = L.size();
+    long first = 0, last = 0;
+    char* end = nullptr;
+    const char* s = a.bars.c_str();
+    first = std::strtol(s, &end, 10);
+    if (end == s) throw Error("--bars: expected first-last counted from 1, such as 5-8, got '" + a.bars + "'");
+    if (*end == '-') { const char* t = end + 1; last = std::strtol(t, &end, 10); if (end == t) throw Error("--bars: expected first-last counted from 1, such as 5-8, got '" + a.bars + "'"); }
+    else last = first;
+    if (*end) throw Error("--bars: expected first-last counted from 1, such as 5-8, got '" + a.bars + "'");
+    if (first < 1 || first > last) throw Error("--bars " + a.bars + ": bars count from 1 and the first comes before the last");
+    if ((size_t)last > n) throw Error("--bars " + a.bars + ": the piece has " + std::to_string(n) + " bars");
+    if ((size_t)last == n) throw Error("--bars " + a.bars + ": the last bar has nothing after it to lead into; fill bars before it");
+    const int64_t s0 = L[first - 1], e0 = L[last];
+    std::vector<int> progs;
+    bool drums = true;
+    if (!a.instruments.empty()) {
+        if (!v.multi) throw Error("--instruments needs a multi-track model (tracks: multi)");
+        parse_instruments(a.instruments, progs, drums);
+    }
+    auto chosen = [&](int inst) { return a.instruments.empty() || (inst < 0 ? drums : std::count(progs.begin(), progs.end(), inst) > 0); };
+    std::vector<char> mine(p.rows.size());
+    std::vector<GivenNote> notes;
+    for (size_t i = 0; i < p.rows.size(); ++i) {
+        const auto& r = p.rows[i];
+        mine[i] = r.on < s0 || (r.on < e0 && chosen(r.inst));
+        if (mine[i]) continue;
+        notes.push_back({r.on, r.pitch, r.inst < 0});
+        given.notes.push_back({r.on, r.pitch, r.inst < 0});
+        given.sounding.push_back({r.on, std::max(r.end, r.on + 1), r.pitch, r.velocity, std::max(r.inst, 0), r.inst < 0});
+    }
+    task.grid = p.grid;
+    task.controls = controls_of(notes, v, ahead, e0);
+    task.fill = true; task.start = s0; task.end = e0;
+    const std::vector<int> ids = encode_beat(p, v, &mine, &task.controls, e0);
+    size_t bars = 0, cut = 1;                          // the tokens after <BOS> up to the span's bar line
+    for (; cut < ids.size(); ++cut) if (ids[cut] == v.bar() && bars++ == (size_t)(first - 1)) break;
+    task.prefix.assign(ids.begin() + 1, ids.begin() + (s0 > 0 ? cut : 1));
+    given.grid = p.grid;
+}
+
 int run(const Args& a) {
     const std::string sha = read_vocab_sha256(a.vocab);
     const Vocab vocab = Vocab::read(a.vocab);        // the layout the models were checked against (by its sha256)
@@ -198,26 +252,32 @@ int run(const Args& a) {
     const std::string kernel = onnx ? onnx->kernel() : "";
 
     GivenPart given;
-    if (onnx && !a.accompany.empty()) {              // its parts under the file's notes, each heard `ahead` before it sounds
+    const bool task_job = !a.accompany.empty() || !a.infill.empty();
+    if (onnx && task_job) {                          // its parts under the file's notes, each heard `ahead` before it sounds
         if (!vocab.conditioning)
             throw Error(a.model + " was trained without conditioning (tokenization.conditioning: true), so it can only continue a piece: "
-                        "--accompany needs one trained with it (make bach-cond)");
-        given = given_part(read_midi(a.accompany), vocab);
+                        + (a.accompany.empty() ? "--infill" : "--accompany") + " needs one trained with it (make bach-cond)");
+        const int ahead = (int)std::lround(a.ahead * vocab.resolution);
         GivenTask task;
-        task.grid = given.grid;
-        task.controls = controls_of(given.notes, vocab, (int)std::lround(a.ahead * vocab.resolution));
-        task.end = task.grid.end_line(given.last_end, vocab);
+        if (!a.accompany.empty()) {
+            given = given_part(read_midi(a.accompany), vocab);
+            task.grid = given.grid;
+            task.controls = controls_of(given.notes, vocab, ahead);
+            task.end = task.grid.end_line(given.last_end, vocab);
+        } else infill_task(a, vocab, ahead, task, given);
         GivenOptions o;
         o.sampling = with_flags(onnx->sampling_defaults(), a); o.seed = a.seed; o.instruments = a.instruments;
         o.controls = Controls::parse(a.scale, a.pitch_range, a.polyphony, a.density, vocab.multi);
         const auto t0 = Clock::now();
         piece = generate_given(*onnx, task, o);
         sample_us.push_back(us_since(t0) / std::max<size_t>(piece.size(), 1));
-        std::printf("accompanied %s: %zu given notes in %zu bars, heard %.2f beats ahead\n", a.accompany.c_str(), given.notes.size(), task.grid.lines.size(), a.ahead);
-        js << "  \"accompany\": \"" << json_escape(a.accompany) << "\",\n  \"given_notes\": " << given.notes.size() << ",\n";
+        if (!a.accompany.empty()) std::printf("accompanied %s: %zu given notes in %zu bars, heard %.2f beats ahead\n", a.accompany.c_str(), given.notes.size(), task.grid.lines.size(), a.ahead);
+        else std::printf("filled bars %s of %s (ticks %lld-%lld): %zu notes around them given, heard %.2f beats ahead\n", a.bars.c_str(), a.infill.c_str(),
+                         (long long)task.start, (long long)task.end, given.notes.size(), a.ahead);
+        js << "  \"" << (a.accompany.empty() ? "infill" : "accompany") << "\": \"" << json_escape(a.accompany.empty() ? a.infill : a.accompany) << "\",\n  \"given_notes\": " << given.notes.size() << ",\n";
     }
     if (onnx) {
-        if (a.accompany.empty()) piece = generate(*onnx, grammar, smp, with_flags(onnx->sampling_defaults(), a), a.length, a.min_length, sample_us);
+        if (!task_job) piece = generate(*onnx, grammar, smp, with_flags(onnx->sampling_defaults(), a), a.length, a.min_length, sample_us);
         source = a.model;
         js << "  \"model\": \"" << json_escape(a.model) << "\",\n  \"model_type\": \"" << onnx->model_type() << "\",\n"
            << "  \"runtime\": \"" << (native ? "native" : "onnxruntime") << "\",\n";
@@ -230,10 +290,10 @@ int run(const Args& a) {
     }
     const int ts_ms = vocab.time_shift_ms;
     const Grammar full(vocab);
-    const Grammar& g = a.accompany.empty() ? grammar : full;   // (an accompaniment holds the piece's meters and its controls)
+    const Grammar& g = task_job ? full : grammar;    // (an accompaniment or a fill holds the piece's meters and its controls)
     if (g.check(piece) != -1) throw Error("internal: the sampled piece is not legal at token " + std::to_string(g.check(piece)));
     write_midi(piece, a.out, a.tempo > 0 ? a.tempo : vocab.beat ? 0.0 : 120.0, vocab, 0,   // beat time: the piece's tempi unless --tempo
-               a.accompany.empty() ? nullptr : &given.sounding);        // an accompaniment: the given part too, on a channel of its own
+               task_job ? &given.sounding : nullptr);   // the given notes too (a fill: the bars after it), on channels of their own
     if (!a.tokens.empty()) {
         std::ostringstream ids;
         for (int t : piece) ids << t << "\n";

@@ -110,8 +110,8 @@ MidiFile read_midi(const std::string& path) {
     return parse_midi(bytes.data(), bytes.size(), path);
 }
 
-GivenPart given_part(const MidiFile& m, const Vocab& v, bool include_drums) {
-    if (!v.beat) throw Error("a given part sits on the beat grid: the vocabulary needs time_unit beat");
+BeatPiece beat_piece(const MidiFile& m, const Vocab& v, bool include_drums) {
+    if (!v.beat) throw Error("a piece on the beat grid needs a time_unit: beat vocabulary");
     const int R = v.resolution;
     const double k = (double)R / m.tpq;
     struct Row { double on, end; int pitch; bool drum; int inst, velocity, program; };   // inst: a band's program (-1 drums), 0 for a single stream
@@ -122,7 +122,7 @@ GivenPart given_part(const MidiFile& m, const Vocab& v, bool include_drums) {
         if (drum && !v.multi && !include_drums) continue;
         rows.push_back({n.on * k, n.off * k, n.pitch, drum && v.multi, !v.multi ? 0 : drum ? -1 : n.program, n.velocity, n.program});
     }
-    if (rows.empty()) throw Error("no notes to give");
+    if (rows.empty()) throw Error("no notes" + std::string(v.multi || include_drums ? "" : " (drums are skipped)"));
     double first = INFINITY, last = -INFINITY;
     for (const Row& r : rows) { first = std::min(first, std::nearbyint(r.on)); last = std::max(last, std::nearbyint(r.on)); }
     // the bar lines (Midi.bars, MuseTokenizer's _file_bars): 4/4 where no (or a malformed) signature says otherwise
@@ -153,7 +153,7 @@ GivenPart given_part(const MidiFile& m, const Vocab& v, bool include_drums) {
         for (int i = 1; i < N_METERS; ++i) if (std::fabs(v.bar_ticks(i) - want) < std::fabs(v.bar_ticks(best) - want)) best = i;
         return best;
     };
-    GivenPart g;
+    BeatPiece g;
     const int64_t origin = b[0];
     for (size_t i = 0; i < b.size(); ++i) {
         const int64_t len = i + 1 < b.size() ? b[i + 1] - b[i] : ticks_of(num[i], den[i]);
@@ -191,30 +191,116 @@ GivenPart given_part(const MidiFile& m, const Vocab& v, bool include_drums) {
     }
     for (size_t i = 0; i < ch.size(); ++i)
         if (i == 0 || ch[i].second != g.grid.tempo_bins.back()) { g.grid.tempo_ticks.push_back(ch[i].first); g.grid.tempo_bins.push_back(ch[i].second); }
-    // the notes: one per (onset, instrument, pitch), ends as the quantizer leaves them
-    struct Kept { int64_t end; int velocity, program; };
-    std::map<std::tuple<int64_t, int, int>, Kept> seen;            // (onset, instrument, pitch) -> the longest one's end
+    // the notes as the quantizer leaves them (_quantize_many): by onset, instrument, pitch, the longest (then earliest)
+    // first; one per (onset, instrument, pitch); a pitch of an instrument ends where it starts again
+    struct Q { int64_t on; int inst, pitch; double dur, start; int64_t end; int velocity; };
+    std::vector<Q> q;
+    q.reserve(rows.size());
     for (const Row& r : rows) {
-        const int64_t on = (int64_t)std::nearbyint(r.on) - origin, end = (int64_t)std::nearbyint(r.end) - origin;
-        auto key = std::make_tuple(on, r.inst, r.pitch);
-        auto it = seen.find(key);
-        if (it == seen.end()) seen[key] = {end, r.velocity, r.program};
-        else if (end > it->second.end) it->second = {end, r.velocity, r.program};
+        const double on = r.on - origin, end = r.end - origin;
+        q.push_back({(int64_t)std::nearbyint(on), r.inst, r.pitch, end - on, on, (int64_t)std::nearbyint(end), r.velocity});
     }
-    std::map<std::pair<int, int>, int64_t> next_on;                // a pitch of an instrument cannot overlap itself: it ends where it starts again
-    for (auto it = seen.rbegin(); it != seen.rend(); ++it) {
-        const auto [on, inst, pitch] = it->first;
-        int64_t end = it->second.end;
-        auto nx = next_on.find({inst, pitch});
-        if (nx != next_on.end()) end = std::min(end, nx->second);
-        next_on[{inst, pitch}] = on;
-        g.notes.push_back({on, pitch, inst < 0});
-        g.sounding.push_back({on, std::max(end, on + 1), pitch, it->second.velocity, inst < 0 ? 0 : it->second.program, inst < 0});
-        g.last_end = std::max(g.last_end, end);
+    std::stable_sort(q.begin(), q.end(), [](const Q& a, const Q& b) {
+        if (a.on != b.on) return a.on < b.on;
+        if (a.inst != b.inst) return a.inst < b.inst;
+        if (a.pitch != b.pitch) return a.pitch < b.pitch;
+        if (a.dur != b.dur) return a.dur > b.dur;
+        return a.start < b.start;
+    });
+    for (size_t i = 0; i < q.size(); ++i)
+        if (i == 0 || q[i].on != q[i - 1].on || q[i].pitch != q[i - 1].pitch || q[i].inst != q[i - 1].inst) {
+            const int V = v.n_velocities;
+            g.rows.push_back({q[i].on, q[i].end, q[i].dur, INFINITY, q[i].pitch, std::min(std::max((q[i].velocity - 1) * V / 128 + 1, 1), V), q[i].velocity, q[i].inst});
+        }
+    std::map<std::pair<int, int>, int64_t> next_on;                // (instrument, pitch) -> its next onset
+    for (size_t i = g.rows.size(); i-- > 0;) {
+        BeatPiece::Row& r = g.rows[i];
+        auto nx = next_on.find({r.inst, r.pitch});
+        if (nx != next_on.end()) { r.gap = (double)(nx->second - r.on); r.dur = std::min(r.dur, r.gap); r.end = std::min(r.end, nx->second); }
+        next_on[{r.inst, r.pitch}] = r.on;
     }
-    std::reverse(g.notes.begin(), g.notes.end());
-    std::reverse(g.sounding.begin(), g.sounding.end());
     return g;
+}
+
+GivenPart given_part(const MidiFile& m, const Vocab& v, bool include_drums) {
+    const BeatPiece p = beat_piece(m, v, include_drums);
+    GivenPart g;
+    g.grid = p.grid;
+    for (const BeatPiece::Row& r : p.rows) {
+        g.notes.push_back({r.on, r.pitch, r.inst < 0});
+        g.sounding.push_back({r.on, std::max(r.end, r.on + 1), r.pitch, r.velocity, std::max(r.inst, 0), r.inst < 0});
+        g.last_end = std::max(g.last_end, r.end);
+    }
+    return g;
+}
+
+// MuseTokenizer's _encode_beat (with _note_columns, _stream and _with_headers): the events of a tick in order (BAR,
+// METER, TEMPO, the controls by ticks ahead and id, the notes in the quantizer's order), TIME_SHIFTs between ticks.
+std::vector<int> encode_beat(const BeatPiece& p, const Vocab& v, const std::vector<char>* mine, const std::vector<ControlEvent>* controls, int64_t span_end) {
+    if (!v.beat) throw Error("encode_beat needs a time_unit: beat vocabulary");
+    if (mine && mine->size() != p.rows.size()) throw Error("encode_beat: `mine` needs one flag a note");
+    if (controls && !controls->empty() && !v.conditioning) throw Error("controls need a vocabulary with conditioning");
+    const int64_t e = span_end >= 0 ? span_end : INT64_MAX;
+    struct Ev { int64_t t; int kind; int64_t rank; int tok0, prog, vel, note, dur; };
+    std::vector<Ev> ev;
+    int last_prog = -2, last_vb = -1;
+    std::vector<bool> used(N_PROGRAMS, false);
+    bool drums = false;
+    int64_t k = 0;
+    for (size_t i = 0; i < p.rows.size(); ++i) {
+        if (mine && !(*mine)[i]) continue;
+        const BeatPiece::Row& r = p.rows[i];
+        const bool drum = r.inst < 0;
+        Ev x{r.on, 4, k++, -1, -1, -1, -1, -1};
+        if (v.multi && !drum && r.inst != last_prog) { x.prog = v.program() + r.inst; last_prog = r.inst; }
+        if (r.vbin != last_vb) { x.vel = v.velocity() + r.vbin - 1; last_vb = r.vbin; }
+        if (drum) { x.note = v.drum() + r.pitch - DRUM_LOW; drums = true; }
+        else {
+            x.note = NOTE_ON + r.pitch;
+            double dur = r.dur, gap = r.gap;
+            if (span_end >= 0) { dur = std::min(dur, (double)(e - r.on)); gap = std::min(gap, (double)(e - r.on)); }   // the model's notes end by the span's end
+            int b = 1;                                                 // duration_bin: the nearest bin (ties to the shorter) no longer than the gap
+            const int D = v.n_durations;
+            while (b < D && dur > (v.duration_steps[b - 1] + v.duration_steps[b]) / 2.0) ++b;
+            int fit = 0;
+            while (fit < D && v.duration_steps[fit] <= gap) ++fit;
+            x.dur = v.duration() + std::min(b, std::max(fit, 1)) - 1;
+            if (v.multi) used[r.inst] = true;
+        }
+        ev.push_back(x);
+    }
+    if (k == 0) throw Error("no notes of the model's to encode");
+    const BeatGrid& g = p.grid;
+    for (size_t i = 0; i < g.lines.size() && g.lines[i] < e; ++i) {
+        ev.push_back({g.lines[i], 0, 0, v.bar(), -1, -1, -1, -1});
+        if (i == 0 || g.meters[i] != g.meters[i - 1]) ev.push_back({g.lines[i], 1, 0, v.meter() + g.meters[i], -1, -1, -1, -1});
+    }
+    for (size_t i = 0; i < g.tempo_ticks.size() && g.tempo_ticks[i] < e; ++i) ev.push_back({g.tempo_ticks[i], 2, 0, v.tempo() + g.tempo_bins[i], -1, -1, -1, -1});
+    if (controls)
+        for (size_t i = 0; i < controls->size(); ++i) {
+            const ControlEvent& c = (*controls)[i];
+            const bool opens = i == 0 || (*controls)[i - 1].at != c.at || (*controls)[i - 1].ahead != c.ahead;
+            ev.push_back({c.at, 3, (int64_t)c.ahead * 4096 + c.id, opens ? v.ahead() + c.ahead : -1, -1, -1, c.id, -1});
+        }
+    std::stable_sort(ev.begin(), ev.end(), [](const Ev& a, const Ev& b) {
+        return a.t != b.t ? a.t < b.t : a.kind != b.kind ? a.kind < b.kind : a.rank < b.rank;
+    });
+    std::vector<int> out{BOS};
+    if (v.header) {
+        for (int q = 0; q < N_PROGRAMS; ++q) if (used[q]) out.push_back(v.program() + q);
+        if (drums) out.push_back(v.header_drums());
+        out.push_back(v.header_end());
+    }
+    int64_t prev = 0;
+    for (const Ev& x : ev) {
+        int64_t gap = x.kind == 0 ? 0 : x.t - prev;                   // BAR moves to its bar line itself
+        prev = x.t;
+        for (; gap >= v.n_shifts; gap -= v.n_shifts) out.push_back(TIME_SHIFT + v.n_shifts - 1);
+        if (gap > 0) out.push_back(TIME_SHIFT + (int)gap - 1);
+        for (int t : {x.tok0, x.prog, x.vel, x.note, x.dur}) if (t >= 0) out.push_back(t);
+    }
+    out.push_back(EOS);
+    return out;
 }
 
 }  // namespace muse

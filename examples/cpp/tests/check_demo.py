@@ -84,6 +84,43 @@ for ahead in (0, 2):
     mine = decode_notes(ids, cond)
     check(len(notes) == 2 and sorted((round(n.start, 3), n.pitch) for n in notes[1].notes) == real and len(notes[0].notes) == len(mine) > 20,
           f"accompany, {ahead} beats ahead: the file has the soprano as written ({len(real)} notes) and the model's {len(mine)} notes")
+# --infill: bars 5-8 of BWV 269 rewritten (a single stream), and bars 2-3 of a groove with only the bass rewritten (a band)
+from nomad_muse_trainer.tokenizer import decoded_notes
+from nomad_muse_trainer.conditioning import bar_span
+bandc = load_vocab(fix/'vocab_band_cond.json')
+NBS = Path(__file__).resolve().parents[3]/'nbs'                     # the repository's fixtures
+groove = sorted((NBS/'fixtures_band').glob('*.mid'))[0]
+for name, voc, model, song, bars, inst in (('single', cond, 'gru_cond_w8.onnx', NBS/'fixtures'/'bach_bwv269.mid', '5-8', None),
+                                          ('band', bandc, 'gru_band_cond_w8.onnx', groove, '2-3', 'bass')):
+    mid, ids_path = tmp/f'fill_{name}.mid', tmp/f'fill_{name}.txt'
+    r = run('--vocab', fix/f"vocab_{'cond' if name == 'single' else 'band_cond'}.json", '--model', fix/model, '--infill', song, '--bars', bars,
+            *(['--instruments', inst] if inst else []), '--out', mid, '--tokens', ids_path, '--bench', 0, '--seed', 6)
+    print(r.stdout.strip())
+    check(r.returncode == 0, f"infill {name}: exit 0 ({r.stderr.strip()[:200]})")
+    if r.returncode: continue
+    ids = np.array([int(x) for x in ids_path.read_text().split()])
+    pc = voc.piece(song)
+    s0, e0 = bar_span(pc, bars)
+    check(voc.grammar.check(ids) == -1, f"infill {name}: {len(ids)} tokens legal for the conditioning grammar")
+    n = decoded_notes(ids, voc)[0]
+    real = pc.notes(voc)
+    before = lambda x: sorted(map(tuple, x[x[:, 0] < s0][:, [0, 2]].tolist()))
+    check(before(n) == before(real), f"infill {name}: the bars before the span are the piece's own ({len(before(n))} notes)")
+    span = n[n[:, 0] >= s0]
+    inside = bool(((span[:, 0] < e0) & ((span[:, 1] <= e0) | (span[:, 5] == 1))).all())
+    check(len(span) > 0 and inside, f"infill {name}: {len(span)} notes of the model's, all inside bars {bars} (ticks {s0}-{e0})")
+    if inst: check(all(d == 0 and 32 <= p < 40 for p, d in span[:, 4:6]), f"infill {name}: only the bass plays in the span ({sorted({(int(p), int(d)) for p, d in span[:, 4:6]})})")
+    after = sorted((round(x.start, 3), x.pitch) for i in pretty_midi.PrettyMIDI(str(mid)).instruments for x in i.notes)
+    check(len(after) > len(n), f"infill {name}: the file holds the model's {len(n)} notes and the piece's given ones ({len(after)} in all)")
+for args, why in ((['--infill', fix/'soprano_bwv269.mid'], '--infill needs --bars'),
+                  (['--bars', '2-3', '--accompany', melody], '--bars goes with --infill'),
+                  (['--infill', melody, '--bars', '3-2'], 'the first comes before the last'),
+                  (['--infill', melody, '--bars', 'x'], 'expected first-last'),
+                  (['--infill', melody, '--bars', '28'], 'nothing after it'),
+                  (['--infill', melody, '--bars', '30-31'], 'the piece has 28 bars'),
+                  (['--infill', melody, '--accompany', melody, '--bars', '2'], 'two jobs')):
+    r = run('--model', fix/'gru_cond_w8.onnx', '--vocab', fix/'vocab_cond.json', *args, '--out', tmp/'bad.mid')
+    check(r.returncode == 2 and r.stderr.startswith('error:') and why in r.stderr and r.stderr.count('\n') == 1, f"infill mistake: {r.stderr.strip()[:150]}")
 for args, why in ((['--model', fix/'gru_w8.onnx', '--vocab', vocab], 'trained without conditioning'),
                   (['--model', fix/'gru_beat_w8.onnx', '--vocab', fix/'vocab_beat.json'], 'trained without conditioning'),
                   (['--model', fix/'gru_cond_w8.onnx', '--vocab', fix/'vocab_cond.json', '--accompany', fix/'vocab.json'], 'not a MIDI file'),

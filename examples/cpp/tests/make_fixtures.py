@@ -37,7 +37,7 @@ Writes into OUT (the first argument):
                                        tasks of the oracle test (grid, given notes, controls, span, a fill's prefix, the
                                        encoder's stream, Python's `generate_given` of a model replaying it); the band's
                                        baseline_band_cond.bin (layout bit 3) with its probabilities; gru_cond_w8.onnx, a
-                                       GRU with conditioning for the LV2 host test's accompany mode, and the melody it
+                                       GRU with conditioning for the LV2 host test's accompany mode (gru_band_cond_w8.onnx: a band's, for muse_demo --infill), and the melody it
                                        plays there (melody_cond.i64: BWV 269's soprano, onset, end in ticks, pitch; soprano_bwv269.mid, the same as a file)
 
 File formats (little-endian): .seq = u32 count, then per stream u32 length and i32 ids;
@@ -327,6 +327,7 @@ def given_fixtures(out):
                                   given=[[int(a), int(b), int(x < 0)] for a, b, x in zip(gn[:, 0], gn[:, 2], gn[:, 6])],
                                   given_end=int(piece.q[t['given'], 4].max()) if t['given'].any() else -1,
                                   controls=c.tolist(), prefix=[int(x) for x in ids[1:cut]], instruments=inst or '',
+                                  given_any=bool(t['given'].any()), given_insts=sorted({int(x) for x in piece.q[t['given'], 6]}),
                                   expected=[int(x) for x in ids], notes_end=n_notes, python=[int(x) for x in got]))
         g = tok.grammar
         for s in range(4):                                               # walks with controls, the last two held to an end
@@ -347,7 +348,8 @@ def given_fixtures(out):
             piece = tok.piece(path)
             every = np.ones(len(piece.q), bool)
             whole.append(dict(path=str(path), lines=piece.grid[0].tolist(), meters=piece.grid[1].tolist(), tempo_ticks=piece.grid[2].tolist(),
-                              tempo_bins=piece.grid[3].tolist(), controls=piece.controls(tok, every, 0).tolist(), last_end=int(piece.q[:, 4].max())))
+                              tempo_bins=piece.grid[3].tolist(), controls=piece.controls(tok, every, 0).tolist(), last_end=int(piece.q[:, 4].max()),
+                              encoded=[int(x) for x in tok.encode(path)]))
         (out/f'given_files_{name}.json').write_text(json.dumps(whole))
         if name == 'cond':                                                # a GRU with conditioning for the LV2 host's accompany mode
             torch.manual_seed(0)
@@ -360,6 +362,10 @@ def given_fixtures(out):
             mf = mido.MidiFile(FIXTURES/'bach_bwv269.mid')                # the same soprano as a file: its conductor track and its own
             mf.tracks = [t for t in mf.tracks if not any(m.type == 'note_on' for m in t) or t.name == 'Soprano']
             mf.save(out/'soprano_bwv269.mid')
+        if name == 'band_cond':                                           # a band GRU with conditioning for muse_demo --infill --instruments
+            torch.manual_seed(0)
+            bg = TinyGRU(vocab_size=tok.size); train_briefly(bg, streams[:len(tasks)], steps=80)
+            export(bg, tok, out/'gru_band_cond.onnx'); quantize_weights(out/'gru_band_cond.onnx', out/'gru_band_cond_w8.onnx')
         if name == 'band_cond':                                           # a .bin with conditioning (bit 3 of its layout), fit on the tasks
             write_seqs(out/f'probe_{name}.seq', [streams[0][:200]])
             markov_fixtures(out, f'_{name}', tok, streams[1:len(tasks)], streams[0][:200])

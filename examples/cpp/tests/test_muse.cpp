@@ -388,6 +388,44 @@ void midi_given(const std::string& name) {
     CHECK(error_of([&] { parse_midi(huge, sizeof huge, "h.mid"); }).find("tracks, more than") != std::string::npos, "65,535 tracks are refused before anything is read");
 }
 
+// The C++ encoder against the Python tokenizer: each fixture file encoded whole (encode), and each fill task of the oracle
+// fixtures encoded with its given notes as controls and the span's end (encode_given), token for token.
+void beat_encode(const std::string& name) {
+    const Vocab v = Vocab::read(DIR + "/vocab_" + name + ".json");
+    const nlohmann::json files = nlohmann::json::parse(slurp(DIR + "/given_files_" + name + ".json"));
+    std::map<std::string, std::string> where;
+    size_t tokens = 0, fills = 0;
+    for (const auto& j : files) {
+        const std::string path = j["path"].get<std::string>(), file = path.substr(path.rfind('/') + 1);
+        where[file] = path;
+        const auto got = encode_beat(beat_piece(read_midi(path), v), v), want = j["encoded"].get<std::vector<int>>();
+        const size_t same = (size_t)(std::mismatch(got.begin(), got.begin() + std::min(got.size(), want.size()), want.begin()).first - got.begin());
+        CHECK(got == want, name << " " << file << ": encoded as Python's up to token " << same << " of " << want.size()
+              << (same < want.size() && same < got.size() ? " (" + token_name(got[same], v) + " vs " + token_name(want[same], v) + ")" : ""));
+        tokens += want.size();
+    }
+    for (const auto& j : nlohmann::json::parse(slurp(DIR + "/given_" + name + ".json"))) {
+        if (!j["fill"].get<bool>() || (!v.multi && j["given_any"].get<bool>())) continue;   // (a single stream's voices are given by track: Python's only)
+        const BeatPiece p = beat_piece(read_midi(where.at(j["file"].get<std::string>())), v);
+        const int64_t s = j["start"], e = j["end"];
+        const auto insts = j["given_insts"].get<std::vector<int>>();
+        std::vector<char> mine(p.rows.size());
+        std::vector<GivenNote> given;
+        for (size_t i = 0; i < p.rows.size(); ++i) {
+            const auto& r = p.rows[i];
+            const bool g = std::count(insts.begin(), insts.end(), r.inst) > 0;
+            mine[i] = r.on < s || (r.on < e && !g);
+            if (!mine[i]) given.push_back({r.on, r.pitch, r.inst < 0});
+        }
+        const auto c = controls_of(given, v, j["ahead"].get<int>(), e);
+        const auto got = encode_beat(p, v, &mine, &c, e), want = j["expected"].get<std::vector<int>>();
+        CHECK(got == want, name << " " << j["file"].get<std::string>() << " fill ahead " << j["ahead"] << ": encode_given as Python's (" << got.size() << " vs " << want.size() << " tokens)");
+        ++fills;
+    }
+    CHECK(fills >= 5, name << ": " << fills << " fills checked");
+    std::cout << name << ": " << files.size() << " files (" << tokens << " tokens) and " << fills << " fills encoded as Python encodes them\n";
+}
+
 void grammar_complete() {
     for (bool perf : {false, true}) {
         Grammar g(perf);
@@ -1177,6 +1215,7 @@ int main(int argc, char** argv) {
         {"grammar_band_cond", [] { grammar_given("band_cond"); }},
         {"given_oracle", [] { given_oracle("cond"); }},
         {"midi_given", [] { midi_given("cond"); midi_given("band_cond"); }},
+        {"beat_encode", [] { beat_encode("cond"); beat_encode("band_cond"); }},
         {"given_oracle_band", [] { given_oracle("band_cond"); }},
         {"sampler", sampler},
         {"markov_probs", [] { markov_probs(""); }},

@@ -563,6 +563,25 @@ struct MidiFile {
 };
 MidiFile parse_midi(const uint8_t* data, size_t size, const std::string& where);
 MidiFile read_midi(const std::string& path);
+// A file on `v`'s beat grid as the Python tokenizer's `piece` holds it: its grid (bar lines from the time signatures, from
+// the bar of its first onset; meters and tempi as the stream writes them) and its notes as the quantizer leaves them, by
+// onset, instrument and pitch, one per (onset, instrument, pitch); channel 10 is drums (a band's keys 27-87; a single
+// stream drops them unless `include_drums`). An Error for a vocabulary not in beat time or a file with no notes.
+struct BeatPiece {
+    struct Row {
+        int64_t on, end;                         // ticks from the first bar line (the end cut where its pitch starts again)
+        double dur, gap;                         // its length unrounded, and the ticks until its pitch starts again (inf: never)
+        int pitch, vbin, velocity, inst;         // the VELOCITY bin and the velocity; inst: a band's program (-1: drums), 0 for a single stream
+    };
+    BeatGrid grid;
+    std::vector<Row> rows;
+};
+BeatPiece beat_piece(const MidiFile& m, const Vocab& v, bool include_drums = false);
+// The tokens of `p` as the Python tokenizer writes them (`encode`; with conditioning, `encode_given`): only the rows
+// `mine` flags (all when null), `controls` among them, and with `span_end` >= 0 nothing from that tick on (the model's
+// notes cut to end there), <BOS> to <EOS>. ctest beat_encode checks it against Python's on real files and fill tasks.
+std::vector<int> encode_beat(const BeatPiece& p, const Vocab& v, const std::vector<char>* mine = nullptr,
+                             const std::vector<ControlEvent>* controls = nullptr, int64_t span_end = -1);
 // Every note of `m` as a given part on `v`'s beat grid, where the Python tokenizer's `piece` places it: its bar lines
 // from the time signatures (from the bar of its first onset), meters and tempi as the grid's, onsets rounded to ticks,
 // one note per (onset, instrument, pitch); channel 10 is drums (a band's keys 27-87; a single stream drops them
