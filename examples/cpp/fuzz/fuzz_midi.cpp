@@ -1,5 +1,6 @@
-// A MIDI file as muse_demo --accompany reads it (parse_midi, then given_part on the beat grid of a band and of a single
-// stream with conditioning, and the controls of its notes): any bytes.
+// A MIDI file as muse_demo --accompany and --infill read it (parse_midi, then given_part and beat_piece on the beat grid
+// of a band and of a single stream with conditioning, the controls of its notes, and encode_beat's tokens, which the
+// grammar must accept): any bytes.
 #include "fuzz.hpp"
 
 namespace {
@@ -22,6 +23,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 const auto c = muse::controls_of(g.notes, *v, 24);
                 for (const auto& e : c) if (e.id < v->ctrl() || e.id >= v->size()) __builtin_trap();
                 if (!g.notes.empty()) (void)g.grid.end_line(g.last_end, *v);
+                const muse::BeatPiece p = muse::beat_piece(m, *v);
+                if (p.rows.size() <= 2000) {                                   // (checking a long stream is slow under ASan, not a finding)
+                    const auto ids = muse::encode_beat(p, *v);
+                    if (muse::Grammar(*v).check(ids) != -1) __builtin_trap();   // what it writes is a legal stream
+                }
             } catch (const muse::Error&) {}
         }
     } catch (const muse::Error&) {}

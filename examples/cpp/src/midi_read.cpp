@@ -125,6 +125,8 @@ BeatPiece beat_piece(const MidiFile& m, const Vocab& v, bool include_drums) {
     if (rows.empty()) throw Error("no notes" + std::string(v.multi || include_drums ? "" : " (drums are skipped)"));
     double first = INFINITY, last = -INFINITY;
     for (const Row& r : rows) { first = std::min(first, std::nearbyint(r.on)); last = std::max(last, std::nearbyint(r.on)); }
+    if (last > (double)limits::MIDI_QUARTERS * R)
+        throw Error("a note starts after " + std::to_string(limits::MIDI_QUARTERS) + " quarter notes: longer than a piece this library reads");
     // the bar lines (Midi.bars, MuseTokenizer's _file_bars): 4/4 where no (or a malformed) signature says otherwise
     std::vector<std::array<int64_t, 3>> ts;
     for (const auto& s : m.meters) ts.push_back(s[1] <= 0 || s[2] <= 0 ? std::array<int64_t, 3>{s[0], 4, 4} : s);

@@ -40,7 +40,8 @@ constexpr size_t MIDI_BYTES = 64u << 20;      // a MIDI file: 64 MB (the largest
 constexpr uint32_t MIDI_TRACKS = 4096;        // its tracks
 constexpr size_t MIDI_NOTES = 4u << 20;       // its notes: 4 million
 constexpr int64_t MIDI_TICKS = 1LL << 40;     // the tick of its last event (about 70 years at 480 ticks a quarter and 120 bpm)
-constexpr size_t MIDI_BARS = 1u << 20;        // the bars a given part spans on the beat grid
+constexpr int64_t MIDI_QUARTERS = 1 << 16;    // a note's onset on the beat grid: 65,536 quarter notes (4.5 hours at 240 bpm)
+constexpr size_t MIDI_BARS = 1u << 17;        // the bars a piece spans on the beat grid (65,536 quarters of 1/8 bars)
 }  // namespace limits
 
 // A user-facing failure (missing file, wrong vocabulary, damaged .bin): the message says what and where.
