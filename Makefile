@@ -132,10 +132,10 @@ fuzz: $(CPP_BUILD)/muse_tests ## fuzz every C++ reader (libFuzzer under ASan and
 	$(PYTHON) tools/fuzz.py --seconds $(FUZZ_SECONDS) --fixtures $(CPP_BUILD)/fixtures
 
 LV2_BUNDLE := $(CPP_BUILD)/lv2/nomad_muse.lv2
-# LV2_MODEL: any GRU muse_export wrote, e.g. the zoo's beat-time Bach GRU, which plays on the host's bars:
-#   make lv2 LV2_MODEL=$$(muse_zoo --path bach)/model.onnx
-LV2_MODEL ?= $(ART)/muse_quantized.onnx
-lv2: $(CPP_BUILD)/muse_tests $(LV2_MODEL) ## the LV2 plugin with the Bach GRU inside (LV2_MODEL=...: another): build/cpp/lv2/nomad_muse.lv2 (needs Debian's lv2-dev; copy the folder to ~/.lv2)
+# LV2_MODEL: by default the zoo's Bach GRU (beat time: it plays on the host's bars; trained with conditioning: it
+# accompanies the player in mode 2); any GRU muse_export wrote works, e.g. make lv2 LV2_MODEL=artifacts/muse_quantized.onnx
+LV2_MODEL ?= nomad_muse_trainer/zoo/bach/model.onnx
+lv2: $(CPP_BUILD)/muse_tests $(LV2_MODEL) ## the LV2 plugin with the zoo's Bach GRU inside (LV2_MODEL=...: another): build/cpp/lv2/nomad_muse.lv2 (needs Debian's lv2-dev; copy the folder to ~/.lv2)
 	@test -f $(LV2_BUNDLE)/nomad_muse.so || { echo "error: the LV2 plugin was not built: install the LV2 headers (Debian: sudo apt install lv2-dev) and run make lv2 again" >&2; exit 2; }
 	cp $(LV2_MODEL) $(LV2_BUNDLE)/.model.onnx.tmp && mv $(LV2_BUNDLE)/.model.onnx.tmp $(LV2_BUNDLE)/model.onnx
 	@echo "$(LV2_BUNDLE): the plugin, its Turtle and model.onnx ($$(du -k $(LV2_BUNDLE)/model.onnx | cut -f1) KB); install with: cp -r $(LV2_BUNDLE) ~/.lv2/"
@@ -230,7 +230,7 @@ IRISH_CONFIG ?= $(BEAT_CONFIG)
 
 # the zoo's models are in beat time (each card says why): the Bach GRU and transformer of `make beat`, the Irish tunes,
 # and the band's transformer of configs/band-beat.yaml in artifacts/band-beat (`make band` keeps its own folder, config and GRU)
-zoo: beat $(IRISH)/eval.json ## rebuild the model zoo in nomad_muse_trainer/zoo/ (Bach GRU and transformer, Irish tunes, band transformer; in beat time) with cards from the runs' figures
+zoo: beat bach-cond $(IRISH)/eval.json ## rebuild the model zoo in nomad_muse_trainer/zoo/ (Bach GRU with conditioning and transformer, Irish tunes, band transformer; in beat time) with cards from the runs' figures
 	$(MAKE) $(ART)/band-beat/eval_tx.json BAND=$(ART)/band-beat BAND_CONFIG=configs/band-beat.yaml
 	$(PYTHON) tools/build_zoo.py
 

@@ -916,6 +916,7 @@ d = { 'settings': { 'branch': 'main',
             'nomad_muse_trainer.zoo': { 'nomad_muse_trainer.zoo._music_lines': ('zoo.html#_music_lines', 'nomad_muse_trainer/zoo.py'),
                                         'nomad_muse_trainer.zoo._stat_rows': ('zoo.html#_stat_rows', 'nomad_muse_trainer/zoo.py'),
                                         'nomad_muse_trainer.zoo._sweep_lines': ('zoo.html#_sweep_lines', 'nomad_muse_trainer/zoo.py'),
+                                        'nomad_muse_trainer.zoo._task_lines': ('zoo.html#_task_lines', 'nomad_muse_trainer/zoo.py'),
                                         'nomad_muse_trainer.zoo.card_markdown': ('zoo.html#card_markdown', 'nomad_muse_trainer/zoo.py'),
                                         'nomad_muse_trainer.zoo.muse_zoo': ('zoo.html#muse_zoo', 'nomad_muse_trainer/zoo.py'),
                                         'nomad_muse_trainer.zoo.muse_zoo_table': ('zoo.html#muse_zoo_table', 'nomad_muse_trainer/zoo.py')}}}

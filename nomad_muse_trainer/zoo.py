@@ -41,6 +41,28 @@ def _music_lines(mu)->list:
             "Each figure is a mean over pieces ± its standard error (another draw of as many pieces moves a mean by about that much).", '',
             '| statistic | real | generated |', '|---|---|---|', *rows, '']
 
+def _task_lines(t)->list:
+    "The card's tables of what a conditioning model does with a given part (muse_eval's tasks block), if it has them"
+    if not t: return []
+    L = ["## Playing with you (test split)", '',
+         "Trained with conditioning, it hears a given part in its stream: `muse_sample --model bach --accompany soprano.mid` "
+         "writes alto, tenor and bass under a melody, `--infill chorale.mid --bars 5-8` rewrites bars to lead into the next; "
+         "`muse_demo --accompany` and `--infill` do the same in C++, and the LV2 plugin's accompany mode plays along live.", '']
+    b = t.get('bits')
+    if b:
+        L += [f"The voices under the top one ({b['notes']:,} notes of {b['pieces']} pieces; a chorale's alto, tenor and bass) in bits per note, alone and with the top voice given:", '',
+              '| alone | ' + ' | '.join(f"given {k}" for k in b['given']) + ' |', '|---|' + '---|' * len(b['given']),
+              f"| {b['alone']:.3f} | " + ' | '.join(f"{v:.3f}" for v in b['given'].values()) + ' |', '']
+    for task, what in (('accompany', 'Harmonizing the top voices of the test pieces'), ('fill', 'Filling 2 bars in the middle of each test piece')):
+        x = t.get(task)
+        if not x: continue
+        past = f"; {x['past_the_end']} of them with a note past the span" if task == 'fill' else ''
+        L += [f"{what} ({x['pieces']} pieces, the given notes read {x['ahead_beats']:g} beats ahead{past}), mean ± standard error:", '',
+              '| statistic | the piece\'s own | the model\'s |', '|---|---|---|',
+              *[f"| {k.replace('_', ' ')} | {with_se(v['mean'], v['se'])} | {with_se(x['generated'][k]['mean'], x['generated'][k]['se'])} |"
+                for k, v in x['real'].items() if v and x['generated'].get(k)], '']
+    return L
+
 def card_markdown(card:dict)->str:
     "A model card as Markdown"
     e, d, c = card['eval'], card['data'], card['config']
@@ -62,6 +84,7 @@ def card_markdown(card:dict)->str:
          '| statistic | real (test) | generated |', '|---|---|---|', *_stat_rows(card['stats']['compare']),
          f"| {STAT_NAMES['pitch_class_distance']} | 0 | {card['stats']['compare']['pitch_class_distance']} |", '',
          *_music_lines(card.get('music')),
+         *_task_lines(card.get('tasks')),
          '## Sampling', '', f"Start from temperature {card['sampling']['temperature']}, top-p {card['sampling']['top_p']}" +
          (f", top-k {card['sampling']['top_k']}" if card['sampling'].get('top_k') else '') + f" (the model file's defaults). {card.get('sampling_note', '')}".rstrip(), '',
          *_sweep_lines(card.get('sampling_sweep')),

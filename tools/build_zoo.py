@@ -19,7 +19,7 @@ from nomad_muse_trainer.config import load_config
 from nomad_muse_trainer.core import atomic_write_text
 from nomad_muse_trainer.data import load_dataset, bach_dataset
 from nomad_muse_trainer.corpus import corpus_license, HELD_OUT
-from nomad_muse_trainer.eval import music_stats, compare_stats, pitch_class_distance, listener_stats, music_block
+from nomad_muse_trainer.eval import music_stats, compare_stats, pitch_class_distance, listener_stats, music_block, task_block
 from nomad_muse_trainer.export import read_metadata
 from nomad_muse_trainer.runtime import OnnxModel
 from nomad_muse_trainer.sampling import generate
@@ -40,11 +40,21 @@ def _bach(kind):
                          f'muse_export --ckpt artifacts/beat/checkpoints/{ckpt}/best.pt --out {onnx_} --config configs/beat.yaml',
                          f'muse_eval --dataset artifacts/beat/dataset.npz --onnx {onnx_} --baseline artifacts/beat/baseline.bin --out {ev} --samples 128']}
 
+COND = 'artifacts/bach-cond'
 RECIPES = {
-    'bach': {**_bach('gru'), 'order': 1, 'title': 'Bach chorales (TinyGRU)',
-             'description': "Four-voice chorales in the style of J. S. Bach, from the project's default pipeline (`make all`): the smallest and fastest model, the one the C++ demo and the LV2 plugin ship with.",
-             'rebuild': True,
-             'time_unit_why': "beat time holds the key and the grid: on the test split 3.047 bits per note against 3.345 for the same data and plan in 20 ms steps, a key fit of 0.934 against 0.891 (the real chorales: 0.941), every onset on the grid"},
+    'bach': {**_bach('gru'), 'order': 1, 'title': 'Bach chorales (TinyGRU, plays with you)', 'art': COND, 'onnx': f'{COND}/muse_quantized.onnx',
+             'eval': f'{COND}/eval.json', 'config': 'configs/bach-cond.yaml', 'dataset': f'{COND}/dataset.npz', 'ckpt': f'{COND}/checkpoints/gru/best.pt',
+             'description': "Four-voice chorales in the style of J. S. Bach, trained with conditioning (`make bach-cond`): it continues a piece, "
+                            "harmonizes a melody (`--accompany soprano.mid`: alto, tenor and bass under it), plays under a given bass or other "
+                            "voices, and fills bars (`--infill chorale.mid --bars 5-8`), in Python, in the C++ demo and live in the LV2 plugin's "
+                            "accompany mode. The smallest and fastest model, the one the C++ demo and the LV2 plugin ship with.",
+             'commands': ['muse_corpus --out data/midi --name bach', f'muse_prep --midi_dir data/midi --out {COND}/dataset.npz --config configs/bach-cond.yaml',
+                          f'muse_baseline --dataset {COND}/dataset.npz --out {COND}/baseline.bin --order 5 --config configs/bach-cond.yaml',
+                          f'muse_train --dataset {COND}/dataset.npz --model gru --config configs/bach-cond.yaml --out_dir {COND}/checkpoints',
+                          f'muse_export --ckpt {COND}/checkpoints/gru/best.pt --out {COND}/muse_quantized.onnx --config configs/bach-cond.yaml',
+                          f'muse_eval --dataset {COND}/dataset.npz --onnx {COND}/muse_quantized.onnx --baseline {COND}/baseline.bin --out {COND}/eval.json --samples 64'],
+             'rebuild': True, 'tasks': True,
+             'time_unit_why': "beat time holds the key and the grid (the same plan without the task copies: 3.047 bits per note in beat time against 3.345 in 20 ms steps, a key fit of 0.934 against 0.891; the real chorales: 0.941), and it is the grid a given part's notes are placed on"},
     'bach-transformer': {**_bach('transformer'), 'order': 2, 'title': 'Bach chorales (MiniTransformer)',
              'description': "The same chorales and data as `bach`, learned by the MiniTransformer with its clock (attention biased by time distance, counting bars) and each token's place in the bar: the best of the zoo's Bach models in bits, about twice the file and a costlier step than the GRU.",
              'time_unit_why': "2.805 bits per note against 3.138 in 20 ms steps (same data and plan) and 3.047 for the beat-time GRU, a key fit of 0.929 (real: 0.941), every onset on the grid: in beat time its clock counts bars (a BAR moves it to the next bar line) and each token knows its place in the bar"},
@@ -75,6 +85,7 @@ RECIPES = {
 }
 HELD = "music21's Essen `altdeu*` files, Debian's `openttd-openmsx` and `planetblupi-music-midi` (kept to judge the project)"
 N_SAMPLES, N_TOKENS, CHECK_STEPS = 8, 512, 40
+TASK_SAMPLES = 64                      # test pieces accompanied and filled for the card (muse_eval --samples 64 scores as many)
 # the rebuild check's tolerance on its losses: two instruction sets on one machine (AVX2+FMA, SSE4.1) ended 1.4e-7 apart
 CHECK_RTOL = 1e-5
 SWEEP = [(t, p) for t in (0.7, 0.8, 0.9, 1.0, 1.1, 1.2) for p in (0.8, 0.9, 0.95, 1.0)]      # temperature x top-p tried for the defaults (0.7 and 0.8 since the band transformer: its groove is nearest there)
@@ -196,6 +207,7 @@ def build(name):
             'built': {'date': datetime.date.today().isoformat(), 'torch': torch.__version__, 'onnxruntime': onnxruntime.__version__, 'threads': ck.get('threads')},
             'files': {f: {'bytes': (tmp/f).stat().st_size, 'sha256': sha(tmp/f)} for f in ('model.onnx', 'model_step.onnx', 'vocab.json')}}
     if r.get('sampling_note'): card['sampling_note'] = r['sampling_note']
+    if r.get('tasks'): card['tasks'] = task_block(om, [str(p) for p in npz['test_paths']], TASK_SAMPLES)   # at the card's sampling
     if r.get('rebuild'): card['rebuild_check'] = rebuild_check(r, card['kind'], cfg)
     (tmp/'card.json').write_text(json.dumps(card, indent=1) + '\n')
     (tmp/'card.md').write_text(card_markdown(card))

@@ -17,7 +17,8 @@
 // that comes in before the shift lands takes its place: the stream moves to the note's tick, hears it, and the model
 // samples again. The model's notes at a tick wait a listen window (20 ms by default) for the player's, so a note played a
 // little behind the beat, as people play, is heard on its own tick; they sound that much after their tick. Two output
-// ports report it: the notes heard, and the longest reaction in ticks.
+// ports report it: the notes heard, and the longest reaction in ticks. A band model plays the instruments the
+// Instruments port chooses (all, bass and drums, the bass, the drums, piano bass and drums, ...), from the next piece on.
 // A musician's controls, applied by the grammar's mask as muse_sample's --scale, --pitch_range, --polyphony and
 // --density are: a scale (root and mode: only its pitch classes start), the lowest and highest pitch, the most notes
 // sounding at once and the most onsets a beat (0: no cap). They may move while it plays, with no allocation.
@@ -48,7 +49,7 @@ namespace {
 using namespace muse;
 
 enum PortIndex : uint32_t { CONTROL = 0, MIDI_OUT = 1, TEMPERATURE = 2, TOP_P = 3, DENSITY = 4, MODE = 5, LATE = 6,
-                            SCALE_ROOT = 7, SCALE = 8, LOWEST = 9, HIGHEST = 10, POLYPHONY = 11, ONSETS = 12, HEARD = 13, REACTION = 14, LISTEN = 15 };
+                            SCALE_ROOT = 7, SCALE = 8, LOWEST = 9, HIGHEST = 10, POLYPHONY = 11, ONSETS = 12, HEARD = 13, REACTION = 14, LISTEN = 15, INSTRUMENTS = 16 };
 constexpr int N_SHAPE = 6;               // the controls' ports, SCALE_ROOT to ONSETS
 
 struct Uris {
@@ -67,13 +68,16 @@ struct Uris {
 
 constexpr int MAX_PHRASE = 256;          // notes of the player's phrase kept (the latest)
 constexpr int MAX_GIVEN = 256;           // accompany mode: the player's notes waiting to be heard
+// A band model's instruments (the Instruments port, an index of these): who plays from the next piece on
+const char* const BANDS[] = {"", "bass,drums", "bass", "drums", "piano,bass,drums", "guitar,bass,drums", "piano", "strings"};
+constexpr int N_BANDS = sizeof(BANDS) / sizeof(BANDS[0]);
 constexpr double REF_BPM = 120.0;        // the tempo the model's seconds are read at
 
 struct Plugin {
     // ports
     const LV2_Atom_Sequence* control = nullptr;
     LV2_Atom_Sequence* midi_out = nullptr;
-    const float *temperature = nullptr, *top_p = nullptr, *density = nullptr, *mode = nullptr, *listen = nullptr;
+    const float *temperature = nullptr, *top_p = nullptr, *density = nullptr, *mode = nullptr, *listen = nullptr, *band = nullptr;
     float *late_out = nullptr, *heard_out = nullptr, *reaction_out = nullptr;
     const float* shape[N_SHAPE] = {};    // scale root, scale (0: none, else 1 + an index of scale_names()), lowest, highest, polyphony, onsets a beat
     // host
@@ -86,7 +90,9 @@ struct Plugin {
     // model
     std::unique_ptr<NativeGru> model;
     Grammar grammar;                     // the tokenizer's grammar: it follows the stream (the player's phrase too)
-    Grammar shaped;                      // the same with the musician's controls: what may be sampled
+    std::vector<Grammar> bands;          // the same with the musician's controls and each choice of instruments (made once)
+    Grammar* shaped = nullptr;           // the one that says what may be sampled now
+    int band_now = 0;                    // its index in BANDS
     Controls controls;                   // made once; Controls::set refills its table in place
     float shape_now[N_SHAPE] = {-1, -1, -1, -1, -1, -1};
     GrammarState st, st0;
@@ -122,7 +128,13 @@ struct Plugin {
     double reaction = 0.0;
 
     Plugin(LV2_URID_Map* map, double sr, std::unique_ptr<NativeGru> m)
-        : uris(map), rate(sr), model(std::move(m)), grammar(model->vocab()), shaped(model->vocab()), notes(model->vocab()) {
+        : uris(map), rate(sr), model(std::move(m)), grammar(model->vocab()), notes(model->vocab()) {
+        for (int i = 0; i < N_BANDS; ++i) {              // a single stream has one: its instruments are not chosen
+            bands.emplace_back(model->vocab());
+            if (i && model->vocab().multi) bands.back().set_instruments(std::string(BANDS[i]));
+            if (!model->vocab().multi) break;
+        }
+        shaped = &bands[0];
         lv2_atom_forge_init(&forge, map);
         st0 = grammar.initial();
         st = st0;
@@ -214,6 +226,9 @@ struct Plugin {
         grammar.advance(st, BOS);
         logits = model->step(BOS);
         n_given = 0; waiting = -1;
+        const int b = band ? (int)std::lround(*band) : 0;   // the instruments chosen: from this piece on (its header names them)
+        band_now = b >= 0 && b < (int)bands.size() ? b : 0;
+        shaped = &bands[band_now];
         if (beat_time()) { steps_per_beat = ticks_per_beat(); at = next_bar(std::max(at, beat)); }
         anchor = at;
         generating = true;
@@ -230,11 +245,11 @@ struct Plugin {
         std::copy(now, now + N_SHAPE, shape_now);
         auto whole = [](float x) { return (int)std::lround(x); };
         controls.set(whole(now[0]), whole(now[1]) - 1, whole(now[2]), whole(now[3]), whole(now[4]), whole(now[5]));
-        shaped.try_set_controls(controls);
+        for (Grammar& g : bands) g.try_set_controls(controls);
     }
 
     int sample() {
-        shaped.allowed(st, mask);
+        shaped->allowed(st, mask);
         const Vocab& v = model->vocab();
         if (std::none_of(mask, mask + v.size(), [](bool b) { return b; })) grammar.allowed(st, mask);   // controls that moved mid-note: let the stream go on
         const int hm = v.beat ? host_meter() : -1;
@@ -272,7 +287,7 @@ struct Plugin {
             }
             if (fed == feed.size()) { feeding = false; generating = true; }
         }
-        const int budget = std::max(16, (int)(f1 - f0) / 8);
+        const int budget = std::max(64, (int)(f1 - f0) / 4);   // tokens a segment may sample: a band's busy tick (drums, bass, chords, the player's notes) takes dozens
         const bool live = cur_mode == 2 && accompanies();
         // tokens until the stream's time reaches a frame of the next block (rounded as frame_of rounds)
         for (int k = 0; generating && k < budget; ++k) {
@@ -586,6 +601,7 @@ void connect_port(LV2_Handle h, uint32_t port, void* data) {
         case HEARD: p->heard_out = static_cast<float*>(data); break;
         case REACTION: p->reaction_out = static_cast<float*>(data); break;
         case LISTEN: p->listen = static_cast<const float*>(data); break;
+        case INSTRUMENTS: p->band = static_cast<const float*>(data); break;
         case SCALE_ROOT: case SCALE: case LOWEST: case HIGHEST: case POLYPHONY: case ONSETS:
             p->shape[port - SCALE_ROOT] = static_cast<const float*>(data); break;
     }

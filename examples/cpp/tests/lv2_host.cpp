@@ -20,7 +20,11 @@
 // (not after), legal MIDI, no allocation, no late note; the consonance of the model's notes with the player's is
 // reported against the same model deaf to the player (mode 0); a model without conditioning in mode 2 stays silent and
 // says so (heard -1).
-// Usage: lv2_host FIXTURES_DIR [beat|accompany]   (LV2_PATH must include the bundle's parent; MUSE_LV2_MODEL the model to load)
+// `lv2_host FIXTURES_DIR accompany MELODY.mid GAIN` plays that melody instead and asserts that hearing the player makes
+// the model's notes more consonant with it than deafness does, by GAIN (a trained model: the zoo's Bach GRU).
+// With a band GRU trained with conditioning (`lv2_host FIXTURES_DIR accompany_band`): the same melody, the Instruments
+// port at bass and drums: every note heard, and the model's notes only on the bass (its program changes) and channel 10.
+// Usage: lv2_host FIXTURES_DIR [beat|accompany [MELODY.mid GAIN]|accompany_band]   (LV2_PATH: the bundle's parent; MUSE_LV2_MODEL: the model)
 #include "muse/muse.hpp"
 
 #include <lilv/lilv.h>
@@ -97,7 +101,7 @@ struct Host {
     alignas(16) uint8_t out[65536];
     float temperature = 1.0f, top_p = 0.95f, density = 1.0f, mode = 0.0f, late = 0.0f;
     float scale_root = 0.0f, scale = 0.0f, lowest = 0.0f, highest = 127.0f, polyphony = 0.0f, onsets = 0.0f;
-    float heard = 0.0f, reaction = 0.0f, listen = 20.0f;
+    float heard = 0.0f, reaction = 0.0f, listen = 20.0f, instruments = 0.0f;
     LV2_Atom_Forge forge;
     LV2_Atom_Forge_Frame seq;
     int64_t frame = 0;                           // frames run so far
@@ -126,6 +130,7 @@ struct Host {
         lilv_instance_connect_port(inst, port("heard"), &heard);
         lilv_instance_connect_port(inst, port("reaction"), &reaction);
         lilv_instance_connect_port(inst, port("listen"), &listen);
+        lilv_instance_connect_port(inst, port("instruments"), &instruments);
         lv2_atom_forge_init(&forge, &g_map);
         lilv_instance_activate(inst);
         begin();
@@ -232,7 +237,8 @@ int legal(const Host& h, size_t a, size_t b, std::string& why) {
 
 void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix);
 void beat_scenario(LilvWorld* world, const LilvPlugin* plugin);
-void accompany_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix);
+void accompany_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix, const std::string& melody, double gain);
+void band_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix);
 
 std::vector<std::vector<int>> read_seqs(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
@@ -252,14 +258,16 @@ int main(int argc, char** argv) {
     const LilvPlugin* plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(world), uri);
     if (!plugin) { std::cerr << "FAIL: " << URI << " not found on LV2_PATH=" << (std::getenv("LV2_PATH") ? std::getenv("LV2_PATH") : "") << "\n"; return 1; }
     LilvNode* name = lilv_plugin_get_name(plugin);
-    CHECK(lilv_plugin_get_num_ports(plugin) == 16, "lilv reads the bundle: '" << lilv_node_as_string(name) << "', " << lilv_plugin_get_num_ports(plugin) << " ports");
+    CHECK(lilv_plugin_get_num_ports(plugin) == 17, "lilv reads the bundle: '" << lilv_node_as_string(name) << "', " << lilv_plugin_get_num_ports(plugin) << " ports");
     lilv_node_free(name);
     LilvNode* rt = lilv_new_uri(world, LV2_CORE__hardRTCapable);
     CHECK(lilv_plugin_has_feature(plugin, rt), "it declares lv2:hardRTCapable");
     lilv_node_free(rt);
 
     if (argc > 2 && std::string(argv[2]) == "beat") beat_scenario(world, plugin);
-    else if (argc > 2 && std::string(argv[2]) == "accompany") accompany_scenario(world, plugin, fix);
+    else if (argc > 2 && std::string(argv[2]) == "accompany_band") band_scenario(world, plugin, fix);
+    else if (argc > 2 && std::string(argv[2]) == "accompany")
+        accompany_scenario(world, plugin, fix, argc > 3 ? argv[3] : fix + "/soprano_bwv269.mid", argc > 4 ? std::atof(argv[4]) : -1.0);
     else scenario(world, plugin, fix);
     lilv_node_free(uri);
     lilv_world_free(world);
@@ -314,16 +322,23 @@ void beat_scenario(LilvWorld* world, const LilvPlugin* plugin) {
 }
 
 // Accompany mode: a chorale's soprano played into a GRU trained with conditioning, which plays along.
-void accompany_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix) {
-    std::ifstream f(fix + "/melody_cond.i64", std::ios::binary);
-    uint32_t rows = 0, cols = 0;
-    f.read((char*)&rows, 4); f.read((char*)&cols, 4);
-    std::vector<int64_t> mel((size_t)rows * cols);
-    f.read((char*)mel.data(), 8 * mel.size());
-    if (!f || cols != 3 || rows < 20) { std::cerr << "FAIL: no melody_cond.i64 in " << fix << "\n"; ++g_failures; return; }
+void accompany_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix, const std::string& melody, double gain) {
+    muse::Vocab grid;                                                     // the melody on a grid of 12 ticks a quarter, as the models count
+    grid.beat = true; grid.resolution = 12;
+    muse::GivenPart part;
+    try { part = muse::given_part(muse::read_midi(melody), grid); }
+    catch (const muse::Error& e) { std::cerr << "FAIL: " << e.what() << "\n"; ++g_failures; return; }
+    const uint32_t rows = (uint32_t)part.sounding.size();
+    std::vector<int64_t> mel;                                             // onset, end (ticks), pitch
+    for (const auto& n : part.sounding) { mel.push_back(n.start); mel.push_back(n.end); mel.push_back(n.pitch); }
+    std::map<int, int> count;                                             // its meter: the most bars have it
+    for (int m : part.grid.meters) ++count[m];
+    const int meter = std::max_element(count.begin(), count.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+    const int per_bar = grid.meters[meter][0];
+    if (grid.meters[meter][1] != 4 || rows < 20) { std::cerr << "FAIL: " << melody << " is not a melody of quarter-note beats this test plays\n"; ++g_failures; return; }
+    const std::string name = melody.substr(melody.rfind('/') + 1);
     const double bpm = 100.0, fpb = RATE * 60.0 / bpm, R = 12.0;          // frames a beat; the model's ticks a quarter
-    const int per_bar = 3;                                                // BWV 269 is in 3/4: so is the host
-    const double start = 3.0;                                             // the melody from bar 2
+    const double start = 2.0 * per_bar - (part.grid.lines.size() > 1 ? part.grid.lines[1] : 0) / R;   // its first whole bar on the host's third
     // as a person plays: each note from 10 ms early to 18 ms late (a fixed pseudo-random draw), released just before the next
     std::vector<int64_t> on_f(rows), off_f(rows);
     uint32_t seed = 12345;
@@ -370,7 +385,7 @@ void accompany_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::s
         std::string why;
         const int left = legal(h, 0, h.midi.size(), why);
         const std::string w = "listen " + std::to_string((int)window) + " ms: ";
-        CHECK(h.heard == (float)rows, w << "every note the player plays is heard by the model: " << h.heard << " of " << rows << " (BWV 269's soprano at 100 bpm, 3/4)");
+        CHECK(h.heard == (float)rows, w << "every note the player plays is heard by the model: " << h.heard << " of " << rows << " (" << name << " at 100 bpm, " << per_bar << "/4)");
         CHECK(h.reaction <= 1.0f + 1e-3f, w << "each by the next tick of its grid at the latest: the longest wait " << h.reaction << " ticks (a tick is " << 60000.0 / bpm / R << " ms)");
         CHECK(during > rows / 2, w << "the model plays along while the player plays: " << during << " notes during the melody's " << (last - first) / fpb << " beats, " << after << " in the second after");
         CHECK(off_tick == 0, w << "every note of the model's on its tick of the host's beat (plus the window), to the frame (" << off_tick << " off it)");
@@ -381,8 +396,11 @@ void accompany_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::s
     Host deaf(world, plugin);                                             // the same model in mode 0: deaf to the player
     deaf.position(0, 0.0, bpm, 1, per_bar, 4, 0.0);
     play_in(deaf, ins, last + (int64_t)RATE);
+    const double deaf_c = consonant(deaf);
     std::cout << "     consonant with the player's sounding notes: " << cons[0] << " (listen 20 ms), " << cons[1] << " (listen 0), "
-              << consonant(deaf) << " deaf to them (generate)\n";
+              << deaf_c << " deaf to them (generate)\n";
+    if (gain >= 0) CHECK(cons[0] >= deaf_c + gain, "hearing the player, the model's notes are consonant with them more often than deaf: "
+                         << cons[0] << " against " << deaf_c << " (at least " << gain << " more)");
     // the same melody into a model that never learnt to listen: silent, and it says so
     const char* was = std::getenv("MUSE_LV2_MODEL");
     const std::string keep = was ? was : "";
@@ -397,6 +415,40 @@ void accompany_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::s
         CHECK(p.inst && p.heard == -1.0f && ons == 0, "a model trained without conditioning in accompany mode: silent (" << ons << " notes), heard " << p.heard);
     }
     setenv("MUSE_LV2_MODEL", keep.c_str(), 1);
+}
+
+// A band model in accompany mode, asked for bass and drums only: a melody on channel 1 heard, the answer on those alone.
+void band_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix) {
+    muse::Vocab grid;
+    grid.beat = true; grid.resolution = 12;
+    const muse::GivenPart part = muse::given_part(muse::read_midi(fix + "/soprano_bwv269.mid"), grid);
+    const double bpm = 110.0, fpb = RATE * 60.0 / bpm;
+    std::vector<In> ins;
+    for (const auto& n : part.sounding) {                                 // from bar 2 (3/4), on the beat
+        ins.push_back({(int64_t)std::llround((3.0 + n.start / 12.0) * fpb), true, n.pitch, 90});
+        ins.push_back({(int64_t)std::llround((3.0 + n.end / 12.0 - 0.02) * fpb), false, n.pitch, 0});
+    }
+    std::stable_sort(ins.begin(), ins.end(), [](const In& a, const In& b) { return a.frame < b.frame; });
+    Host h(world, plugin);
+    if (!h.inst) { std::cerr << "FAIL: the plugin did not instantiate\n"; ++g_failures; return; }
+    h.mode = 2.0f; h.instruments = 1.0f;                                  // bass and drums
+    h.position(0, 0.0, bpm, 1, 3, 4, 0.0);
+    play_in(h, ins, ins.back().frame + (int64_t)RATE);
+    int program[16];
+    std::fill(program, program + 16, -1);
+    size_t ons = 0, drums = 0, bass = 0, other = 0;
+    for (const Midi& m : h.midi) {
+        const int ch = m.status & 0x0F;
+        if ((m.status & 0xF0) == 0xC0) { program[ch] = m.a; continue; }
+        if ((m.status & 0xF0) != 0x90 || m.b == 0) continue;
+        ++ons;
+        if (ch == 9) ++drums; else if (program[ch] >= 32 && program[ch] < 40) ++bass; else ++other;
+    }
+    std::string why;
+    const int left = legal(h, 0, h.midi.size(), why);
+    CHECK(h.heard == (float)part.sounding.size(), "a band model hears every note of the melody: " << h.heard << " of " << part.sounding.size());
+    CHECK(ons > 10 && other == 0, "Instruments at bass and drums: " << ons << " notes, " << bass << " on the bass, " << drums << " on the drums, " << other << " on anything else");
+    CHECK(h.order_ok && left >= 0 && h.allocs_in_run == 0 && h.late == 0, "legal MIDI, no allocation in run() (" << h.allocs_in_run << "), no late note (" << h.late << ")" << (left < 0 ? ": " + why : ""));
 }
 
 void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix) {
