@@ -438,7 +438,7 @@ def fill_stats(model, pieces:list, ahead:int, bars:int=2, seed:int=42, **kw)->di
         own = pc.notes(tok, inside); own[:, 1] = np.minimum(own[:, 1], e)
         ids = generate_given(model, pc, np.zeros(len(pc.q), bool), ahead, span, seed=seed + i, **kw)
         n = decoded_notes(ids, tok)[0]
-        mine = n[n[:, 0] >= s]; past += int((mine[:, 1] > e).any())
+        mine = n[n[:, 0] >= s]; past += int(((mine[:, 1] > e) & (mine[:, 5] == 0)).any())   # (a drum hit has no length: the decoder's 16th may cross the end)
         join = lambda x: float(((x[:, 1] > e - R) & (x[:, 0] < e)).any()) if len(x) else 0.0
         real.append({**part_stats(own, tok, (e - s) / R), 'sounds_at_end': join(own)})
         gen.append({**part_stats(mine, tok, (e - s) / R), 'sounds_at_end': join(mine)})
