@@ -158,13 +158,7 @@ struct Plugin {
             if (v.meters[i][1] == beat_unit && std::fabs(v.meters[i][0] - beats_per_bar) < 1e-6) return i;
         return -1;
     }
-    int host_tempo() const {                         // the TEMPO nearest the host's, in quarter notes a minute
-        const Vocab& v = model->vocab();
-        const double q = std::log(bpm * 4.0 / beat_unit);
-        int best = 0;
-        for (int i = 1; i < N_TEMPOS; ++i) if (std::fabs(std::log((double)v.tempos[i]) - q) < std::fabs(std::log((double)v.tempos[best]) - q)) best = i;
-        return best;
-    }
+    int host_tempo() const { return model->vocab().tempo_bin(bpm * 4.0 / beat_unit); }   // the TEMPO nearest the host's, in quarter notes a minute
     // The host beat of the first bar line at or after host beat `b` (b no earlier than `beat`)
     double next_bar(double b) const {
         const double in_bar = std::fmod(bar_beat + (b - beat), beats_per_bar);

@@ -109,7 +109,7 @@ void encode_notes(PlayedNote* notes, size_t n, const Vocab& v, std::vector<int>&
     size_t m = 0;
     for (size_t i = 0; i < n; ++i)
         if (m == 0 || on(notes[i]) != on(notes[m - 1]) || notes[i].pitch != notes[m - 1].pitch) notes[m++] = notes[i];
-    const int S = v.n_shifts, V = v.n_velocities, D = v.n_durations;
+    const int S = v.n_shifts;
     if (v.beat) {                                     // bars of `meter` from tick 0: the stream opens at the first note's bar
         if (meter < 0) meter = 3;                     // 4/4
         if (tempo < 0) tempo = 19;                    // 120 bpm
@@ -127,17 +127,13 @@ void encode_notes(PlayedNote* notes, size_t n, const Vocab& v, std::vector<int>&
         double gap = INFINITY;                        // steps until this pitch starts again
         for (size_t j = i + 1; j < m; ++j) if (notes[j].pitch == a.pitch) { gap = on(notes[j]) - on(a); break; }
         const double dur = std::min(a.end - a.start, gap);
-        int b = 1;                                    // the nearest bin (ties to the shorter), among those no longer than gap
-        while (b < D && dur > (v.duration_steps[b - 1] + v.duration_steps[b]) / 2.0) ++b;
-        int fit = 0;
-        while (fit < D && v.duration_steps[fit] <= gap) ++fit;
-        b = std::min(b, std::max(fit, 1));
+        const int b = v.duration_bin(dur, gap);
         if (v.beat) for (; t >= bar + bar_len; bar += bar_len) { out.push_back(v.bar()); prev_on = bar + bar_len; }
         int64_t shift = t - prev_on;
         for (; shift >= S; shift -= S) out.push_back(TIME_SHIFT + S - 1);
         if (shift > 0) out.push_back(TIME_SHIFT + (int)shift - 1);
         prev_on = t;
-        const int vb = std::min(std::max((a.velocity - 1) * V / 128 + 1, 1), V);
+        const int vb = v.velocity_bin(a.velocity);
         if (v.multi && i == 0) out.push_back(v.program());      // program 0
         if (vb != prev_vb) out.push_back(v.velocity() + vb - 1);
         prev_vb = vb;

@@ -177,19 +177,14 @@ BeatPiece beat_piece(const MidiFile& m, const Vocab& v, bool include_drums) {
     // the tempi (MuseTokenizer's _file_tempos): the one in effect at the first bar line, then each change of TEMPO
     std::vector<std::pair<int64_t, double>> tp = m.tempos;
     if (tp.empty() || tp[0].first > 0) tp.insert(tp.begin(), {0, 120.0});
-    auto bin = [&](double bpm) {
-        int best = 0;
-        for (int i = 1; i < N_TEMPOS; ++i) if (std::fabs(std::log(bpm) - std::log((double)v.tempos[i])) < std::fabs(std::log(bpm) - std::log((double)v.tempos[best]))) best = i;
-        return best;
-    };
     std::vector<std::pair<int64_t, int>> ch;
     size_t at0 = 0;
     for (size_t i = 0; i < tp.size(); ++i) if (std::llround(tp[i].first * k) - origin <= 0) at0 = i;
-    ch.push_back({0, bin(tp[at0].second)});
+    ch.push_back({0, v.tempo_bin(tp[at0].second)});
     for (size_t i = at0 + 1; i < tp.size(); ++i) {
         const int64_t t = std::llround(tp[i].first * k) - origin;
         if (t > (int64_t)last - origin) break;
-        if (t == ch.back().first) ch.back().second = bin(tp[i].second); else ch.push_back({t, bin(tp[i].second)});
+        if (t == ch.back().first) ch.back().second = v.tempo_bin(tp[i].second); else ch.push_back({t, v.tempo_bin(tp[i].second)});
     }
     for (size_t i = 0; i < ch.size(); ++i)
         if (i == 0 || ch[i].second != g.grid.tempo_bins.back()) { g.grid.tempo_ticks.push_back(ch[i].first); g.grid.tempo_bins.push_back(ch[i].second); }
@@ -210,10 +205,8 @@ BeatPiece beat_piece(const MidiFile& m, const Vocab& v, bool include_drums) {
         return a.start < b.start;
     });
     for (size_t i = 0; i < q.size(); ++i)
-        if (i == 0 || q[i].on != q[i - 1].on || q[i].pitch != q[i - 1].pitch || q[i].inst != q[i - 1].inst) {
-            const int V = v.n_velocities;
-            g.rows.push_back({q[i].on, q[i].end, q[i].dur, INFINITY, q[i].pitch, std::min(std::max((q[i].velocity - 1) * V / 128 + 1, 1), V), q[i].velocity, q[i].inst});
-        }
+        if (i == 0 || q[i].on != q[i - 1].on || q[i].pitch != q[i - 1].pitch || q[i].inst != q[i - 1].inst)
+            g.rows.push_back({q[i].on, q[i].end, q[i].dur, INFINITY, q[i].pitch, v.velocity_bin(q[i].velocity), q[i].velocity, q[i].inst});
     std::map<std::pair<int, int>, int64_t> next_on;                // (instrument, pitch) -> its next onset
     for (size_t i = g.rows.size(); i-- > 0;) {
         BeatPiece::Row& r = g.rows[i];
@@ -261,12 +254,7 @@ std::vector<int> encode_beat(const BeatPiece& p, const Vocab& v, const std::vect
             x.note = NOTE_ON + r.pitch;
             double dur = r.dur, gap = r.gap;
             if (span_end >= 0) { dur = std::min(dur, (double)(e - r.on)); gap = std::min(gap, (double)(e - r.on)); }   // the model's notes end by the span's end
-            int b = 1;                                                 // duration_bin: the nearest bin (ties to the shorter) no longer than the gap
-            const int D = v.n_durations;
-            while (b < D && dur > (v.duration_steps[b - 1] + v.duration_steps[b]) / 2.0) ++b;
-            int fit = 0;
-            while (fit < D && v.duration_steps[fit] <= gap) ++fit;
-            x.dur = v.duration() + std::min(b, std::max(fit, 1)) - 1;
+            x.dur = v.duration() + v.duration_bin(dur, gap) - 1;
             if (v.multi) used[r.inst] = true;
         }
         ev.push_back(x);

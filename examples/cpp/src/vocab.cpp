@@ -78,6 +78,23 @@ std::array<int, N_TEMPOS> default_tempos() {
 }
 
 int Vocab::velocity_value(int bin) const { return (int)std::lround((bin - 0.5) * 128.0 / n_velocities); }
+int Vocab::velocity_bin(int velocity) const { return std::min(std::max((velocity - 1) * n_velocities / 128 + 1, 1), n_velocities); }
+
+int Vocab::duration_bin(double steps, double max_steps) const {
+    int b = 1;
+    while (b < n_durations && steps > (duration_steps[b - 1] + duration_steps[b]) / 2.0) ++b;
+    int fit = 0;
+    while (fit < n_durations && duration_steps[fit] <= max_steps) ++fit;
+    return std::min(b, std::max(fit, 1));
+}
+
+int Vocab::tempo_bin(double bpm) const {
+    const double q = std::log(bpm);
+    int best = 0;
+    for (int i = 1; i < N_TEMPOS; ++i) if (std::fabs(std::log((double)tempos[i]) - q) < std::fabs(std::log((double)tempos[best]) - q)) best = i;
+    return best;
+}
+
 int Vocab::default_velocity_bin() const { return std::min(std::max((72 - 1) * n_velocities / 128 + 1, 1), n_velocities); }
 
 Vocab Vocab::parse(const std::string& text, const std::string& where) {

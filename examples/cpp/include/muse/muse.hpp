@@ -92,6 +92,12 @@ struct Vocab {
     int bar_ticks(int meter_index) const { return meters[meter_index][0] * 4 * resolution / meters[meter_index][1]; }
     int velocity_value(int bin) const;           // bin 1..V -> the MIDI velocity in the middle of its band (8 bins: 8, 24, .., 120)
     int default_velocity_bin() const;            // the bin of velocity 72, what a note gets before any VELOCITY token
+    // The tokenizer's bins (nomad_muse_trainer.vocab): a MIDI velocity's bin 1..V; the DURATION bin 1..D nearest `steps`
+    // (ties to the shorter) among those no longer than `max_steps` (the steps until its pitch starts again); the TEMPO
+    // index nearest `bpm` on a log scale.
+    int velocity_bin(int velocity) const;
+    int duration_bin(double steps, double max_steps) const;
+    int tempo_bin(double bpm) const;
     // The settings of a vocab.json (its text, or an ONNX model's `vocab_json` metadata); `where` names it in errors.
     static Vocab parse(const std::string& vocab_json, const std::string& where);
     static Vocab read(const std::string& vocab_json_path);
