@@ -23,6 +23,7 @@ from .audio import plot_piano_roll
 from .data import load_dataset, index_folder, check_outputs
 from .metrics import TOKEN_CLASSES, score_rows, token_class
 from .sampling import generate, generate_given
+from .conditioning import rhythm_parts
 from .markov import load_markov
 from .runtime import FEED_CHUNK, OnnxModel, load_runtime, write_sample, expected_vocab
 from .midi import MidiError
@@ -307,7 +308,7 @@ def measured_given(piece:Piece)->np.ndarray:
     "The notes given when a task is measured: a single stream's top voice (the model plays the others: harmonize a melody); a band's every part but its bass and drums (the model plays the rhythm section); None where the piece has no such split"
     if not piece.multi:
         return piece.rows([piece.by_pitch()[-1]]) if len(piece.parts) > 1 else None
-    rhythm = [p for p in piece.parts if p < 0 or 32 <= p < 40]
+    rhythm = rhythm_parts(piece)
     return piece.rows([p for p in piece.parts if p not in rhythm]) if rhythm and len(rhythm) < len(piece.parts) else None
 
 def _model_bits(model:OnnxModel, ids, tok)->float:
@@ -382,7 +383,8 @@ def accompany_stats(model, pieces:list, ahead:int, seed:int=42, **kw)->dict:
         R, mel = tok.resolution, pc.notes(tok, g)
         beats = (pc.q[:, 4].max() - pc.q[:, 0].min()) / R
         own = pc.notes(tok, ~g)
-        ids = generate_given(model, pc, g, ahead, seed=seed + i, **kw)
+        band = ','.join('drums' if p < 0 else str(p) for p in rhythm_parts(pc)) if tok.multi else None   # a band's header names the piece's own bass and drums, each
+        ids = generate_given(model, pc, g, ahead, seed=seed + i, **{'instruments': band, **kw})
         mine = decoded_notes(ids, tok)[0]
         real.append({'consonance': consonance(own, mel), **part_stats(own, tok, beats)})
         gen.append({'consonance': consonance(mine, mel), **part_stats(mine, tok, beats)})

@@ -164,7 +164,7 @@ def transformer_to_onnx(m:MiniTransformer, # a trained MiniTransformer
     (d, H, L, V, M, TB), sd = _tx_sizes(m), _fp32_weights(m)
     hd = d // H; w = hd + bool(TB)
     g = _Graph(); k_ = g.const
-    k_(sd['embed.weight'], WEIGHT.embed); k_(sd['embed.weight'].T.copy(), WEIGHT.head)
+    k_(sd['embed.weight'], WEIGHT.embed); k_(sd.get('readout', sd['embed.weight']).T.copy(), WEIGHT.head)
     k_(np.zeros((L, 2, 1, H, 0, w), np.float32), IO.state)                        # the default: an empty cache
     for name, v in [('c0', _i64(0)), ('c1', _i64(1)), ('c2', _i64(2)), ('c4', _i64(4)), ('c5', _i64(5)), ('m1', _i64(-1)),
                     ('s0', np.array(0, np.int64)), ('s1', np.array(1, np.int64)), ('f0', np.float32(0))]: k_(v, name)
@@ -320,7 +320,7 @@ def transformer_ring_step(m:MiniTransformer, # a trained MiniTransformer
         nxt = f'blocks.{l + 1}.ln1' if l + 1 < L else 'ln'
         h, _, _, x = g('SkipLayerNormalization', f, x, k_(sd[nxt + '.weight'], f'ln_w{l + 1}'), k_(sd[nxt + '.bias'], f'ln_b{l + 1}'),
                        outs=4, domain='com.microsoft', epsilon=1e-5)
-    g('Reshape', linear(h, sd['embed.weight'].T.copy(), None, WEIGHT.head), k_(_i64(-1, 1, V), 'logits_shape'), outs=[IO.logits])
+    g('Reshape', linear(h, sd.get('readout', sd['embed.weight']).T.copy(), None, WEIGHT.head), k_(_i64(-1, 1, V), 'logits_shape'), outs=[IO.logits])
     batch = g('Slice', g('Shape', IO.input_ids), k_(_i64(0), 'c0'), k_(_i64(1), 'c1_'))
     g('Reshape', g('Concat', *new, axis=0), g('Concat', k_(_i64(L, 2), 'l2'), batch, k_(_i64(H, 1, w), 'h1w'), axis=0), outs=[IO.next_state])
     vi = lambda name, t, shape: oh.make_tensor_value_info(name, t, shape)
