@@ -13,7 +13,7 @@ ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test fuzz lv2 band band-cpp beat bach-cond zoo docs all test test-slow sync-check readme clean
+.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test fuzz lv2 band band-cpp beat bach-cond band-cond zoo docs all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -216,8 +216,12 @@ $(BAND)/eval.json: $(BAND)/band.onnx $(BAND)/baseline.bin $(call src,eval metric
 # the band's transformer (the zoo's band in beat time: its attention and bar clock hold a groove bar to bar)
 $(BAND)/band_tx.onnx: $(BAND)/checkpoints/transformer/best.pt $(call src,$(EXPORT_SRC))
 	muse_export --ckpt $< --out $@ --config $(BAND_CONFIG)
-$(BAND)/eval_tx.json: $(BAND)/band_tx.onnx $(BAND)/baseline.bin $(call src,eval metrics)
+$(BAND)/eval_tx.json: $(BAND)/band_tx.onnx $(BAND)/baseline.bin $(call src,eval metrics sampling conditioning)
 	muse_eval --dataset $(BAND)/dataset.npz --onnx $< --baseline $(BAND)/baseline.bin --vocab $(BAND)/vocab.json --out $@ --sample_tokens 1024
+# the band's transformer with conditioning (the zoo's band): it also plays a bass and drums under a given part and fills bars
+band-cond: ## the band's transformer trained with conditioning: bass and drums under a melody or chords (muse_sample --model band --accompany), fills (--infill), scored on each task: artifacts/band-cond/
+	$(MAKE) $(ART)/band-cond/eval_tx.json BAND=$(ART)/band-cond BAND_CONFIG=configs/band-cond.yaml
+	@echo; $(PYTHON) -c "import json; from nomad_muse_trainer.eval import eval_table; print(eval_table(json.load(open('$(ART)/band-cond/eval_tx.json'))))"
 # at the settings the zoo's sweep picked for this model (its card): asked for bass, drums and piano, 10 of 16 seeds bring in
 # all three at temperature 1.2, top-p 1.0, against 5 of 16 at the export's defaults (1.0, 0.95)
 $(BAND)/sample.mid: $(BAND)/band.onnx $(call src,runtime sampling)
@@ -228,10 +232,10 @@ IRISH     := $(ART)/irish
 IRISH_DIR := data/irish
 IRISH_CONFIG ?= $(BEAT_CONFIG)
 
-# the zoo's models are in beat time (each card says why): the Bach GRU and transformer of `make beat`, the Irish tunes,
-# and the band's transformer of configs/band-beat.yaml in artifacts/band-beat (`make band` keeps its own folder, config and GRU)
-zoo: beat bach-cond $(IRISH)/eval.json ## rebuild the model zoo in nomad_muse_trainer/zoo/ (Bach GRU with conditioning and transformer, Irish tunes, band transformer; in beat time) with cards from the runs' figures
-	$(MAKE) $(ART)/band-beat/eval_tx.json BAND=$(ART)/band-beat BAND_CONFIG=configs/band-beat.yaml
+# the zoo's models are in beat time (each card says why): the Bach GRU with conditioning of `make bach-cond`, the Bach
+# transformer of `make beat`, the Irish tunes, and the band's transformer with conditioning of `make band-cond` in
+# artifacts/band-cond (`make band` keeps its own folder, config and GRU)
+zoo: beat bach-cond band-cond $(IRISH)/eval.json ## rebuild the model zoo in nomad_muse_trainer/zoo/ (Bach GRU and band transformer with conditioning, Bach transformer, Irish tunes; in beat time) with cards from the runs' figures
 	$(PYTHON) tools/build_zoo.py
 
 $(STAMPS)/irish: $(STAMPS)/install $(call src,corpus)

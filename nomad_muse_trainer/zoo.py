@@ -41,19 +41,27 @@ def _music_lines(mu)->list:
             "Each figure is a mean over pieces ± its standard error (another draw of as many pieces moves a mean by about that much).", '',
             '| statistic | real | generated |', '|---|---|---|', *rows, '']
 
-def _task_lines(t)->list:
+def _task_lines(t, name:str='bach', multi:bool=False)->list:
     "The card's tables of what a conditioning model does with a given part (muse_eval's tasks block), if it has them"
     if not t: return []
+    s = f"muse_sample --model {name}"
+    job = (f"`{s} --accompany melody.mid --instruments bass,drums` plays a bass and drums under what you give it (a melody, "
+           f"chords, a whole band but its rhythm section), `{s} --infill song.mid --bars 5-8` rewrites bars of every track (or "
+           "`--instruments` only those) to lead into the next") if multi else (
+           f"`{s} --accompany soprano.mid` writes alto, tenor and bass under a melody, `{s} --infill chorale.mid --bars 5-8` "
+           "rewrites bars to lead into the next")
     L = ["## Playing with you (test split)", '',
-         "Trained with conditioning, it hears a given part in its stream: `muse_sample --model bach --accompany soprano.mid` "
-         "writes alto, tenor and bass under a melody, `--infill chorale.mid --bars 5-8` rewrites bars to lead into the next; "
+         f"Trained with conditioning, it hears a given part in its stream: {job}; "
          "`muse_demo --accompany` and `--infill` do the same in C++, and the LV2 plugin's accompany mode plays along live.", '']
     b = t.get('bits')
+    mine, given = ("The bass and drums", "the rest of the band") if multi else ("The voices under the top one", "the top voice")
     if b:
-        L += [f"The voices under the top one ({b['notes']:,} notes of {b['pieces']} pieces; a chorale's alto, tenor and bass) in bits per note, alone and with the top voice given:", '',
+        L += [f"{mine} ({b['notes']:,} notes of {b['pieces']} pieces" + ('' if multi else "; a chorale's alto, tenor and bass")
+              + f") in bits per note, alone and with {given} given:", '',
               '| alone | ' + ' | '.join(f"given {k}" for k in b['given']) + ' |', '|---|' + '---|' * len(b['given']),
               f"| {b['alone']:.3f} | " + ' | '.join(f"{v:.3f}" for v in b['given'].values()) + ' |', '']
-    for task, what in (('accompany', 'Harmonizing the top voices of the test pieces'), ('fill', 'Filling 2 bars in the middle of each test piece')):
+    acc = "Playing the bass and drums under the rest of each test piece's band (the header naming the piece's own)" if multi else "Harmonizing the top voices of the test pieces"
+    for task, what in (('accompany', acc), ('fill', 'Filling 2 bars in the middle of each test piece')):
         x = t.get(task)
         if not x: continue
         past = f"; {x['past_the_end']} of them with a note past the span" if task == 'fill' else ''
@@ -70,7 +78,8 @@ def card_markdown(card:dict)->str:
          f"`muse_sample --model {card['name']} --out sample.mid --wav sample.wav` plays it; the C++ demo: "
          f"`muse_demo --vocab $(muse_zoo --path {card['name']})/vocab.json --model $(muse_zoo --path {card['name']})/model.onnx`.", '',
          '## Data', '', f"- corpus: `{d['corpus']}`, {d['what']}", f"- license: {d['license']}",
-         f"- pieces: {d['pieces']['train']} training, {d['pieces']['val']} validation, {d['pieces']['test']} test ({d['tokens']['train']:,} training tokens)",
+         f"- pieces: {d['pieces']['train']} training" + (f" (+ {d['copies']:,} copies of them that its config's `data` asks for)" if d.get('copies') else '')
+         + f", {d['pieces']['val']} validation, {d['pieces']['test']} test ({d['tokens']['train']:,} training tokens)",
          f"- held out, never used: {card['held_out']}", '',
          '## Model', '', f"- {card['kind']}: {card['parameters']:,} parameters, " + ', '.join(f"{k} {v}" for k, v in c['model'].items() if k != 'kind'),
          f"- vocabulary: {card['vocab_size']} ids ({card['tokenizer']})" + (f"; time in {card['time_unit']}: {card['time_unit_why']}" if card.get('time_unit_why') else ''),
@@ -84,7 +93,7 @@ def card_markdown(card:dict)->str:
          '| statistic | real (test) | generated |', '|---|---|---|', *_stat_rows(card['stats']['compare']),
          f"| {STAT_NAMES['pitch_class_distance']} | 0 | {card['stats']['compare']['pitch_class_distance']} |", '',
          *_music_lines(card.get('music')),
-         *_task_lines(card.get('tasks')),
+         *_task_lines(card.get('tasks'), card['name'], card['tracks'] == 'multi'),
          '## Sampling', '', f"Start from temperature {card['sampling']['temperature']}, top-p {card['sampling']['top_p']}" +
          (f", top-k {card['sampling']['top_k']}" if card['sampling'].get('top_k') else '') + f" (the model file's defaults). {card.get('sampling_note', '')}".rstrip(), '',
          *_sweep_lines(card.get('sampling_sweep')),
