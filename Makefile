@@ -133,7 +133,7 @@ fuzz: $(CPP_BUILD)/muse_tests ## fuzz every C++ reader (libFuzzer under ASan and
 
 LV2_BUNDLE := $(CPP_BUILD)/lv2/nomad_muse.lv2
 # LV2_MODEL: by default the zoo's Bach GRU (beat time: it plays on the host's bars; trained with conditioning: it
-# accompanies the player in mode 2); any GRU muse_export wrote works, e.g. make lv2 LV2_MODEL=artifacts/muse_quantized.onnx
+# accompanies the player in mode 2); any GRU or transformer muse_export wrote works, e.g. make lv2 LV2_MODEL=nomad_muse_trainer/zoo/band/model.onnx
 LV2_MODEL ?= nomad_muse_trainer/zoo/bach/model.onnx
 lv2: $(CPP_BUILD)/muse_tests $(LV2_MODEL) ## the LV2 plugin with the zoo's Bach GRU inside (LV2_MODEL=...: another): build/cpp/lv2/nomad_muse.lv2 (needs Debian's lv2-dev; copy the folder to ~/.lv2)
 	@test -f $(LV2_BUNDLE)/nomad_muse.so || { echo "error: the LV2 plugin was not built: install the LV2 headers (Debian: sudo apt install lv2-dev) and run make lv2 again" >&2; exit 2; }

@@ -419,17 +419,30 @@ const float* OnnxStream::feed(const std::vector<int64_t>& ids) {
     return h.logits_buf.data();
 }
 
+namespace {
+// NativeGru or NativeTransformer where this library's steps run the file; null where only onnxruntime can
+std::unique_ptr<StepModel> try_native(const std::string& path, const std::string& expect_sha) {
+    const detail::OnnxFile f = detail::read_onnx(path);
+    auto it = f.metadata.find(format::meta::model_type);
+    const bool gru = it != f.metadata.end() && it->second == "gru", tx = it != f.metadata.end() && it->second == "transformer";
+    const bool dynamic = f.initializers.count(std::string(format::weight::w_out) + format::suffix::dynamic) > 0 || f.initializers.count(std::string(format::weight::head) + format::suffix::dynamic) > 0;
+    if (gru && !dynamic) return std::unique_ptr<StepModel>(new NativeGru(path, expect_sha));
+    if (tx && !dynamic && f.initializers.count(std::string(format::weight::w_qkv) + "0" + format::suffix::int8) + f.initializers.count(std::string(format::weight::w_qkv) + "0") > 0)   // written node by node (this version's muse_export)
+        return std::unique_ptr<StepModel>(new NativeTransformer(path, expect_sha));
+    return nullptr;
+}
+}  // namespace
+
 std::unique_ptr<StepModel> open_model(const std::string& path, const std::string& expect_sha, bool native, const std::string& ort_library) {
-    if (native) {
-        const detail::OnnxFile f = detail::read_onnx(path);
-        auto it = f.metadata.find(format::meta::model_type);
-        const bool gru = it != f.metadata.end() && it->second == "gru", tx = it != f.metadata.end() && it->second == "transformer";
-        const bool dynamic = f.initializers.count(std::string(format::weight::w_out) + format::suffix::dynamic) > 0 || f.initializers.count(std::string(format::weight::head) + format::suffix::dynamic) > 0;
-        if (gru && !dynamic) return std::unique_ptr<StepModel>(new NativeGru(path, expect_sha));
-        if (tx && !dynamic && f.initializers.count(std::string(format::weight::w_qkv) + "0" + format::suffix::int8) + f.initializers.count(std::string(format::weight::w_qkv) + "0") > 0)   // written node by node (this version's muse_export)
-            return std::unique_ptr<StepModel>(new NativeTransformer(path, expect_sha));
-    }
+    if (native)
+        if (auto m = try_native(path, expect_sha)) return m;
     return std::unique_ptr<StepModel>(new OnnxStream(path, expect_sha, ort_library));
+}
+
+std::unique_ptr<StepModel> open_native(const std::string& path, const std::string& expect_sha) {
+    if (auto m = try_native(path, expect_sha)) return m;
+    throw Error(path + ": not a model this library's native step runs (a GRU or transformer written by this version's muse_export "
+                "with INT8 or fp32 weights; files written with --quantization dynamic need onnxruntime, which a plugin's audio thread cannot call)");
 }
 
 }  // namespace muse

@@ -310,7 +310,7 @@ void beat_scenario(LilvWorld* world, const LilvPlugin* plugin) {
         what << sg.bpm << " bpm in " << sg.per_bar << "/" << sg.unit;
         CHECK(ons > 20, what.str() << ": " << ons << " notes in 12 s");
         CHECK(off_tick == 0, what.str() << ": every note-on within one frame of its tick of the host's beat (worst " << worst << " frames)");
-        CHECK(first >= next_bar - 1e-6, what.str() << ": the piece starts on the host's bar line (transport at beat " << sg.start_beat
+        CHECK(first >= next_bar - 1.0 / frames_per_beat, what.str() << ": the piece starts on the host's bar line, to the frame (transport at beat " << sg.start_beat
               << ", next bar line " << next_bar << ", first note-on at beat " << first << "); " << on_downbeat << " note-ons on downbeats");
     }
     h.position(0, 9999.0, 110.0, 0, 6, 8, 3000.0);                        // stop

@@ -18,6 +18,7 @@
 #pragma once
 #include <array>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -431,6 +432,8 @@ private:
 // this version's muse_export) and `native` is set, OnnxStream otherwise.
 std::unique_ptr<StepModel> open_model(const std::string& path, const std::string& expect_sha = "", bool native = true,
                                       const std::string& ort_library = "");
+// NativeGru or NativeTransformer for `path`, or an Error saying why not: what an audio thread may step (no allocation, no lock).
+std::unique_ptr<StepModel> open_native(const std::string& path, const std::string& expect_sha = "");
 
 // ---------------------------------------------------------------------------------------------- real time
 // A wait-free single-producer, single-consumer queue of token ids: the only thing an audio thread touches.
@@ -640,6 +643,63 @@ struct PlayedNote { double start, end; int pitch, velocity; };
 // Beat time: times in ticks, bars of METER `meter` (an index: -1 is 4/4) from tick 0, at TEMPO `tempo` (-1: 120 bpm); the
 // stream opens with the first note's BAR, its METER and TEMPO (a band's header first: program 0 alone).
 void encode_notes(PlayedNote* notes, size_t n, const Vocab& v, std::vector<int>& out, int meter = -1, int tempo = -1);   // sorts `notes` in place
+
+// ---------------------------------------------------------------------------------------------- a player in a host
+// What a MIDI plugin does with a model, whatever its format (the LV2 plugin in lv2/; VST3, CLAP and a JACK app through
+// DPF): the model on the audio thread through any StepModel (the native GRU or transformer: no allocation, no lock), a
+// token at a time, just far enough ahead to know every note that starts in the current block, each note at its frame.
+// Time: a beat-time model counts ticks of a quarter note: each note lands on its tick of the host's beat, at any tempo,
+// a piece starts on the host's next bar line and its bars are the host's (its METER held to the host's time signature
+// where the vocabulary has it, its TEMPO giving way to the host's). An ms model's time steps are read as beats at 120
+// bpm, so the music follows the host's tempo, and a piece starts on a beat when the transport starts.
+// Modes: 0 generates continuously; 1 listens to the MIDI input and, a beat after the player stops, continues the phrase
+// (encoded as the tokenizer would); 2 accompanies the player live (a beat-time model trained with conditioning): each
+// note played goes into the stream as AHEAD_0 CTRL_.. at the first tick it can still be heard at, a time shift the
+// model samples waits for its time so a note that comes first takes its place, and the model's notes at a tick wait a
+// listen window for the player's (a note a little behind the beat is heard on its own tick).
+struct PlayerSettings {                       // a host's parameters, read at the start of each block
+    float temperature = 1.0f, top_p = 0.95f;
+    float density = 1.0f;                     // a bias on the NOTE_ON and DRUM logits: log(density)
+    int mode = 0;                             // 0 generate, 1 continue the player, 2 accompany the player
+    float listen_ms = 20.0f;                  // mode 2: how long the model's notes at a tick wait for the player's (0-50)
+    int band = 0;                             // a band model's instruments: an index of Player::bands() (from the next piece on)
+    float shape[6] = {0, 0, 0, 127, 0, 0};    // a musician's controls: scale root, scale (0: none, else 1 + an index of
+                                              // scale_names()), lowest and highest pitch, polyphony and onsets a beat (0: no cap)
+};
+struct HostTime {                             // what a host says of its transport; NaN where it says nothing
+    double bpm = NAN, speed = NAN;            // beats (of beat_unit) a minute; speed 0: stopped, 1: rolling
+    double beat = NAN;                        // the song position in beats, or...
+    double bar = NAN, bar_beat = NAN;         // ...its bar (from 0) and the beat in it
+    double beats_per_bar = NAN, beat_unit = NAN;
+};
+class Player {
+public:
+    static constexpr int MAX_PHRASE = 256;    // mode 1: the player's notes kept (the latest)
+    static constexpr int MAX_GIVEN = 256;     // mode 2: the player's notes waiting to be heard
+    // Where MIDI goes: `frame` inside the current block, a 3-byte message. Called from play/midi_in/position only.
+    using MidiOut = void (*)(void* user, uint32_t frame, const uint8_t msg[3]);
+    Player(std::unique_ptr<StepModel> model, double sample_rate, uint64_t seed = 0x5eed);   // allocates; nothing after does
+    Player(const Player&) = delete;
+    Player& operator=(const Player&) = delete;
+    static const char* const* bands(int* n);  // the instruments a band model may be asked for ("" all, "bass,drums", ...)
+    const StepModel& model() const;
+    bool accompanies() const;                 // the model can play mode 2 (beat time, conditioning)
+    void activate();                          // the first block after this starts a piece (or listens)
+    // One block: begin, then play() up to each event's frame, the event (midi_in, position), and play() to the end.
+    void begin(const PlayerSettings& s, MidiOut out, void* user);
+    void play(uint32_t f0, uint32_t f1);      // frames [f0, f1) of the block: the host's beat moves on, due notes go out
+    void midi_in(uint32_t frame, const uint8_t* msg, uint32_t size);
+    void position(uint32_t frame, const HostTime& t);   // a jump, a restart or another beat unit starts a new piece
+    // What a host may show: notes generated too late for their frame, the player's notes heard (-1: this model cannot
+    // accompany), the longest wait in ticks from a played note to the tick it was heard at.
+    uint32_t late() const;
+    int heard() const;
+    double reaction() const;
+    ~Player();
+private:
+    struct Impl;
+    std::unique_ptr<Impl> p_;
+};
 
 // ---------------------------------------------------------------------------------------------- MIDI
 std::vector<Note> decode_notes(const std::vector<int>& ids, const Vocab& v = Vocab{});   // lenient, like the Python decoder
