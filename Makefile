@@ -13,7 +13,7 @@ ART         ?= artifacts
 STAMPS      := .make
 
 .DEFAULT_GOAL := help
-.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test fuzz lv2 band band-cpp beat bach-cond band-cond zoo docs all test test-slow sync-check readme clean
+.PHONY: FORCE help install corpus index prep baseline train train-tx export eval demo bench bench-prep cpp cpp-test fuzz lv2 plugins band band-cpp beat bach-cond band-cond zoo docs all test test-slow sync-check readme clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -139,6 +139,15 @@ lv2: $(CPP_BUILD)/muse_tests $(LV2_MODEL) ## the LV2 plugin with the zoo's Bach 
 	@test -f $(LV2_BUNDLE)/nomad_muse.so || { echo "error: the LV2 plugin was not built: install the LV2 headers (Debian: sudo apt install lv2-dev) and run make lv2 again" >&2; exit 2; }
 	cp $(LV2_MODEL) $(LV2_BUNDLE)/.model.onnx.tmp && mv $(LV2_BUNDLE)/.model.onnx.tmp $(LV2_BUNDLE)/model.onnx
 	@echo "$(LV2_BUNDLE): the plugin, its Turtle and model.onnx ($$(du -k $(LV2_BUNDLE)/model.onnx | cut -f1) KB); install with: cp -r $(LV2_BUNDLE) ~/.lv2/"
+
+PLUGINS := $(CPP_BUILD)/bin
+# VST3, CLAP, LV2 and the JACK app from one source (DPF, Debian's dpf-source), each with PLUGIN_MODEL as its model.onnx and
+# the zoo beside it (the state "model" may name bach, band, ... or any .onnx file)
+PLUGIN_MODEL ?= nomad_muse_trainer/zoo/bach/model.onnx
+plugins: $(CPP_BUILD)/muse_tests $(PLUGIN_MODEL) ## the plugin as VST3, CLAP, LV2 and a JACK app (DPF; needs Debian's dpf-source) with the zoo inside: build/cpp/bin/NomadMuse.{vst3,clap,lv2} and NomadMuse
+	@test -f $(PLUGINS)/NomadMuse.clap || { echo "error: the DPF plugins were not built: install DPF (Debian: sudo apt install dpf-source) and run make plugins again" >&2; exit 2; }
+	@for d in $(PLUGINS)/NomadMuse.vst3/Contents/$$(uname -m)-linux $(PLUGINS)/NomadMuse.lv2 $(PLUGINS); do 	  cp $(PLUGIN_MODEL) $$d/.model.onnx.tmp && mv $$d/.model.onnx.tmp $$d/model.onnx; 	  rm -rf $$d/zoo.tmp && cp -r nomad_muse_trainer/zoo $$d/zoo.tmp && rm -rf $$d/zoo && mv $$d/zoo.tmp $$d/zoo; done
+	@echo "$(PLUGINS): NomadMuse.vst3 (copy to ~/.vst3/), NomadMuse.clap (~/.clap/), NomadMuse.lv2 (~/.lv2/), NomadMuse (the JACK app), each with model.onnx and zoo/"
 
 # `make all MIDI_DIR=~/my_midi` trains on the user's folder alone: the default corpus is exported only when it is used
 all: install $(if $(filter $(CORPUS_DIR),$(MIDI_DIR)),corpus) index prep baseline train train-tx export eval demo ## the whole pipeline on the default corpus (20 to 35 minutes on 2 cores)

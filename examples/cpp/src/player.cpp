@@ -35,6 +35,7 @@ struct Player::Impl {
     float shape_now[N_SHAPE] = {-1, -1, -1, -1, -1, -1};
     GrammarState st, st0;
     Sampler sampler;
+    uint64_t seed;
     NoteStream notes;
     const float* logits = nullptr;
     double steps_per_beat;
@@ -63,8 +64,8 @@ struct Player::Impl {
     uint32_t heard = 0;
     double reaction = 0.0;
 
-    Impl(std::unique_ptr<StepModel> m, double sr, uint64_t seed)
-        : model(std::move(m)), v(model->vocab()), rate(sr), grammar(v), sampler(seed), notes(v) {
+    Impl(std::unique_ptr<StepModel> m, double sr, uint64_t seed_)
+        : model(std::move(m)), v(model->vocab()), rate(sr), grammar(v), sampler(seed_), seed(seed_), notes(v) {
         if (v.size() > MAX_VOCAB) throw Error("a vocabulary of " + std::to_string(v.size()) + " ids: the player holds at most " + std::to_string(MAX_VOCAB));
         for (int i = 0; i < N_BANDS; ++i) {              // a single stream has one: its instruments are not chosen
             bands.emplace_back(v);
@@ -476,6 +477,7 @@ void Player::activate() {
     p_->cur_mode = -1;                                   // the first block starts a piece (or listens)
     p_->generating = p_->feeding = false;
     p_->notes.reset();
+    p_->sampler.seed(p_->seed);
 }
 void Player::begin(const PlayerSettings& s, MidiOut out, void* user) { p_->out = out; p_->user = user; p_->begin(s); }
 void Player::play(uint32_t f0, uint32_t f1) { p_->play(f0, f1); }

@@ -234,6 +234,7 @@ struct SamplingParams { float temperature = 1.0f; int top_k = 0; float top_p = 1
 class Sampler {
 public:
     explicit Sampler(uint64_t seed) : rng_(seed) {}
+    void seed(uint64_t s) { rng_.seed(s); }        // start the draws over (no allocation)
     // Draw an id in 0..n-1 from logits (float) or probabilities (double) restricted to `mask`;
     // temperature <= 0 is greedy. No allocation. Returns -1 if no id is allowed.
     int sample(const float* logits, const bool* mask, int n, const SamplingParams& p);
@@ -684,7 +685,8 @@ public:
     static const char* const* bands(int* n);  // the instruments a band model may be asked for ("" all, "bass,drums", ...)
     const StepModel& model() const;
     bool accompanies() const;                 // the model can play mode 2 (beat time, conditioning)
-    void activate();                          // the first block after this starts a piece (or listens)
+    void activate();                          // a fresh start, as when made: the first block after this starts a piece (or
+                                              // listens) with the draws of the seed again
     // One block: begin, then play() up to each event's frame, the event (midi_in, position), and play() to the end.
     void begin(const PlayerSettings& s, MidiOut out, void* user);
     void play(uint32_t f0, uint32_t f1);      // frames [f0, f1) of the block: the host's beat moves on, due notes go out
