@@ -19,24 +19,26 @@ def check(ok, what):
 def play(path, model, bpm=100.0, per_bar=4, unit=4, blocks=1200, start_beat=0.0, params=None, midi_in=None, state=None, saved=None):
     "Run the plugin in a fresh process (a model is chosen through $MUSE_MODEL when the plugin opens it): its MIDI as (block, frame, status, a, b); `state`: a saved state (hex) to load first; `saved`: a file its state is written to at the end"
     code = f"""
-import json, sys, numpy as np, minihost
+import json, sys, time, numpy as np, minihost
 p = minihost.Plugin({str(path)!r}, sample_rate={RATE}, max_block_size={BLOCK}, in_channels=0, out_channels=2)
 if {state!r}: p.set_state(bytes.fromhex({state!r}))
 for name, v in {params or {}!r}.items(): p.set_param_by_name(name, v)
 
 inp, out = np.zeros((0, {BLOCK}), np.float32), np.zeros((2, {BLOCK}), np.float32)
 midi_in = {midi_in or {}!r}
-rows = []
+rows, us = [], []
 for b in range({blocks} + 20):
     playing = b < {blocks}
     pos = b * {BLOCK}
     beat = {start_beat} + pos / {RATE} * {bpm} / 60 * {unit} / 4
     p.set_transport(bpm={bpm}, time_sig_num={per_bar}, time_sig_denom={unit}, position_samples=pos, position_beats=beat, is_playing=playing)
+    t0 = time.perf_counter()
     ev = p.process_midi(inp, out, midi_in.get(str(b), []), 1024)
+    if playing and b: us.append((time.perf_counter() - t0) * 1e6)
     rows += [(b, *e) for e in ev]
     assert not np.any(out), 'the audio output is silent'
 if {str(saved) if saved else ''!r}: open({str(saved)!r}, 'w').write(p.get_state().hex())   # (after processing: a VST3 host delivers a parameter change with the next block)
-print(json.dumps(rows))
+print(json.dumps(rows)); print(json.dumps([float(np.percentile(us, 50)), float(np.percentile(us, 99)), max(us)]), file=sys.stderr)
 """
     env = {**os.environ, 'MUSE_MODEL': str(model)}
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env, timeout=600)
@@ -78,6 +80,8 @@ def main():
         rc, rows, err = play(path, bach)
         check(rc == 0 and rows is not None, f"{name}: minihost loads {path.name} and runs 1220 blocks ({err.strip().splitlines()[-1] if rc else 'exit 0'})")
         if rc: continue
+        p50, p99, most = json.loads([l for l in err.splitlines() if l.startswith('[')][-1])
+        print(f"     {name}: process_midi of {BLOCK} frames (the plugin with minihost's Python binding around it): p50 {p50:.0f} us, p99 {p99:.0f} us, max {most:.0f} us, against the block's {BLOCK / RATE * 1e6:.0f} us")
         ons = [r for r in rows if r[2] & 0xF0 == 0x90 and r[4] > 0]
         check(len(ons) > 50, f"{name}: the zoo's bach plays along the transport: {len(ons)} note-ons in {1200 * BLOCK / RATE:.1f} s at 100 bpm")
         bad, left = legal(rows)
