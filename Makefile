@@ -112,14 +112,14 @@ bench-prep: $(STAMPS)/install ## tokenizing speed against MidiTok's REMI, one co
 CPP_BUILD ?= build/cpp
 # cmake from PyPI when the machine has a compiler but no cmake
 CMAKE = $(shell command -v cmake || { $(PIP) install -q "cmake>=3.16" >&2 && command -v cmake; })
-$(CPP_BUILD)/muse_tests: $(STAMPS)/install $(wildcard examples/cpp/CMakeLists.txt examples/cpp/*/*.cpp examples/cpp/*/*.hpp examples/cpp/include/muse/*.hpp examples/cpp/lv2/*.ttl)
+$(CPP_BUILD)/muse_tests: $(STAMPS)/install $(wildcard examples/cpp/CMakeLists.txt examples/cpp/*/*.cpp examples/cpp/*/*.hpp examples/cpp/include/muse/*.hpp examples/cpp/dpf/*.h)
 	@test -f /usr/include/nlohmann/json.hpp || $(PYTHON) -c "import nlohmann_json" 2>/dev/null || $(PIP) install -q "nlohmann-json==3.12.0"   # JSON headers, where Debian's nlohmann-json3-dev is missing
 	$(CMAKE) -S examples/cpp -B $(CPP_BUILD) -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$$(command -v $(PYTHON))
 	$(CMAKE) --build $(CPP_BUILD) -j2
 
 cpp-test: $(CPP_BUILD)/muse_tests ## build the C++ host example (examples/cpp) and run its ctest suite against the Python package
 	cd $(CPP_BUILD) && ctest --output-on-failure
-	@cd $(CPP_BUILD) && ctest -N | grep -q lv2_host && ctest -N | grep -q lv2_validate || echo "note: the LV2 plugin's tests (lv2_validate, lv2_host) were not built: install Debian's lv2-dev sordi liblilv-dev pkg-config and run this again (.ci/run does)"
+	@cd $(CPP_BUILD) && ctest -N | grep -q lv2_host && ctest -N | grep -q lv2_validate && ctest -N | grep -q clap_host && ctest -N | grep -q jack_app || echo "note: the plugins' host tests (lv2_validate, lv2_host, clap_host, jack_app, plugins_minihost) were not all built: install Debian's dpf-source jackd2 lv2-dev sordi liblilv-dev pkg-config and run this again (.ci/run does)"
 
 cpp: cpp-test $(ART)/muse_quantized.onnx $(ART)/baseline.bin ## C++: build, ctest, then sample and time the INT8 GRU and the .bin (artifacts/sample_cpp.mid, cpp_bench.json), and how near the native step runs to the core's limit
 	$(CPP_BUILD)/muse_demo --vocab $(ART)/vocab.json --model $(ART)/muse_quantized.onnx --baseline $(ART)/baseline.bin \
@@ -131,23 +131,26 @@ fuzz: $(CPP_BUILD)/muse_tests ## fuzz every C++ reader (libFuzzer under ASan and
 	$(PYTHON) -c "import atheris" 2>/dev/null || $(PIP) install -q "atheris==3.0.0"
 	$(PYTHON) tools/fuzz.py --seconds $(FUZZ_SECONDS) --fixtures $(CPP_BUILD)/fixtures
 
-LV2_BUNDLE := $(CPP_BUILD)/lv2/nomad_muse.lv2
+LV2_BUNDLE := $(CPP_BUILD)/lv2/NomadMuse.lv2
 # LV2_MODEL: by default the zoo's Bach GRU (beat time: it plays on the host's bars; trained with conditioning: it
 # accompanies the player in mode 2); any GRU or transformer muse_export wrote works, e.g. make lv2 LV2_MODEL=nomad_muse_trainer/zoo/band/model.onnx
 LV2_MODEL ?= nomad_muse_trainer/zoo/bach/model.onnx
-lv2: $(CPP_BUILD)/muse_tests $(LV2_MODEL) ## the LV2 plugin with the zoo's Bach GRU inside (LV2_MODEL=...: another): build/cpp/lv2/nomad_muse.lv2 (needs Debian's lv2-dev; copy the folder to ~/.lv2)
-	@test -f $(LV2_BUNDLE)/nomad_muse.so || { echo "error: the LV2 plugin was not built: install the LV2 headers (Debian: sudo apt install lv2-dev) and run make lv2 again" >&2; exit 2; }
+lv2: $(CPP_BUILD)/muse_tests $(LV2_MODEL) ## the LV2 plugin with the zoo's Bach GRU inside (LV2_MODEL=...: another) and the zoo: build/cpp/lv2/NomadMuse.lv2 (needs Debian's dpf-source; copy the folder to ~/.lv2)
+	@test -f $(LV2_BUNDLE)/NomadMuse_dsp.so || { echo "error: the LV2 plugin was not built: install DPF (Debian: sudo apt install dpf-source) and run make lv2 again" >&2; exit 2; }
 	cp $(LV2_MODEL) $(LV2_BUNDLE)/.model.onnx.tmp && mv $(LV2_BUNDLE)/.model.onnx.tmp $(LV2_BUNDLE)/model.onnx
-	@echo "$(LV2_BUNDLE): the plugin, its Turtle and model.onnx ($$(du -k $(LV2_BUNDLE)/model.onnx | cut -f1) KB); install with: cp -r $(LV2_BUNDLE) ~/.lv2/"
+	rm -rf $(LV2_BUNDLE)/zoo.tmp && cp -r nomad_muse_trainer/zoo $(LV2_BUNDLE)/zoo.tmp && rm -rf $(LV2_BUNDLE)/zoo && mv $(LV2_BUNDLE)/zoo.tmp $(LV2_BUNDLE)/zoo
+	@echo "$(LV2_BUNDLE): the plugin, its Turtle, model.onnx ($$(du -k $(LV2_BUNDLE)/model.onnx | cut -f1) KB) and zoo/; install with: cp -r $(LV2_BUNDLE) ~/.lv2/"
 
 PLUGINS := $(CPP_BUILD)/bin
-# VST3, CLAP, LV2 and the JACK app from one source (DPF, Debian's dpf-source), each with PLUGIN_MODEL as its model.onnx and
-# the zoo beside it (the state "model" may name bach, band, ... or any .onnx file)
+# VST3, CLAP and the JACK app from the source the LV2 bundle is built from (DPF, Debian's dpf-source), each with
+# PLUGIN_MODEL as its model.onnx and the zoo beside it (the state "model" may name bach, band, ... or any .onnx file)
 PLUGIN_MODEL ?= nomad_muse_trainer/zoo/bach/model.onnx
-plugins: $(CPP_BUILD)/muse_tests $(PLUGIN_MODEL) ## the plugin as VST3, CLAP, LV2 and a JACK app (DPF; needs Debian's dpf-source) with the zoo inside: build/cpp/bin/NomadMuse.{vst3,clap,lv2} and NomadMuse
+plugins: $(CPP_BUILD)/muse_tests $(PLUGIN_MODEL) ## the plugin as VST3, CLAP and a JACK app (DPF; needs Debian's dpf-source; LV2: make lv2) with the zoo inside: build/cpp/bin/NomadMuse.{vst3,clap} and NomadMuse
 	@test -f $(PLUGINS)/NomadMuse.clap || { echo "error: the DPF plugins were not built: install DPF (Debian: sudo apt install dpf-source) and run make plugins again" >&2; exit 2; }
-	@for d in $(PLUGINS)/NomadMuse.vst3/Contents/$$(uname -m)-linux $(PLUGINS)/NomadMuse.lv2 $(PLUGINS); do 	  cp $(PLUGIN_MODEL) $$d/.model.onnx.tmp && mv $$d/.model.onnx.tmp $$d/model.onnx; 	  rm -rf $$d/zoo.tmp && cp -r nomad_muse_trainer/zoo $$d/zoo.tmp && rm -rf $$d/zoo && mv $$d/zoo.tmp $$d/zoo; done
-	@echo "$(PLUGINS): NomadMuse.vst3 (copy to ~/.vst3/), NomadMuse.clap (~/.clap/), NomadMuse.lv2 (~/.lv2/), NomadMuse (the JACK app), each with model.onnx and zoo/"
+	@for d in $(PLUGINS)/NomadMuse.vst3/Contents/$$(uname -m)-linux $(PLUGINS); do \
+	  cp $(PLUGIN_MODEL) $$d/.model.onnx.tmp && mv $$d/.model.onnx.tmp $$d/model.onnx; \
+	  rm -rf $$d/zoo.tmp && cp -r nomad_muse_trainer/zoo $$d/zoo.tmp && rm -rf $$d/zoo && mv $$d/zoo.tmp $$d/zoo; done
+	@echo "$(PLUGINS): NomadMuse.vst3 (copy to ~/.vst3/), NomadMuse.clap (~/.clap/, with model.onnx and zoo/ beside it), NomadMuse (the JACK app); the LV2 bundle: make lv2"
 
 # `make all MIDI_DIR=~/my_midi` trains on the user's folder alone: the default corpus is exported only when it is used
 all: install $(if $(filter $(CORPUS_DIR),$(MIDI_DIR)),corpus) index prep baseline train train-tx export eval demo ## the whole pipeline on the default corpus (20 to 35 minutes on 2 cores)

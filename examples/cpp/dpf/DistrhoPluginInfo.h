@@ -4,7 +4,7 @@
 
 // (no DISTRHO_PLUGIN_BRAND: in LV2 it writes MOD's mod:brand, which lv2_validate reads as an undefined property)
 #define DISTRHO_PLUGIN_NAME  "Nomad Muse"
-#define DISTRHO_PLUGIN_URI   "https://github.com/nomad-muse/nomad-muse-trainer#dpf"
+#define DISTRHO_PLUGIN_URI   "https://github.com/nomad-muse/nomad-muse-trainer#generator"   // the hand-written LV2 plugin's, which this replaces: saved sessions find it
 #define DISTRHO_PLUGIN_CLAP_ID "org.nomad-muse.generator"
 
 #define DISTRHO_PLUGIN_HAS_UI          0

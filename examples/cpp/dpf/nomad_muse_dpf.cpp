@@ -1,5 +1,5 @@
-// Nomad Muse through DPF (Debian's dpf-source): one source for VST3, CLAP, LV2 and a JACK app. Like lv2/nomad_muse_lv2.cpp
-// it only maps the format's parameters, transport and MIDI onto muse::Player (src/player.cpp), which does the music.
+// Nomad Muse through DPF (Debian's dpf-source): one source for VST3, CLAP, LV2 and a JACK app. It
+// only maps the format's parameters, transport and MIDI onto muse::Player (src/player.cpp), which does the music.
 //
 // The model: the state "model" names a file (an .onnx muse_export wrote: a GRU or a transformer, INT8 or fp32 weights), or
 // a zoo name (bach, band, ...) looked up in $MUSE_ZOO or in zoo/ beside the plugin's binary; empty: $MUSE_MODEL, else
@@ -168,7 +168,8 @@ private:
     bool tried_ = false;
     // the transport the player last heard of, and where its own clock says the next block starts
     bool playing_ = false, said_ = false;
-    double bpm_ = 0, per_bar_ = 0, unit_ = 0, next_beat_ = 0, last_where_ = NAN;
+    double bpm_ = NAN, per_bar_ = NAN, unit_ = NAN;
+    int64_t next_frame_ = 0, last_frame_ = -1;
 
     static void midi(void* self, uint32_t frame, const uint8_t msg[3]) {
         MidiEvent e;
@@ -177,30 +178,29 @@ private:
         static_cast<NomadMuse*>(self)->writeMidiEvent(e);
     }
 
-    // The host's transport, told to the player where it differs from what the player's own clock expects (a host says it
-    // every block; the player treats a move of the song position as a jump, and a jump starts a new piece)
+    // The host's transport, told to the player where it differs from what the player's own clock expects: a host says it
+    // every block, and the player treats a moved song position as a jump, which starts a new piece. A jump is read from
+    // the transport's frame, not its bar and beat: DPF 1.6's LV2 wrapper, advancing bar and beat between the host's
+    // messages, reports the next bar one block early at each bar line (seen in lilv: bar 2, beat 3 at the end of bar 1),
+    // where its frame count runs true; a frame that stays where it was (minihost's LV2 hosting never moves it) is no jump.
     void transport(uint32_t frames) {
         const TimePosition& t = getTimePosition();
         muse::HostTime h;
         h.speed = t.playing ? 1.0 : 0.0;
-        double where = NAN;
         if (t.bbt.valid && t.bbt.beatsPerMinute > 0 && t.bbt.beatsPerBar > 0) {
             h.bpm = t.bbt.beatsPerMinute; h.beats_per_bar = t.bbt.beatsPerBar; h.beat_unit = t.bbt.beatType;
             h.bar = t.bbt.bar - 1;
             h.bar_beat = (t.bbt.beat - 1) + (t.bbt.ticksPerBeat > 0 ? t.bbt.tick / t.bbt.ticksPerBeat : 0.0);
-            where = h.bar * h.beats_per_bar + h.bar_beat;
         }
-        // the same transport: where the player's clock expects it, or the very position the host said last (a host that
-        // does not move its position while it plays, as minihost's LV2 hosting, is not jumping back every block)
-        const bool same = said_ && t.playing == playing_ && (std::isnan(where) || (h.bpm == bpm_ && h.beats_per_bar == per_bar_ &&
-                          h.beat_unit == unit_ && (std::fabs(where - next_beat_) < 1e-2 || where == last_where_)));
+        const int64_t at = (int64_t)t.frame;
+        const bool same = said_ && t.playing == playing_ && (std::isnan(h.bpm) ? std::isnan(bpm_) : (h.bpm == bpm_ && h.beats_per_bar == per_bar_ && h.beat_unit == unit_))
+                          && (std::llabs(at - next_frame_) <= 1 || at == last_frame_);
         if (!same) player_->position(0, h);
         said_ = true; playing_ = t.playing;
-        if (!std::isnan(where)) {
-            if (!same) next_beat_ = where;
-            bpm_ = h.bpm; per_bar_ = h.beats_per_bar; unit_ = h.beat_unit; last_where_ = where;
-            if (t.playing) next_beat_ += frames * bpm_ / (60.0 * getSampleRate());   // the player's clock: host beats a block
-        }
+        bpm_ = h.bpm; per_bar_ = h.beats_per_bar; unit_ = h.beat_unit;
+        if (!same) next_frame_ = at;
+        last_frame_ = at;
+        if (t.playing) next_frame_ += frames;
     }
 
     // The model a value names (see the top of this file), opened here, off the audio thread

@@ -6,7 +6,7 @@ For each format: MIDI comes out while the transport rolls, every event inside it
 (a beat-time model), the same transport and settings give the same notes on a second instance, the two formats give the
 same notes, and a model file that cannot be read leaves the plugin silent (no crash of the host). Prints one line per
 check and `all passed` or exits 1."""
-import os, subprocess, sys, json
+import os, subprocess, sys, json, tempfile
 from pathlib import Path
 
 RATE, BLOCK = 48000, 512
@@ -73,6 +73,7 @@ def on_grid(rows, bpm, unit, res=12, start_beat=0.0):
 
 def main():
     bin_dir, zoo = Path(sys.argv[1]), Path(sys.argv[2])
+    work = Path(tempfile.mkdtemp())                     # saved states and a broken model (nothing is written beside the plugins)
     bach = zoo/'bach'/'model.onnx'
     fmts = {'VST3': bin_dir/'NomadMuse.vst3', 'LV2': bin_dir/'NomadMuse.lv2'}
     notes = {}
@@ -93,7 +94,7 @@ def main():
         check(rc2 == 0 and again == rows, f"{name}: a second instance with the same transport and settings plays the same {len(rows)} events")
         notes[name] = rows
         # a state saved with temperature 0.5 and loaded into a fresh instance plays what the first played
-        saved = bin_dir/f'state_{name}.hex'
+        saved = work/f'state_{name}.hex'
         rc, cool, _ = play(path, bach, params={'Temperature': 0.5}, saved=saved)
         rc2, loaded, _ = play(path, bach, state=saved.read_text() if saved.exists() else '')
         check(rc == 0 and rc2 == 0 and cool != rows and loaded == cool,
@@ -107,10 +108,10 @@ def main():
         want = 3.0 if name == 'VST3' else 1.5
         check(rc == 0 and len(ons) > 50 and on_grid(rows34, 140, 4, start_beat=1.5) <= 1.0 and abs(first - want) <= 1 / (RATE * 60 / 140),
               f"{name}: 140 bpm in 3/4 from beat 1.5: {len(ons)} note-ons on the grid, the first at beat {first:.4f} (the host's next bar line: {want:g})")
-        rc, rows_bad, err = play(path, bin_dir/'no_such_model.onnx', blocks=40)
+        rc, rows_bad, err = play(path, work/'no_such_model.onnx', blocks=40)
         said = [l for l in err.splitlines() if 'nomad_muse' in l]
         check(rc == 0 and rows_bad == [] and any('model not found' in l for l in said), f"{name}: a missing model: the host goes on, the plugin is silent and says why ({said[0] if said else 'nothing on stderr'})")
-        broken = bin_dir/'broken_model.onnx'
+        broken = work/'broken_model.onnx'
         broken.write_bytes(bach.read_bytes()[:5000])
         rc, rows_bad, err = play(path, broken, blocks=40)
         said = [l for l in err.splitlines() if 'nomad_muse: error' in l]

@@ -1,4 +1,4 @@
-// The LV2 plugin in a real host library: lilv (what Ardour, Carla and Zrythm use) loads the bundle from LV2_PATH,
+// The LV2 bundle (DPF's build of the plugin) in a real host library: lilv (what Ardour, Carla and Zrythm use) loads it from LV2_PATH,
 // instantiates it at 48 kHz and runs thousands of 256-frame blocks, sending the host's time position and a player's
 // MIDI, and checks what comes out:
 //   - legal MIDI: every note-on ends with its note-off, no voice started twice, events in order inside each block;
@@ -24,7 +24,7 @@
 // the model's notes more consonant with it than deafness does, by GAIN (a trained model: the zoo's Bach GRU).
 // With a band GRU trained with conditioning (`lv2_host FIXTURES_DIR accompany_band`): the same melody, the Instruments
 // port at bass and drums: every note heard, and the model's notes only on the bass (its program changes) and channel 10.
-// Usage: lv2_host FIXTURES_DIR [beat|accompany [MELODY.mid GAIN]|accompany_band]   (LV2_PATH: the bundle's parent; MUSE_LV2_MODEL: the model)
+// Usage: lv2_host FIXTURES_DIR [beat|accompany [MELODY.mid GAIN]|accompany_band]   (LV2_PATH: the bundle's parent; MUSE_MODEL: the model)
 #include "muse/muse.hpp"
 
 #include <lilv/lilv.h>
@@ -34,6 +34,10 @@
 #include <lv2/midi/midi.h>
 #include <lv2/time/time.h>
 #include <lv2/urid/urid.h>
+#include <lv2/options/options.h>
+#include <lv2/buf-size/buf-size.h>
+#include <lv2/parameters/parameters.h>
+#include <lv2/worker/worker.h>
 
 #include <algorithm>
 #include <chrono>
@@ -88,7 +92,30 @@ LV2_URID map_uri(LV2_URID_Map_Handle, const char* uri) {
 }
 LV2_URID_Map g_map = {nullptr, map_uri};
 LV2_Feature g_map_feature = {LV2_URID__map, &g_map};
-const LV2_Feature* g_features[] = {&g_map_feature, nullptr};
+// options (block length, sample rate) and a worker, which DPF's LV2 requires: the worker runs its job at once, as a host
+// with no separate worker thread may (the plugin schedules work only for state changes from a UI it does not have)
+int32_t g_block_len = 256;
+float g_rate_opt = 48000.0f;
+LV2_Options_Option g_options[4];
+LV2_Feature g_options_feature = {LV2_OPTIONS__options, g_options};
+const LV2_Worker_Interface* g_worker = nullptr;
+LV2_Handle g_worker_handle = nullptr;
+LV2_Worker_Status respond(LV2_Worker_Respond_Handle, uint32_t size, const void* data) {
+    return g_worker && g_worker->work_response ? g_worker->work_response(g_worker_handle, size, data) : LV2_WORKER_ERR_UNKNOWN;
+}
+LV2_Worker_Status schedule(LV2_Worker_Schedule_Handle, uint32_t size, const void* data) {
+    return g_worker ? g_worker->work(g_worker_handle, respond, nullptr, size, data) : LV2_WORKER_ERR_UNKNOWN;
+}
+LV2_Worker_Schedule g_schedule = {nullptr, schedule};
+LV2_Feature g_worker_feature = {LV2_WORKER__schedule, &g_schedule};
+const LV2_Feature* g_features[] = {&g_map_feature, &g_options_feature, &g_worker_feature, nullptr};
+void init_options() {
+    const LV2_URID i = map_uri(nullptr, LV2_ATOM__Int), f = map_uri(nullptr, LV2_ATOM__Float);
+    g_options[0] = {LV2_OPTIONS_INSTANCE, 0, map_uri(nullptr, LV2_BUF_SIZE__maxBlockLength), sizeof(int32_t), i, &g_block_len};
+    g_options[1] = {LV2_OPTIONS_INSTANCE, 0, map_uri(nullptr, LV2_BUF_SIZE__nominalBlockLength), sizeof(int32_t), i, &g_block_len};
+    g_options[2] = {LV2_OPTIONS_INSTANCE, 0, map_uri(nullptr, LV2_PARAMETERS__sampleRate), sizeof(float), f, &g_rate_opt};
+    g_options[3] = {LV2_OPTIONS_INSTANCE, 0, 0, 0, 0, nullptr};
+}
 
 struct Midi { int64_t frame; uint8_t status, a, b; };
 
@@ -99,6 +126,7 @@ struct Host {
     LilvInstance* inst = nullptr;
     alignas(16) uint8_t in[16384];
     alignas(16) uint8_t out[65536];
+    float audio[2][4096] = {};
     float temperature = 1.0f, top_p = 0.95f, density = 1.0f, mode = 0.0f, late = 0.0f;
     float scale_root = 0.0f, scale = 0.0f, lowest = 0.0f, highest = 127.0f, polyphony = 0.0f, onsets = 0.0f;
     float heard = 0.0f, reaction = 0.0f, listen = 20.0f, instruments = 0.0f;
@@ -113,9 +141,14 @@ struct Host {
     Host(LilvWorld* w, const LilvPlugin* p) : world(w), plugin(p) {
         inst = lilv_plugin_instantiate(plugin, RATE, g_features);
         if (!inst) return;
-        auto port = [&](const char* sym) { LilvNode* n = lilv_new_string(world, sym); const LilvPort* pt = lilv_plugin_get_port_by_symbol(plugin, n); lilv_node_free(n); return lilv_port_get_index(plugin, pt); };
-        lilv_instance_connect_port(inst, port("control"), in);
-        lilv_instance_connect_port(inst, port("midi_out"), out);
+        auto find = [&](const char* sym) { LilvNode* n = lilv_new_string(world, sym); const LilvPort* pt = lilv_plugin_get_port_by_symbol(plugin, n); lilv_node_free(n); return pt; };
+        auto port = [&](const char* sym) { return lilv_port_get_index(plugin, find(sym)); };
+        g_worker = static_cast<const LV2_Worker_Interface*>(lilv_instance_get_extension_data(inst, LV2_WORKER__interface));
+        g_worker_handle = lilv_instance_get_handle(inst);
+        lilv_instance_connect_port(inst, port("lv2_events_in"), in);
+        lilv_instance_connect_port(inst, port("lv2_events_out"), out);
+        lilv_instance_connect_port(inst, port("lv2_audio_out_1"), audio[0]);   // a silent stereo output (DPF's instrument)
+        lilv_instance_connect_port(inst, port("lv2_audio_out_2"), audio[1]);
         lilv_instance_connect_port(inst, port("temperature"), &temperature);
         lilv_instance_connect_port(inst, port("top_p"), &top_p);
         lilv_instance_connect_port(inst, port("density"), &density);
@@ -252,13 +285,15 @@ std::vector<std::vector<int>> read_seqs(const std::string& path) {
 int main(int argc, char** argv) {
     if (argc < 2) { std::cerr << "usage: lv2_host FIXTURES_DIR\n"; return 2; }
     const std::string fix = argv[1];
+    init_options();
     LilvWorld* world = lilv_world_new();
     lilv_world_load_all(world);
     LilvNode* uri = lilv_new_uri(world, URI);
     const LilvPlugin* plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(world), uri);
     if (!plugin) { std::cerr << "FAIL: " << URI << " not found on LV2_PATH=" << (std::getenv("LV2_PATH") ? std::getenv("LV2_PATH") : "") << "\n"; return 1; }
     LilvNode* name = lilv_plugin_get_name(plugin);
-    CHECK(lilv_plugin_get_num_ports(plugin) == 17, "lilv reads the bundle: '" << lilv_node_as_string(name) << "', " << lilv_plugin_get_num_ports(plugin) << " ports");
+    const uint32_t n_ports = lilv_plugin_get_num_ports(plugin);
+    CHECK(n_ports == 19, "lilv reads the bundle: '" << lilv_node_as_string(name) << "', " << n_ports << " ports (MIDI in and out, two silent audio outputs, 15 controls)");
     lilv_node_free(name);
     LilvNode* rt = lilv_new_uri(world, LV2_CORE__hardRTCapable);
     CHECK(lilv_plugin_has_feature(plugin, rt), "it declares lv2:hardRTCapable");
@@ -279,7 +314,7 @@ namespace {
 // A beat-time model on the host's grid: three segments of 12 s, each from a transport position the host sends once
 void beat_scenario(LilvWorld* world, const LilvPlugin* plugin) {
     Host h(world, plugin);
-    if (!h.inst) { std::cerr << "FAIL: the plugin did not instantiate (MUSE_LV2_MODEL=" << (std::getenv("MUSE_LV2_MODEL") ? std::getenv("MUSE_LV2_MODEL") : "") << ")\n"; ++g_failures; return; }
+    if (!h.inst) { std::cerr << "FAIL: the plugin did not instantiate (MUSE_MODEL=" << (std::getenv("MUSE_MODEL") ? std::getenv("MUSE_MODEL") : "") << ")\n"; ++g_failures; return; }
     struct Segment { double bpm; int per_bar, unit; double start_beat, bar_start; };      // bar_start: a host bar line
     const Segment segs[] = {{97.0, 3, 4, 0.0, 0.0}, {143.0, 4, 4, 1001.5, 1000.0}, {110.0, 6, 8, 3002.0, 3000.0}};
     const int BLOCKS = 2250;                                              // 12 s at 48 kHz in 256-frame blocks
@@ -369,7 +404,7 @@ void accompany_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::s
     double cons[2] = {0, 0};
     for (const float window : {20.0f, 0.0f}) {                            // the default listen window, and none
         Host h(world, plugin);
-        if (!h.inst) { std::cerr << "FAIL: the plugin did not instantiate (MUSE_LV2_MODEL=" << (std::getenv("MUSE_LV2_MODEL") ? std::getenv("MUSE_LV2_MODEL") : "") << ")\n"; ++g_failures; return; }
+        if (!h.inst) { std::cerr << "FAIL: the plugin did not instantiate (MUSE_MODEL=" << (std::getenv("MUSE_MODEL") ? std::getenv("MUSE_MODEL") : "") << ")\n"; ++g_failures; return; }
         h.mode = 2.0f;
         h.listen = window;
         h.position(0, 0.0, bpm, 1, per_bar, 4, 0.0);
@@ -402,9 +437,9 @@ void accompany_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::s
     if (gain >= 0) CHECK(cons[0] >= deaf_c + gain, "hearing the player, the model's notes are consonant with them more often than deaf: "
                          << cons[0] << " against " << deaf_c << " (at least " << gain << " more)");
     // the same melody into a model that never learnt to listen: silent, and it says so
-    const char* was = std::getenv("MUSE_LV2_MODEL");
+    const char* was = std::getenv("MUSE_MODEL");
     const std::string keep = was ? was : "";
-    setenv("MUSE_LV2_MODEL", (fix + "/gru_beat_w8.onnx").c_str(), 1);
+    setenv("MUSE_MODEL", (fix + "/gru_beat_w8.onnx").c_str(), 1);
     {
         Host p(world, plugin);
         p.mode = 2.0f;
@@ -414,7 +449,7 @@ void accompany_scenario(LilvWorld* world, const LilvPlugin* plugin, const std::s
         for (const Midi& m : p.midi) ons += (m.status & 0xF0) == 0x90 && m.b > 0;
         CHECK(p.inst && p.heard == -1.0f && ons == 0, "a model trained without conditioning in accompany mode: silent (" << ons << " notes), heard " << p.heard);
     }
-    setenv("MUSE_LV2_MODEL", keep.c_str(), 1);
+    setenv("MUSE_MODEL", keep.c_str(), 1);
 }
 
 // A band model in accompany mode, asked for bass and drums only: a melody on channel 1 heard, the answer on those alone.
@@ -461,7 +496,7 @@ void scenario(LilvWorld* world, const LilvPlugin* plugin, const std::string& fix
 
     // ---- 1. generate at 120 bpm (12 s), then 90 bpm (12 s), then stop; ---------------------------------------------
     Host h(world, plugin);
-    if (!h.inst) { std::cerr << "FAIL: the plugin did not instantiate (MUSE_LV2_MODEL=" << (std::getenv("MUSE_LV2_MODEL") ? std::getenv("MUSE_LV2_MODEL") : "") << ")\n"; ++g_failures; return; }
+    if (!h.inst) { std::cerr << "FAIL: the plugin did not instantiate (MUSE_MODEL=" << (std::getenv("MUSE_MODEL") ? std::getenv("MUSE_MODEL") : "") << ")\n"; ++g_failures; return; }
     const int B120 = 2250, B90 = 2250, BSTOP = 200;
     h.position(0, 0.0, 120, 1);
     for (int i = 0; i < B120; ++i) h.block();
