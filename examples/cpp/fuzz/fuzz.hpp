@@ -11,11 +11,13 @@
 #include "muse/muse.hpp"
 
 namespace fuzz {
-// The readers take paths, as a host gives them: the input goes through a file of its own in /dev/shm (or /tmp).
+// The readers take paths, as a host gives them: the input goes through a file of its own in /dev/shm (or /tmp), removed
+// when the process ends (replays left one per harness and run behind before)
+struct Removed { std::string path; ~Removed() { std::remove(path.c_str()); } };
 inline const std::string& scratch(const char* name) {
     static const std::string dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    static const std::string path = dir + "/muse_fuzz_" + name + "_" + std::to_string(getpid());
-    return path;
+    static const Removed file{dir + "/muse_fuzz_" + name + "_" + std::to_string(getpid())};
+    return file.path;
 }
 inline const std::string& to_file(const char* name, const uint8_t* data, size_t size) {
     const std::string& p = scratch(name);

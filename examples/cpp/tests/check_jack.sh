@@ -4,10 +4,14 @@
 # Usage: check_jack.sh APP MODEL.onnx     (Debian's jackd2 provides jackd, jack_lsp, jack_connect, jack_midi_dump, jack_transport)
 set -u
 APP=$1; MODEL=$2
-export JACK_DEFAULT_SERVER=nomad_muse_test_$$
+export JACK_DEFAULT_SERVER=nomad_muse_test   # one name: jackd's shared-memory registry holds few servers, and a name a run
+                                             # leaves behind is reused by the next (ctest runs this test alone: RESOURCE_LOCK jack)
 tmp=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
+cleanup() {                                  # the clients first, then the server, each waited for: jackd then frees its shared memory
+    for ((k = ${#pids[@]} - 1; k >= 0; k--)); do kill "${pids[k]}" 2>/dev/null; wait "${pids[k]}" 2>/dev/null; done
+    rm -rf "$tmp"
+}
 trap cleanup EXIT
 failed=0
 check() { if [ "$1" = 0 ]; then echo "ok   $2"; else echo "FAIL $2"; failed=$((failed + 1)); fi; }

@@ -1,0 +1,230 @@
+// A small VST3 host written against the VST3 ABI as DPF's travesty headers declare it (the interfaces' layouts and IDs,
+// no Steinberg SDK): a second judge of the VST3 build beside minihost (JUCE's hosting). It loads NomadMuse.vst3 the way a
+// DAW does: ModuleEntry, GetPluginFactory, the audio module class, IComponent and IAudioProcessor, its buses (a stereo
+// output and an event bus each way), setup, activation, and process() with a process context (tempo, project time in
+// quarters, the bar's position, time signature, playing) and event lists the host implements.
+// Usage: vst3_host NomadMuse.vst3 MODEL.onnx     (the plugin opens $MUSE_MODEL, which this sets)
+#include <travesty/audio_processor.h>
+#include <travesty/component.h>
+#include <travesty/events.h>
+#include <travesty/factory.h>
+
+#include <dlfcn.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+int failed = 0;
+#define CHECK(cond, what) do { const bool ok_ = (cond); std::cout << (ok_ ? "ok   " : "FAIL ") << what << std::endl; failed += !ok_; } while (0)
+
+constexpr double RATE = 48000.0;
+constexpr int32_t BLOCK = 512;
+
+struct Midi { int block, frame, status, a, b; };
+bool operator==(const Midi& x, const Midi& y) { return x.block == y.block && x.frame == y.frame && x.status == y.status && x.a == y.a && x.b == y.b; }
+
+// An event list the host owns: the interface's layout is IUnknown's three functions, then IEventList's three
+struct EventList {
+    v3_funknown unknown;
+    v3_event_list list;
+    EventList* self = this;                      // what the plugin holds: a pointer to this pointer-to-the-vtables
+    std::vector<v3_event> events;
+    int outside = 0;
+    EventList() {
+        unknown.query_interface = [](void* s, const v3_tuid iid, void** obj) -> v3_result {
+            if (v3_tuid_match(iid, v3_funknown_iid) || v3_tuid_match(iid, v3_event_list_iid)) { *obj = s; return V3_OK; }
+            *obj = nullptr; return V3_NO_INTERFACE;
+        };
+        unknown.ref = [](void*) -> uint32_t { return 1; };
+        unknown.unref = [](void*) -> uint32_t { return 1; };
+        list.get_event_count = [](void* s) -> uint32_t { return (uint32_t)of(s)->events.size(); };
+        list.get_event = [](void* s, int32_t i, v3_event* e) -> v3_result {
+            if (i < 0 || i >= (int32_t)of(s)->events.size()) return V3_INVALID_ARG;
+            *e = of(s)->events[i]; return V3_OK;
+        };
+        list.add_event = [](void* s, v3_event* e) -> v3_result {
+            if (e->sample_offset < 0 || e->sample_offset >= BLOCK) ++of(s)->outside;
+            of(s)->events.push_back(*e); return V3_OK;
+        };
+    }
+    static EventList* of(void* s) { return *static_cast<EventList**>(s); }   // the plugin passes the handle: a pointer to `self`
+    v3_event_list** handle() { return reinterpret_cast<v3_event_list**>(&self); }
+};
+
+v3_result V3_API no_query(void* s, const v3_tuid, void** obj) { *obj = s; return V3_OK; }
+uint32_t V3_API one(void*) { return 1; }
+
+// The parameter changes the plugin reports (its outputs: late notes, notes heard, reaction), a queue per parameter
+struct Queue {
+    v3_funknown unknown{no_query, one, one};
+    v3_param_value_queue queue;
+    Queue* self = this;
+    v3_param_id id = 0;
+    std::vector<std::pair<int32_t, double>> points;
+    static Queue* of(void* s) { return *static_cast<Queue**>(s); }
+    Queue() {
+        queue.get_param_id = [](void* s) -> v3_param_id { return of(s)->id; };
+        queue.get_point_count = [](void* s) -> int32_t { return (int32_t)of(s)->points.size(); };
+        queue.get_point = [](void* s, int32_t i, int32_t* at, double* v) -> v3_result {
+            if (i < 0 || i >= (int32_t)of(s)->points.size()) return V3_INVALID_ARG;
+            *at = of(s)->points[i].first; *v = of(s)->points[i].second; return V3_OK;
+        };
+        queue.add_point = [](void* s, int32_t at, double v, int32_t* i) -> v3_result { of(s)->points.push_back({at, v}); *i = (int32_t)of(s)->points.size() - 1; return V3_OK; };
+    }
+};
+struct ParamChanges {
+    v3_funknown unknown{no_query, one, one};
+    v3_param_changes changes;
+    ParamChanges* self = this;
+    std::vector<Queue*> queues;
+    static ParamChanges* of(void* s) { return *static_cast<ParamChanges**>(s); }
+    ParamChanges() {
+        changes.get_param_count = [](void* s) -> int32_t { return (int32_t)of(s)->queues.size(); };
+        changes.get_param_data = [](void* s, int32_t i) -> v3_param_value_queue** {
+            return i >= 0 && i < (int32_t)of(s)->queues.size() ? reinterpret_cast<v3_param_value_queue**>(&of(s)->queues[i]->self) : nullptr;
+        };
+        changes.add_param_data = [](void* s, v3_param_id* id, int32_t* index) -> v3_param_value_queue** {
+            auto& q = of(s)->queues;
+            for (size_t k = 0; k < q.size(); ++k) if (q[k]->id == *id) { *index = (int32_t)k; return reinterpret_cast<v3_param_value_queue**>(&q[k]->self); }
+            q.push_back(new Queue); q.back()->id = *id; *index = (int32_t)q.size() - 1;
+            return reinterpret_cast<v3_param_value_queue**>(&q.back()->self);
+        };
+    }
+    ~ParamChanges() { for (Queue* q : queues) delete q; }
+    v3_param_changes** handle() { return reinterpret_cast<v3_param_changes**>(&self); }
+};
+}  // namespace
+
+// (the plugin calls back with the handle, a pointer to `self`, which points at the object's start: the vtables)
+static_assert(offsetof(EventList, unknown) == 0, "the vtables first");
+
+int main(int argc, char** argv) {
+    if (argc < 3) { std::cerr << "usage: vst3_host NomadMuse.vst3 MODEL.onnx\n"; return 2; }
+    setenv("MUSE_MODEL", argv[2], 1);
+    const std::string so = std::string(argv[1]) + "/Contents/x86_64-linux/NomadMuse.so";
+    void* lib = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+    CHECK(lib != nullptr, "dlopen " << so << (lib ? "" : std::string(": ") + dlerror()));
+    if (!lib) return 1;
+    auto entry = reinterpret_cast<bool (*)(void*)>(dlsym(lib, "ModuleEntry"));
+    auto factory_of = reinterpret_cast<void* (*)()>(dlsym(lib, "GetPluginFactory"));
+    CHECK(entry && factory_of && entry(lib), "ModuleEntry and GetPluginFactory");
+    if (!factory_of) return 1;
+    auto** factory = static_cast<v3_plugin_factory_cpp**>(factory_of());
+    v3_factory_info fi{};
+    (*factory)->v1.get_factory_info(factory, &fi);
+    const int32_t n = (*factory)->v1.num_classes(factory);
+    int audio = -1;
+    v3_class_info ci{};
+    for (int32_t i = 0; i < n; ++i) {
+        v3_class_info c{};
+        if ((*factory)->v1.get_class_info(factory, i, &c) == V3_OK && !std::strcmp(c.category, "Audio Module Class")) { audio = i; ci = c; }
+    }
+    CHECK(audio >= 0, "the factory (vendor '" << fi.vendor << "') has an audio module class: '" << ci.name << "' of " << n << " classes");
+    if (audio < 0) return 1;
+    v3_component_cpp** comp = nullptr;
+    CHECK((*factory)->v1.create_instance(factory, ci.class_id, v3_component_iid, (void**)&comp) == V3_OK && comp, "create_instance: IComponent");
+    if (!comp) return 1;
+    CHECK((*comp)->base.initialize(comp, nullptr) == V3_OK, "initialize");
+    v3_audio_processor_cpp** proc = nullptr;
+    CHECK((*comp)->query_interface(comp, v3_audio_processor_iid, (void**)&proc) == V3_OK && proc, "IAudioProcessor");
+    if (!proc) return 1;
+    const int32_t audio_out = (*comp)->comp.get_bus_count(comp, V3_AUDIO, V3_OUTPUT), events_in = (*comp)->comp.get_bus_count(comp, V3_EVENT, V3_INPUT),
+                  events_out = (*comp)->comp.get_bus_count(comp, V3_EVENT, V3_OUTPUT), audio_in = (*comp)->comp.get_bus_count(comp, V3_AUDIO, V3_INPUT);
+    CHECK(audio_in == 0 && audio_out == 1 && events_in == 1 && events_out == 1, "buses: no audio input, one audio output, one event bus in and out (" << audio_in << ", " << audio_out << ", " << events_in << ", " << events_out << ")");
+    (*comp)->comp.activate_bus(comp, V3_AUDIO, V3_OUTPUT, 0, true);
+    (*comp)->comp.activate_bus(comp, V3_EVENT, V3_INPUT, 0, true);
+    (*comp)->comp.activate_bus(comp, V3_EVENT, V3_OUTPUT, 0, true);
+    v3_process_setup setup = {V3_REALTIME, V3_SAMPLE_32, BLOCK, RATE};
+    CHECK((*proc)->proc.setup_processing(proc, &setup) == V3_OK, "setup_processing: 48 kHz, 512 frames, 32-bit");
+
+    auto run = [&](int blocks, double bpm, int* outside) {
+        std::vector<Midi> got;
+        (*comp)->comp.set_active(comp, true);
+        (*proc)->proc.set_processing(proc, true);
+        std::vector<float> l(BLOCK), r(BLOCK);
+        float* chans[2] = {l.data(), r.data()};
+        v3_audio_bus_buffers out{};
+        out.num_channels = 2; out.channel_buffers_32 = chans;
+        int loud = 0;
+        for (int b = 0; b < blocks + 20; ++b) {
+            EventList ins, outs;
+            ParamChanges params_in, params_out;
+            v3_process_context ctx{};
+            const bool playing = b < blocks;
+            const double q = b * BLOCK / RATE * bpm / 60.0;
+            ctx.state = V3_PROCESS_CTX_PROJECT_TIME_VALID | V3_PROCESS_CTX_TEMPO_VALID | V3_PROCESS_CTX_BAR_POSITION_VALID | V3_PROCESS_CTX_TIME_SIG_VALID | (playing ? V3_PROCESS_CTX_PLAYING : 0);
+            ctx.sample_rate = RATE; ctx.project_time_in_samples = (int64_t)b * BLOCK; ctx.continuous_time_in_samples = (int64_t)b * BLOCK;
+            ctx.project_time_quarters = q; ctx.bar_position_quarters = std::floor(q / 4.0) * 4.0; ctx.bpm = bpm;
+            ctx.time_sig_numerator = 4; ctx.time_sig_denom = 4;
+            v3_process_data data{};
+            data.process_mode = V3_REALTIME; data.symbolic_sample_size = V3_SAMPLE_32; data.nframes = BLOCK;
+            data.num_output_buses = 1; data.outputs = &out;
+            data.input_events = ins.handle(); data.output_events = outs.handle(); data.ctx = &ctx;
+            data.input_params = params_in.handle(); data.output_params = params_out.handle();
+            (*proc)->proc.process(proc, &data);
+            for (const v3_event& e : outs.events) {
+                if (e.type == V3_EVENT_NOTE_ON) got.push_back({b, e.sample_offset, 0x90 | e.note_on.channel, e.note_on.pitch, (int)std::lround(e.note_on.velocity * 127)});
+                else if (e.type == V3_EVENT_NOTE_OFF) got.push_back({b, e.sample_offset, 0x80 | e.note_off.channel, e.note_off.pitch, 0});
+            }
+            *outside += outs.outside;
+            for (float x : l) loud += x != 0.0f;
+        }
+        (*proc)->proc.set_processing(proc, false);
+        (*comp)->comp.set_active(comp, false);
+        *outside += loud;
+        return got;
+    };
+    int outside = 0;
+    const std::vector<Midi> notes = run(1200, 100.0, &outside);
+    int ons = 0;
+    std::map<int, int> sounding;
+    bool legal = true;
+    double worst = 0;
+    for (const Midi& m : notes) {
+        const int key = (m.status & 0x0F) * 128 + m.a;
+        if ((m.status & 0xF0) == 0x90 && m.b > 0) {
+            ++ons; ++sounding[key];
+            const double tick = (m.block * BLOCK + m.frame) / RATE * 100.0 / 60.0 * 12.0, fpt = RATE * 60.0 / 100.0 / 12.0;
+            worst = std::max(worst, std::fabs(tick - std::round(tick)) * fpt);
+            legal &= m.a < 128 && m.b >= 1 && m.b <= 127;
+        } else { legal &= sounding[key] > 0; --sounding[key]; }
+    }
+    int left = 0;
+    for (auto& kv : sounding) left += kv.second;
+    CHECK(ons > 50, "MIDI out while the transport rolls: " << ons << " note-ons in " << 1200 * BLOCK / RATE << " s at 100 bpm");
+    CHECK(legal && left == 0 && outside == 0, "every event inside its block, legal notes, ons and offs balanced after the stop (" << left << " left), silent audio");
+    CHECK(worst <= 1.0, "every note-on within a frame of its tick of the host's beat (worst " << worst << " frames)");
+    int outside2 = 0;
+    CHECK(run(1200, 100.0, &outside2) == notes, "reactivated, the same transport plays the same " << notes.size() << " events");
+    (*proc)->unref(proc);
+    (*comp)->base.terminate(comp);
+    (*comp)->unref(comp);
+    {   // a model file that cannot be read: silence, and the host goes on
+        setenv("MUSE_MODEL", "/nonexistent/model.onnx", 1);
+        v3_component_cpp** c2 = nullptr;
+        v3_audio_processor_cpp** p2 = nullptr;
+        const bool made = (*factory)->v1.create_instance(factory, ci.class_id, v3_component_iid, (void**)&c2) == V3_OK && c2 &&
+                          (*c2)->base.initialize(c2, nullptr) == V3_OK && (*c2)->query_interface(c2, v3_audio_processor_iid, (void**)&p2) == V3_OK;
+        size_t events = 1;
+        if (made) {
+            (*c2)->comp.activate_bus(c2, V3_EVENT, V3_OUTPUT, 0, true);
+            (*p2)->proc.setup_processing(p2, &setup);
+            comp = c2; proc = p2;
+            int o = 0;
+            events = run(100, 100.0, &o).size();
+            (*p2)->unref(p2); (*c2)->base.terminate(c2); (*c2)->unref(c2);
+        }
+        CHECK(made && events == 0, "a missing model: the plugin is made, processes, and stays silent");
+    }
+    (*factory)->unref(factory);
+    if (auto exit_fn = reinterpret_cast<bool (*)()>(dlsym(lib, "ModuleExit"))) exit_fn();
+    std::cout << (failed ? "FAILED" : "all passed") << std::endl;
+    return failed ? 1 : 0;
+}
