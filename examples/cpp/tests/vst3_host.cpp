@@ -11,8 +11,11 @@
 
 #include <dlfcn.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstddef>
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -144,6 +147,7 @@ int main(int argc, char** argv) {
     v3_process_setup setup = {V3_REALTIME, V3_SAMPLE_32, BLOCK, RATE};
     CHECK((*proc)->proc.setup_processing(proc, &setup) == V3_OK, "setup_processing: 48 kHz, 512 frames, 32-bit");
 
+    std::vector<double> us;                     // each process() call's time while the transport rolls
     auto run = [&](int blocks, double bpm, int* outside) {
         std::vector<Midi> got;
         (*comp)->comp.set_active(comp, true);
@@ -168,7 +172,9 @@ int main(int argc, char** argv) {
             data.num_output_buses = 1; data.outputs = &out;
             data.input_events = ins.handle(); data.output_events = outs.handle(); data.ctx = &ctx;
             data.input_params = params_in.handle(); data.output_params = params_out.handle();
+            const auto t0 = std::chrono::steady_clock::now();
             (*proc)->proc.process(proc, &data);
+            if (b > 0 && playing) us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
             for (const v3_event& e : outs.events) {
                 if (e.type == V3_EVENT_NOTE_ON) got.push_back({b, e.sample_offset, 0x90 | e.note_on.channel, e.note_on.pitch, (int)std::lround(e.note_on.velocity * 127)});
                 else if (e.type == V3_EVENT_NOTE_OFF) got.push_back({b, e.sample_offset, 0x80 | e.note_off.channel, e.note_off.pitch, 0});
@@ -201,6 +207,8 @@ int main(int argc, char** argv) {
     CHECK(ons > 50, "MIDI out while the transport rolls: " << ons << " note-ons in " << 1200 * BLOCK / RATE << " s at 100 bpm");
     CHECK(legal && left == 0 && outside == 0, "every event inside its block, legal notes, ons and offs balanced after the stop (" << left << " left), silent audio");
     CHECK(worst <= 1.0, "every note-on within a frame of its tick of the host's beat (worst " << worst << " frames)");
+    std::sort(us.begin(), us.end());
+    if (!us.empty()) std::printf("     process() of %d frames: p50 %.0f us, p99 %.0f us, max %.0f us (the block: %.0f us)\n", BLOCK, us[us.size() / 2], us[us.size() * 99 / 100], us.back(), BLOCK / RATE * 1e6);
     int outside2 = 0;
     CHECK(run(1200, 100.0, &outside2) == notes, "reactivated, the same transport plays the same " << notes.size() << " events");
     (*proc)->unref(proc);
