@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ = ROOT/'examples'/'cpp'/'fuzz'
-HARNESSES = ('vocab', 'markov', 'model', 'tokens', 'midi')
+HARNESSES = ('vocab', 'markov', 'model', 'tokens', 'midi', 'player')
 
 def seeds(h, fixtures:Path)->list:
     "The real files each harness starts from"
@@ -17,6 +17,7 @@ def seeds(h, fixtures:Path)->list:
     if h == 'vocab': return sorted(zoo.glob('*/vocab.json')) + sorted(fixtures.glob('vocab*.json'))
     if h == 'markov': return sorted((FUZZ/'seeds'/'markov').glob('*.bin'))              # small real .bins: a large one fuzzes at 20 runs a second
     if h == 'model': return [fixtures/f for f in ('gru_w8.onnx', 'tx_w8_step.onnx', 'gru_band_w8.onnx', 'tx_beat_w8.onnx') if (fixtures/f).exists()]
+    if h == 'player': return sorted((FUZZ/'seeds'/'player').glob('*'))                  # sessions a host might drive a plugin through
     if h == 'midi': return [p for p in sorted((ROOT/'nbs'/'fixtures').glob('*.mid')) + sorted((ROOT/'nbs'/'fixtures_band').glob('*.mid')) if p.stat().st_size < 64_000]
     return sorted((FUZZ/'seeds'/'tokens').glob('*'))
 
@@ -55,7 +56,7 @@ def run(h, out:Path, fixtures:Path, seconds:int)->dict:
     t0 = time.time()
     p = subprocess.run([str(out/f'fuzz_{h}'), str(corpus), f'-max_total_time={seconds}', '-print_final_stats=1', '-timeout=10',
                         '-rss_limit_mb=2048', '-malloc_limit_mb=1024', f'-artifact_prefix={keep}/', '-close_fd_mask=1'],
-                       capture_output=True, text=True, cwd=out)
+                       capture_output=True, text=True, cwd=out, env={**os.environ, 'MUSE_FUZZ_PLAYER_MODEL': str((fixtures/'gru_band_cond_w8.onnx').resolve())})
     return result(h, p, out/f'fuzz_{h}.log', keep, before, t0)
 
 def result(name, p, log_path:Path, keep:Path, before:set, t0:float)->dict:

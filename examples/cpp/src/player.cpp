@@ -416,6 +416,10 @@ struct Player::Impl {
     // ------------------------------------------------------------------------------------------- the host's events
     void begin(const PlayerSettings& s) {
         set = s;
+        auto sane = [](float x, float lo, float hi, float dflt) { return std::isfinite(x) ? std::min(hi, std::max(lo, x)) : dflt; };
+        set.temperature = sane(s.temperature, 0.05f, 100.0f, 1.0f); set.top_p = sane(s.top_p, 0.05f, 1.0f, 0.95f);
+        set.density = sane(s.density, 0.05f, 20.0f, 1.0f); set.listen_ms = sane(s.listen_ms, 0.0f, 50.0f, 20.0f);
+        for (int i = 0; i < N_SHAPE; ++i) set.shape[i] = sane(s.shape[i], -1000.0f, 1000.0f, i == 3 ? 127.0f : 0.0f);
         read_controls();
         if (s.mode != cur_mode) {                         // mode change: silence, then generate or listen
             stop_all(0);
@@ -442,16 +446,17 @@ struct Player::Impl {
 
     // The host's transport: tempo, where it is, whether it rolls (a jump or a restart starts a new piece)
     void position(uint32_t frame, const HostTime& t) {
-        auto has = [](double x) { return !std::isnan(x); };
-        if (has(t.bpm)) bpm = std::max(1.0, t.bpm);
+        auto has = [](double x) { return std::isfinite(x); };         // NaN: not said; an infinity is not a position either
+        if (has(t.bpm)) bpm = std::min(960.0, std::max(1.0, t.bpm));
         const int was_unit = beat_unit;
-        if (has(t.beats_per_bar)) beats_per_bar = std::max(1.0, t.beats_per_bar);
+        if (has(t.beats_per_bar)) beats_per_bar = std::min(64.0, std::max(1.0, t.beats_per_bar));
         if (has(t.beat_unit)) { const int u = (int)std::lround(t.beat_unit); if (u == 1 || u == 2 || u == 4 || u == 8 || u == 16) beat_unit = u; }
         double where = beat;
         if (has(t.beat)) where = t.beat;
-        else if (has(t.bar) && has(t.bar_beat) && has(t.beats_per_bar)) where = t.bar * t.beats_per_bar + t.bar_beat;
+        else if (has(t.bar) && has(t.bar_beat) && has(t.beats_per_bar)) where = t.bar * beats_per_bar + t.bar_beat;
+        where = std::min(1e9, std::max(-1e9, where));                  // (a billion beats: 15 years at 120 bpm)
         const double was = speed;
-        if (has(t.speed)) speed = t.speed;
+        if (has(t.speed)) speed = std::min(16.0, t.speed);            // below 0 (rewinding) plays as stopped
         const bool jumped = std::fabs(where - beat) > 1e-3;
         beat = where;
         bar_beat = std::fmod(std::max(0.0, has(t.bar_beat) ? t.bar_beat : std::fmod(where, beats_per_bar)), beats_per_bar);
