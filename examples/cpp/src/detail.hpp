@@ -13,7 +13,7 @@ namespace muse {
 namespace detail {
 
 // The bytes of `path`; an Error saying `what` was not found if it cannot be read.
-std::vector<uint8_t> read_file(const std::string& path, const char* what);
+std::vector<uint8_t> read_file(const std::string& path, const char* what, uint64_t most);   // an Error past `most` bytes (a limits:: bound), checked before reading
 
 // The JSON values read from model metadata, parsed by nlohmann::json (vocab.cpp): a top-level number of an object
 // (`dflt` if absent or `text` is empty), and the items of a list (names as they are, whole numbers as text). An Error
@@ -32,7 +32,11 @@ struct OnnxTensor {
     int type = 0;
     std::vector<int64_t> dims;
     std::string raw;                                // little-endian elements, as raw_data holds them
-    size_t count() const { size_t n = 1; for (int64_t d : dims) n *= (size_t)d; return n; }
+    size_t count() const {                     // its elements; SIZE_MAX (which no file's bytes match) for a negative dimension or a product past 2^48
+        size_t n = 1;
+        for (int64_t d : dims) { if (d < 0 || (d && n > (size_t(1) << 48) / (size_t)d)) return SIZE_MAX; n *= (size_t)d; }
+        return n;
+    }
 };
 struct OnnxFile {
     std::map<std::string, std::string> metadata;

@@ -40,7 +40,7 @@ template <class T> T rd(const std::vector<uint8_t>& d, size_t off) { T v; std::m
 }  // namespace
 
 MarkovModel::MarkovModel(const std::string& path, const std::string& expect_sha) {
-    data_ = detail::read_file(path, "baseline");
+    data_ = detail::read_file(path, "baseline", limits::BASELINE_BYTES);
     const auto& d = data_;
     const size_t n = d.size();
     if (n < 112) throw Error(path + ": truncated (" + std::to_string(n) + " bytes; a baseline.bin has at least 112)");
@@ -73,7 +73,7 @@ MarkovModel::MarkovModel(const std::string& path, const std::string& expect_sha)
         vocab_.duration_steps.assign(vocab_.n_durations, 0);
         for (int i = 0; i < vocab_.n_durations; ++i) {
             const uint32_t steps = rd<uint32_t>(d, table + 4 * i);
-            if (steps < 1 || steps > (1u << 20)) throw Error(path + ": a duration of " + std::to_string(steps) + " steps is not one this library reads");
+            if (steps < 1 || steps > (uint32_t)limits::VOCAB_NUMBER) throw Error(path + ": a duration of " + std::to_string(steps) + " steps is not one this library reads");
             vocab_.duration_steps[i] = (int)steps;
         }
     }

@@ -106,7 +106,7 @@ MidiFile parse_midi(const uint8_t* data, size_t size, const std::string& where) 
 }
 
 MidiFile read_midi(const std::string& path) {
-    const std::vector<uint8_t> bytes = detail::read_file(path, "MIDI file");
+    const std::vector<uint8_t> bytes = detail::read_file(path, "MIDI file", limits::MIDI_BYTES);
     return parse_midi(bytes.data(), bytes.size(), path);
 }
 

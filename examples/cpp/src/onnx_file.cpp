@@ -87,10 +87,7 @@ void read_tensor(Reader r, std::string& name, OnnxTensor& t) {
 }  // namespace
 
 OnnxFile read_onnx(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw Error("model not found: " + path);
-    std::stringstream ss; ss << f.rdbuf();
-    const std::string data = ss.str();
+    const std::vector<uint8_t> data = read_file(path, "model", limits::MODEL_BYTES);
     OnnxFile out;
     try {
         Reader model{(const uint8_t*)data.data(), (const uint8_t*)data.data() + data.size()};

@@ -18,10 +18,16 @@ namespace muse {
 using json = nlohmann::json;
 
 namespace detail {
-std::vector<uint8_t> read_file(const std::string& path, const char* what) {
-    std::ifstream f(path, std::ios::binary);
+std::vector<uint8_t> read_file(const std::string& path, const char* what, uint64_t most) {
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
     if (!f) throw Error(std::string(what) + " not found: " + path);
-    return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    const std::streamoff size = f.tellg();
+    if (size < 0) throw Error(path + ": cannot be read as a file");
+    if ((uint64_t)size > most) throw Error(path + ": " + std::to_string(size) + " bytes, more than the " + std::to_string(most) + " a " + what + " may have here");
+    f.seekg(0);
+    std::vector<uint8_t> out((size_t)size);
+    if (size && !f.read(reinterpret_cast<char*>(out.data()), size)) throw Error(path + ": could not be read whole");
+    return out;
 }
 
 json parse_json(const std::string& text, const std::string& where, const char* what) {
@@ -54,7 +60,7 @@ std::vector<std::string> json_list(const std::string& text, const std::string& w
 }  // namespace detail
 
 std::string read_vocab_sha256(const std::string& path) {
-    auto bytes = detail::read_file(path, "vocab");
+    auto bytes = detail::read_file(path, "vocab", limits::VOCAB_BYTES);
     const json j = detail::parse_json(std::string(bytes.begin(), bytes.end()), path, "a vocab.json");
     const auto it = j.is_object() ? j.find("sha256") : j.end();
     if (it == j.end() || !it->is_string()) throw Error(path + ": no \"sha256\" in this vocab.json (write it with muse_prep)");
@@ -108,7 +114,7 @@ Vocab Vocab::parse(const std::string& text, const std::string& where) {
         return *it;
     };
     const auto whole = [&](const json& x, const char* key) {            // a whole number that fits the layout's fields
-        if (!x.is_number_integer() || x.get<int64_t>() < -(1 << 20) || x.get<int64_t>() > (1 << 20))
+        if (!x.is_number_integer() || x.get<int64_t>() < -limits::VOCAB_NUMBER || x.get<int64_t>() > limits::VOCAB_NUMBER)
             throw Error(where + ": " + key + " is not a whole number of this library's range (its vocabulary settings are not numbers where numbers belong)");
         return (int)x.get<int64_t>();
     };
@@ -169,7 +175,7 @@ Vocab Vocab::parse(const std::string& text, const std::string& where) {
 }
 
 Vocab Vocab::read(const std::string& path) {
-    auto bytes = detail::read_file(path, "vocab");
+    auto bytes = detail::read_file(path, "vocab", limits::VOCAB_BYTES);
     return parse(std::string(bytes.begin(), bytes.end()), path);
 }
 

@@ -206,8 +206,13 @@ check(r.returncode == 2 and r.stderr.startswith('error:') and '--quantization dy
 # user mistakes: one `error:` line, exit 2, nothing written
 trunc = tmp/'trunc.bin'; trunc.write_bytes((fix/'baseline.bin').read_bytes()[:5000])
 trunc_onnx = tmp/'trunc.onnx'; trunc_onnx.write_bytes((fix/'gru_w8.onnx').read_bytes()[:50000])
+huge_onnx, huge_json = tmp/'huge.onnx', tmp/'huge.json'                          # sparse files past limits::MODEL_BYTES and VOCAB_BYTES: refused by their size, unread
+with open(huge_onnx, 'wb') as f: f.truncate((1 << 30) + 1)
+with open(huge_json, 'wb') as f: f.truncate((16 << 20) + 1)
 out = tmp/'never.mid'
 for what, args, expect in [
+    ('a model file past 1 GB, native', ['--vocab', vocab, '--model', huge_onnx, '--runtime', 'native'], 'bytes, more than the 1073741824 a model may have here'),
+    ('a vocab.json past 16 MB', ['--vocab', huge_json, '--baseline', fix/'baseline.bin'], 'bytes, more than the 16777216 a vocab may have here'),
     ('missing model', ['--vocab', vocab, '--model', tmp/'nope.onnx'], 'not found'),
     ('model for another vocab', ['--vocab', vocab, '--model', fix/'gru_wrong_vocab.onnx'], 'vocab'),
     ('vocab.json of another vocab', ['--vocab', fix/'vocab_other.json', '--model', fix/'gru.onnx'], 'vocab'),

@@ -36,7 +36,13 @@ constexpr int N_PROGRAMS = 128, DRUM_LOW = 27, DRUM_HIGH = 87, N_DRUMS = DRUM_HI
 constexpr int N_METERS = 27, N_TEMPOS = 32;    // time_unit: beat: METER_n/d and TEMPO_b (nomad_muse_trainer.vocab METERS, TEMPOS)
 
 // What a file may claim before a reader refuses it, checked before anything that size is allocated.
+// Every bound the library's readers hold a file to, in one place: a file past one is refused with an Error before
+// anything that size is allocated (examples/cpp/README.md, Fuzzing).
 namespace limits {
+constexpr uint64_t MODEL_BYTES = 1ull << 30;  // a model file (.onnx): 1 GB (the zoo's are under 3 MB; the seed's 1.1M-parameter transformer in fp32 about 5 MB)
+constexpr uint64_t BASELINE_BYTES = 8ull << 30;   // a Markov baseline.bin: 8 GB (order 5 on the band's 3.6M training tokens: 38 MB)
+constexpr uint64_t VOCAB_BYTES = 16u << 20;   // a vocab.json: 16 MB (the largest layout's is 11 KB)
+constexpr int VOCAB_NUMBER = 1 << 20;         // a number in a vocabulary's settings (a bin, a resolution, a duration in steps)
 constexpr size_t MIDI_BYTES = 64u << 20;      // a MIDI file: 64 MB (the largest in the Lakh corpus is under 2 MB)
 constexpr uint32_t MIDI_TRACKS = 4096;        // its tracks
 constexpr size_t MIDI_NOTES = 4u << 20;       // its notes: 4 million
