@@ -45,6 +45,7 @@ struct Player::Impl {
     bool mask[MAX_VOCAB];
     NoteEvent ev[2 + NoteStream::MAX_SOUNDING];
     int channel_of[N_PROGRAMS];          // the MIDI channel of each program (multi-track models), assigned as programs first play
+    uint8_t sounding[16][N_PITCHES] = {};   // the model's voices sounding on each MIDI channel and key
     int next_channel = 0;
     // continue mode
     int cur_mode = -1;
@@ -130,11 +131,21 @@ struct Player::Impl {
         return c;
     }
 
+    // A note on or off as MIDI. Two of the model's voices can meet on one channel and key (programs past the 15th share
+    // the last channel), which MIDI cannot hold twice: the key is struck again (off, then on) and sounds until the last
+    // voice on it ends. (Found by fuzz_player: a band that had played 16 programs sent a second note-on on a sounding key.)
+    void note(uint32_t frame, int ch, int pitch, bool on, int velocity) {
+        uint8_t& n = sounding[ch][pitch];
+        if (on) {
+            if (n) midi(frame, (uint8_t)(0x80 | ch), (uint8_t)pitch, 0);
+            n = (uint8_t)std::min(255, n + 1);
+            midi(frame, (uint8_t)(0x90 | ch), (uint8_t)pitch, (uint8_t)std::max(1, std::min(127, velocity)));
+        } else if (n && --n == 0) midi(frame, (uint8_t)(0x80 | ch), (uint8_t)pitch, 0);
+    }
+
     void emit(const NoteEvent& n, double b0, uint32_t f0, uint32_t f1) {
         const uint32_t fr = frame_of(beat_of(n.step), b0, f0, f1);
-        const int ch = channel(n, fr);
-        if (n.on) midi(fr, (uint8_t)(0x90 | ch), (uint8_t)n.pitch, (uint8_t)std::max(1, std::min(127, n.velocity)));
-        else midi(fr, (uint8_t)(0x80 | ch), (uint8_t)n.pitch, 0);
+        note(fr, channel(n, fr), n.pitch, n.on, n.velocity);
     }
 
     // the note-offs due at or before `step`, at their frames
@@ -145,7 +156,7 @@ struct Player::Impl {
 
     void stop_all(uint32_t frame) {                       // every sounding note off at `frame`
         const int k = notes.all_off(ev, NoteStream::MAX_SOUNDING);
-        for (int i = 0; i < k; ++i) midi(frame, (uint8_t)(0x80 | channel(ev[i], frame)), (uint8_t)ev[i].pitch, 0);
+        for (int i = 0; i < k; ++i) note(frame, channel(ev[i], frame), ev[i].pitch, false, 0);
     }
 
     // A new piece from <BOS>, its step 0 on beat `at` (beat time: the host's first bar line from there).
@@ -482,6 +493,9 @@ void Player::activate() {
     p_->cur_mode = -1;                                   // the first block starts a piece (or listens)
     p_->generating = p_->feeding = false;
     p_->notes.reset();
+    std::memset(p_->sounding, 0, sizeof(p_->sounding));   // (a host silences its synth on deactivation)
+    std::fill(p_->channel_of, p_->channel_of + N_PROGRAMS, -1);   // the programs' channels assigned again as they first play
+    p_->next_channel = 0;
     p_->sampler.seed(p_->seed);
 }
 void Player::begin(const PlayerSettings& s, MidiOut out, void* user) { p_->out = out; p_->user = user; p_->begin(s); }

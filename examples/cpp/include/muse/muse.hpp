@@ -692,7 +692,8 @@ public:
     const StepModel& model() const;
     bool accompanies() const;                 // the model can play mode 2 (beat time, conditioning)
     void activate();                          // a fresh start, as when made: the first block after this starts a piece (or
-                                              // listens) with the draws of the seed again
+                                              // listens) with the draws of the seed again, the programs' MIDI channels
+                                              // assigned again as they first play
     // One block: begin, then play() up to each event's frame, the event (midi_in, position), and play() to the end.
     void begin(const PlayerSettings& s, MidiOut out, void* user);
     void play(uint32_t f0, uint32_t f1);      // frames [f0, f1) of the block: the host's beat moves on, due notes go out
