@@ -14,6 +14,8 @@
 
 #include <dlfcn.h>
 
+#include "host_checks.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -25,8 +27,7 @@
 #include <vector>
 
 namespace {
-int failed = 0;
-#define CHECK(cond, what) do { const bool ok_ = (cond); std::cout << (ok_ ? "ok   " : "FAIL ") << what << std::endl; failed += !ok_; } while (0)
+using host::Midi;
 
 constexpr double RATE = 48000.0;
 constexpr uint32_t BLOCK = 512;
@@ -35,8 +36,6 @@ const void* host_ext(const clap_host_t*, const char*) { return nullptr; }
 void host_nothing(const clap_host_t*) {}
 const clap_host_t HOST = {CLAP_VERSION, nullptr, "nomad-muse clap_host", "nomad-muse", "", "1.0", host_ext, host_nothing, host_nothing, host_nothing};
 
-struct Midi { uint32_t block, frame; uint8_t status, a, b; };
-bool operator==(const Midi& x, const Midi& y) { return x.block == y.block && x.frame == y.frame && x.status == y.status && x.a == y.a && x.b == y.b; }
 
 // the events the host sends in a block (a parameter change) and those the plugin sends back
 struct InEvents { std::vector<clap_event_param_value_t> params; };
@@ -122,21 +121,6 @@ struct Instance {
     }
 };
 
-// ons and offs balanced, only note messages (and program changes), velocities 1-127
-bool legal(const std::vector<Midi>& m, int& left) {
-    std::map<int, int> on;
-    for (const Midi& e : m) {
-        const int kind = e.status & 0xF0, key = (e.status & 0x0F) * 128 + e.a;
-        if (e.a > 127 || e.b > 127) return false;
-        if (kind == 0x90 && e.b > 0) ++on[key];
-        else if (kind == 0x80 || kind == 0x90) { if (on[key] <= 0) return false; --on[key]; }
-        else if (kind != 0xC0) return false;
-    }
-    left = 0;
-    for (auto& kv : on) left += kv.second;
-    return true;
-}
-int ons(const std::vector<Midi>& m) { int n = 0; for (const Midi& e : m) n += (e.status & 0xF0) == 0x90 && e.b > 0; return n; }
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -170,20 +154,15 @@ int main(int argc, char** argv) {
         double max_us = 0; uint32_t outside = 0;
         const std::vector<Midi> plain = a.run(1200, 100.0, {}, &max_us, &outside);
         int left = -1;
-        CHECK(ons(plain) > 50, "MIDI out while the transport rolls: " << ons(plain) << " note-ons in " << 1200 * BLOCK / RATE << " s at 100 bpm");
-        CHECK(legal(plain, left) && left == 0 && outside == 0, "every event inside its block, legal notes, ons and offs balanced after the stop (" << left << " left), silent audio");
-        double worst = 0;
-        for (const Midi& e : plain)
-            if ((e.status & 0xF0) == 0x90 && e.b > 0) {
-                const double tick = (e.block * BLOCK + e.frame) / RATE * 100.0 / 60.0 * 12.0, fpt = RATE * 60.0 / 100.0 / 12.0;
-                worst = std::max(worst, std::fabs(tick - std::round(tick)) * fpt);
-            }
+        CHECK(host::ons(plain) > 50, "MIDI out while the transport rolls: " << host::ons(plain) << " note-ons in " << 1200 * BLOCK / RATE << " s at 100 bpm");
+        CHECK(host::legal(plain, left) && left == 0 && outside == 0, "every event inside its block, legal notes, ons and offs balanced after the stop (" << left << " left), silent audio");
+        const double worst = host::worst_off_tick(plain, 100.0, BLOCK, RATE);
         CHECK(worst <= 1.0, "every note-on within a frame of its tick of the host's beat (worst " << worst << " frames)");
         std::printf("     the longest process() call: %.0f us for %u frames (%.1f%% of the block's %.1f ms)\n", max_us, BLOCK, 100.0 * max_us / (BLOCK / RATE * 1e6), BLOCK / RATE * 1e3);
         const std::vector<Midi> again = a.run(1200, 100.0);
         CHECK(again == plain, "reactivated, the same transport plays the same " << plain.size() << " events");
         const std::vector<Midi> cool = a.run(1200, 100.0, {{a.param("Temperature"), 0.5}});
-        CHECK(!cool.empty() && !(cool == plain), "at temperature 0.5 (a parameter event) it plays otherwise: " << ons(cool) << " note-ons");
+        CHECK(!cool.empty() && !(cool == plain), "at temperature 0.5 (a parameter event) it plays otherwise: " << host::ons(cool) << " note-ons");
         Buffer saved;
         clap_ostream_t os = {&saved, write_to};
         CHECK(a.state->save(a.p, &os) && !saved.bytes.empty(), "state saved: " << saved.bytes.size() << " bytes");
@@ -191,7 +170,7 @@ int main(int argc, char** argv) {
         clap_istream_t is = {&saved, read_from};
         CHECK(b.p && b.state && b.state->load(b.p, &is), "state loaded into a second instance");
         const std::vector<Midi> restored = b.p ? b.run(1200, 100.0) : std::vector<Midi>{};
-        CHECK(restored == a.run(1200, 100.0), "the second instance, from the saved state, plays what the first plays (" << ons(restored) << " note-ons, temperature 0.5)");
+        CHECK(restored == a.run(1200, 100.0), "the second instance, from the saved state, plays what the first plays (" << host::ons(restored) << " note-ons, temperature 0.5)");
     }
     {   // a model file that cannot be read: silence, and the host goes on
         setenv("MUSE_MODEL", "/nonexistent/model.onnx", 1);
@@ -206,6 +185,6 @@ int main(int argc, char** argv) {
     }
     entry->deinit();
     dlclose(lib);
-    std::cout << (failed ? "FAILED" : "all passed") << std::endl;
-    return failed ? 1 : 0;
+    std::cout << (host::failed ? "FAILED" : "all passed") << std::endl;
+    return host::failed ? 1 : 0;
 }

@@ -11,6 +11,8 @@
 
 #include <dlfcn.h>
 
+#include "host_checks.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -24,14 +26,11 @@
 #include <vector>
 
 namespace {
-int failed = 0;
-#define CHECK(cond, what) do { const bool ok_ = (cond); std::cout << (ok_ ? "ok   " : "FAIL ") << what << std::endl; failed += !ok_; } while (0)
+using host::Midi;
 
 constexpr double RATE = 48000.0;
 constexpr int32_t BLOCK = 512;
 
-struct Midi { int block, frame, status, a, b; };
-bool operator==(const Midi& x, const Midi& y) { return x.block == y.block && x.frame == y.frame && x.status == y.status && x.a == y.a && x.b == y.b; }
 
 // An event list the host owns: the interface's layout is IUnknown's three functions, then IEventList's three
 struct EventList {
@@ -189,21 +188,10 @@ int main(int argc, char** argv) {
     };
     int outside = 0;
     const std::vector<Midi> notes = run(1200, 100.0, &outside);
-    int ons = 0;
-    std::map<int, int> sounding;
-    bool legal = true;
-    double worst = 0;
-    for (const Midi& m : notes) {
-        const int key = (m.status & 0x0F) * 128 + m.a;
-        if ((m.status & 0xF0) == 0x90 && m.b > 0) {
-            ++ons; ++sounding[key];
-            const double tick = (m.block * BLOCK + m.frame) / RATE * 100.0 / 60.0 * 12.0, fpt = RATE * 60.0 / 100.0 / 12.0;
-            worst = std::max(worst, std::fabs(tick - std::round(tick)) * fpt);
-            legal &= m.a < 128 && m.b >= 1 && m.b <= 127;
-        } else { legal &= sounding[key] > 0; --sounding[key]; }
-    }
-    int left = 0;
-    for (auto& kv : sounding) left += kv.second;
+    int left = -1;
+    const bool legal = host::legal(notes, left);
+    const int ons = host::ons(notes);
+    const double worst = host::worst_off_tick(notes, 100.0, BLOCK, RATE);
     CHECK(ons > 50, "MIDI out while the transport rolls: " << ons << " note-ons in " << 1200 * BLOCK / RATE << " s at 100 bpm");
     CHECK(legal && left == 0 && outside == 0, "every event inside its block, legal notes, ons and offs balanced after the stop (" << left << " left), silent audio");
     CHECK(worst <= 1.0, "every note-on within a frame of its tick of the host's beat (worst " << worst << " frames)");
@@ -233,6 +221,6 @@ int main(int argc, char** argv) {
     }
     (*factory)->unref(factory);
     if (auto exit_fn = reinterpret_cast<bool (*)()>(dlsym(lib, "ModuleExit"))) exit_fn();
-    std::cout << (failed ? "FAILED" : "all passed") << std::endl;
-    return failed ? 1 : 0;
+    std::cout << (host::failed ? "FAILED" : "all passed") << std::endl;
+    return host::failed ? 1 : 0;
 }
