@@ -245,7 +245,7 @@ struct Player::Impl {
             if (live && (v.is_shift(tok) || tok == v.bar())) {
                 const int64_t to = tok == v.bar() ? st.bar_start + st.bar_len : st.t + tok - TIME_SHIFT + 1;
                 const int64_t c = due();
-                if (c < to) { move_to(c, b0, f0, f1); hear(); continue; }   // a note of the player's comes first
+                if (c < to) { move_to(c, b0, f0, f1); hear(b0, f0, f1); continue; }   // a note of the player's comes first
                 if (frame_at(beat_of(to), b0, f0) >= f1 - 0.5) { waiting = tok; waiting_to = to; break; }   // fed when its time comes
             }
             put(tok, b0, f0, f1);
@@ -262,19 +262,17 @@ struct Player::Impl {
 
     // ------------------------------------------------------------------------------------------- accompany mode
     enum { SAMPLE, WROTE, STOP };
-    // (the tokens the loop writes itself carry no note: put's frames are never used for them)
-    double cb0 = 0.0; uint32_t cf0 = 0, cf1 = 1;      // the segment being played, for the notes a forced token may end
     void put(int tok, double b0, uint32_t f0, uint32_t f1) {   // one token into the stream: grammar, notes, model
         grammar.advance(st, tok);
         const int n = notes.push(tok, ev);
         for (int i = 0; i < n; ++i) emit(ev[i], b0, f0, f1);
         logits = model->step(tok);
     }
-    bool force(int tok) {                                // a token the loop writes itself, if the stream allows it here
+    bool force(int tok, double b0, uint32_t f0, uint32_t f1) {   // a token the loop writes itself, if the stream allows it here
         bool ok[MAX_VOCAB];
         grammar.legal(st, ok);
         if (tok < 0 || tok >= v.size() || !ok[tok]) return false;
-        put(tok, cb0, cf0, cf1);
+        put(tok, b0, f0, f1);
         return true;
     }
     // The tick the first waiting note may be written at: the tick nearest where it sounded, unless that tick's notes are
@@ -287,20 +285,19 @@ struct Player::Impl {
     }
     // Time forward to tick `c` as the tokenizer writes it: bar lines (with the host's METER where it changes) and shifts.
     void move_to(int64_t c, double b0, uint32_t f0, uint32_t f1) {
-        cb0 = b0; cf0 = f0; cf1 = f1;
         while (st.t < c) {
             emit_offs(notes.step(), b0, f0, f1);
             bool ok;
             if (c >= st.bar_start + st.bar_len) {
-                ok = force(v.bar());
+                ok = force(v.bar(), b0, f0, f1);
                 const int hm = host_meter();
-                if (ok && hm >= 0 && st.meter != hm) ok = force(v.meter() + hm);
-            } else ok = force(TIME_SHIFT - 1 + (int)std::min<int64_t>(c - st.t, v.n_shifts));
+                if (ok && hm >= 0 && st.meter != hm) ok = force(v.meter() + hm, b0, f0, f1);
+            } else ok = force(TIME_SHIFT - 1 + (int)std::min<int64_t>(c - st.t, v.n_shifts), b0, f0, f1);
             if (!ok) { n_given = 0; return; }            // (the stream cannot move there: the waiting notes are dropped)
         }
     }
     // The waiting notes due here, as one group AHEAD_0 CTRL.. (ids rising), where a group may open.
-    void hear() {
+    void hear(double b0, uint32_t f0, uint32_t f1) {
         bool ok[MAX_VOCAB];
         grammar.insertable(st, ok);
         if (!ok[v.ahead()] || n_given == 0 || due() > st.t) return;
@@ -315,16 +312,15 @@ struct Player::Impl {
         n_given = k;
         std::sort(ids, ids + n);
         n = (int)(std::unique(ids, ids + n) - ids);
-        if (!force(v.ahead())) return;
-        for (int i = 0; i < n; ++i) force(ids[i]);
+        if (!force(v.ahead(), b0, f0, f1)) return;
+        for (int i = 0; i < n; ++i) force(ids[i], b0, f0, f1);
     }
     // Before the model samples: hear the notes due here; a held move is fed when its time comes, or gives way to a note
     // that sounded before it lands.
     int accompany(double b0, uint32_t f0, uint32_t f1) {
-        cb0 = b0; cf0 = f0; cf1 = f1;
         const int64_t c = due();
         if (waiting >= 0) {
-            if (c < waiting_to) { waiting = -1; move_to(c, b0, f0, f1); hear(); return WROTE; }
+            if (c < waiting_to) { waiting = -1; move_to(c, b0, f0, f1); hear(b0, f0, f1); return WROTE; }
             if (frame_at(beat_of(waiting_to), b0, f0) >= f1 - 0.5) return STOP;
             const int t = waiting;
             waiting = -1;
@@ -335,7 +331,7 @@ struct Player::Impl {
         if (c <= st.t) {
             bool ok[MAX_VOCAB];
             grammar.insertable(st, ok);
-            if (ok[v.ahead()]) { emit_offs(notes.step(), b0, f0, f1); hear(); return WROTE; }
+            if (ok[v.ahead()]) { emit_offs(notes.step(), b0, f0, f1); hear(b0, f0, f1); return WROTE; }
         }
         return SAMPLE;
     }
