@@ -33,7 +33,6 @@ std::string folder_of(const char* file) {
     const size_t k = f.find_last_of('/');
     return k == std::string::npos ? "." : f.substr(0, k);
 }
-bool is_file(const std::string& p) { FILE* f = std::fopen(p.c_str(), "rb"); if (f) std::fclose(f); return f != nullptr; }
 }  // namespace
 
 class NomadMuse : public Plugin {
@@ -220,7 +219,6 @@ private:
         std::string status;
         const std::string path = resolve(value);
         try {
-            if (!is_file(path)) throw muse::Error("model not found: " + path);
             next.reset(new muse::Player(muse::open_native(path), getSampleRate()));
             next->activate();
             status = "playing " + path + " (" + next->model().model_type() + ", " + std::to_string(next->model().vocab().size()) + " ids)";
