@@ -131,14 +131,16 @@ fuzz: $(CPP_BUILD)/muse_tests ## fuzz every C++ reader (libFuzzer under ASan and
 	$(PYTHON) -c "import atheris" 2>/dev/null || $(PIP) install -q "atheris==3.0.0"
 	$(PYTHON) tools/fuzz.py --seconds $(FUZZ_SECONDS) --fixtures $(CPP_BUILD)/fixtures
 
+# a plugin's folder $(1) gets model $(2) as model.onnx and the zoo as zoo/, each through a temporary name
+put_model = cp $(2) $(1)/.model.onnx.tmp && mv $(1)/.model.onnx.tmp $(1)/model.onnx && \
+  rm -rf $(1)/zoo.tmp && cp -r nomad_muse_trainer/zoo $(1)/zoo.tmp && rm -rf $(1)/zoo && mv $(1)/zoo.tmp $(1)/zoo
 LV2_BUNDLE := $(CPP_BUILD)/lv2/NomadMuse.lv2
 # LV2_MODEL: by default the zoo's Bach GRU (beat time: it plays on the host's bars; trained with conditioning: it
 # accompanies the player in mode 2); any GRU or transformer muse_export wrote works, e.g. make lv2 LV2_MODEL=nomad_muse_trainer/zoo/band/model.onnx
 LV2_MODEL ?= nomad_muse_trainer/zoo/bach/model.onnx
 lv2: $(CPP_BUILD)/muse_tests $(LV2_MODEL) ## the LV2 plugin with the zoo's Bach GRU inside (LV2_MODEL=...: another) and the zoo: build/cpp/lv2/NomadMuse.lv2 (needs Debian's dpf-source; copy the folder to ~/.lv2)
 	@test -f $(LV2_BUNDLE)/NomadMuse_dsp.so || { echo "error: the LV2 plugin was not built: install DPF (Debian: sudo apt install dpf-source) and run make lv2 again" >&2; exit 2; }
-	cp $(LV2_MODEL) $(LV2_BUNDLE)/.model.onnx.tmp && mv $(LV2_BUNDLE)/.model.onnx.tmp $(LV2_BUNDLE)/model.onnx
-	rm -rf $(LV2_BUNDLE)/zoo.tmp && cp -r nomad_muse_trainer/zoo $(LV2_BUNDLE)/zoo.tmp && rm -rf $(LV2_BUNDLE)/zoo && mv $(LV2_BUNDLE)/zoo.tmp $(LV2_BUNDLE)/zoo
+	$(call put_model,$(LV2_BUNDLE),$(LV2_MODEL))
 	@echo "$(LV2_BUNDLE): the plugin, its Turtle, model.onnx ($$(du -k $(LV2_BUNDLE)/model.onnx | cut -f1) KB) and zoo/; install with: cp -r $(LV2_BUNDLE) ~/.lv2/"
 
 PLUGINS := $(CPP_BUILD)/bin
@@ -147,9 +149,7 @@ PLUGINS := $(CPP_BUILD)/bin
 PLUGIN_MODEL ?= nomad_muse_trainer/zoo/bach/model.onnx
 plugins: $(CPP_BUILD)/muse_tests $(PLUGIN_MODEL) ## the plugin as VST3, CLAP and a JACK app (DPF; needs Debian's dpf-source; LV2: make lv2) with the zoo inside: build/cpp/bin/NomadMuse.{vst3,clap} and NomadMuse
 	@test -f $(PLUGINS)/NomadMuse.clap || { echo "error: the DPF plugins were not built: install DPF (Debian: sudo apt install dpf-source) and run make plugins again" >&2; exit 2; }
-	@for d in $(PLUGINS)/NomadMuse.vst3/Contents/$$(uname -m)-linux $(PLUGINS); do \
-	  cp $(PLUGIN_MODEL) $$d/.model.onnx.tmp && mv $$d/.model.onnx.tmp $$d/model.onnx; \
-	  rm -rf $$d/zoo.tmp && cp -r nomad_muse_trainer/zoo $$d/zoo.tmp && rm -rf $$d/zoo && mv $$d/zoo.tmp $$d/zoo; done
+	@for d in $(PLUGINS)/NomadMuse.vst3/Contents/$$(uname -m)-linux $(PLUGINS); do $(call put_model,$$d,$(PLUGIN_MODEL)) || exit 1; done
 	@echo "$(PLUGINS): NomadMuse.vst3 (copy to ~/.vst3/), NomadMuse.clap (~/.clap/, with model.onnx and zoo/ beside it), NomadMuse (the JACK app); the LV2 bundle: make lv2"
 
 # `make all MIDI_DIR=~/my_midi` trains on the user's folder alone: the default corpus is exported only when it is used
