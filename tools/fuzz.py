@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ = ROOT/'examples'/'cpp'/'fuzz'
-HARNESSES = ('vocab', 'markov', 'model', 'tokens', 'midi', 'player')
+HARNESSES = ('vocab', 'markov', 'model', 'tokens', 'midi', 'player', 'plugin')
+DPF = Path('/usr/share/dpf/cmake/DPF-plugin.cmake')     # Debian's dpf-source: the plugin harness builds DPF's CLAP entry point
 
 def seeds(h, fixtures:Path)->list:
     "The real files each harness starts from"
@@ -18,12 +19,13 @@ def seeds(h, fixtures:Path)->list:
     if h == 'markov': return sorted((FUZZ/'seeds'/'markov').glob('*.bin'))              # small real .bins: a large one fuzzes at 20 runs a second
     if h == 'model': return [fixtures/f for f in ('gru_w8.onnx', 'tx_w8_step.onnx', 'gru_band_w8.onnx', 'tx_beat_w8.onnx') if (fixtures/f).exists()]
     if h == 'player': return sorted((FUZZ/'seeds'/'player').glob('*'))                  # sessions a host might drive a plugin through
+    if h == 'plugin': return sorted((FUZZ/'seeds'/'plugin').glob('*'))                  # saved states, then a host's MIDI, parameters and transport
     if h == 'midi': return [p for p in sorted((ROOT/'nbs'/'fixtures').glob('*.mid')) + sorted((ROOT/'nbs'/'fixtures_band').glob('*.mid')) if p.stat().st_size < 64_000]
     return sorted((FUZZ/'seeds'/'tokens').glob('*'))
 
 def fail(msg): print(f"error: {msg}", file=sys.stderr); sys.exit(2)
 
-DEBIAN = ['clang', 'libclang-rt-14-dev']                  # clang, and compiler-rt: libFuzzer and the sanitizers' runtimes
+DEBIAN = ['clang', 'libclang-rt-14-dev', 'dpf-source']    # clang, compiler-rt (libFuzzer and the sanitizers' runtimes), DPF
 
 def install_clang():
     "Debian's clang and compiler-rt where this runs as root with apt (as .ci/run installs the LV2 packages); else nothing"
@@ -33,8 +35,9 @@ def install_clang():
     subprocess.run(['apt-get', 'update', '-qq'], env=env, stdout=subprocess.DEVNULL)
     subprocess.run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', *DEBIAN], env=env, stdout=subprocess.DEVNULL)
 
-def build(out:Path):
-    if not shutil.which('clang++'): install_clang()
+def build(out:Path, harnesses):
+    if not shutil.which('clang++') or 'plugin' in harnesses and not DPF.exists(): install_clang()
+    if 'plugin' in harnesses and not DPF.exists(): fail(f"the plugin harness needs DPF (Debian: apt install dpf-source), or leave it out: --only {' '.join(h for h in harnesses if h != 'plugin')}")
     cxx = shutil.which('clang++')
     if not cxx: fail(f"make fuzz needs clang (Debian: apt install {' '.join(DEBIAN)})")
     with tempfile.TemporaryDirectory() as t:                     # compiler-rt's libFuzzer and sanitizer runtimes
@@ -46,7 +49,12 @@ def build(out:Path):
     env = {**os.environ, 'CC': shutil.which('clang') or 'clang', 'CXX': cxx}
     subprocess.run([cmake, '-S', str(ROOT/'examples'/'cpp'), '-B', str(out), '-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DMUSE_FUZZ=ON',
                     f'-DPython3_EXECUTABLE={sys.executable}'], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run([cmake, '--build', str(out), '-j2', '--target', *[f'fuzz_{h}' for h in HARNESSES]], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run([cmake, '--build', str(out), '-j2', '--target', *[f'fuzz_{h}' for h in harnesses]], check=True, env=env, stdout=subprocess.DEVNULL)
+
+def model_env(fixtures:Path)->dict:
+    "The models the player and plugin harnesses open (as ctest sets them): the fixtures' band GRU with conditioning, the zoo"
+    m = str((fixtures/'gru_band_cond_w8.onnx').resolve())
+    return {'MUSE_FUZZ_PLAYER_MODEL': m, 'MUSE_MODEL': m, 'MUSE_ZOO': str(ROOT/'nomad_muse_trainer'/'zoo')}
 
 def run(h, out:Path, fixtures:Path, seconds:int)->dict:
     corpus = out/'corpus'/h; corpus.mkdir(parents=True, exist_ok=True)
@@ -56,7 +64,7 @@ def run(h, out:Path, fixtures:Path, seconds:int)->dict:
     t0 = time.time()
     p = subprocess.run([str(out/f'fuzz_{h}'), str(corpus), f'-max_total_time={seconds}', '-print_final_stats=1', '-timeout=10',
                         '-rss_limit_mb=2048', '-malloc_limit_mb=1024', f'-artifact_prefix={keep}/', '-close_fd_mask=1'],
-                       capture_output=True, text=True, cwd=out, env={**os.environ, 'MUSE_FUZZ_PLAYER_MODEL': str((fixtures/'gru_band_cond_w8.onnx').resolve())})
+                       capture_output=True, text=True, errors='replace', cwd=out, env={**os.environ, **model_env(fixtures)})
     return result(h, p, out/f'fuzz_{h}.log', keep, before, t0)
 
 def result(name, p, log_path:Path, keep:Path, before:set, t0:float)->dict:
@@ -91,8 +99,9 @@ def main():
     if not (fixtures/'vocab.json').exists():
         print(f"making the fixtures the seeds come from in {fixtures}", flush=True)
         subprocess.run([sys.executable, str(ROOT/'examples'/'cpp'/'tests'/'make_fixtures.py'), str(fixtures)], check=True, stdout=subprocess.DEVNULL)
-    build(out)
-    rows = [run(h, out, fixtures, a.seconds) for h in (a.only or HARNESSES)]
+    harnesses = a.only or HARNESSES
+    build(out, harnesses)
+    rows = [run(h, out, fixtures, a.seconds) for h in harnesses]
     if not a.only: rows += [run_py(r, fixtures, a.seconds) for r in PY_READERS]
     print(f"\n{'harness':<10} {'seconds':>7} {'executions':>11} {'edges':>6} {'crashes':>7}")
     for r in rows: print(f"{r['harness']:<10} {r['seconds']:>7} {r['execs']:>11,} {r['edges']:>6} {r['crashes']:>7}" + (f"  {r['why']}: {', '.join(r['files'])}" if r['crashes'] else ''))

@@ -13,6 +13,7 @@
 
 #include "muse/muse.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -27,6 +28,30 @@ enum Param : uint32_t { TEMPERATURE, TOP_P, DENSITY, MODE, LISTEN, INSTRUMENTS, 
                         LATE, HEARD, REACTION, N_PARAMS };
 enum StateKey : uint32_t { STATE_MODEL, STATE_STATUS, N_STATES };
 const float DEFAULTS[N_PARAMS] = {1.0f, 0.95f, 1.0f, 0, 20.0f, 0, 0, 0, 0, 127, 0, 0, 0, 0, 0};
+
+// Each parameter's range: what the host is told, and what a value from the host (an automation, a saved state) is
+// clamped to (DPF passes a state's text through atof unchecked: "nan" or "-inf" reached the shell, and DPF's own state
+// save then cast round(-inf) to int, undefined behaviour fuzz_plugin found)
+struct Range { float lo, hi; };
+Range range_of(uint32_t i) {
+    int bands = 0;
+    switch (i) {
+        case TEMPERATURE: return {0.1f, 2.0f};
+        case TOP_P: return {0.1f, 1.0f};
+        case DENSITY: return {0.25f, 4.0f};
+        case MODE: return {0, 2};
+        case LISTEN: return {0, 50};
+        case INSTRUMENTS: muse::Player::bands(&bands); return {0, (float)(bands - 1)};
+        case SCALE_ROOT: return {0, 11};
+        case SCALE: return {0, (float)muse::scale_names().size()};
+        case LOWEST: case HIGHEST: return {0, 127};
+        case POLYPHONY: case ONSETS: return {0, 16};
+        case LATE: return {0, 1e6f};
+        case HEARD: return {-1, 1e6f};
+        case REACTION: return {0, 1000};
+        default: return {0, 0};
+    }
+}
 
 std::string folder_of(const char* file) {
     const std::string f = file ? file : "";
@@ -59,8 +84,9 @@ protected:
     void initParameter(uint32_t i, Parameter& p) override {
         p.hints = kParameterIsAutomatable;
         p.ranges.def = DEFAULTS[i];
-        auto set = [&p](const char* name, const char* symbol, float lo, float hi, const char* unit = "") {
-            p.name = name; p.symbol = symbol; p.ranges.min = lo; p.ranges.max = hi; p.unit = unit;
+        const Range r = range_of(i);
+        auto set = [&p, r](const char* name, const char* symbol, const char* unit = "") {
+            p.name = name; p.symbol = symbol; p.ranges.min = r.lo; p.ranges.max = r.hi; p.unit = unit;
         };
         auto choices = [&p](std::initializer_list<const char*> labels) {
             auto* v = new ParameterEnumerationValue[labels.size()];
@@ -70,24 +96,24 @@ protected:
             p.hints |= kParameterIsInteger;
         };
         switch (i) {
-            case TEMPERATURE: set("Temperature", "temperature", 0.1f, 2.0f); break;
-            case TOP_P: set("Top-p", "top_p", 0.1f, 1.0f); break;
-            case DENSITY: set("Note density", "density", 0.25f, 4.0f); p.hints |= kParameterIsLogarithmic; break;
-            case MODE: set("Mode", "mode", 0, 2); choices({"Generate", "Continue the player", "Accompany the player"}); break;
-            case LISTEN: set("Listen window", "listen", 0, 50, "ms"); break;
+            case TEMPERATURE: set("Temperature", "temperature"); break;
+            case TOP_P: set("Top-p", "top_p"); break;
+            case DENSITY: set("Note density", "density"); p.hints |= kParameterIsLogarithmic; break;
+            case MODE: set("Mode", "mode"); choices({"Generate", "Continue the player", "Accompany the player"}); break;
+            case LISTEN: set("Listen window", "listen", "ms"); break;
             case INSTRUMENTS: {
                 int n = 0; const char* const* b = muse::Player::bands(&n);
-                set("Instruments", "instruments", 0, (float)(n - 1));
+                set("Instruments", "instruments");
                 auto* v = new ParameterEnumerationValue[n];
                 for (int k = 0; k < n; ++k) { v[k].value = (float)k; v[k].label = *b[k] ? b[k] : "all"; }
                 p.enumValues.count = (uint8_t)n; p.enumValues.restrictedMode = true; p.enumValues.values = v;
                 p.hints |= kParameterIsInteger;
                 break;
             }
-            case SCALE_ROOT: set("Scale root", "scale_root", 0, 11); choices({"C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"}); break;
+            case SCALE_ROOT: set("Scale root", "scale_root"); choices({"C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"}); break;
             case SCALE: {
                 const auto& names = muse::scale_names();
-                set("Scale", "scale", 0, (float)names.size());
+                set("Scale", "scale");
                 auto* v = new ParameterEnumerationValue[names.size() + 1];
                 v[0].value = 0; v[0].label = "none";
                 for (size_t k = 0; k < names.size(); ++k) { v[k + 1].value = (float)(k + 1); v[k + 1].label = names[k].c_str(); }
@@ -95,13 +121,13 @@ protected:
                 p.hints |= kParameterIsInteger;
                 break;
             }
-            case LOWEST: set("Lowest note", "lowest", 0, 127); p.hints |= kParameterIsInteger; break;
-            case HIGHEST: set("Highest note", "highest", 0, 127); p.hints |= kParameterIsInteger; break;
-            case POLYPHONY: set("Polyphony", "polyphony", 0, 16); p.hints |= kParameterIsInteger; break;
-            case ONSETS: set("Onsets a beat", "onsets", 0, 16); p.hints |= kParameterIsInteger; break;
-            case LATE: set("Late notes", "late", 0, 1e6f); p.hints = kParameterIsOutput | kParameterIsInteger; break;
-            case HEARD: set("Notes heard", "heard", -1, 1e6f); p.hints = kParameterIsOutput | kParameterIsInteger; break;
-            case REACTION: set("Reaction", "reaction", 0, 1000, "ticks"); p.hints = kParameterIsOutput; break;
+            case LOWEST: set("Lowest note", "lowest"); p.hints |= kParameterIsInteger; break;
+            case HIGHEST: set("Highest note", "highest"); p.hints |= kParameterIsInteger; break;
+            case POLYPHONY: set("Polyphony", "polyphony"); p.hints |= kParameterIsInteger; break;
+            case ONSETS: set("Onsets a beat", "onsets"); p.hints |= kParameterIsInteger; break;
+            case LATE: set("Late notes", "late"); p.hints = kParameterIsOutput | kParameterIsInteger; break;
+            case HEARD: set("Notes heard", "heard"); p.hints = kParameterIsOutput | kParameterIsInteger; break;
+            case REACTION: set("Reaction", "reaction", "ticks"); p.hints = kParameterIsOutput; break;
         }
     }
 
@@ -118,7 +144,11 @@ protected:
     }
 
     float getParameterValue(uint32_t i) const override { return i < N_PARAMS ? params_[i] : 0.0f; }
-    void setParameterValue(uint32_t i, float v) override { if (i < N_PARAMS && i < LATE) params_[i] = v; }
+    void setParameterValue(uint32_t i, float v) override {   // inside the parameter's range; NaN: its default
+        if (i >= LATE) return;
+        const Range r = range_of(i);
+        params_[i] = std::isnan(v) ? DEFAULTS[i] : std::min(r.hi, std::max(r.lo, v));
+    }
 
     String getState(const char* key) const override {
         if (!std::strcmp(key, "model")) return String(model_.c_str());

@@ -34,6 +34,21 @@ struct NativeGru::Impl {
     Floats h, gi, gh, logits;                        // state L x H; scratch 3H (padded); logits (padded)
 };
 
+namespace {
+// layer 0's input term per token: out[t] = emb[t] W + b, V x N
+MUSE_NO_COVERAGE void input_table(const float* emb, const float* w, const float* b, int V, int E, int N, float* out) {
+    for (int t = 0; t < V; ++t) {                    // (each sum in the order e = 0, 1, ...: rows of W contiguous)
+        float* o = out + (size_t)t * N;
+        for (int j = 0; j < N; ++j) o[j] = 0.0f;
+        for (int e = 0; e < E; ++e) {
+            const float x = emb[(size_t)t * E + e], *row = w + (size_t)e * N;
+            for (int j = 0; j < N; ++j) o[j] += x * row[j];
+        }
+        for (int j = 0; j < N; ++j) o[j] += b[j];
+    }
+}
+}  // namespace
+
 NativeGru::NativeGru(const std::string& path, const std::string& expect_sha, bool exact)
     : NativeModel(path, expect_sha, "gru", "the native step runs the GRU (use OnnxStream)"), p_(new Impl) {
     auto& m = *p_;
@@ -52,12 +67,7 @@ NativeGru::NativeGru(const std::string& path, const std::string& expect_sha, boo
     const auto emb = weight(f, path, format::weight::embed, V, E).f, w_ih0 = weight(f, path, std::string(format::weight::w_ih) + "0", E, 3 * H).f;
     const auto b_ih0 = vec(f, path, std::string(format::weight::b_ih) + "0", 3 * H);
     m.xtab = Floats((size_t)V * 3 * H);
-    for (int t = 0; t < V; ++t)
-        for (int j = 0; j < 3 * H; ++j) {
-            float acc = 0.0f;
-            for (int e = 0; e < E; ++e) acc += emb[(size_t)t * E + e] * w_ih0[(size_t)e * 3 * H + j];
-            m.xtab.p[(size_t)t * 3 * H + j] = acc + b_ih0[j];
-        }
+    input_table(emb.data(), w_ih0.data(), b_ih0.data(), V, E, 3 * H, m.xtab.p);
     std::vector<Weight> w_ih(L), w_hh(L);
     std::vector<std::vector<float>> b_ih(L), b_hh(L);
     for (int l = 0; l < L; ++l) {
