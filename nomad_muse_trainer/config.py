@@ -9,7 +9,7 @@ __all__ = ['LEARNING_RATES', 'SCHEMA', 'DEFAULTS', 'ALIASES', 'PATHS', 'load_con
 import copy, json, math
 from pathlib import Path
 import yaml
-from .core import UserError
+from .core import UserError, limits, read_bytes
 
 # %% ../nbs/00b_config.ipynb #3e34d30b
 LEARNING_RATES = {'gru': 0.01, 'transformer': 0.003}   # `training.learning_rate: auto`: each model's own peak (measured in 04_train)
@@ -208,7 +208,7 @@ def load_config(path=None, # a `config.yaml`; None reads `./config.yaml` if ther
     if path is not None:
         p = Path(path)
         if not p.is_file(): raise UserError(f"config file not found: {p}")
-        try: raw = yaml.safe_load(p.read_text())
+        try: raw = yaml.safe_load(read_bytes(p, 'config file', limits.CONFIG_BYTES).decode('utf-8'))
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise UserError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
         if not isinstance(raw or {}, dict): raise UserError(f"{p}: the file must be a mapping of sections to keys, got {raw!r}")

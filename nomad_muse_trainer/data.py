@@ -8,13 +8,13 @@ __all__ = ['ENCODER', 'DATASET_FORMAT', 'TokenCache', 'index_folder', 'write_man
            'muse_bench_prep']
 
 # %% ../nbs/03d_data.ipynb #1cb924e6
-import csv, functools, hashlib, json, os, shutil, tempfile, time
+import csv, functools, hashlib, json, math, os, shutil, tempfile, time, zipfile
 from collections import Counter
 from pathlib import Path
 import numpy as np
 import symusic
 from .config import PATHS, load_config
-from .core import UserError, atomic_path, atomic_write_text, check_suffix
+from .core import UserError, atomic_path, atomic_write_text, check_suffix, limits
 from .cli import command
 from .parallel import n_workers, progress, safe_map
 from .corpus import export_corpus
@@ -381,6 +381,26 @@ def _load_folder(p:Path, vocab_sha256:str=None)->dict:
     return out
 
 # %% ../nbs/03d_data.ipynb #05ec53f9
+def _check_npz(p:Path):
+    "Refuse a dataset.npz that unzips past `limits.DATASET_BYTES`, or whose member's header claims more entries than the member holds, before numpy allocates any of it"
+    bad = lambda why: UserError(f"{p}: not a readable dataset.npz ({why})")
+    try:
+        with zipfile.ZipFile(p) as z:
+            infos = z.infolist()
+            if (total := sum(i.file_size for i in infos)) > limits.DATASET_BYTES:
+                raise UserError(f"{p}: unzips to {total:,} bytes, more than the {limits.DATASET_BYTES:,} a dataset.npz may have here")
+            for i in infos:
+                with z.open(i) as f:
+                    if f.read(6) != b'\x93NUMPY': continue          # not an array: numpy reads it as bytes, and load_dataset refuses it
+                    version = tuple(f.read(2))
+                    if version not in ((1, 0), (2, 0)): raise bad(f"{i.filename}: .npy format version {version}, muse_prep writes 1.0")
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(f)
+                    if math.prod(shape) * dtype.itemsize > i.file_size:   # (Python's integers: no overflow)
+                        raise bad(f"{i.filename} claims {shape} entries of {dtype} in {i.file_size:,} bytes")
+    except UserError: raise
+    except Exception as e: raise bad(f"{type(e).__name__}: {str(e)[:120]}") from None     # a damaged zip: zipfile's and zlib's errors
+
 def _dataset_tokenizer(arrays:dict, sha:str, p)->MuseTokenizer:
     "The tokenizer a dataset was made with: from its `vocab_json`, or (datasets of the first release) the default layout of its sha"
     if 'vocab_json' in arrays:
@@ -399,6 +419,7 @@ def load_dataset(path=PATHS['dataset'], # a `dataset.npz` or a dataset folder fr
     if not p.is_file(): raise UserError(f"dataset not found: {p} (run muse_prep first)")
     with open(p, 'rb') as f:
         if f.read(4) != b'PK\x03\x04': raise UserError(f"{p}: not a dataset.npz (not a zip archive)")
+    _check_npz(p)
     try:
         with np.load(p, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
     except Exception as e: raise UserError(f"{p}: not a readable dataset.npz ({type(e).__name__}: {e})") from None

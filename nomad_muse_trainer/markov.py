@@ -12,7 +12,7 @@ import struct, time, zlib
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
-from .core import UserError, atomic_path
+from .core import UserError, atomic_path, limits, read_bytes
 from .vocab import PAD, NOTE_ON, NOTE_OFF, TIME_SHIFT, N_SHIFTS, TIME_SHIFT_MS, MAX_VOCAB, bar_of, check_vocab
 from .tokenizer import MuseTokenizer
 from .metrics import summarize
@@ -259,7 +259,7 @@ def load_markov(path, # a `baseline.bin`
     "Read a `baseline.bin`, checking its size, magic, version, CRC and (if given) vocabulary"
     p = Path(path)
     if not p.is_file(): raise UserError(f"baseline not found: {p}")
-    data = p.read_bytes()
+    data = read_bytes(p, 'baseline', limits.BASELINE_BYTES)
     if len(data) < 112: raise UserError(f"{p}: truncated ({len(data)} bytes; a baseline.bin has at least 112)")
     if data[:8] != MAGIC: raise UserError(f"{p}: not a baseline.bin (magic {data[:8]!r}, expected {MAGIC!r})")
     version, hsize, vsize, order, npos, beta, ts_ms, mode, S, V, D, multi = struct.unpack_from(MARKOV_FIELDS, data, MARKOV_OFFSET['version'])

@@ -7,10 +7,10 @@ __all__ = ['MAX_MIDI_SECONDS', 'SMPTE_FPS', 'MidiError', 'restrike_gap', 'Midi',
            'band_notes', 'beat_notes', 'note_tracks']
 
 # %% ../nbs/01a_midi.ipynb #d1403dc7
-import io
+import io, os
 import numpy as np
 import mido, pretty_midi, symusic
-from .core import UserError
+from .core import UserError, limits
 from .vocab import DRUM_LOW, DRUM_HIGH
 
 # %% ../nbs/01a_midi.ipynb #ec158cde
@@ -163,11 +163,14 @@ def load_midi(midi # a path to a MIDI file, raw bytes, a `Midi`, or a `pretty_mi
     if not isinstance(midi, (bytes, bytearray)):
         name = str(midi)
         try:
+            if (size := os.path.getsize(midi)) > limits.MIDI_BYTES:   # refused before it is read
+                raise MidiError(f"{name}: {size:,} bytes, more than the {limits.MIDI_BYTES:,} a MIDI file may have here")
             with open(midi, 'rb') as f: midi = f.read()
         except FileNotFoundError: raise MidiError(f"no such file: {name}") from None
         except IsADirectoryError: raise MidiError(f"{name} is a folder, not a MIDI file") from None
         except OSError as e: raise MidiError(f"{name}: unreadable ({e.strerror})") from None
     if len(midi) == 0: raise MidiError(f"{name}: empty file")
+    if len(midi) > limits.MIDI_BYTES: raise MidiError(f"{name}: {len(midi):,} bytes, more than the {limits.MIDI_BYTES:,} a MIDI file may have here")
     if midi[:4] == b'RIFF' and midi[8:12] == b'RMID': midi = _riff_data(midi)    # RMID: a standard MIDI file in a RIFF wrapper (.rmi)
     if not midi.startswith(b'MThd'): raise MidiError(f"{name}: not a MIDI file (no MThd header)")
     try:
@@ -182,7 +185,7 @@ def load_midi(midi # a path to a MIDI file, raw bytes, a `Midi`, or a `pretty_mi
         raise MidiError(f"{name}: {secs / 3600:.0f} hours long, more than the {MAX_MIDI_SECONDS // 3600} a file may last (a damaged time?)")
     return Midi(score)
 
-MAX_MIDI_SECONDS = 4 * 3600      # the longest a MIDI file may last (atheris made a 3.5 KB file of 172 hours that took a band tokenizer 40 s)
+MAX_MIDI_SECONDS = limits.MIDI_SECONDS   # the longest a MIDI file may last (atheris made a 3.5 KB file of 172 hours that took a band tokenizer 40 s)
 
 def _before_start(score)->bool:
     "Whether any event of a parsed file lies before tick 0 (a delta time past 2^31 ticks wraps to a negative time in symusic; found by atheris)"

@@ -12,7 +12,7 @@ import json, os, sys, time
 from pathlib import Path
 import numpy as np
 from .config import PATHS, DEFAULTS
-from .core import UserError, atomic_path, check_suffix
+from .core import UserError, atomic_path, check_suffix, limits, check_size
 from .cli import command
 import pretty_midi, symusic
 from .vocab import VOCAB_SIZE, METERS, TEMPOS, VocabSha, bar_of, check_vocab, parse_instruments
@@ -101,6 +101,7 @@ class OnnxModel:
                 ):
         p = Path(path)
         if not p.is_file(): raise UserError(f"model not found: {p}")
+        check_size(p, 'model', limits.MODEL_BYTES)
         try: self.sess = ort_session(p, threads)
         except Exception as e: raise UserError(f"{p}: not a loadable ONNX model ({str(e).splitlines()[0][:120]})") from None
         self.meta = dict(self.sess.get_modelmeta().custom_metadata_map)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pretty_midi, symusic
 from fastcore.basics import patch
-from .core import UserError, atomic_write_text
+from .core import UserError, atomic_write_text, limits, read_bytes
 from .vocab import (BOS, EOS, NOTE_ON, NOTE_OFF, TIME_SHIFT, N_PITCHES, N_SHIFTS, N_VELOCITIES,
                                       N_DURATIONS, VOCAB_SIZE, MAX_VOCAB, N_PROGRAMS, DRUM_LOW,
                                       DRUM_HIGH, N_DRUMS, MAX_AHEAD_BEATS, DEFAULT_VELOCITY, TIME_SHIFT_MS, BEAT_RESOLUTION, METERS, TEMPOS,
@@ -564,7 +564,7 @@ def load_vocab(path # a `vocab.json`
     "The tokenizer a `vocab.json` describes, after checking its hash and its ids"
     p = Path(path)
     if not p.is_file(): raise UserError(f"vocab file not found: {p}")
-    try: v = json.loads(p.read_text())
+    try: v = json.loads(read_bytes(p, 'vocab', limits.VOCAB_BYTES))
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise UserError(f"{p}: not valid JSON ({e})") from None
     if not isinstance(v, dict) or 'settings' not in v or 'sha256' not in v: raise UserError(f"{p}: not a vocab.json (no settings or sha256)")
     if vocab_sha256(v) != v['sha256']: raise UserError(f"{p}: sha256 does not match its contents (the file was edited or damaged)")

@@ -12,7 +12,7 @@ import json, math, os, random, signal, sys, threading, time
 from pathlib import Path
 import numpy as np
 from .config import LEARNING_RATES, PATHS, load_config
-from .core import missing_extra, UserError, atomic_path, atomic_write_text
+from .core import missing_extra, UserError, atomic_path, atomic_write_text, limits, check_size
 from .cli import command
 from .parallel import progress, CpuShare
 try:
@@ -145,6 +145,7 @@ def load_checkpoint(path, # a `best.pt` or `latest.pt`
     "A checkpoint's contents, refusing a missing, corrupt or foreign file and a vocabulary mismatch"
     p = Path(path)
     if not p.is_file(): raise UserError(f"checkpoint not found: {p}")
+    check_size(p, 'checkpoint', limits.CHECKPOINT_BYTES)
     try: ck = torch.load(p, map_location='cpu', weights_only=True)
     except Exception as e:
         why = str(e).splitlines()[0] if str(e) else ''

@@ -35,9 +35,10 @@ constexpr int MAX_VOCAB = 1024;                // ids fit in 10 bits (the .bin p
 constexpr int N_PROGRAMS = 128, DRUM_LOW = 27, DRUM_HIGH = 87, N_DRUMS = DRUM_HIGH - DRUM_LOW + 1;   // tracks: multi
 constexpr int N_METERS = 27, N_TEMPOS = 32;    // time_unit: beat: METER_n/d and TEMPO_b (nomad_muse_trainer.vocab METERS, TEMPOS)
 
-// What a file may claim before a reader refuses it, checked before anything that size is allocated.
-// Every bound the library's readers hold a file to, in one place: a file past one is refused with an Error before
-// anything that size is allocated (examples/cpp/README.md, Fuzzing).
+// What a file may have or claim before a reader refuses it: every bound the library's readers hold a file to, in one
+// place; a file past one is refused with an Error before anything that size is allocated (examples/cpp/README.md,
+// Fuzzing). The Python readers' are nomad_muse_trainer.core.limits (nbs/00_core.ipynb, "What a file may be"), the
+// same numbers where both read a kind of file (its test reads this header).
 namespace limits {
 constexpr uint64_t MODEL_BYTES = 1ull << 30;  // a model file (.onnx): 1 GB (the zoo's are under 3 MB; the seed's 1.1M-parameter transformer in fp32 about 5 MB)
 constexpr uint64_t BASELINE_BYTES = 8ull << 30;   // a Markov baseline.bin: 8 GB (order 5 on the band's 3.6M training tokens: 38 MB)
