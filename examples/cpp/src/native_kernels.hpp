@@ -4,6 +4,7 @@
 #pragma once
 #include "detail.hpp"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -80,7 +81,7 @@ inline i8v to_int(f8 n) { return __builtin_convertvector(n, i8v); }
 template <class T>
 inline T exp_poly_t(T x) {
     const T lo = T{} - 87.0f, hi = T{} + 87.0f;
-    x = x < lo ? lo : (x > hi ? hi : x);
+    x = x > lo ? (x < hi ? x : hi) : lo;                           // (NaN fails both tests: lo, never an int cast of NaN)
     const T t = x * 1.44269504088896341f;
     const T n = (t + 12582912.0f) - 12582912.0f;                 // round to nearest (1.5 * 2^23 pushes the fraction out)
     const T g = (t - n) * 0.693147180559945309f;
@@ -95,6 +96,13 @@ inline T exp_poly_t(T x) {
 inline float exp_poly(float x) { return exp_poly_t(x); }
 inline f8 exp_poly8(f8 x) { return exp_poly_t(x); }
 
+// Every value of a tensor a finite number: a model file with NaN or infinity in its weights is damaged, said at load
+// (fuzz_model found one whose NaN reached exp_poly's int conversion, undefined behaviour)
+inline void finite(const float* v, size_t n, const std::string& path, const std::string& name) {
+    for (size_t i = 0; i < n; ++i)
+        if (!std::isfinite(v[i])) throw Error(path + ": " + name + " holds a value that is not a finite number (a damaged file)");
+}
+
 // A weight matrix [rows, cols] from `f`: `name` (fp32) or `name`_int8 with `name`_scale (per column, or per row).
 // Returns the int8 values and per-column scales when the file has them, and always the fp32 values onnxruntime
 // computes from the file (float(q) * scale, one rounding).
@@ -108,6 +116,7 @@ inline Weight weight(const detail::OnnxFile& f, const std::string& path, const s
     if (it != f.initializers.end()) {
         if (it->second.type != T::FLOAT || !shape_ok(it->second, rows, cols)) throw Error(path + ": " + name + " is not a float [" + std::to_string(rows) + ", " + std::to_string(cols) + "] tensor");
         std::memcpy(w.f.data(), it->second.raw.data(), w.f.size() * 4);
+        finite(w.f.data(), w.f.size(), path, name);
         return w;
     }
     auto q = f.initializers.find(name + format::suffix::int8), s = f.initializers.find(name + format::suffix::scale);
@@ -123,6 +132,7 @@ inline Weight weight(const detail::OnnxFile& f, const std::string& path, const s
     const int8_t* qv = reinterpret_cast<const int8_t*>(q->second.raw.data());
     std::vector<float> sc(s->second.count());
     std::memcpy(sc.data(), s->second.raw.data(), sc.size() * 4);
+    finite(sc.data(), sc.size(), path, name + format::suffix::scale);
     for (int r = 0; r < rows; ++r)
         for (int c = 0; c < cols; ++c) w.f[(size_t)r * cols + c] = (float)qv[(size_t)r * cols + c] * sc[per_col ? c : r];
     if (per_col) { w.q.assign(qv, qv + (size_t)rows * cols); w.col_scale = sc; }
@@ -135,6 +145,7 @@ inline std::vector<float> vec(const detail::OnnxFile& f, const std::string& path
         throw Error(path + ": no float [" + std::to_string(n) + "] tensor " + name + " (not a model exported by this version's muse_export)");
     std::vector<float> v(n);
     std::memcpy(v.data(), it->second.raw.data(), 4 * n);
+    finite(v.data(), n, path, name);
     return v;
 }
 
