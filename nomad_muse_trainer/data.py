@@ -404,7 +404,9 @@ def _check_npz(p:Path):
 def _dataset_tokenizer(arrays:dict, sha:str, p)->MuseTokenizer:
     "The tokenizer a dataset was made with: from its `vocab_json`, or (datasets of the first release) the default layout of its sha"
     if 'vocab_json' in arrays:
-        tok = MuseTokenizer.from_vocab(json.loads(str(arrays['vocab_json'])), p)
+        try: v = json.loads(str(arrays['vocab_json']))
+        except ValueError as e: raise UserError(f"{p}: its vocab_json is not JSON (a damaged dataset: {e})") from None   # (atheris, with the zip-aware mutator)
+        tok = MuseTokenizer.from_vocab(v, p)
         return check_vocab(tok.sha256, sha, f"{p} (its vocab_json)") and tok
     for mode in ('duration', 'performance'):
         if MuseTokenizer(mode).sha256 == sha: return MuseTokenizer(mode)

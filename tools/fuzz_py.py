@@ -5,7 +5,7 @@ clear error (UserError, which MidiError is); anything else that escapes is a cra
 examples/cpp/fuzz/regressions/py_<reader>/.
   python tools/fuzz_py.py midi --seconds 60 [--fixtures build/cpp/fixtures]   fuzz one reader (make fuzz runs all four)
   python tools/fuzz_py.py --replay [--fixtures DIR]                             every seed and regression, each reader"""
-import argparse, contextlib, io, os, sys, tempfile, warnings, zlib
+import argparse, contextlib, io, os, random, sys, tempfile, warnings, zipfile, zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,9 +57,9 @@ def replay(fixtures:Path)->int:
     print(f"{n} inputs through the Python readers ({', '.join(READERS)}) without a crash")
     return 0
 
-def fuzz(reader, seconds:int, fixtures:Path):
+def fuzz(reader, seconds:int, fixtures:Path, corpus:Path=None):
     import atheris
-    corpus = ROOT/'build'/'fuzz'/'corpus'/f'py_{reader}'; corpus.mkdir(parents=True, exist_ok=True)
+    corpus = corpus or ROOT/'build'/'fuzz'/'corpus'/f'py_{reader}'; corpus.mkdir(parents=True, exist_ok=True)
     for s in seeds(reader, fixtures): (corpus/s.name).write_bytes(s.read_bytes())
     (KEEP/f'py_{reader}').mkdir(parents=True, exist_ok=True)
     with atheris.instrument_imports(include=['nomad_muse_trainer']):   # coverage of this package's code (not torch's or numpy's)
@@ -68,8 +68,28 @@ def fuzz(reader, seconds:int, fixtures:Path):
         data = bytearray(atheris.Mutate(data, max_size))
         if len(data) >= 8: data[-4:] = zlib.crc32(bytes(data[:-4])).to_bytes(4, 'little')
         return bytes(data)
+    def zip_kept(data, max_size, seed):                 # a dataset.npz is a zip (a CRC and sizes per member, a directory): mutate
+        rng = random.Random(seed)                       # one member's bytes, its name, or which members there are, and write the
+        if rng.random() < 0.25: return atheris.Mutate(data, max_size)   # zip again, so mutations reach the .npy headers and arrays
+        try:                                            # (a quarter of the time the zip itself is damaged, byte by byte)
+            with zipfile.ZipFile(io.BytesIO(bytes(data))) as z: members = [[i.filename, z.read(i)] for i in z.infolist()]
+        except Exception: return atheris.Mutate(data, max_size)
+        if not members: return atheris.Mutate(data, max_size)
+        k, op = rng.randrange(len(members)), rng.random()
+        if op < 0.6: members[k][1] = atheris.Mutate(members[k][1][:128], 192) + members[k][1][128:]   # the .npy header and the first entries
+        elif op < 0.8: members[k][1] = atheris.Mutate(members[k][1], len(members[k][1]) + 64)          # anywhere in the member
+        elif op < 0.9: members[k][0] = atheris.Mutate(members[k][0].encode(), 64).decode('utf-8', 'replace').split('\0')[0] or 'x'   # (zip names end at a NUL)
+        elif op < 0.95: del members[k]
+        else: members.append(list(members[k]))
+        out = io.BytesIO()
+        with warnings.catch_warnings(), zipfile.ZipFile(out, 'w', zipfile.ZIP_STORED) as z:
+            warnings.simplefilter('ignore')             # (a duplicate name)
+            for name, body in members: z.writestr(name, body)
+        return out.getvalue() if len(out.getvalue()) <= max_size else atheris.Mutate(data, max_size)
+    mutator = {'markov': crc_kept, 'dataset': zip_kept}.get(reader)
+    if os.environ.get('MUSE_FUZZ_BYTES_ONLY'): mutator = None         # (to measure against: libFuzzer's mutator alone)
     atheris.Setup([sys.argv[0], str(corpus), f'-max_total_time={seconds}', '-print_final_stats=1', '-timeout=20', '-rss_limit_mb=3072',
-                   f'-artifact_prefix={KEEP}/py_{reader}/', '-close_fd_mask=1'], one, **({'custom_mutator': crc_kept} if reader == 'markov' else {}))
+                   f'-artifact_prefix={KEEP}/py_{reader}/', '-close_fd_mask=1'], one, **({'custom_mutator': mutator} if mutator else {}))
     atheris.Fuzz()
 
 if __name__ == '__main__':
@@ -78,7 +98,8 @@ if __name__ == '__main__':
     ap.add_argument('--seconds', type=int, default=60)
     ap.add_argument('--replay', action='store_true', help='replay the seeds and regressions of every reader, then stop')
     ap.add_argument('--fixtures', default=str(ROOT/'build'/'cpp'/'fixtures'))
+    ap.add_argument('--corpus', help='the corpus folder (default build/fuzz/corpus/py_READER)')
     a = ap.parse_args()
     if a.replay: sys.exit(replay(Path(a.fixtures)))
     if not a.reader: print("error: name a reader (midi, markov, dataset, config) or --replay", file=sys.stderr); sys.exit(2)
-    fuzz(a.reader, a.seconds, Path(a.fixtures))
+    fuzz(a.reader, a.seconds, Path(a.fixtures), Path(a.corpus) if a.corpus else None)
