@@ -367,17 +367,23 @@ def _load_folder(p:Path, vocab_sha256:str=None)->dict:
     try: meta = json.loads((p/'dataset.json').read_text())
     except FileNotFoundError: raise UserError(f"{p}: not a dataset (no dataset.json; run muse_prep first)") from None
     except ValueError as e: raise UserError(f"{p}/dataset.json: not readable ({e})") from None
-    if meta.get('format') != DATASET_FORMAT: raise UserError(f"{p}: dataset format {meta.get('format')!r}, this version reads {DATASET_FORMAT}")
-    check_vocab(meta['vocab_sha256'], vocab_sha256, p)
-    tok = MuseTokenizer.from_vocab(meta['vocab'], p/'dataset.json')
-    check_vocab(tok.sha256, meta['vocab_sha256'], f"{p} (its vocab)")
-    out = {'vocab_sha256': meta['vocab_sha256'], 'bars': {}, 'tokenizer': tok, 'tokens': {}}
-    for s in ('train', 'val', 'test'):
-        f = p/f'{s}_tokens.i16'
-        t = np.memmap(f, dtype='<i2', mode='r') if f.stat().st_size else np.zeros(0, np.int16)
-        o = np.load(p/f'{s}_offsets.npy')
-        if o[-1] != len(t) or len(t) != meta['splits'][s]['tokens']: raise UserError(f"{p}: {s}_offsets do not match {s}_tokens (damaged dataset)")
-        out[s], out['tokens'][s], out['bars'][s] = Pieces(t, o), t, np.load(p/f'{s}_bars.npy')
+    if not isinstance(meta, dict) or meta.get('format') != DATASET_FORMAT:
+        raise UserError(f"{p}: dataset format {meta.get('format') if isinstance(meta, dict) else None!r}, this version reads {DATASET_FORMAT}")
+    try:                                                 # a folder whose files were damaged, edited or lost: one clear error
+        check_vocab(meta['vocab_sha256'], vocab_sha256, p)
+        tok = MuseTokenizer.from_vocab(meta['vocab'], p/'dataset.json')
+        check_vocab(tok.sha256, meta['vocab_sha256'], f"{p} (its vocab)")
+        out = {'vocab_sha256': meta['vocab_sha256'], 'bars': {}, 'tokenizer': tok, 'tokens': {}}
+        for s in ('train', 'val', 'test'):
+            f = p/f'{s}_tokens.i16'
+            t = np.memmap(f, dtype='<i2', mode='r') if f.stat().st_size else np.zeros(0, np.int16)
+            o, bars = np.load(p/f'{s}_offsets.npy', allow_pickle=False), np.load(p/f'{s}_bars.npy', allow_pickle=False)
+            if (o.ndim != 1 or not np.issubdtype(o.dtype, np.integer) or not len(o) or o[0] != 0 or o[-1] != len(t) or np.any(np.diff(o) < 0)
+                    or len(t) != meta['splits'][s]['tokens']): raise UserError(f"{p}: {s}_offsets do not match {s}_tokens (damaged dataset)")
+            if np.shape(bars) != (len(o) - 1, 2): raise UserError(f"{p}: {s}_bars does not match its files (damaged dataset)")
+            out[s], out['tokens'][s], out['bars'][s] = Pieces(t, o), t, bars
+    except (KeyError, TypeError, IndexError, ValueError, OSError) as e:
+        raise UserError(f"{p}: a damaged dataset folder ({type(e).__name__}: {str(e)[:120]})") from None
     return out
 
 # %% ../nbs/03d_data.ipynb #05ec53f9
