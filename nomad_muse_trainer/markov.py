@@ -282,6 +282,7 @@ def load_markov(path, # a `baseline.bin`
     try: sha = data[at:at + 64].rstrip(b'\0').decode('ascii')
     except UnicodeDecodeError: raise UserError(f"{p}: its vocabulary sha256 is not text (the file is damaged)") from None
     check_vocab(sha, vocab_sha256, p)
+    if at + 64 + 8*(order + 1) > len(data) - 4: raise UserError(f"{p}: truncated (its header's table sizes run past the end)")   # (atheris: a struct.error)
     sizes = struct.unpack_from(f'<{2*(order+1)}I', data, at + 64)
     off, tables = hsize, []
     def take(n, dt):
