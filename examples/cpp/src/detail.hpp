@@ -10,7 +10,7 @@
 #include "muse/formats.hpp"   // the file-format contract, generated from nbs/00d_formats.ipynb
 
 // A loop of arithmetic whose only branches are its bounds (a model's tables built at load): no coverage tracing in the
-// fuzz build, where clang's comparison hooks made opening a GRU 50x slower for no edge worth finding
+// fuzz build, where clang's comparison hooks in it made each fuzz_plugin input 5x slower (20 inputs: 10.5 s, 2.1 s without)
 #if defined(__clang__)
 #define MUSE_NO_COVERAGE __attribute__((no_sanitize("coverage")))
 #else
