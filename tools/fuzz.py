@@ -9,8 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ = ROOT/'examples'/'cpp'/'fuzz'
-HARNESSES = ('vocab', 'markov', 'model', 'tokens', 'midi', 'player', 'plugin')
-DPF = Path('/usr/share/dpf/cmake/DPF-plugin.cmake')     # Debian's dpf-source: the plugin harness builds DPF's CLAP entry point
+HARNESSES = ('vocab', 'markov', 'model', 'tokens', 'midi', 'player', 'plugin', 'vst3')
+PLUGIN = ('plugin', 'vst3')                               # the harnesses through DPF's CLAP and VST3 entry points
+DPF = Path('/usr/share/dpf/cmake/DPF-plugin.cmake')     # Debian's dpf-source: the plugin harnesses build DPF's entry points
 
 def seeds(h, fixtures:Path)->list:
     "The real files each harness starts from"
@@ -19,7 +20,7 @@ def seeds(h, fixtures:Path)->list:
     if h == 'markov': return sorted((FUZZ/'seeds'/'markov').glob('*.bin'))              # small real .bins: a large one fuzzes at 20 runs a second
     if h == 'model': return [fixtures/f for f in ('gru_w8.onnx', 'tx_w8_step.onnx', 'gru_band_w8.onnx', 'tx_beat_w8.onnx') if (fixtures/f).exists()]
     if h == 'player': return sorted((FUZZ/'seeds'/'player').glob('*'))                  # sessions a host might drive a plugin through
-    if h == 'plugin': return sorted((FUZZ/'seeds'/'plugin').glob('*'))                  # saved states, then a host's MIDI, parameters and transport
+    if h in PLUGIN: return sorted((FUZZ/'seeds'/'plugin').glob('*'))                    # saved states, then a host's MIDI, parameters and transport
     if h == 'midi': return [p for p in sorted((ROOT/'nbs'/'fixtures').glob('*.mid')) + sorted((ROOT/'nbs'/'fixtures_band').glob('*.mid')) if p.stat().st_size < 64_000]
     return sorted((FUZZ/'seeds'/'tokens').glob('*'))
 
@@ -36,12 +37,13 @@ def install_clang():
     subprocess.run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', *DEBIAN], env=env, stdout=subprocess.DEVNULL)
 
 def build(out:Path, harnesses:list, asked:bool)->list:
-    "Build the harnesses (all but the plugin's where DPF is missing, unless it was asked for by name); the ones built"
-    if not shutil.which('clang++') or 'plugin' in harnesses and not DPF.exists(): install_clang()
-    if 'plugin' in harnesses and not DPF.exists():
-        if asked: fail("the plugin harness needs DPF (Debian: apt install dpf-source)")
-        print("note: DPF not found (Debian: dpf-source): the plugin harness is left out", flush=True)
-        harnesses = [h for h in harnesses if h != 'plugin']
+    "Build the harnesses (all but the plugin's where DPF is missing, unless they were asked for by name); the ones built"
+    dpf = any(h in PLUGIN for h in harnesses)
+    if not shutil.which('clang++') or dpf and not DPF.exists(): install_clang()
+    if dpf and not DPF.exists():
+        if asked: fail("the plugin harnesses need DPF (Debian: apt install dpf-source)")
+        print("note: DPF not found (Debian: dpf-source): the plugin harnesses are left out", flush=True)
+        harnesses = [h for h in harnesses if h not in PLUGIN]
     cxx = shutil.which('clang++')
     if not cxx: fail(f"make fuzz needs clang (Debian: apt install {' '.join(DEBIAN)})")
     with tempfile.TemporaryDirectory() as t:                     # compiler-rt's libFuzzer and sanitizer runtimes
