@@ -1,6 +1,11 @@
 // A minimal reader of ONNX files (protobuf wire format), for the native step: metadata_props and the main graph's
 // initializers. Field numbers are those of onnx/onnx.proto (ModelProto, GraphProto, TensorProto,
 // StringStringEntryProto); everything else is skipped by its wire type.
+// Hand-written, not libprotobuf's generated code, on purpose: the native step keeps onnxruntime and libprotobuf out of
+// a plugin's binary (nothing past the C++ runtime to ship into a DAW), and it reads four messages' few fields. It is
+// held to the fuzzer instead: fuzz_model (make fuzz: ASan and UBSan, a structure-aware mutator that keeps the framing
+// valid, seeds that are the zoo's and the fixtures' models) and its replays in every make test; every length and count
+// is checked against the bytes left and muse::limits before anything is allocated.
 #include "detail.hpp"
 #include "muse/muse.hpp"
 
