@@ -182,7 +182,7 @@ struct Instance {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size > 1 << 16) return 0;
-    const uint8_t* end = static_cast<const uint8_t*>(std::memchr(data, 0xFE, size));
+    const uint8_t* end = size ? static_cast<const uint8_t*>(std::memchr(data, 0xFE, size)) : nullptr;
     const size_t state_size = end ? (size_t)(end - data) + 1 : size;
     Stream saved;
     saved.d = data; saved.n = state_size;

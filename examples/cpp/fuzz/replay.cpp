@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
         for (auto& f : files) {
             std::ifstream in(f, std::ios::binary);
             std::vector<uint8_t> d((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-            LLVMFuzzerTestOneInput(d.data(), d.size());
+            static const uint8_t none = 0;                       // (as libFuzzer does: never a null pointer, even for an empty input)
+            LLVMFuzzerTestOneInput(d.empty() ? &none : d.data(), d.size());
             ++n; bytes += d.size();
         }
     }
