@@ -10,7 +10,8 @@
 //                                   bar (flags >> 1, 0 to 127; 0 says no time signature)
 // After the events 48 more blocks play (half a second), the state is saved and loaded into a second instance, which plays 48. The
 // plugin must not crash, hang or read past a buffer, and what it sends must be MIDI a host can take: inside its block,
-// notes and program changes with 7-bit data, a note-off only for a key that sounds, never a second note-on on one.
+// notes and program changes with 7-bit data, a note-off only for a key that sounds, never a second note-on on one (and
+// parameter values it reports, finite).
 // The model: $MUSE_MODEL unless the state names one ($MUSE_ZOO for zoo names); ctest and make fuzz set both.
 #include <clap/entry.h>
 #include <clap/events.h>
@@ -50,7 +51,12 @@ const clap_event_header_t* in_get(const clap_input_events_t* l, uint32_t i) { re
 int sounding[16][128];                              // notes the plugin holds, per channel and key
 bool out_push(const clap_output_events_t*, const clap_event_header_t* e) {
     if (e->time >= BLOCK) __builtin_trap();                                  // outside its block
-    if (e->space_id != CLAP_CORE_EVENT_SPACE_ID || e->type != CLAP_EVENT_MIDI) __builtin_trap();   // the plugin sends raw MIDI only
+    if (e->space_id != CLAP_CORE_EVENT_SPACE_ID) __builtin_trap();
+    if (e->type == CLAP_EVENT_PARAM_VALUE) {                                 // DPF reports a parameter (an output: late, heard, reaction)
+        if (!std::isfinite(reinterpret_cast<const clap_event_param_value_t*>(e)->value)) __builtin_trap();
+        return true;
+    }
+    if (e->type != CLAP_EVENT_MIDI) __builtin_trap();                        // else raw MIDI only
     const uint8_t* m = reinterpret_cast<const clap_event_midi_t*>(e)->data;
     const int kind = m[0] & 0xF0, ch = m[0] & 0x0F;
     if (m[1] > 127 || m[2] > 127) __builtin_trap();                          // data bytes are 7-bit
