@@ -6,7 +6,7 @@
 // The changes: a varint set to an interesting value (0, 1, -1, 2^31, 2^32 - 1, 2^63, a neighbour of the old value), a
 // leaf's bytes mutated by libFuzzer (they may grow or shrink), a field deleted or repeated, its number moved by one, a
 // fixed-width field's bits flipped. Half the calls are libFuzzer's own byte-level mutation (which mostly lands in a
-// tensor's raw data, 99% of a model's bytes, or breaks the framing on purpose). Used by fuzz_model (`make fuzz` measures it against the byte-level mutator alone).
+// tensor's raw data, 90-97% of a model's bytes, or breaks the framing on purpose). Used by fuzz_model (`make fuzz` measures it against the byte-level mutator alone).
 #pragma once
 #include <cstdint>
 #include <cstdlib>
