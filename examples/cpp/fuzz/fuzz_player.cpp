@@ -24,20 +24,12 @@ struct Reader {
     double maybe() { return u8() & 1 ? f64() : NAN; }   // a transport field the host says, or not
 };
 
-struct Out {
-    uint32_t block = 0;
-    int on[16][128];                                   // notes sounding per channel and key
-    void reset() { std::memset(on, 0, sizeof(on)); }
-};
+struct Out : fuzz::Sounding { uint32_t block = 0; };
 
 void midi_out(void* user, uint32_t frame, const uint8_t msg[3]) {
     Out& o = *static_cast<Out*>(user);
     if (frame >= o.block) __builtin_trap();                               // outside its block
-    const int kind = msg[0] & 0xF0, ch = msg[0] & 0x0F;
-    if (msg[1] > 127 || msg[2] > 127) __builtin_trap();                   // data bytes are 7-bit
-    if (kind == 0x90 && msg[2] > 0) { if (o.on[ch][msg[1]]++) __builtin_trap(); }   // a second note-on on a sounding key
-    else if (kind == 0x80 || kind == 0x90) { if (!o.on[ch][msg[1]]--) __builtin_trap(); }   // a note-off for a silent key
-    else if (kind != 0xC0) __builtin_trap();                             // notes and program changes only
+    o.midi(msg);
 }
 }  // namespace
 
@@ -51,7 +43,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }();
     muse::Player& p = *player;
     Out out;
-    out.reset();
     {   // a fresh start: reactivated, the transport at 120 bpm in 4/4 from beat 0, the default settings
         p.activate();
         muse::HostTime t;

@@ -13,6 +13,8 @@
 // notes and program changes with 7-bit data, a note-off only for a key that sounds, never a second note-on on one (and
 // parameter values it reports, finite).
 // The model: $MUSE_MODEL unless the state names one ($MUSE_ZOO for zoo names); ctest and make fuzz set both.
+#include "fuzz.hpp"
+
 #include <clap/entry.h>
 #include <clap/events.h>
 #include <clap/ext/params.h>
@@ -48,7 +50,7 @@ struct Block { std::vector<Event> events; double bpm = 120; bool rolling = true;
 uint32_t in_size(const clap_input_events_t* l) { return (uint32_t)static_cast<const Block*>(l->ctx)->events.size(); }
 const clap_event_header_t* in_get(const clap_input_events_t* l, uint32_t i) { return &static_cast<const Block*>(l->ctx)->events[i].header; }
 
-int sounding[16][128];                              // notes the plugin holds, per channel and key
+fuzz::Sounding sounding;                            // notes the plugin holds, per channel and key
 bool out_push(const clap_output_events_t*, const clap_event_header_t* e) {
     if (e->time >= BLOCK) __builtin_trap();                                  // outside its block
     if (e->space_id != CLAP_CORE_EVENT_SPACE_ID) __builtin_trap();
@@ -57,12 +59,7 @@ bool out_push(const clap_output_events_t*, const clap_event_header_t* e) {
         return true;
     }
     if (e->type != CLAP_EVENT_MIDI) __builtin_trap();                        // else raw MIDI only
-    const uint8_t* m = reinterpret_cast<const clap_event_midi_t*>(e)->data;
-    const int kind = m[0] & 0xF0, ch = m[0] & 0x0F;
-    if (m[1] > 127 || m[2] > 127) __builtin_trap();                          // data bytes are 7-bit
-    if (kind == 0x90 && m[2] > 0) { if (sounding[ch][m[1]]++) __builtin_trap(); }           // a second note-on on a sounding key
-    else if (kind == 0x80 || kind == 0x90) { if (!sounding[ch][m[1]]--) __builtin_trap(); }  // a note-off for a silent key
-    else if (kind != 0xC0) __builtin_trap();                                // notes and program changes only
+    sounding.midi(reinterpret_cast<const clap_event_midi_t*>(e)->data);
     return true;
 }
 
@@ -114,7 +111,7 @@ std::vector<Block> blocks_of(const uint8_t* d, size_t n, uint32_t n_params) {
 // Plays `blocks` (then `tail` blocks without events) from the song's start; every note off after the transport stops
 void play(const clap_plugin_t* p, const std::vector<Block>& blocks, size_t tail) {
     if (!p->activate(p, RATE, 1, BLOCK) || !p->start_processing(p)) return;
-    std::memset(sounding, 0, sizeof(sounding));
+    sounding.reset();
     std::vector<float> l(BLOCK), r(BLOCK);
     float* chans[2] = {l.data(), r.data()};
     clap_audio_buffer_t audio = {chans, nullptr, 2, 0, 0};
@@ -163,8 +160,7 @@ struct Instance {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size > 1 << 16) return 0;
-    const uint8_t* end = size ? static_cast<const uint8_t*>(std::memchr(data, 0xFE, size)) : nullptr;
-    const size_t state_size = end ? (size_t)(end - data) + 1 : size;
+    const size_t state_size = fuzz::state_size(data, size);
     Stream saved{data, state_size};
     {
         Instance a;

@@ -23,6 +23,7 @@
 #include <travesty/events.h>
 #include <travesty/factory.h>
 
+#include "fuzz.hpp"
 #include "vst3_objects.hpp"
 
 #include <algorithm>
@@ -127,14 +128,11 @@ struct Instance {
     ~Instance() { (*proc)->unref(proc); (*comp)->base.terminate(comp); (*comp)->unref(comp); }
 
     void play(const std::vector<Block>& blocks, size_t tail) {
-        static int sounding[16][128];
-        std::memset(sounding, 0, sizeof(sounding));
+        static fuzz::Sounding sounding;
+        sounding.reset();
         (*comp)->comp.set_active(comp, true);
         (*proc)->proc.set_processing(proc, true);
-        std::vector<float> l(BLOCK), r(BLOCK);
-        float* chans[2] = {l.data(), r.data()};
-        v3_audio_bus_buffers out{};
-        out.num_channels = 2; out.channel_buffers_32 = chans;
+        vst3::Output out(BLOCK);
         Block quiet = blocks.empty() ? Block() : blocks.back();   // the tail: the last block's context, no events
         quiet.notes.clear(); quiet.params.clear();
         double q = 0;
@@ -154,22 +152,18 @@ struct Instance {
             ctx.sample_rate = RATE; ctx.project_time_in_samples = (int64_t)(k * BLOCK); ctx.continuous_time_in_samples = (int64_t)(k * BLOCK);
             ctx.project_time_quarters = q; ctx.bar_position_quarters = b.per_bar > 0 ? std::floor(q / b.per_bar) * b.per_bar : 0; ctx.bpm = b.bpm;
             ctx.time_sig_numerator = b.per_bar; ctx.time_sig_denom = 4;
-            v3_process_data data{};
-            data.process_mode = V3_REALTIME; data.symbolic_sample_size = V3_SAMPLE_32; data.nframes = BLOCK;
-            data.num_output_buses = 1; data.outputs = &out;
-            data.input_events = ins.handle(); data.output_events = outs.handle(); data.ctx = &ctx;
-            data.input_params = params_in.handle(); data.output_params = params_out.handle();
+            v3_process_data data = out.data(ins, outs, params_in, params_out, ctx);
             (*proc)->proc.process(proc, &data);
             if (outs.outside) __builtin_trap();                                 // an event outside its block
             for (const v3_event& e : outs.events) {
                 if (e.type == V3_EVENT_NOTE_ON) {
                     const auto& x = e.note_on;
                     if (x.channel < 0 || x.channel > 15 || x.pitch < 0 || x.pitch > 127 || !(x.velocity >= 0 && x.velocity <= 1)) __builtin_trap();
-                    if (x.velocity > 0 && sounding[x.channel][x.pitch]++) __builtin_trap();        // a second note-on on a sounding key
+                    if (x.velocity > 0) sounding.note_on(x.channel, x.pitch);
                 } else if (e.type == V3_EVENT_NOTE_OFF) {
                     const auto& x = e.note_off;
                     if (x.channel < 0 || x.channel > 15 || x.pitch < 0 || x.pitch > 127) __builtin_trap();
-                    if (!sounding[x.channel][x.pitch]--) __builtin_trap();                        // a note-off for a silent key
+                    sounding.note_off(x.channel, x.pitch);
                 }
             }
             if (b.playing && b.bpm > 0) q += BLOCK / RATE * b.bpm / 60.0;
@@ -182,8 +176,7 @@ struct Instance {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size > 1 << 16) return 0;
-    const uint8_t* end = size ? static_cast<const uint8_t*>(std::memchr(data, 0xFE, size)) : nullptr;
-    const size_t state_size = end ? (size_t)(end - data) + 1 : size;
+    const size_t state_size = fuzz::state_size(data, size);
     Stream saved;
     saved.d = data; saved.n = state_size;
     {

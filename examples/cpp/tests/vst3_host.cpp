@@ -30,6 +30,7 @@ namespace {
 using host::Midi;
 using vst3::EventList;
 using vst3::ParamChanges;
+using vst3::Output;
 
 constexpr double RATE = 48000.0;
 constexpr int32_t BLOCK = 512;
@@ -79,10 +80,7 @@ int main(int argc, char** argv) {
         std::vector<Midi> got;
         (*comp)->comp.set_active(comp, true);
         (*proc)->proc.set_processing(proc, true);
-        std::vector<float> l(BLOCK), r(BLOCK);
-        float* chans[2] = {l.data(), r.data()};
-        v3_audio_bus_buffers out{};
-        out.num_channels = 2; out.channel_buffers_32 = chans;
+        Output out(BLOCK);
         int loud = 0;
         for (int b = 0; b < blocks + 20; ++b) {
             EventList ins, outs;
@@ -94,11 +92,7 @@ int main(int argc, char** argv) {
             ctx.sample_rate = RATE; ctx.project_time_in_samples = (int64_t)b * BLOCK; ctx.continuous_time_in_samples = (int64_t)b * BLOCK;
             ctx.project_time_quarters = q; ctx.bar_position_quarters = std::floor(q / 4.0) * 4.0; ctx.bpm = bpm;
             ctx.time_sig_numerator = 4; ctx.time_sig_denom = 4;
-            v3_process_data data{};
-            data.process_mode = V3_REALTIME; data.symbolic_sample_size = V3_SAMPLE_32; data.nframes = BLOCK;
-            data.num_output_buses = 1; data.outputs = &out;
-            data.input_events = ins.handle(); data.output_events = outs.handle(); data.ctx = &ctx;
-            data.input_params = params_in.handle(); data.output_params = params_out.handle();
+            v3_process_data data = out.data(ins, outs, params_in, params_out, ctx);
             const auto t0 = std::chrono::steady_clock::now();
             (*proc)->proc.process(proc, &data);
             if (b > 0 && playing) us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
@@ -107,7 +101,7 @@ int main(int argc, char** argv) {
                 else if (e.type == V3_EVENT_NOTE_OFF) got.push_back({b, e.sample_offset, 0x80 | e.note_off.channel, e.note_off.pitch, 0});
             }
             *outside += outs.outside;
-            for (float x : l) loud += x != 0.0f;
+            for (float x : out.l) loud += x != 0.0f;
         }
         (*proc)->proc.set_processing(proc, false);
         (*comp)->comp.set_active(comp, false);

@@ -82,6 +82,25 @@ struct ParamChanges {
     v3_param_changes** handle() { return reinterpret_cast<v3_param_changes**>(&self); }
 };
 
+// What one block of processing hands the plugin: a stereo output bus of `frames` frames (the plugin writes silence:
+// its music is its MIDI), and the process data pointing at it, the event lists and parameter changes each way, the context
+struct Output {
+    int32_t frames;
+    std::vector<float> l, r;
+    float* chans[2];
+    v3_audio_bus_buffers bus{};
+    explicit Output(int32_t n) : frames(n), l(n), r(n), chans{l.data(), r.data()} { bus.num_channels = 2; bus.channel_buffers_32 = chans; }
+    Output(const Output&) = delete;
+    v3_process_data data(EventList& ins, EventList& outs, ParamChanges& params_in, ParamChanges& params_out, v3_process_context& ctx) {
+        v3_process_data d{};
+        d.process_mode = V3_REALTIME; d.symbolic_sample_size = V3_SAMPLE_32; d.nframes = frames;
+        d.num_output_buses = 1; d.outputs = &bus;
+        d.input_events = ins.handle(); d.output_events = outs.handle(); d.ctx = &ctx;
+        d.input_params = params_in.handle(); d.output_params = params_out.handle();
+        return d;
+    }
+};
+
 // (the plugin calls back with the handle, a pointer to `self`, which points at the object's start: the vtables)
 static_assert(offsetof(EventList, unknown) == 0, "the vtables first");
 }  // namespace vst3
